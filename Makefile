@@ -1,0 +1,91 @@
+# warmbench — GNU make build. `make` builds the library and both programs;
+# `make check` installs what is missing, then runs every suite (plain and
+# ASan/UBSan builds) and prints one closing total.
+
+PKGS      := libuv libpq libcurl jansson libmicrohttpd libcrypto libsystemd
+VERSION   := 0.1.0
+CC        ?= cc
+PREFIX    ?= /usr/local
+BUILD     ?= build
+
+WARN      := -Wall -Wextra -Werror
+CSTD      := -std=c11 -D_GNU_SOURCE
+OPT       ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+SAN       ?=
+ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(SAN) -Iinclude -DWB_VERSION='"$(VERSION)"' \
+             -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' $(PKG_CFLAGS) $(CFLAGS)
+SQL_DIR_DEFAULT ?= $(CURDIR)/sql
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+HDRS      := $(wildcard include/warmbench/*.h)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
+             libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev check \
+             postgresql postgresql-client python3 python3-aiosmtpd postfix \
+             dovecot-imapd curl
+
+.PHONY: all deps check check-plain check-asan unit demo clean bench bench-import install
+all: $(BUILD)/libwarmbench.a $(PROGS)
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libwarmbench.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/warmbench: $(BUILD)/daemon/warmbench.o $(BUILD)/libwarmbench.a
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/warmbenchd: $(BUILD)/daemon/warmbenchd.o $(BUILD)/libwarmbench.a
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/check_main.o: tests/unit/check_main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/tests/check_main.o $(BUILD)/libwarmbench.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/tests/check_main.o \
+	    $(BUILD)/libwarmbench.a $(PKG_LIBS) $(CHECK_LIBS) $(LDFLAGS)
+
+unit: $(UNIT_BIN)
+
+# Installs only what is missing; no prompts; safe to rerun.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install:$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit
+	@tests/run-all.sh build build/asan
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit
+	@tests/run-all.sh build/asan
+
+demo: deps all
+	@tests/demo.sh $(BUILD)
+
+clean:
+	rm -rf build

@@ -1,0 +1,143 @@
+/* warmbench.json, the sequence files and their templates, loaded and
+ * validated as SPEC.md "Files an operator or sourcer writes" describes. */
+#ifndef WB_CONFIG_H
+#define WB_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "warmbench/diag.h"
+#include "warmbench/log.h"
+#include "warmbench/template.h"
+
+enum wb_tls { WB_TLS_REQUIRED, WB_TLS_TRY, WB_TLS_OFF };
+
+struct wb_sender {
+    char *id;
+    char *from;        /* as written: "Ana Ruiz <ana@example.com>" */
+    char *from_name;   /* "Ana Ruiz" (may be "") */
+    char *from_email;  /* "ana@example.com" */
+    char *reply_to;    /* NULL when not set */
+    int daily_limit;   /* 0 = no limit */
+    int min_interval_s;
+};
+
+struct wb_link {
+    char *name;
+    char *url;
+};
+
+struct wb_variant {
+    struct wb_template *subject, *text, *html; /* text or html may be NULL */
+};
+
+struct wb_step {
+    long after_s;                 /* delay from the previous step's send */
+    bool thread;                  /* reply in the thread of step 1 */
+    struct wb_template *subject;
+    struct wb_template *text;     /* NULL when the step has no text part */
+    struct wb_template *html;     /* NULL when the step has no HTML part */
+    struct wb_variant *variants;  /* A/B; n_variants == 0 when none */
+    size_t n_variants;
+};
+
+struct wb_window {
+    uint8_t days;           /* bit 0 = Monday ... bit 6 = Sunday */
+    int start_min;          /* minutes after local midnight */
+    int end_min;            /* exclusive; > start_min */
+    char *timezone;         /* IANA name, or NULL for "candidate" */
+    char *fallback_timezone;/* for "candidate"; NULL = UTC */
+};
+
+struct wb_audience {
+    char **tags_any;   size_t n_tags_any;
+    char **skills_any; size_t n_skills_any;
+    char **locations_any; size_t n_locations_any;
+    char **sources_any; size_t n_sources_any;
+    bool has_score_min, has_score_max;
+    double score_min, score_max;
+    int dormant_days;  /* 0 = not used */
+    bool auto_enroll;
+    bool exclusive;    /* default true */
+};
+
+struct wb_sequence {
+    char *id;
+    char *file;              /* path it was loaded from */
+    char *sender;            /* key into wb_config.senders */
+    struct wb_audience audience;
+    struct wb_window window;
+    struct wb_link *links;   size_t n_links;
+    struct wb_step *steps;   size_t n_steps;
+    char **stop_on;          size_t n_stop_on;    /* "reply", "click:apply", ... */
+    char **handoff_on;       size_t n_handoff_on;
+    char content_hash[65];   /* hex SHA-256 of the file and its templates */
+    json_t *definition;      /* the parsed file, stored in the sequences table */
+};
+
+struct wb_config {
+    char *path;              /* warmbench.json as given */
+    char *dir;               /* its folder; relative paths resolve here */
+    char *database;          /* NULL: libpq's environment applies */
+    struct {
+        char *listen;        /* "127.0.0.1:8025" */
+        char *public_url;    /* no trailing slash */
+        char *admin_listen;  /* NULL when not set */
+        int machine_click_s; /* default 5 */
+    } http;
+    char *secret_file;       /* resolved path */
+    unsigned char *secret;   /* file contents, trailing newline stripped */
+    size_t secret_len;
+    struct {
+        char *url;
+        char *username;      /* NULL when empty */
+        char *password_file; /* NULL when empty */
+        char *password;      /* NULL when no file */
+        enum wb_tls tls;
+        int connections;     /* default 8 */
+        int timeout_s;       /* default 30 */
+        int retry_base_s;    /* default 60 */
+    } smtp;
+    struct {
+        bool enabled;
+        char *url, *username, *password_file, *password;
+        int poll_s;          /* default 60 */
+    } mailbox;
+    char *bounce_domain;
+    struct {
+        bool enabled;
+        char *webhook_url;
+        char *secret_file;
+        unsigned char *secret;
+        size_t secret_len;
+        int max_attempts;    /* default 12 */
+        int retry_base_s;    /* default 10 */
+    } ats;
+    struct wb_sender *senders;     size_t n_senders;
+    char *sequences_dir;     /* resolved */
+    char *templates_dir;     /* resolved */
+    struct wb_sequence *sequences; size_t n_sequences;
+    struct {
+        enum wb_log_level level;
+        enum wb_log_format format;
+    } log;
+    int retention_days;      /* 0 = keep forever */
+    json_t *scoring;         /* as written, NULL when absent */
+};
+
+/* Loads path and everything it names. On any problem returns NULL and adds
+ * every diagnostic found (it goes on after the first). */
+struct wb_config *wb_config_load(const char *path, struct wb_diags *diags);
+void wb_config_free(struct wb_config *c);
+
+const struct wb_sender *wb_config_sender(const struct wb_config *c, const char *id);
+const struct wb_sequence *wb_config_sequence(const struct wb_config *c, const char *id);
+const char *wb_sequence_link(const struct wb_sequence *s, const char *name);
+
+/* "30m", "12h", "3d", "2w" (also "45s") → seconds; -1 when malformed. */
+long wb_duration_parse(const char *s);
+
+/* The default config path: $WARMBENCH_CONFIG, else /etc/warmbench/warmbench.json. */
+const char *wb_config_default_path(void);
+
+#endif

@@ -1,0 +1,35 @@
+/* Blocking database helpers for the command-line tool (never used on the
+ * daemon's loop, which goes through pg_loop). */
+#ifndef WB_DB_H
+#define WB_DB_H
+#include <libpq-fe.h>
+#include "warmbench/config.h"
+
+/* Connects with the config's database string, or libpq's environment when
+ * it has none (DATABASE_URL first, then PGHOST, ...). On failure returns
+ * NULL and prints why to stderr. */
+PGconn *wb_db_connect(const struct wb_config *cfg);
+/* The connection string to use: cfg->database, else $DATABASE_URL, else ""
+ * (libpq's PG* variables). */
+const char *wb_db_conninfo(const struct wb_config *cfg);
+
+/* Prints "what: SQLSTATE message" for a failed result to stderr. */
+void wb_db_report(const char *what, const PGresult *res);
+/* Runs sql with text params; returns the result when its status is
+ * `want`, else reports, clears it and returns NULL. */
+PGresult *wb_db_exec(PGconn *c, ExecStatusType want, const char *what, const char *sql,
+                     int nparams, const char *const *params);
+/* Runs a command that returns no rows; 0 on success, -1 reported. */
+int wb_db_cmd(PGconn *c, const char *what, const char *sql, int nparams,
+              const char *const *params);
+
+/* Applies pending migrations from dir (files NNN_name.sql, in order), each
+ * in its own transaction, under an advisory lock. Sets *applied to the
+ * number applied. Returns 0, or -1 after reporting. */
+int wb_migrate(PGconn *c, const char *dir, int *applied);
+/* Where sql/ is: $WARMBENCH_SQL_DIR, else the build/install default. */
+const char *wb_sql_dir(void);
+/* 1 when every migration in dir is applied, 0 when some are pending, -1 on error. */
+int wb_migrations_current(PGconn *c, const char *dir);
+
+#endif

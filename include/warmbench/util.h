@@ -1,0 +1,22 @@
+/* Small allocation and string helpers shared by every file.
+ * Allocation failure aborts, as in Redis: a daemon that cannot allocate a
+ * few bytes has no safe way to go on. */
+#ifndef WB_UTIL_H
+#define WB_UTIL_H
+#include <stddef.h>
+#include <stdarg.h>
+
+void *wb_xmalloc(size_t n);
+void *wb_xcalloc(size_t n, size_t size);
+void *wb_xrealloc(void *p, size_t n);
+char *wb_xstrdup(const char *s);
+char *wb_xstrndup(const char *s, size_t n);
+char *wb_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *wb_xvasprintf(const char *fmt, va_list ap);
+
+/* Joins dir and path unless path is absolute; result is malloc'd. */
+char *wb_path_join(const char *dir, const char *path);
+/* Directory part of path ("." when none); malloc'd. */
+char *wb_dirname(const char *path);
+
+#endif

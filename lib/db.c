@@ -1,0 +1,58 @@
+/* Blocking libpq helpers for the command-line tool. */
+#include "warmbench/db.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *wb_db_conninfo(const struct wb_config *cfg)
+{
+    if (cfg && cfg->database)
+        return cfg->database;
+    const char *url = getenv("DATABASE_URL");
+    return url ? url : "";
+}
+
+PGconn *wb_db_connect(const struct wb_config *cfg)
+{
+    PGconn *c = PQconnectdb(wb_db_conninfo(cfg));
+    if (PQstatus(c) != CONNECTION_OK) {
+        /* libpq's message names host and port, never the password. */
+        fprintf(stderr, "warmbench: cannot connect to the database: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, NULL, NULL);
+    return c;
+}
+
+void wb_db_report(const char *what, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    fprintf(stderr, "warmbench: %s: %s %s\n", what, state ? state : "?",
+            msg ? msg : (res ? PQresultErrorMessage(res) : "no result"));
+}
+
+PGresult *wb_db_exec(PGconn *c, ExecStatusType want, const char *what, const char *sql,
+                     int nparams, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != want) {
+        if (r)
+            wb_db_report(what, r);
+        else
+            fprintf(stderr, "warmbench: %s: %s", what, PQerrorMessage(c));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int wb_db_cmd(PGconn *c, const char *what, const char *sql, int nparams,
+              const char *const *params)
+{
+    PGresult *r = wb_db_exec(c, PGRES_COMMAND_OK, what, sql, nparams, params);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}

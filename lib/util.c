@@ -1,0 +1,82 @@
+/* Allocation helpers: abort on exhaustion, so callers stay short. */
+#include "warmbench/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void oom(void)
+{
+    fputs("warmbench: out of memory\n", stderr);
+    abort();
+}
+
+void *wb_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *wb_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *wb_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom();
+    return q;
+}
+
+char *wb_xstrdup(const char *s)
+{
+    return wb_xstrndup(s, strlen(s));
+}
+
+char *wb_xstrndup(const char *s, size_t n)
+{
+    char *p = wb_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *wb_xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        oom();
+    return s;
+}
+
+char *wb_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = wb_xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *wb_path_join(const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir || !dir[0])
+        return wb_xstrdup(path);
+    return wb_xasprintf("%s/%s", dir, path);
+}
+
+char *wb_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return wb_xstrdup(".");
+    if (slash == path)
+        return wb_xstrdup("/");
+    return wb_xstrndup(path, (size_t)(slash - path));
+}
