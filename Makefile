@@ -25,6 +25,9 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 HDRS      := $(wildcard include/warmbench/*.h)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Small C programs the integration tests drive against real servers.
+DRV_SRC   := $(sort $(wildcard tests/drivers/drv_*.c))
+DRV_BIN   := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 
 # Debian packages the build, the tests and the demo need.
@@ -59,7 +62,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/tests/check_main.o $(BUILD)/
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/tests/check_main.o \
 	    $(BUILD)/libwarmbench.a $(PKG_LIBS) $(CHECK_LIBS) $(LDFLAGS)
 
-unit: $(UNIT_BIN)
+$(BUILD)/tests/drv_%: tests/drivers/drv_%.c $(BUILD)/libwarmbench.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwarmbench.a $(PKG_LIBS) $(LDFLAGS)
+
+unit: $(UNIT_BIN) $(DRV_BIN)
 
 # Installs only what is missing; no prompts; safe to rerun.
 deps:
