@@ -67,7 +67,7 @@ CREATE TABLE enrollments (
     id            bigserial PRIMARY KEY,
     candidate_id  bigint NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
     sequence_id   text NOT NULL REFERENCES sequences (id),
-    step          integer NOT NULL DEFAULT 0,   -- index of the next step to send
+    step          integer NOT NULL DEFAULT 0,   -- steps started so far; the next message is step + 1
     next_due_at   timestamptz,                  -- NULL while a step is in flight or when ended
     state         text NOT NULL DEFAULT 'active'
                   CHECK (state IN ('active', 'stopped', 'finished', 'handed_off', 'converted')),
@@ -99,7 +99,7 @@ CREATE TABLE messages (
     enrollment_id   bigint NOT NULL REFERENCES enrollments (id) ON DELETE CASCADE,
     candidate_id    bigint NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
     sequence_id     text NOT NULL,
-    step            integer NOT NULL,
+    step            integer NOT NULL,           -- 1-based step number
     variant         integer,
     sender          text NOT NULL,
     state           text NOT NULL DEFAULT 'queued'

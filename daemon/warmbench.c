@@ -1,0 +1,259 @@
+/* warmbench: the command-line tool for sourcers and operators. This file
+ * only parses arguments and dispatches; the work lives in lib/. */
+#include "warmbench/check_config.h"
+#include "warmbench/config.h"
+#include "warmbench/db.h"
+#include "warmbench/enroll.h"
+#include "warmbench/exitcodes.h"
+#include "warmbench/import.h"
+#include "warmbench/report.h"
+#include "warmbench/suppress.h"
+#include "warmbench/util.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: warmbench [--config PATH] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  migrate                           apply pending migrations from sql/ (safe to rerun)\n"
+    "  check-config                      validate warmbench.json, sequences and templates\n"
+    "  import FILE.csv [--tag T]...      upsert candidates from a CSV file\n"
+    "  enroll SEQUENCE [--tag T]... [--email E]...\n"
+    "                                    enroll matching candidates into a sequence\n"
+    "  stats [SEQUENCE] [--json]         per sequence and step counts of people\n"
+    "  show EMAIL [--json]               a candidate, their enrollments and timeline\n"
+    "  suppress EMAIL                    never mail this address again\n"
+    "\n"
+    "options:\n"
+    "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
+    "                  /etc/warmbench/warmbench.json)\n"
+    "  --help          this text\n"
+    "  --version       print the version\n"
+    "\n"
+    "exit codes: 0 ok, 1 runtime failure, 64 usage, 65 bad input data,\n"
+    "69 service unreachable, 78 configuration error\n";
+
+struct args {
+    const char *config;
+    const char *cmd;
+    char **pos;     /* positional arguments after the command */
+    size_t npos;
+    char **tags;
+    size_t ntags;
+    char **emails;
+    size_t nemails;
+    bool json;
+};
+
+static void push(char ***v, size_t *n, char *s)
+{
+    *v = wb_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = s;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "warmbench: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nrun 'warmbench --help' for usage\n");
+    return WB_EXIT_USAGE;
+}
+
+/* Returns -1 when parsed, else an exit code (help, version, usage error). */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"tag", required_argument, NULL, 't'},
+        {"email", required_argument, NULL, 'e'},  {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1 || optind < argc) {
+        if (ch == -1) { /* a positional: command or its argument */
+            if (!a->cmd)
+                a->cmd = argv[optind];
+            else
+                push(&a->pos, &a->npos, argv[optind]);
+            optind++;
+            continue;
+        }
+        switch (ch) {
+        case 'c': a->config = optarg; break;
+        case 't': push(&a->tags, &a->ntags, optarg); break;
+        case 'e': push(&a->emails, &a->nemails, optarg); break;
+        case 'j': a->json = true; break;
+        case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
+        case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
+        case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (!a->cmd)
+        return usage_error("%s", "no command given");
+    if (!a->config)
+        a->config = wb_config_default_path();
+    return -1;
+}
+
+static struct wb_config *load_config(const char *path)
+{
+    struct wb_diags d;
+    wb_diags_init(&d);
+    struct wb_config *cfg = wb_config_load(path, &d);
+    if (!cfg) {
+        wb_diags_print(&d, stderr);
+        fprintf(stderr, "warmbench: %s: configuration has %zu error(s); "
+                        "run 'warmbench check-config' for all of them\n", path, d.n);
+    }
+    wb_diags_free(&d);
+    return cfg;
+}
+
+static int cmd_migrate(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    (void)a;
+    int applied = 0;
+    if (wb_migrate(c, wb_sql_dir(), &applied) < 0)
+        return WB_EXIT_FAIL;
+    printf("migrations: %d applied, schema up to date\n", applied);
+    return WB_EXIT_OK;
+}
+
+static int sync_sequences(PGconn *c, const struct wb_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_sequences; i++) {
+        const struct wb_sequence *s = &cfg->sequences[i];
+        char *def = json_dumps(s->definition, JSON_COMPACT);
+        const char *p[] = {s->id, s->content_hash, def};
+        int rc = wb_db_cmd(c, "storing sequence", wb_sequence_sync_sql, 3, p);
+        free(def);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmd_enroll(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos != 1)
+        return usage_error("%s", "enroll takes one SEQUENCE");
+    const struct wb_sequence *s = wb_config_sequence(cfg, a->pos[0]);
+    if (!s) {
+        fprintf(stderr, "warmbench: enroll: unknown sequence \"%s\" (not in %s)\n", a->pos[0],
+                cfg->sequences_dir);
+        return WB_EXIT_USAGE;
+    }
+    if (sync_sequences(c, cfg) < 0)
+        return WB_EXIT_FAIL;
+    struct wb_enroll_query q;
+    wb_enroll_query_build(s, a->tags, a->ntags, a->emails, a->nemails, "cli", &q);
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "enrolling", q.sql, WB_ENROLL_NPARAMS,
+                             (const char *const *)q.params);
+    wb_enroll_query_free(&q);
+    if (!r)
+        return WB_EXIT_FAIL;
+    struct wb_enroll_counts n = {0};
+    for (int i = 0; i < PQntuples(r); i++)
+        wb_enroll_count_row(&n, PQgetvalue(r, i, 0), atol(PQgetvalue(r, i, 1)));
+    PQclear(r);
+    printf("enrolled %ld into %s; skipped %ld suppressed, %ld unsubscribed, "
+           "%ld without consent, %ld already enrolled, %ld in another sequence\n",
+           n.enrolled, s->id, n.suppressed, n.unsubscribed, n.no_consent, n.already, n.busy);
+    return WB_EXIT_OK;
+}
+
+static int cmd_import(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "import takes one FILE.csv");
+    struct wb_import_result res;
+    int rc = wb_import(c, a->pos[0], a->tags, a->ntags, &res, stderr);
+    if (rc == WB_EXIT_OK || rc == WB_EXIT_DATAERR)
+        wb_import_print_summary(&res, stdout);
+    return rc;
+}
+
+static int cmd_stats(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos > 1)
+        return usage_error("%s", "stats takes at most one SEQUENCE");
+    if (sync_sequences(c, cfg) < 0)
+        return WB_EXIT_FAIL;
+    return wb_stats(c, a->npos ? a->pos[0] : NULL, a->json, stdout);
+}
+
+static int cmd_show(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "show takes one EMAIL");
+    return wb_show(c, a->pos[0], a->json, stdout);
+}
+
+static int cmd_suppress(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1 || !strchr(a->pos[0], '@'))
+        return usage_error("%s", "suppress takes one EMAIL");
+    const char *p[] = {a->pos[0], "manual"};
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "suppressing", wb_suppress_sql, 2, p);
+    if (!r)
+        return WB_EXIT_FAIL;
+    if (!strcmp(PQgetvalue(r, 0, 1), "t"))
+        printf("%s was already suppressed\n", a->pos[0]);
+    else
+        printf("suppressed %s; stopped %s enrollment(s)\n", a->pos[0], PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return WB_EXIT_OK;
+}
+
+struct command {
+    const char *name;
+    int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
+};
+
+static const struct command commands[] = {
+    {"migrate", cmd_migrate}, {"import", cmd_import}, {"enroll", cmd_enroll},
+    {"stats", cmd_stats},     {"show", cmd_show},     {"suppress", cmd_suppress},
+};
+
+static int dispatch(struct args *a)
+{
+    if (!strcmp(a->cmd, "check-config"))
+        return wb_check_config(a->config, stdout, stderr);
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, a->cmd))
+            cmd = &commands[i];
+    if (!cmd)
+        return usage_error("unknown command \"%s\"", a->cmd);
+    struct wb_config *cfg = load_config(a->config);
+    if (!cfg)
+        return WB_EXIT_CONFIG;
+    int rc = WB_EXIT_UNAVAILABLE;
+    PGconn *c = wb_db_connect(cfg);
+    if (c) {
+        rc = cmd->run(c, cfg, a);
+        PQfinish(c);
+    }
+    wb_config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0)
+        rc = dispatch(&a);
+    free(a.pos);
+    free(a.tags);
+    free(a.emails);
+    return rc;
+}

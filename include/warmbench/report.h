@@ -1,0 +1,15 @@
+/* Read-only reports of the command-line tool: `stats` and `show`. */
+#ifndef WB_REPORT_H
+#define WB_REPORT_H
+#include <stdbool.h>
+#include <stdio.h>
+#include <libpq-fe.h>
+
+/* Per sequence and per step counts of people (SPEC "stats"); sequence NULL
+ * = all. Returns an exit code. */
+int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out);
+/* The candidate, their enrollments and event timeline. Returns an exit
+ * code (65 when no such candidate). */
+int wb_show(PGconn *c, const char *email, bool json, FILE *out);
+
+#endif

@@ -1,0 +1,120 @@
+/* One statement enrolls a whole audience: classification, insert and the
+ * `enrolled` events happen together, so concurrent enrollers (the CLI and
+ * several daemons) cannot enroll a candidate twice (unique key + ON
+ * CONFLICT). */
+#include "warmbench/enroll.h"
+#include "warmbench/pgtext.h"
+#include "warmbench/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const wb_sequence_sync_sql =
+    "INSERT INTO sequences (id, content_hash, definition) VALUES ($1, $2, $3::jsonb) "
+    "ON CONFLICT (id) DO UPDATE SET content_hash = excluded.content_hash, "
+    "definition = excluded.definition, loaded_at = now() "
+    "WHERE sequences.content_hash <> excluded.content_hash";
+
+static const char enroll_sql[] =
+    "WITH target AS ("
+    " SELECT c.id, c.timezone,"
+    "  CASE"
+    "   WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'"
+    "   WHEN s.id IS NOT NULL THEN 'suppressed'"
+    "   WHEN c.consent IS NULL THEN 'no_consent'"
+    "   WHEN EXISTS (SELECT 1 FROM enrollments e WHERE e.candidate_id = c.id"
+    "                AND e.sequence_id = $1) THEN 'already'"
+    "   WHEN $2::boolean AND EXISTS (SELECT 1 FROM enrollments e WHERE e.candidate_id = c.id"
+    "                AND e.state = 'active' AND e.sequence_id <> $1) THEN 'busy'"
+    "   ELSE 'enrolled' END AS verdict"
+    " FROM candidates c"
+    " LEFT JOIN suppressions s ON s.email_hash = wb_email_hash(c.email)"
+    " WHERE ($3::text[] IS NULL OR c.tags && $3::text[])"
+    "   AND ($4::text[] IS NULL OR lower(c.email) = ANY ($4::text[]))"
+    "   AND ($5::text[] IS NULL OR c.skills && $5::text[])"
+    "   AND ($6::text[] IS NULL OR lower(c.location) = ANY ($6::text[]))"
+    "   AND ($7::text[] IS NULL OR lower(c.source) = ANY ($7::text[]))"
+    "   AND ($8::float8 IS NULL OR c.score >= $8::float8)"
+    "   AND ($9::float8 IS NULL OR c.score <= $9::float8)"
+    "   AND ($10::integer IS NULL OR coalesce(c.last_engaged_at, c.created_at)"
+    "        < now() - make_interval(days => $10::integer))"
+    "), ins AS ("
+    " INSERT INTO enrollments (candidate_id, sequence_id, step, next_due_at, source)"
+    " SELECT t.id, $1, 0, wb_next_in_window(now() + make_interval(secs => $11::float8),"
+    "        coalesce($12::text, t.timezone, $13::text, 'UTC'), $14::integer,"
+    "        $15::time, $16::time), $17"
+    " FROM target t WHERE t.verdict = 'enrolled'"
+    " ON CONFLICT (candidate_id, sequence_id) DO NOTHING"
+    " RETURNING id, candidate_id"
+    "), ev AS ("
+    " INSERT INTO events (candidate_id, enrollment_id, sequence_id, type, detail)"
+    " SELECT candidate_id, id, $1, 'enrolled', jsonb_build_object('source', $17::text) FROM ins"
+    ")"
+    " SELECT 'enrolled', count(*) FROM ins"
+    " UNION ALL"
+    " SELECT verdict, count(*) FROM target WHERE verdict <> 'enrolled' GROUP BY verdict";
+
+static char *array_or_null(char *const *v, size_t n, int lower)
+{
+    return n ? wb_pg_array_str(v, n, lower) : NULL;
+}
+
+static char *hhmm(int minutes)
+{
+    return wb_xasprintf("%02d:%02d", minutes / 60, minutes % 60);
+}
+
+void wb_enroll_query_build(const struct wb_sequence *s, char *const *tags, size_t ntags,
+                           char *const *emails, size_t nemails, const char *source,
+                           struct wb_enroll_query *q)
+{
+    const struct wb_audience *a = &s->audience;
+    bool explicit = ntags || nemails;
+    memset(q, 0, sizeof *q);
+    q->sql = enroll_sql;
+    char **p = q->params;
+    p[0] = wb_xstrdup(s->id);
+    p[1] = wb_xstrdup(a->exclusive ? "true" : "false");
+    if (explicit) {
+        p[2] = array_or_null(tags, ntags, 0);
+        p[3] = array_or_null(emails, nemails, 1);
+    } else {
+        p[2] = array_or_null(a->tags_any, a->n_tags_any, 0);
+        p[4] = array_or_null(a->skills_any, a->n_skills_any, 0);
+        p[5] = array_or_null(a->locations_any, a->n_locations_any, 1);
+        p[6] = array_or_null(a->sources_any, a->n_sources_any, 1);
+        p[7] = a->has_score_min ? wb_xasprintf("%.17g", a->score_min) : NULL;
+        p[8] = a->has_score_max ? wb_xasprintf("%.17g", a->score_max) : NULL;
+        p[9] = a->dormant_days > 0 ? wb_xasprintf("%d", a->dormant_days) : NULL;
+    }
+    p[10] = wb_xasprintf("%ld", s->n_steps ? s->steps[0].after_s : 0L);
+    p[11] = s->window.timezone ? wb_xstrdup(s->window.timezone) : NULL;
+    p[12] = s->window.fallback_timezone ? wb_xstrdup(s->window.fallback_timezone) : NULL;
+    p[13] = wb_xasprintf("%d", s->window.days);
+    p[14] = hhmm(s->window.start_min);
+    p[15] = hhmm(s->window.end_min);
+    p[16] = wb_xstrdup(source);
+}
+
+void wb_enroll_query_free(struct wb_enroll_query *q)
+{
+    for (int i = 0; i < WB_ENROLL_NPARAMS; i++)
+        free(q->params[i]);
+    memset(q, 0, sizeof *q);
+}
+
+void wb_enroll_count_row(struct wb_enroll_counts *c, const char *verdict, long n)
+{
+    if (!strcmp(verdict, "enrolled"))
+        c->enrolled += n;
+    else if (!strcmp(verdict, "suppressed"))
+        c->suppressed += n;
+    else if (!strcmp(verdict, "unsubscribed"))
+        c->unsubscribed += n;
+    else if (!strcmp(verdict, "no_consent"))
+        c->no_consent += n;
+    else if (!strcmp(verdict, "already"))
+        c->already += n;
+    else if (!strcmp(verdict, "busy"))
+        c->busy += n;
+}

@@ -1,0 +1,150 @@
+/* `warmbench stats`: PostgreSQL builds the whole report as one JSON
+ * document (one round trip, set-based); C only prints it. */
+#include "warmbench/db.h"
+#include "warmbench/exitcodes.h"
+#include "warmbench/report.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Counts of distinct people; GROUPING SETS gives step rows and the
+ * sequence total (distinct across steps) in one pass. */
+static const char stats_sql[] =
+    "WITH seqs AS (SELECT id FROM sequences WHERE $1::text IS NULL OR id = $1),"
+    " mc AS (SELECT sequence_id, step, grouping(step) AS g,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'sent') AS sent,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'failed') AS failed,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'unknown') AS unknown,"
+    "   count(*) FILTER (WHERE state IN ('queued','claimed','sending','retry')) AS pending"
+    "  FROM messages WHERE sequence_id IN (SELECT id FROM seqs)"
+    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
+    " ec AS (SELECT sequence_id, step, grouping(step) AS g,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'open' AND NOT machine) AS opened,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'open' AND machine) AS opened_machine,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'click' AND NOT machine) AS clicked,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'click' AND machine) AS clicked_machine,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'reply') AS replied,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'auto_reply') AS auto_replied,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'bounce') AS bounced,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'unsubscribe') AS unsubscribed,"
+    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'handoff') AS handed_off"
+    "  FROM events WHERE sequence_id IN (SELECT id FROM seqs) AND step IS NOT NULL"
+    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
+    " lc AS (SELECT sequence_id, step, grouping(step) AS g,"
+    "   jsonb_object_agg(link, n) AS links FROM ("
+    "    SELECT sequence_id, step, detail->>'link' AS link, count(DISTINCT candidate_id) AS n"
+    "    FROM events WHERE sequence_id IN (SELECT id FROM seqs) AND type = 'click'"
+    "     AND NOT machine AND step IS NOT NULL AND detail ? 'link'"
+    "    GROUP BY GROUPING SETS ((sequence_id, step, detail->>'link'), (sequence_id, detail->>'link'))) x"
+    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
+    " rows AS (SELECT coalesce(mc.sequence_id, ec.sequence_id) AS sequence_id,"
+    "   coalesce(mc.step, ec.step) AS step, coalesce(mc.g, ec.g) AS g,"
+    "   jsonb_build_object("
+    "    'sent', coalesce(mc.sent, 0), 'failed', coalesce(mc.failed, 0),"
+    "    'unknown', coalesce(mc.unknown, 0), 'pending', coalesce(mc.pending, 0),"
+    "    'opened', coalesce(ec.opened, 0), 'opened_machine', coalesce(ec.opened_machine, 0),"
+    "    'clicked', coalesce(ec.clicked, 0), 'clicked_machine', coalesce(ec.clicked_machine, 0),"
+    "    'replied', coalesce(ec.replied, 0), 'auto_replied', coalesce(ec.auto_replied, 0),"
+    "    'bounced', coalesce(ec.bounced, 0), 'unsubscribed', coalesce(ec.unsubscribed, 0),"
+    "    'handed_off', coalesce(ec.handed_off, 0)) AS counts"
+    "  FROM mc FULL JOIN ec ON ec.sequence_id = mc.sequence_id AND ec.g = mc.g"
+    "   AND ec.step IS NOT DISTINCT FROM mc.step),"
+    " en AS (SELECT sequence_id, count(*) AS enrolled,"
+    "   count(*) FILTER (WHERE state = 'active') AS active"
+    "  FROM enrollments WHERE sequence_id IN (SELECT id FROM seqs) GROUP BY sequence_id)"
+    " SELECT jsonb_build_object('sequences', coalesce(jsonb_agg(seq ORDER BY seq->>'id'), '[]'))"
+    " FROM (SELECT jsonb_build_object('id', s.id,"
+    "   'enrolled', coalesce(en.enrolled, 0), 'active', coalesce(en.active, 0))"
+    "   || coalesce(tot.counts, jsonb_build_object('sent',0,'failed',0,'unknown',0,'pending',0,"
+    "      'opened',0,'opened_machine',0,'clicked',0,'clicked_machine',0,'replied',0,"
+    "      'auto_replied',0,'bounced',0,'unsubscribed',0,'handed_off',0))"
+    "   || jsonb_build_object('links', coalesce(tl.links, '{}'),"
+    "      'steps', coalesce((SELECT jsonb_agg(jsonb_build_object('step', r.step)"
+    "        || r.counts || jsonb_build_object('links', coalesce(l.links, '{}')) ORDER BY r.step)"
+    "       FROM rows r LEFT JOIN lc l ON l.sequence_id = r.sequence_id AND l.g = 0"
+    "        AND l.step = r.step"
+    "       WHERE r.sequence_id = s.id AND r.g = 0), '[]')) AS seq"
+    "  FROM seqs s LEFT JOIN en ON en.sequence_id = s.id"
+    "  LEFT JOIN rows tot ON tot.sequence_id = s.id AND tot.g = 1"
+    "  LEFT JOIN lc tl ON tl.sequence_id = s.id AND tl.g = 1) q";
+
+static const char *const columns[] = {"sent", "failed", "unknown", "opened", "clicked",
+                                      "replied", "auto_replied", "bounced", "unsubscribed",
+                                      "handed_off"};
+#define NCOLUMNS (sizeof columns / sizeof columns[0])
+
+static void print_row(FILE *out, const char *label, json_t *o)
+{
+    fprintf(out, "  %-8s", label);
+    for (size_t i = 0; i < NCOLUMNS; i++)
+        fprintf(out, " %*lld", (int)strlen(columns[i]) > 7 ? (int)strlen(columns[i]) : 7,
+                (long long)json_integer_value(json_object_get(o, columns[i])));
+    fputc('\n', out);
+}
+
+static void print_rate(FILE *out, const char *what, json_t *o, const char *num)
+{
+    json_int_t sent = json_integer_value(json_object_get(o, "sent"));
+    json_int_t n = json_integer_value(json_object_get(o, num));
+    if (sent > 0)
+        fprintf(out, " %s %.1f%%", what, 100.0 * (double)n / (double)sent);
+}
+
+static void print_text(FILE *out, json_t *doc)
+{
+    size_t i;
+    json_t *seq;
+    json_array_foreach(json_object_get(doc, "sequences"), i, seq) {
+        fprintf(out, "%s: %lld enrolled, %lld active\n", json_string_value(json_object_get(seq, "id")),
+                (long long)json_integer_value(json_object_get(seq, "enrolled")),
+                (long long)json_integer_value(json_object_get(seq, "active")));
+        fprintf(out, "  %-8s", "step");
+        for (size_t k = 0; k < NCOLUMNS; k++)
+            fprintf(out, " %7s", columns[k]);
+        fputc('\n', out);
+        size_t j;
+        json_t *st;
+        json_array_foreach(json_object_get(seq, "steps"), j, st) {
+            char label[16];
+            snprintf(label, sizeof label, "%lld", (long long)json_integer_value(json_object_get(st, "step")));
+            print_row(out, label, st);
+        }
+        print_row(out, "total", seq);
+        fprintf(out, "  rates:");
+        print_rate(out, "open", seq, "opened");
+        print_rate(out, "click", seq, "clicked");
+        print_rate(out, "reply", seq, "replied");
+        print_rate(out, "bounce", seq, "bounced");
+        fprintf(out, " (machine opens %lld, machine clicks %lld)\n",
+                (long long)json_integer_value(json_object_get(seq, "opened_machine")),
+                (long long)json_integer_value(json_object_get(seq, "clicked_machine")));
+    }
+}
+
+int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
+{
+    const char *p[] = {sequence};
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading stats", stats_sql, 1, p);
+    if (!r)
+        return WB_EXIT_FAIL;
+    json_error_t err;
+    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
+    PQclear(r);
+    if (!doc) {
+        fprintf(stderr, "warmbench: stats: bad JSON from the database: %s\n", err.text);
+        return WB_EXIT_FAIL;
+    }
+    if (sequence && json_array_size(json_object_get(doc, "sequences")) == 0) {
+        fprintf(stderr, "warmbench: stats: unknown sequence \"%s\"\n", sequence);
+        json_decref(doc);
+        return WB_EXIT_USAGE;
+    }
+    if (json) {
+        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', out);
+    } else {
+        print_text(out, doc);
+    }
+    json_decref(doc);
+    return WB_EXIT_OK;
+}
