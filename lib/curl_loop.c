@@ -1,0 +1,279 @@
+/* libcurl multi on libuv: one uv_poll per socket curl asks us to watch, one
+ * non-repeating uv_timer for curl's timeout, and completion dispatch after
+ * every curl_multi_socket_action (curl's docs/examples/multi-uv.c). */
+#include "warmbench/curl_loop.h"
+#include "warmbench/log.h"
+#include "warmbench/util.h"
+#include <stdlib.h>
+
+/* One watched socket; lives from CURL_POLL_IN/OUT until CURL_POLL_REMOVE. */
+struct wb_sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct wb_curl_loop *cl;
+    struct wb_sock *prev, *next;
+};
+
+/* One running transfer, found through CURLOPT_PRIVATE. */
+struct wb_xfer {
+    CURL *easy;
+    wb_curl_done_fn done;
+    void *ud;
+    struct wb_xfer *prev, *next;
+};
+
+struct wb_curl_loop {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    struct wb_sock *socks;
+    struct wb_xfer *xfers;
+    size_t active;
+    long maxconnects;
+    int open_handles;   /* uv handles not yet closed; memory goes at 0 */
+    int dispatching;    /* depth of done callbacks on the stack */
+    int free_pending;   /* wb_curl_loop_free called from a done callback */
+    int closing;
+};
+
+#define WB_CURL_CACHE_BASE 16
+
+static void free_now(struct wb_curl_loop *cl);
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct wb_curl_loop *cl = h->data;
+    if (h->type == UV_POLL)
+        free((struct wb_sock *)h); /* the poll is wb_sock's first member */
+    if (--cl->open_handles == 0 && cl->closing)
+        free(cl);
+}
+
+static void sock_close(struct wb_sock *s)
+{
+    struct wb_curl_loop *cl = s->cl;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        cl->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+static void xfer_unlink(struct wb_curl_loop *cl, struct wb_xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        cl->xfers = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    cl->active--;
+}
+
+/* Removes the easy from the multi before `done`, so done owns it again. */
+static void finish(struct wb_curl_loop *cl, struct wb_xfer *x, CURLcode rc)
+{
+    xfer_unlink(cl, x);
+    curl_multi_remove_handle(cl->multi, x->easy);
+    cl->dispatching++;
+    x->done(x->easy, rc, x->ud);
+    cl->dispatching--;
+    free(x);
+}
+
+static void check_done(struct wb_curl_loop *cl)
+{
+    CURLMsg *m;
+    int left;
+    while (!cl->closing && (m = curl_multi_info_read(cl->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct wb_xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        finish(cl, x, m->data.result);
+    }
+    if (cl->free_pending && !cl->dispatching)
+        free_now(cl);
+}
+
+static void act(struct wb_curl_loop *cl, curl_socket_t fd, int flags)
+{
+    int running;
+    curl_multi_socket_action(cl->multi, fd, flags, &running);
+    check_done(cl);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct wb_sock *s = (struct wb_sock *)p;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    act(s->cl, s->fd, flags);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    act(t->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 stops; 0 runs on the next loop turn, because
+ * curl forbids calling socket_action from inside its own callback. */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct wb_curl_loop *cl = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&cl->timer);
+    else
+        uv_timer_start(&cl->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static struct wb_sock *sock_open(struct wb_curl_loop *cl, curl_socket_t fd)
+{
+    struct wb_sock *s = wb_xcalloc(1, sizeof *s);
+    if (uv_poll_init_socket(cl->loop, &s->poll, fd) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->poll.data = cl;
+    s->fd = fd;
+    s->cl = cl;
+    s->next = cl->socks;
+    if (s->next)
+        s->next->prev = s;
+    cl->socks = s;
+    cl->open_handles++;
+    curl_multi_assign(cl->multi, fd, s);
+    return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: the poll is closed on REMOVE, i.e. before curl
+ * closes the fd, so libuv never watches a closed (or reused) descriptor. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    struct wb_curl_loop *cl = userp;
+    struct wb_sock *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(cl->multi, fd, NULL);
+            sock_close(s);
+        }
+        return 0;
+    }
+    if (!s && !(s = sock_open(cl, fd)))
+        return -1;
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop)
+{
+    struct wb_curl_loop *cl = wb_xcalloc(1, sizeof *cl);
+    cl->loop = loop;
+    cl->multi = curl_multi_init();
+    if (!cl->multi) {
+        free(cl);
+        return NULL;
+    }
+    uv_timer_init(loop, &cl->timer);
+    cl->timer.data = cl;
+    cl->open_handles = 1;
+    cl->maxconnects = WB_CURL_CACHE_BASE;
+    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
+    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
+    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, cl->maxconnects);
+    return cl;
+}
+
+CURLM *wb_curl_loop_multi(struct wb_curl_loop *cl)
+{
+    return cl->multi;
+}
+
+void wb_curl_loop_reserve(struct wb_curl_loop *cl, size_t n)
+{
+    cl->maxconnects += (long)n;
+    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, cl->maxconnects);
+}
+
+int wb_curl_loop_add(struct wb_curl_loop *cl, CURL *easy, wb_curl_done_fn done, void *ud)
+{
+    if (cl->closing || cl->free_pending)
+        return -1;
+    struct wb_xfer *x = wb_xcalloc(1, sizeof *x);
+    x->easy = easy;
+    x->done = done;
+    x->ud = ud;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    CURLMcode mc = curl_multi_add_handle(cl->multi, easy);
+    if (mc != CURLM_OK) {
+        wb_warn("curl: cannot add transfer: %s", curl_multi_strerror(mc));
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        free(x);
+        return -1;
+    }
+    x->next = cl->xfers;
+    if (x->next)
+        x->next->prev = x;
+    cl->xfers = x;
+    cl->active++;
+    return 0;
+}
+
+int wb_curl_loop_cancel(struct wb_curl_loop *cl, CURL *easy)
+{
+    struct wb_xfer *x = cl->xfers;
+    while (x && x->easy != easy)
+        x = x->next;
+    if (!x)
+        return -1;
+    xfer_unlink(cl, x);
+    curl_multi_remove_handle(cl->multi, easy);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    free(x);
+    return 0;
+}
+
+size_t wb_curl_loop_active(const struct wb_curl_loop *cl)
+{
+    return cl->active;
+}
+
+static void free_now(struct wb_curl_loop *cl)
+{
+    cl->free_pending = 0;
+    cl->closing = 1;
+    while (cl->xfers)
+        finish(cl, cl->xfers, CURLE_ABORTED_BY_CALLBACK);
+    /* curl reports CURL_POLL_REMOVE for its cached connections here. */
+    curl_multi_cleanup(cl->multi);
+    cl->multi = NULL;
+    while (cl->socks)
+        sock_close(cl->socks);
+    uv_close((uv_handle_t *)&cl->timer, handle_closed);
+}
+
+void wb_curl_loop_free(struct wb_curl_loop *cl)
+{
+    if (!cl || cl->closing)
+        return;
+    if (cl->dispatching)
+        cl->free_pending = 1;
+    else
+        free_now(cl);
+}
