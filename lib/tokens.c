@@ -1,0 +1,141 @@
+/* HMAC-SHA256 tokens for tracking URLs and VERP addresses (see tokens.h). */
+#include "warmbench/tokens.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#define MAC_LEN 16
+#define PAYLOAD_MAX 11
+#define RAW_MAX (PAYLOAD_MAX + MAC_LEN)
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+static size_t payload_len(int kind)
+{
+    switch (kind) {
+    case WB_TOKEN_OPEN: case WB_TOKEN_UNSUB: case WB_TOKEN_BOUNCE: return 9;
+    case WB_TOKEN_CLICK: return 11;
+    default: return 0;
+    }
+}
+
+static void mac(const unsigned char *key, size_t keylen, const unsigned char *p, size_t n,
+                unsigned char out[MAC_LEN])
+{
+    unsigned char msg[3 + PAYLOAD_MAX], full[EVP_MAX_MD_SIZE];
+    unsigned int fl = 0;
+    memcpy(msg, "wb1", 3);
+    memcpy(msg + 3, p, n);
+    HMAC(EVP_sha256(), key, (int)keylen, msg, 3 + n, full, &fl);
+    memcpy(out, full, MAC_LEN);
+    OPENSSL_cleanse(full, sizeof full);
+}
+
+/* Bit-packing encoder shared by base64url (6 bits) and base32 (5 bits). */
+static size_t encode(const unsigned char *in, size_t n, const char *alpha, int bits, char *out)
+{
+    size_t o = 0;
+    unsigned acc = 0;
+    int have = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        have += 8;
+        while (have >= bits) {
+            have -= bits;
+            out[o++] = alpha[(acc >> have) & ((1u << bits) - 1)];
+        }
+    }
+    if (have)
+        out[o++] = alpha[(acc << (bits - have)) & ((1u << bits) - 1)];
+    out[o] = '\0';
+    return o;
+}
+
+static int sym(char c, int bits)
+{
+    if (bits == 6) {
+        const char *p = c ? strchr(b64url, c) : NULL;
+        return p ? (int)(p - b64url) : -1;
+    }
+    if (c >= 'A' && c <= 'Z')
+        c = (char)(c - 'A' + 'a'); /* case-insensitive on purpose: see tokens.h */
+    const char *p = c ? strchr(b32, c) : NULL;
+    return p ? (int)(p - b32) : -1;
+}
+
+/* Decodes exactly; leftover bits must be zero so the encoding is canonical. */
+static long decode(const char *s, size_t len, int bits, unsigned char *out, size_t outsz)
+{
+    size_t o = 0;
+    unsigned acc = 0;
+    int have = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = sym(s[i], bits);
+        if (v < 0)
+            return -1;
+        acc = (acc << bits) | (unsigned)v;
+        have += bits;
+        if (have >= 8) {
+            have -= 8;
+            if (o == outsz)
+                return -1;
+            out[o++] = (unsigned char)(acc >> have);
+        }
+    }
+    if (have >= bits || (acc & ((1u << have) - 1)))
+        return -1;
+    return (long)o;
+}
+
+static size_t encoded_len(size_t n, int bits)
+{
+    return (n * 8 + (size_t)bits - 1) / (size_t)bits;
+}
+
+size_t wb_token_make(const unsigned char *key, size_t keylen, enum wb_token_kind kind,
+                     int64_t message_id, int link, char *out, size_t outsz)
+{
+    size_t n = payload_len(kind);
+    if (!n || !keylen || (kind == WB_TOKEN_CLICK && (link < 0 || link > WB_TOKEN_LINK_MAX)))
+        return 0;
+    int bits = kind == WB_TOKEN_BOUNCE ? 5 : 6;
+    if (encoded_len(n + MAC_LEN, bits) + 1 > outsz)
+        return 0;
+    unsigned char raw[RAW_MAX];
+    uint64_t id = (uint64_t)message_id;
+    raw[0] = (unsigned char)kind;
+    for (int i = 0; i < 8; i++)
+        raw[1 + i] = (unsigned char)(id >> (56 - 8 * i));
+    if (kind == WB_TOKEN_CLICK) {
+        raw[9] = (unsigned char)(link >> 8);
+        raw[10] = (unsigned char)link;
+    }
+    mac(key, keylen, raw, n, raw + n);
+    return encode(raw, n + MAC_LEN, bits == 5 ? b32 : b64url, bits, out);
+}
+
+int wb_token_parse(const unsigned char *key, size_t keylen, const char *tok, size_t len,
+                   struct wb_token *out)
+{
+    /* The length alone says which encoding (and so which kinds) it can be. */
+    int bits = len == encoded_len(9 + MAC_LEN, 5) ? 5 : 6;
+    unsigned char raw[RAW_MAX], want[MAC_LEN];
+    long n = decode(tok, len, bits, raw, sizeof raw);
+    if (n < 1 || !keylen)
+        return -1;
+    size_t pl = payload_len(raw[0]);
+    if (!pl || (size_t)n != pl + MAC_LEN || (raw[0] == WB_TOKEN_BOUNCE) != (bits == 5))
+        return -1;
+    mac(key, keylen, raw, pl, want);
+    if (CRYPTO_memcmp(want, raw + pl, MAC_LEN) != 0)
+        return -1;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = (id << 8) | raw[1 + i];
+    out->kind = (enum wb_token_kind)raw[0];
+    out->message_id = (int64_t)id;
+    out->link = raw[0] == WB_TOKEN_CLICK ? (raw[9] << 8 | raw[10]) : -1;
+    return 0;
+}

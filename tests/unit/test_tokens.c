@@ -1,0 +1,128 @@
+#include <check.h>
+#include <ctype.h>
+#include <string.h>
+#include "warmbench/tokens.h"
+
+static const unsigned char key[] = "test-secret-0123456789abcdef";
+#define KL (sizeof key - 1)
+
+static int parse(const char *t, size_t n, struct wb_token *o)
+{
+    return wb_token_parse(key, KL, t, n, o);
+}
+
+START_TEST(test_round_trip_every_kind)
+{
+    const int64_t ids[] = {0, 1, 42, 1234567890123LL, INT64_MAX, -5};
+    for (int kind = WB_TOKEN_OPEN; kind <= WB_TOKEN_BOUNCE; kind++)
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            char t[WB_TOKEN_MAX];
+            int link = kind == WB_TOKEN_CLICK ? (int)(i * 1000) : 7;
+            size_t n = wb_token_make(key, KL, kind, ids[i], link, t, sizeof t);
+            ck_assert_uint_gt(n, 0);
+            ck_assert_uint_eq(n, strlen(t));
+            ck_assert_uint_le(n, 64);
+            struct wb_token o;
+            ck_assert_int_eq(parse(t, n, &o), 0);
+            ck_assert_int_eq(o.kind, kind);
+            ck_assert(o.message_id == ids[i]);
+            ck_assert_int_eq(o.link, kind == WB_TOKEN_CLICK ? link : -1);
+        }
+}
+END_TEST
+
+START_TEST(test_url_tokens_are_base64url_bounce_lowercase_base32)
+{
+    char t[WB_TOKEN_MAX];
+    size_t n = wb_token_make(key, KL, WB_TOKEN_CLICK, 99, 3, t, sizeof t);
+    ck_assert_uint_eq(n, 36);
+    ck_assert_uint_eq(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), n);
+    n = wb_token_make(key, KL, WB_TOKEN_BOUNCE, 99, 0, t, sizeof t);
+    ck_assert_uint_eq(n, 40);
+    ck_assert_uint_eq(strspn(t, "abcdefghijklmnopqrstuvwxyz234567"), n);
+    /* A mail system that upper-cases the local part keeps it valid. */
+    for (size_t i = 0; i < n; i++)
+        t[i] = (char)toupper((unsigned char)t[i]);
+    struct wb_token o;
+    ck_assert_int_eq(parse(t, n, &o), 0);
+    ck_assert_int_eq(o.kind, WB_TOKEN_BOUNCE);
+    ck_assert(o.message_id == 99);
+}
+END_TEST
+
+static void every_alteration_rejected(enum wb_token_kind kind)
+{
+    char t[WB_TOKEN_MAX];
+    size_t n = wb_token_make(key, KL, kind, 1234, 2, t, sizeof t);
+    const char *alpha = kind == WB_TOKEN_BOUNCE
+        ? "abcdefghijklmnopqrstuvwxyz234567=+/.@ \x01\xff"
+        : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.@ \x01\xff";
+    for (size_t i = 0; i < n; i++)
+        for (const char *c = alpha; *c; c++) {
+            char m[WB_TOKEN_MAX];
+            memcpy(m, t, n + 1);
+            if (tolower((unsigned char)*c) == tolower((unsigned char)t[i]))
+                continue;
+            m[i] = *c;
+            struct wb_token o;
+            ck_assert_msg(parse(m, n, &o) == -1, "altered %zu to %c accepted", i, *c);
+        }
+}
+
+START_TEST(test_each_single_byte_alteration_rejected)
+{
+    for (int kind = WB_TOKEN_OPEN; kind <= WB_TOKEN_BOUNCE; kind++)
+        every_alteration_rejected(kind);
+}
+END_TEST
+
+START_TEST(test_wrong_key_truncation_garbage_rejected)
+{
+    char t[WB_TOKEN_MAX];
+    struct wb_token o;
+    size_t n = wb_token_make(key, KL, WB_TOKEN_UNSUB, 77, 0, t, sizeof t);
+    const unsigned char other[] = "test-secret-0123456789abcdeF";
+    ck_assert_int_eq(wb_token_parse(other, sizeof other - 1, t, n, &o), -1);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_int_eq(parse(t, k, &o), -1);
+    char longer[WB_TOKEN_MAX + 4];
+    memcpy(longer, t, n);
+    memcpy(longer + n, "AAAA", 4);
+    for (size_t k = 1; k <= 4; k++)
+        ck_assert_int_eq(parse(longer, n + k, &o), -1);
+    const char *junk[] = {"", "x", "../../etc/passwd", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "%00%00%00", "zzzz.gif"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+        ck_assert_int_eq(parse(junk[i], strlen(junk[i]), &o), -1);
+    /* A URL kind in the bounce encoding (and the reverse) is not a token. */
+    char b[WB_TOKEN_MAX];
+    size_t bn = wb_token_make(key, KL, WB_TOKEN_BOUNCE, 77, 0, b, sizeof b);
+    ck_assert_int_eq(parse(b, bn, &o), 0);
+    ck_assert_int_eq(parse(b, bn - 1, &o), -1);
+}
+END_TEST
+
+START_TEST(test_make_refuses_bad_input)
+{
+    char t[WB_TOKEN_MAX];
+    ck_assert_uint_eq(wb_token_make(key, KL, WB_TOKEN_CLICK, 1, -1, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make(key, KL, WB_TOKEN_CLICK, 1, 65536, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make(key, KL, (enum wb_token_kind)9, 1, 0, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make(key, 0, WB_TOKEN_OPEN, 1, 0, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make(key, KL, WB_TOKEN_OPEN, 1, 0, t, 34), 0);
+    ck_assert_uint_eq(wb_token_make(key, KL, WB_TOKEN_OPEN, 1, 0, t, 35), 34);
+}
+END_TEST
+
+Suite *wb_test_suite(void)
+{
+    Suite *s = suite_create("tokens");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_round_trip_every_kind);
+    tcase_add_test(tc, test_url_tokens_are_base64url_bounce_lowercase_base32);
+    tcase_add_test(tc, test_each_single_byte_alteration_rejected);
+    tcase_add_test(tc, test_wrong_key_truncation_garbage_rejected);
+    tcase_add_test(tc, test_make_refuses_bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
