@@ -1,6 +1,7 @@
 /* Growable, NUL-terminated byte buffer. */
 #include "warmbench/buf.h"
 #include "warmbench/util.h"
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -1,0 +1,37 @@
+/* The daemon's SQL, in one place. Every state transition of messages and
+ * enrollments is one statement, so a crash between two of them leaves the
+ * tables consistent (ARCHITECTURE.md, "State machines"). */
+#ifndef WB_QUERIES_H
+#define WB_QUERIES_H
+
+/* Highest applied migration: no params → one row, one column. */
+extern const char *const wb_q_schema_version;
+/* Due enrollments → queued messages. $1 batch. Rows: one per message made. */
+extern const char *const wb_q_materialize;
+/* Claims and returns the data to render. $1 sender, $2 batch, $3 daily_limit,
+ * $4 min_interval_s, $5 owner, $6 lease seconds. Columns: see WB_CLAIM_*. */
+extern const char *const wb_q_claim;
+enum {
+    WB_CLAIM_ID, WB_CLAIM_STEP, WB_CLAIM_SEQUENCE, WB_CLAIM_ATTEMPTS, WB_CLAIM_MESSAGE_ID,
+    WB_CLAIM_CANDIDATE_ID, WB_CLAIM_EMAIL, WB_CLAIM_FIRST_NAME, WB_CLAIM_LAST_NAME,
+    WB_CLAIM_TITLE, WB_CLAIM_COMPANY, WB_CLAIM_LOCATION, WB_CLAIM_ATTRS, WB_CLAIM_THREAD_ID,
+    WB_CLAIM_NCOLS
+};
+/* claimed → sending, only for rows still claimed by us whose enrollment is
+ * active. $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
+ * $6 owner, $7 lease seconds. Rows: the ids that may be sent now. */
+extern const char *const wb_q_mark_sending;
+/* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce),
+ * $3 SMTP codes, $4 reply lines, $5 retry delays (s). Row: count applied. */
+extern const char *const wb_q_results;
+/* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
+extern const char *const wb_q_release;
+/* Expired leases: claimed → queued, sending → unknown; queued messages of
+ * ended enrollments → cancelled. Row: back, unknown, cancelled. */
+extern const char *const wb_q_recover;
+/* Seconds until the next due enrollment or message (NULL when none). */
+extern const char *const wb_q_next_wake;
+/* Queue figures for STATUS= and logs: due, queued, sending. */
+extern const char *const wb_q_queue_figures;
+
+#endif

@@ -1,0 +1,160 @@
+/* The daemon's SQL statements. */
+#include "warmbench/queries.h"
+
+const char *const wb_q_schema_version =
+    "SELECT coalesce(max(version), 0) FROM schema_migrations";
+
+/* Moves each due enrollment one step on (step = steps started) and makes its
+ * message; an enrollment past its last step (the sequence shrank) ends. */
+const char *const wb_q_materialize =
+    "WITH due AS ("
+    " SELECT e.id FROM enrollments e"
+    " WHERE e.state = 'active' AND e.next_due_at <= now()"
+    " ORDER BY e.next_due_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+    "), upd AS ("
+    " UPDATE enrollments e SET step = e.step + 1, next_due_at = NULL, updated_at = now()"
+    " FROM due, sequences s"
+    " WHERE e.id = due.id AND s.id = e.sequence_id"
+    "   AND e.step < jsonb_array_length(s.definition->'steps')"
+    " RETURNING e.id, e.candidate_id, e.sequence_id, e.step, s.definition->>'sender' AS sender"
+    "), fin AS ("
+    " UPDATE enrollments e SET state = 'finished', next_due_at = NULL, ended_at = now(),"
+    "  updated_at = now()"
+    " FROM due, sequences s"
+    " WHERE e.id = due.id AND s.id = e.sequence_id"
+    "   AND e.step >= jsonb_array_length(s.definition->'steps')"
+    ")"
+    " INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender)"
+    " SELECT id, candidate_id, sequence_id, step, sender FROM upd"
+    " ON CONFLICT (enrollment_id, step) DO NOTHING"
+    " RETURNING id";
+
+const char *const wb_q_claim =
+    "SELECT m.id, m.step, m.sequence_id, m.attempts, m.message_id, c.id, c.email,"
+    " c.first_name, c.last_name, c.title, c.company, c.location, c.attrs::text,"
+    " (SELECT m1.message_id FROM messages m1"
+    "   WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1)"
+    " FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer) k(id)"
+    " JOIN messages m ON m.id = k.id"
+    " JOIN candidates c ON c.id = m.candidate_id"
+    " ORDER BY m.id";
+
+const char *const wb_q_mark_sending =
+    "UPDATE messages m SET state = 'sending', message_id = v.mid, rcpt = v.rcpt,"
+    " subject = v.subj, variant = v.variant, sending_at = now(),"
+    " lease_until = now() + make_interval(secs => $7::integer), updated_at = now()"
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[])"
+    "   AS v(id, mid, rcpt, subj, variant), enrollments e"
+    " WHERE m.id = v.id AND m.state = 'claimed' AND m.lease_owner = $6"
+    "   AND e.id = m.enrollment_id AND e.state = 'active'"
+    " RETURNING m.id";
+
+/* One statement writes a whole batch: messages, their events, the next step
+ * of each enrollment (inside its window), and for hard bounces the
+ * suppression and the end of the person's other enrollments. */
+const char *const wb_q_results =
+    "WITH r AS ("
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::float8[])"
+    "   AS r(id, outcome, code, reply, retry_s)"
+    "), m AS ("
+    " UPDATE messages m SET"
+    "  state = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'retry' THEN 'retry' ELSE 'failed' END,"
+    "  last_reply = r.reply,"
+    "  sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,"
+    "  next_attempt_at = CASE WHEN r.outcome = 'retry' THEN wb_seq_next_due("
+    "    now() + make_interval(secs => r.retry_s), s.definition, c.timezone)"
+    "    ELSE m.next_attempt_at END,"
+    "  lease_owner = NULL, lease_until = NULL, updated_at = now()"
+    " FROM r, sequences s, candidates c"
+    " WHERE m.id = r.id AND m.state = 'sending' AND s.id = m.sequence_id"
+    "   AND c.id = m.candidate_id"
+    " RETURNING m.id, m.enrollment_id, m.candidate_id, m.sequence_id, m.step, m.rcpt,"
+    "   r.outcome, r.code, r.reply, s.definition, c.timezone"
+    "), ev AS ("
+    " INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type, detail)"
+    " SELECT candidate_id, id, enrollment_id, sequence_id, step,"
+    "  CASE outcome WHEN 'sent' THEN 'sent' WHEN 'bounce' THEN 'bounce' ELSE 'failed' END,"
+    "  CASE outcome WHEN 'sent' THEN '{}'::jsonb"
+    "   WHEN 'bounce' THEN jsonb_build_object('kind', 'hard', 'smtp_code', code, 'reply', reply)"
+    "   ELSE jsonb_build_object('smtp_code', code, 'reply', reply) END"
+    " FROM m WHERE outcome <> 'retry'"
+    "), en AS ("
+    " UPDATE enrollments e SET"
+    "  next_due_at = CASE WHEN m.outcome = 'sent'"
+    "    AND e.step < jsonb_array_length(m.definition->'steps')"
+    "   THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),"
+    "        m.definition, m.timezone) END,"
+    "  state = CASE WHEN m.outcome <> 'sent' THEN 'stopped'"
+    "   WHEN e.step < jsonb_array_length(m.definition->'steps') THEN 'active'"
+    "   ELSE 'finished' END,"
+    "  stop_reason = CASE m.outcome WHEN 'failed' THEN 'failed' WHEN 'bounce' THEN 'bounce'"
+    "   ELSE e.stop_reason END,"
+    "  ended_at = CASE WHEN m.outcome <> 'sent'"
+    "    OR e.step >= jsonb_array_length(m.definition->'steps') THEN now() END,"
+    "  updated_at = now()"
+    " FROM m WHERE e.id = m.enrollment_id AND m.outcome <> 'retry' AND e.state = 'active'"
+    "), sup AS ("
+    " INSERT INTO suppressions (email, email_hash, reason)"
+    " SELECT lower(rcpt), wb_email_hash(rcpt), 'bounce' FROM m"
+    " WHERE outcome = 'bounce' AND rcpt IS NOT NULL"
+    " ON CONFLICT (email_hash) DO NOTHING"
+    "), stop_all AS ("
+    " UPDATE enrollments e SET state = 'stopped', stop_reason = 'bounce', next_due_at = NULL,"
+    "  ended_at = now(), updated_at = now()"
+    " FROM m WHERE m.outcome = 'bounce' AND e.candidate_id = m.candidate_id"
+    "   AND e.id <> m.enrollment_id AND e.state = 'active'"
+    ")"
+    " SELECT count(*) FROM m";
+
+const char *const wb_q_release =
+    "UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+    " attempts = greatest(attempts - 1, 0), updated_at = now()"
+    " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2";
+
+/* An expired claim never reached SMTP: back to the queue. An expired
+ * `sending` row may have been delivered: `unknown`, never resent, and the
+ * sequence goes on as if it had been sent. */
+const char *const wb_q_recover =
+    "WITH back AS ("
+    " UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+    "  updated_at = now()"
+    " WHERE state = 'claimed' AND lease_until < now() RETURNING id"
+    "), lost AS ("
+    " UPDATE messages SET state = 'unknown', lease_owner = NULL, lease_until = NULL,"
+    "  updated_at = now()"
+    " WHERE state = 'sending' AND lease_until < now()"
+    " RETURNING id, enrollment_id, candidate_id, sequence_id, step, sending_at"
+    "), ev AS ("
+    " INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type, detail)"
+    " SELECT candidate_id, id, enrollment_id, sequence_id, step, 'unknown',"
+    "  jsonb_build_object('reason', 'lease expired while sending') FROM lost"
+    "), en AS ("
+    " UPDATE enrollments e SET"
+    "  next_due_at = CASE WHEN e.step < jsonb_array_length(s.definition->'steps')"
+    "   THEN wb_seq_next_due(lost.sending_at + wb_duration(s.definition->'steps'->e.step->>'after'),"
+    "        s.definition, c.timezone) END,"
+    "  state = CASE WHEN e.step < jsonb_array_length(s.definition->'steps') THEN 'active'"
+    "   ELSE 'finished' END,"
+    "  updated_at = now()"
+    " FROM lost, sequences s, candidates c"
+    " WHERE e.id = lost.enrollment_id AND s.id = e.sequence_id AND c.id = e.candidate_id"
+    "   AND e.state = 'active'"
+    "), cancel AS ("
+    " UPDATE messages m SET state = 'cancelled', lease_owner = NULL, lease_until = NULL,"
+    "  updated_at = now()"
+    " FROM enrollments e"
+    " WHERE m.state IN ('queued', 'retry') AND e.id = m.enrollment_id AND e.state <> 'active'"
+    " RETURNING m.id"
+    ")"
+    " SELECT (SELECT count(*) FROM back), (SELECT count(*) FROM lost),"
+    "  (SELECT count(*) FROM cancel)";
+
+const char *const wb_q_next_wake =
+    "SELECT extract(epoch FROM least("
+    " (SELECT min(next_due_at) FROM enrollments WHERE state = 'active' AND next_due_at IS NOT NULL),"
+    " (SELECT min(next_attempt_at) FROM messages WHERE state IN ('queued', 'retry'))) - now())";
+
+const char *const wb_q_queue_figures =
+    "SELECT (SELECT count(*) FROM enrollments WHERE state = 'active' AND next_due_at <= now()),"
+    " (SELECT count(*) FROM messages WHERE state IN ('queued', 'retry')),"
+    " (SELECT count(*) FROM messages WHERE state IN ('claimed', 'sending'))";
