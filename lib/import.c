@@ -1,0 +1,504 @@
+/* CSV import (see import.h). The C side only parses and checks what SQL
+ * cannot see (shape, encoding, size) and streams rows with COPY into a temp
+ * staging table; every other check, the dedupe and the upsert are one
+ * set-based statement, so a million rows cost a few passes, not a million
+ * round trips. */
+#include "warmbench/import.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "warmbench/buf.h"
+#include "warmbench/csv.h"
+#include "warmbench/db.h"
+#include "warmbench/exitcodes.h"
+#include "warmbench/pgtext.h"
+#include "warmbench/util.h"
+
+/* COPY data is sent in batches of about this size: one CopyData message
+ * per row would cost a syscall-sized overhead each. */
+#define COPY_BATCH (64 * 1024)
+
+/* Known columns, in staging-table order; anything else goes to attrs. */
+static const char *const std_cols[] = {
+    "email", "first_name", "last_name", "title", "company", "location",
+    "timezone", "tags", "skills", "consent", "source",
+};
+#define N_STD (sizeof std_cols / sizeof std_cols[0])
+
+/* One line, one @, no spaces, controls or address punctuation, and a
+ * domain of at least two non-empty dot-separated labels. */
+static const char email_re[] =
+    "^[^@<>()\\[\\],;:\"\\\\[:space:][:cntrl:]]+"
+    "@[^@<>()\\[\\],;:\"\\\\.[:space:][:cntrl:]]+"
+    "(\\.[^@<>()\\[\\],;:\"\\\\.[:space:][:cntrl:]]+)+$";
+
+struct header {
+    size_t ncols;
+    char **name;        /* as written, for messages */
+    char **stage;       /* staging column each CSV column goes to */
+    int has[N_STD];
+    size_t nextra;
+    char **extra;       /* attrs keys, in staging order x1..xN */
+};
+
+struct import {
+    PGconn *c;
+    const char *path;
+    FILE *report;
+    struct wb_import_result *res;
+    struct header h;
+    struct wb_buf out;  /* COPY batch */
+};
+
+static void header_free(struct header *h)
+{
+    for (size_t i = 0; i < h->ncols; i++) {
+        free(h->name[i]);
+        free(h->stage[i]);
+    }
+    free(h->name);
+    free(h->stage);
+    free(h->extra);
+    memset(h, 0, sizeof *h);
+}
+
+static int std_index(const char *name)
+{
+    for (size_t i = 0; i < N_STD; i++)
+        if (strcasecmp(name, std_cols[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Copies name without surrounding spaces (spreadsheets add them). */
+static char *trimmed(const char *s, size_t n)
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return wb_xstrndup(s, n);
+}
+
+/* Checks the header record; returns NULL when fine, else why not
+ * (malloc'd). */
+static char *header_problem(const struct wb_csv_record *rec)
+{
+    if (rec->unterminated)
+        return wb_xstrdup("unterminated quoted field in the header");
+    if (rec->nfields > rec->nkept)
+        return wb_xasprintf("more than %d columns in the header", WB_CSV_MAX_FIELDS);
+    if (rec->oversize)
+        return wb_xasprintf("header column %zu is too long", rec->oversize);
+    for (size_t i = 0; i < rec->nkept; i++)
+        if (!wb_utf8_valid(rec->field[i], rec->len[i]) || memchr(rec->field[i], 0, rec->len[i]))
+            return wb_xasprintf("header column %zu is not valid UTF-8 text", i + 1);
+    return NULL;
+}
+
+/* Maps each column to its staging column; returns NULL or why not. */
+static char *header_map(struct header *h, const struct wb_csv_record *rec)
+{
+    h->ncols = rec->nkept;
+    h->name = wb_xcalloc(h->ncols, sizeof *h->name);
+    h->stage = wb_xcalloc(h->ncols, sizeof *h->stage);
+    h->extra = wb_xcalloc(h->ncols, sizeof *h->extra);
+    for (size_t i = 0; i < h->ncols; i++) {
+        h->name[i] = trimmed(rec->field[i], rec->len[i]);
+        if (!h->name[i][0])
+            return wb_xasprintf("column %zu has no name", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcasecmp(h->name[i], h->name[j]) == 0)
+                return wb_xasprintf("column \"%s\" appears twice", h->name[i]);
+        int k = std_index(h->name[i]);
+        if (k >= 0) {
+            h->has[k] = 1;
+            h->stage[i] = wb_xstrdup(std_cols[k]);
+        } else {
+            h->extra[h->nextra++] = h->name[i];
+            h->stage[i] = wb_xasprintf("x%zu", h->nextra);
+        }
+    }
+    if (!h->has[0])
+        return wb_xstrdup("the header has no email column");
+    return NULL;
+}
+
+/* Reads and maps the header; reports and returns -1 when unusable. */
+static int read_header(struct import *im, struct wb_csv *csv)
+{
+    struct wb_csv_record rec;
+    int n = wb_csv_next(csv, &rec);
+    if (n < 0) {
+        fprintf(stderr, "warmbench: %s: %s\n", im->path, strerror(errno));
+        return -1;
+    }
+    char *why = n == 0 ? wb_xstrdup("empty file, no header row") : header_problem(&rec);
+    if (!why)
+        why = header_map(&im->h, &rec);
+    if (!why)
+        return 0;
+    fprintf(im->report, "%s:%ld: %s\n", im->path, n ? rec.line : 1L, why);
+    free(why);
+    return -1;
+}
+
+/* Appends s[0..n) in COPY text format: backslash, tab, LF and CR escaped. */
+static void copy_text(struct wb_buf *b, const char *s, size_t n)
+{
+    wb_buf_reserve(b, 2 * n);
+    char *o = b->data + b->len;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+            *o++ = '\\';
+            c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+        }
+        *o++ = c;
+    }
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
+/* Why the record cannot be staged, or NULL (malloc'd). */
+static char *row_problem(const struct header *h, const struct wb_csv_record *rec)
+{
+    if (rec->unterminated)
+        return wb_xstrdup("unterminated quoted field");
+    if (rec->nfields != h->ncols)
+        return wb_xasprintf("expected %zu fields, found %zu", h->ncols, rec->nfields);
+    if (rec->oversize)
+        return wb_xasprintf("field %zu (%s) is longer than %d bytes", rec->oversize,
+                            h->name[rec->oversize - 1], WB_IMPORT_MAX_FIELD);
+    for (size_t i = 0; i < rec->nkept; i++) {
+        if (!wb_utf8_valid(rec->field[i], rec->len[i]))
+            return wb_xasprintf("invalid UTF-8 in field %zu (%s)", i + 1, h->name[i]);
+        if (memchr(rec->field[i], 0, rec->len[i]))
+            return wb_xasprintf("NUL byte in field %zu (%s)", i + 1, h->name[i]);
+    }
+    return NULL;
+}
+
+/* One staging row: line, reject reason (\N when none), then the fields;
+ * a rejected row carries no fields, only its line and reason. */
+static void stage_row(struct import *im, const struct wb_csv_record *rec)
+{
+    struct wb_buf *b = &im->out;
+    char *why = row_problem(&im->h, rec);
+    wb_buf_printf(b, "%ld\t", rec->line);
+    if (why)
+        copy_text(b, why, strlen(why));
+    else
+        wb_buf_append(b, "\\N", 2);
+    for (size_t i = 0; i < im->h.ncols; i++) {
+        wb_buf_putc(b, '\t');
+        if (why)
+            wb_buf_append(b, "\\N", 2);
+        else
+            copy_text(b, rec->field[i], rec->len[i]);
+    }
+    wb_buf_putc(b, '\n');
+    free(why);
+}
+
+static int flush_copy(struct import *im)
+{
+    if (im->out.len == 0)
+        return 0;
+    if (PQputCopyData(im->c, im->out.data, (int)im->out.len) != 1) {
+        fprintf(stderr, "warmbench: import: COPY: %s", PQerrorMessage(im->c));
+        return -1;
+    }
+    wb_buf_reset(&im->out);
+    return 0;
+}
+
+/* Ends COPY, aborting it when failed is non-zero; returns 0 when the
+ * server stored every row. */
+static int end_copy(struct import *im, int failed)
+{
+    if (!failed && flush_copy(im) < 0)
+        failed = 1;
+    if (PQputCopyEnd(im->c, failed ? "import aborted" : NULL) != 1) {
+        fprintf(stderr, "warmbench: import: COPY: %s", PQerrorMessage(im->c));
+        failed = 1;
+    }
+    PGresult *r;
+    while ((r = PQgetResult(im->c)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && !failed) {
+            wb_db_report("import: COPY", r);
+            failed = 1;
+        }
+        PQclear(r);
+    }
+    return failed ? -1 : 0;
+}
+
+/* Streams every data row of the file into the staging table. */
+static int stream_rows(struct import *im, struct wb_csv *csv)
+{
+    struct wb_buf sql;
+    wb_buf_init(&sql);
+    wb_buf_puts(&sql, "COPY wb_import_stage (line, reject");
+    for (size_t i = 0; i < im->h.ncols; i++)
+        wb_buf_printf(&sql, ", %s", im->h.stage[i]);
+    wb_buf_puts(&sql, ") FROM STDIN");
+    PGresult *r = wb_db_exec(im->c, PGRES_COPY_IN, "import: COPY", sql.data, 0, NULL);
+    wb_buf_free(&sql);
+    if (!r)
+        return -1;
+    PQclear(r);
+    struct wb_csv_record rec;
+    int n, failed = 0;
+    while (!failed && (n = wb_csv_next(csv, &rec)) == 1) {
+        im->res->rows++;
+        stage_row(im, &rec);
+        if (im->out.len >= COPY_BATCH)
+            failed = flush_copy(im) < 0;
+    }
+    if (!failed && n < 0) {
+        fprintf(stderr, "warmbench: %s: %s\n", im->path, strerror(errno));
+        failed = 1;
+    }
+    return end_copy(im, failed);
+}
+
+/* The staging table: every known column (NULL when the file lacks it)
+ * and x1..xN for the extra ones. Temp, so it writes no WAL. */
+static int create_stage(struct import *im)
+{
+    struct wb_buf sql;
+    wb_buf_init(&sql);
+    wb_buf_puts(&sql, "CREATE TEMP TABLE wb_import_stage (line bigint NOT NULL, reject text");
+    for (size_t i = 0; i < N_STD; i++)
+        wb_buf_printf(&sql, ", %s text", std_cols[i]);
+    for (size_t i = 0; i < im->h.nextra; i++)
+        wb_buf_printf(&sql, ", x%zu text", i + 1);
+    wb_buf_puts(&sql, ") ON COMMIT DROP");
+    int rc = wb_db_cmd(im->c, "import: staging table", sql.data, 0, NULL);
+    wb_buf_free(&sql);
+    return rc;
+}
+
+/* Zone names, loaded once: pg_timezone_names reads the zone files on
+ * every scan. Keyed case-insensitively; the canonical spelling is kept. */
+static const char tz_sql[] =
+    "CREATE TEMP TABLE wb_import_tz ON COMMIT DROP AS"
+    " SELECT DISTINCT ON (lower(name)) lower(name) AS key, name"
+    " FROM pg_timezone_names ORDER BY lower(name), name";
+
+/* attrs of a row: the non-empty extra columns as strings. */
+static void attrs_expr(struct import *im, struct wb_buf *sql)
+{
+    if (im->h.nextra == 0) {
+        wb_buf_puts(sql, "'{}'::jsonb");
+        return;
+    }
+    wb_buf_puts(sql, "jsonb_strip_nulls(jsonb_object(ARRAY[");
+    for (size_t i = 0; i < im->h.nextra; i++) {
+        const char *k = im->h.extra[i];
+        char *lit = PQescapeLiteral(im->c, k, strlen(k));
+        wb_buf_printf(sql, "%s%s", i ? ", " : "", lit ? lit : "''");
+        PQfreemem(lit);
+    }
+    wb_buf_puts(sql, "]::text[], ARRAY[");
+    for (size_t i = 0; i < im->h.nextra; i++)
+        wb_buf_printf(sql, "%sNULLIF(s.x%zu, '')", i ? ", " : "", i + 1);
+    wb_buf_puts(sql, "]::text[]))");
+}
+
+/* Checked rows: each staged row with its reason for rejection, if any,
+ * and its values cleaned. Suppression is tested last so the salted hash
+ * is computed only for rows otherwise valid (and not at all when the
+ * suppression list is empty: a hashed IN over no rows skips its left side). */
+static const char chk_head[] =
+    "WITH chk AS MATERIALIZED ("
+    " SELECT s.line, a.addr, lower(a.addr) AS key,"
+    "  CASE"
+    "   WHEN s.reject IS NOT NULL THEN s.reject"
+    "   WHEN a.addr = '' THEN 'missing email address'"
+    "   WHEN length(a.addr) > 254 OR a.addr !~ $2"
+    "    THEN format('invalid email address \"%s\"', left(a.addr, 100))"
+    "   WHEN a.tz <> '' AND z.name IS NULL"
+    "    THEN format('unknown time zone \"%s\"', left(a.tz, 100))"
+    "   WHEN a.consent NOT IN ('', 'opt_in', 'legitimate_interest')"
+    "    THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
+    "                left(a.consent, 100))"
+    "   WHEN lower(a.addr) IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
+    "     OR wb_email_hash(a.addr) IN (SELECT email_hash FROM suppressions)"
+    "    THEN 'suppressed'"
+    "  END AS reject,"
+    "  btrim(coalesce(s.first_name, '')) AS first_name,"
+    "  btrim(coalesce(s.last_name, '')) AS last_name,"
+    "  btrim(coalesce(s.title, '')) AS title,"
+    "  btrim(coalesce(s.company, '')) AS company,"
+    "  btrim(coalesce(s.location, '')) AS location,"
+    "  z.name AS timezone,"
+    "  ARRAY(SELECT DISTINCT btrim(t) FROM unnest(string_to_array(coalesce(s.tags, ''), ';')"
+    "        || $1::text[]) t WHERE btrim(t) <> '' ORDER BY 1) AS tags,"
+    "  ARRAY(SELECT DISTINCT btrim(t) FROM unnest(string_to_array(coalesce(s.skills, ''), ';')) t"
+    "        WHERE btrim(t) <> '' ORDER BY 1) AS skills,"
+    "  NULLIF(a.consent, '') AS consent,"
+    "  btrim(coalesce(s.source, '')) AS source,"
+    "  ";
+/* ... the attrs expression goes here ... */
+static const char chk_tail[] =
+    " AS attrs"
+    " FROM wb_import_stage s"
+    " CROSS JOIN LATERAL (SELECT btrim(coalesce(s.email, '')) AS addr,"
+    "                            btrim(coalesce(s.timezone, '')) AS tz,"
+    "                            btrim(coalesce(s.consent, '')) AS consent) a"
+    " LEFT JOIN wb_import_tz z ON z.key = lower(a.tz)"
+    "),"
+    /* The last valid row for an address wins. */
+    " win AS (SELECT key, max(line) AS line FROM chk WHERE reject IS NULL GROUP BY key),"
+    /* An empty cell keeps what is stored; tags, skills and attrs merge. */
+    " up AS ("
+    "  INSERT INTO candidates AS c (email, first_name, last_name, title, company, location,"
+    "         timezone, tags, skills, consent, consent_at, source, attrs)"
+    "  SELECT k.addr, k.first_name, k.last_name, k.title, k.company, k.location,"
+    "         k.timezone, k.tags, k.skills, k.consent,"
+    "         CASE WHEN k.consent IS NOT NULL THEN now() END, k.source, k.attrs"
+    "  FROM chk k JOIN win w ON w.key = k.key AND w.line = k.line"
+    "  ON CONFLICT (lower(email)) DO UPDATE SET"
+    "   first_name = CASE WHEN EXCLUDED.first_name = '' THEN c.first_name ELSE EXCLUDED.first_name END,"
+    "   last_name = CASE WHEN EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,"
+    "   title = CASE WHEN EXCLUDED.title = '' THEN c.title ELSE EXCLUDED.title END,"
+    "   company = CASE WHEN EXCLUDED.company = '' THEN c.company ELSE EXCLUDED.company END,"
+    "   location = CASE WHEN EXCLUDED.location = '' THEN c.location ELSE EXCLUDED.location END,"
+    "   timezone = coalesce(EXCLUDED.timezone, c.timezone),"
+    "   tags = ARRAY(SELECT DISTINCT t FROM unnest(c.tags || EXCLUDED.tags) t ORDER BY 1),"
+    "   skills = ARRAY(SELECT DISTINCT t FROM unnest(c.skills || EXCLUDED.skills) t ORDER BY 1),"
+    "   consent = coalesce(EXCLUDED.consent, c.consent),"
+    "   consent_at = CASE WHEN EXCLUDED.consent IS DISTINCT FROM c.consent"
+    "                      AND EXCLUDED.consent IS NOT NULL THEN now() ELSE c.consent_at END,"
+    "   source = CASE WHEN EXCLUDED.source = '' THEN c.source ELSE EXCLUDED.source END,"
+    "   attrs = c.attrs || EXCLUDED.attrs,"
+    "   updated_at = now()"
+    "  RETURNING (xmax = 0) AS inserted"
+    " )"
+    /* First the counts, then every rejected or superseded row by line. */
+    " SELECT 0 AS kind, NULL::bigint AS line, NULL::text AS reason,"
+    "        count(*) FILTER (WHERE inserted) AS imported,"
+    "        count(*) FILTER (WHERE NOT inserted) AS updated"
+    " FROM up"
+    " UNION ALL"
+    " SELECT * FROM ("
+    "  SELECT 1, line, reject, NULL::bigint, NULL::bigint FROM chk WHERE reject IS NOT NULL"
+    "  UNION ALL"
+    "  SELECT 2, k.line, format('duplicate of line %s, later row wins', w.line), NULL, NULL"
+    "  FROM chk k JOIN win w ON w.key = k.key AND k.line < w.line WHERE k.reject IS NULL"
+    "  ORDER BY 2"
+    " ) r";
+
+/* Prints reason with control characters replaced, so a hostile cell
+ * cannot rewrite the operator's terminal. */
+static void print_reason(FILE *out, const char *path, const char *line, const char *reason)
+{
+    fprintf(out, "%s:%s: ", path, line);
+    for (const char *p = reason; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+    fputc('\n', out);
+}
+
+static void take_row(struct import *im, const PGresult *r)
+{
+    int kind = atoi(PQgetvalue(r, 0, 0));
+    if (kind == 0) {
+        im->res->imported = atol(PQgetvalue(r, 0, 3));
+        im->res->updated = atol(PQgetvalue(r, 0, 4));
+        return;
+    }
+    if (kind == 1)
+        im->res->rejected++;
+    else
+        im->res->duplicates++;
+    print_reason(im->report, im->path, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+}
+
+/* Runs the check-dedupe-upsert statement, reading its report row by row
+ * so a file of a million bad rows needs no million-row result in memory. */
+static int upsert(struct import *im, const char *tags)
+{
+    struct wb_buf sql;
+    wb_buf_init(&sql);
+    wb_buf_puts(&sql, chk_head);
+    attrs_expr(im, &sql);
+    wb_buf_puts(&sql, chk_tail);
+    const char *params[2] = {tags, email_re};
+    int ok = PQsendQueryParams(im->c, sql.data, 2, NULL, params, NULL, NULL, 0) &&
+             PQsetSingleRowMode(im->c);
+    wb_buf_free(&sql);
+    if (!ok) {
+        fprintf(stderr, "warmbench: import: %s", PQerrorMessage(im->c));
+        return -1;
+    }
+    int failed = 0;
+    PGresult *r;
+    while ((r = PQgetResult(im->c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && !failed)
+            take_row(im, r);
+        else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && !failed) {
+            wb_db_report("import", r);
+            failed = 1;
+        }
+        PQclear(r);
+    }
+    return failed ? -1 : 0;
+}
+
+/* Everything between BEGIN and COMMIT. */
+static int run(struct import *im, struct wb_csv *csv, const char *tags)
+{
+    if (wb_db_cmd(im->c, "import: begin", "BEGIN", 0, NULL) < 0)
+        return -1;
+    /* Room for the dedupe hash and sorts of a large file, this
+     * transaction only. */
+    if (wb_db_cmd(im->c, "import", "SET LOCAL work_mem = '128MB'", 0, NULL) < 0 ||
+        create_stage(im) < 0 ||
+        wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
+        stream_rows(im, csv) < 0 || upsert(im, tags) < 0 ||
+        wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
+        PQclear(PQexec(im->c, "ROLLBACK"));
+        return -1;
+    }
+    return 0;
+}
+
+int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
+              struct wb_import_result *res, FILE *report)
+{
+    memset(res, 0, sizeof *res);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "warmbench: %s: %s\n", path, strerror(errno));
+        return WB_EXIT_FAIL;
+    }
+    struct import im = {.c = c, .path = path, .report = report, .res = res};
+    wb_buf_init(&im.out);
+    struct wb_csv *csv = wb_csv_new(f, WB_IMPORT_MAX_FIELD);
+    int rc = WB_EXIT_DATAERR;
+    if (read_header(&im, csv) == 0) {
+        char *arr = wb_pg_array_str(tags, ntags, 0);
+        rc = run(&im, csv, arr) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
+        free(arr);
+        if (rc == WB_EXIT_OK && res->rows > 0 && res->rejected == res->rows)
+            rc = WB_EXIT_DATAERR;
+    }
+    wb_csv_free(csv);
+    wb_buf_free(&im.out);
+    header_free(&im.h);
+    fclose(f);
+    return rc;
+}
+
+void wb_import_print_summary(const struct wb_import_result *res, FILE *out)
+{
+    if (res->duplicates)
+        fprintf(out, "skipped %ld duplicate row%s (the later row for an address wins)\n",
+                res->duplicates, res->duplicates == 1 ? "" : "s");
+    fprintf(out, "imported %ld, updated %ld, rejected %ld\n", res->imported, res->updated,
+            res->rejected);
+}
