@@ -1,0 +1,189 @@
+"""migrate, enroll, suppress, show and stats against a real PostgreSQL."""
+import json
+import os
+import subprocess
+import threading
+
+import harness
+from harness import WbTestCase
+
+POOL = """email,first_name,last_name,timezone,tags,consent,source
+ana.back@example.com,Ana,Back,Europe/Madrid,backend;silver-medallist,opt_in,ats
+bo.back@example.com,Bo,Back,America/New_York,backend,legitimate_interest,linkedin
+cy.noconsent@example.com,Cy,None,Europe/Berlin,backend,,linkedin
+di.front@example.com,Di,Front,Asia/Tokyo,frontend,opt_in,referral
+ed.supp@example.com,Ed,Supp,UTC,backend,opt_in,event
+fa.unsub@example.com,Fa,Unsub,UTC,backend,opt_in,event
+"""
+
+
+class MigrateTest(WbTestCase):
+    def test_migrate_twice_is_a_noop(self):
+        self.config()
+        first = self.wb("migrate", check=0)
+        self.assertIn("applied 001_domain.sql", first.stdout)
+        second = self.wb("migrate", check=0)
+        self.assertIn("0 applied", second.stdout)
+        self.assertEqual(self.scalar("SELECT count(*) FROM schema_migrations"), "1")
+
+    def test_concurrent_migrations_apply_once(self):
+        self.config()
+        results = []
+
+        def run():
+            results.append(self.wb("migrate"))
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertTrue(all(r.returncode == 0 for r in results), [r.stderr for r in results])
+        applied = sum(r.stdout.count("applied 001_domain.sql") for r in results)
+        self.assertEqual(applied, 1)
+        self.assertEqual(self.scalar("SELECT count(*) FROM schema_migrations"), "1")
+
+    def test_every_statement_prepares(self):
+        self.config()
+        self.wb("migrate", check=0)
+        p = subprocess.run([os.path.join(harness.BUILD, "tests", "drv_sql_prepare"), self.db],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_unreachable_database_exits_69(self):
+        self.config(database="postgresql://postgres@127.0.0.1:%d/x" % harness.free_port())
+        p = self.wb("migrate", check=69)
+        self.assertIn("cannot connect", p.stderr)
+
+    def test_window_maths_in_candidate_zone(self):
+        self.config()
+        self.wb("migrate", check=0)
+        # Friday 22:30 in Berlin is outside a Mon-Fri 09:00-17:30 window:
+        # the next opening is Monday 09:00 Berlin = 08:00 UTC.
+        self.assertEqual(self.scalar(
+            "SELECT wb_next_in_window('2026-11-27 21:30+00', 'Europe/Berlin', 31,"
+            " '09:00', '17:30') AT TIME ZONE 'UTC'"), "2026-11-30 08:00:00")
+        # Inside the window: unchanged.
+        self.assertEqual(self.scalar(
+            "SELECT wb_next_in_window('2026-11-26 10:00+00', 'Europe/Berlin', 31,"
+            " '09:00', '17:30') AT TIME ZONE 'UTC'"), "2026-11-26 10:00:00")
+        # Before opening, same day, across a DST-free zone.
+        self.assertEqual(self.scalar(
+            "SELECT wb_next_in_window('2026-11-26 10:00+00', 'America/New_York', 31,"
+            " '09:00', '17:30') AT TIME ZONE 'UTC'"), "2026-11-26 14:00:00")
+        # DST: 2026-03-29 Europe/Berlin switches to +02; Sunday not allowed,
+        # so Saturday 20:00 local goes to Monday 09:00 CEST = 07:00 UTC.
+        self.assertEqual(self.scalar(
+            "SELECT wb_next_in_window('2026-03-28 19:00+00', 'Europe/Berlin', 31,"
+            " '09:00', '17:30') AT TIME ZONE 'UTC'"), "2026-03-30 07:00:00")
+
+
+class EnrollTest(WbTestCase):
+    def setUp(self):
+        super().setUp()
+        self.config()
+        self.wb("migrate", check=0)
+        harness.write(os.path.join(self.tmp, "pool.csv"), POOL)
+        self.wb("import", os.path.join(self.tmp, "pool.csv"), check=0)
+        self.wb("suppress", "ed.supp@example.com", check=0)
+        self.sql("INSERT INTO suppressions (email, email_hash, reason)"
+                 " VALUES ('fa.unsub@example.com', wb_email_hash('fa.unsub@example.com'),"
+                 " 'unsubscribe')")
+
+    def test_enroll_rules_and_counts(self):
+        p = self.wb("enroll", "nurture", check=0)
+        self.assertEqual(p.stdout.strip(),
+                         "enrolled 2 into nurture; skipped 1 suppressed, 1 unsubscribed, "
+                         "1 without consent, 0 already enrolled, 0 in another sequence")
+        again = self.wb("enroll", "nurture", check=0)
+        self.assertIn("enrolled 0 into nurture", again.stdout)
+        self.assertIn("2 already enrolled", again.stdout)
+        rows = self.sql("SELECT c.email, e.state, e.step, e.next_due_at <= now() + interval '1 minute'"
+                        " FROM enrollments e JOIN candidates c ON c.id = e.candidate_id ORDER BY 1")
+        self.assertEqual(rows, [["ana.back@example.com", "active", "0", "t"],
+                                ["bo.back@example.com", "active", "0", "t"]])
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'enrolled'"), "2")
+
+    def test_enroll_by_email_and_tag(self):
+        p = self.wb("enroll", "nurture", "--email", "DI.FRONT@example.com", check=0)
+        self.assertIn("enrolled 1 into nurture", p.stdout)
+        p = self.wb("enroll", "nurture", "--tag", "silver-medallist", check=0)
+        self.assertIn("enrolled 1 into nurture", p.stdout)
+        self.assertEqual(self.scalar("SELECT count(*) FROM enrollments"), "2")
+
+    def test_exclusive_sequences(self):
+        second = dict(harness.DEFAULT_SEQUENCE, id="second")
+        self.config(sequences=[harness.DEFAULT_SEQUENCE, second])
+        self.wb("enroll", "nurture", check=0)
+        p = self.wb("enroll", "second", check=0)
+        self.assertIn("enrolled 0 into second", p.stdout)
+        self.assertIn("2 in another sequence", p.stdout)
+        third = dict(harness.DEFAULT_SEQUENCE, id="third",
+                     audience={"tags_any": ["backend"], "exclusive": False})
+        self.config(sequences=[harness.DEFAULT_SEQUENCE, second, third])
+        p = self.wb("enroll", "third", check=0)
+        self.assertIn("enrolled 2 into third", p.stdout)
+
+    def test_window_delays_first_step(self):
+        seq = dict(harness.DEFAULT_SEQUENCE,
+                   window={"days": ["mon"], "start": "09:00", "end": "09:01",
+                           "timezone": "candidate", "fallback_timezone": "UTC"})
+        self.config(sequences=[seq])
+        self.wb("enroll", "nurture", check=0)
+        rows = self.sql("SELECT c.timezone, extract(isodow FROM e.next_due_at AT TIME ZONE c.timezone),"
+                        " to_char(e.next_due_at AT TIME ZONE c.timezone, 'HH24:MI')"
+                        " FROM enrollments e JOIN candidates c ON c.id = e.candidate_id ORDER BY 1")
+        self.assertEqual(len(rows), 2)
+        for tz, dow, hhmm in rows:
+            self.assertEqual(dow, "1", tz)
+            self.assertEqual(hhmm, "09:00", tz)
+
+    def test_unknown_sequence_is_a_usage_error(self):
+        p = self.wb("enroll", "nope", check=64)
+        self.assertIn('unknown sequence "nope"', p.stderr)
+
+    def test_suppress_stops_enrollments(self):
+        self.wb("enroll", "nurture", check=0)
+        p = self.wb("suppress", "Ana.Back@example.com", check=0)
+        self.assertIn("stopped 1 enrollment", p.stdout)
+        self.assertEqual(self.scalar(
+            "SELECT state FROM enrollments e JOIN candidates c ON c.id = e.candidate_id"
+            " WHERE c.email = 'ana.back@example.com'"), "stopped")
+        p = self.wb("suppress", "ana.back@example.com", check=0)
+        self.assertIn("already suppressed", p.stdout)
+
+    def test_show_and_stats(self):
+        self.wb("enroll", "nurture", check=0)
+        p = self.wb("show", "ana.back@example.com", "--json", check=0)
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc["candidate"]["first_name"], "Ana")
+        self.assertEqual(doc["enrollments"][0]["sequence"], "nurture")
+        self.assertEqual([e["type"] for e in doc["timeline"]], ["enrolled"])
+        text = self.wb("show", "ana.back@example.com", check=0).stdout
+        self.assertIn("nurture: active", text)
+        self.wb("show", "nobody@example.com", check=65)
+        stats = json.loads(self.wb("stats", "--json", check=0).stdout)
+        seq = stats["sequences"][0]
+        self.assertEqual(seq["id"], "nurture")
+        self.assertEqual(seq["enrolled"], 2)
+        for key in ("sent", "failed", "unknown", "opened", "clicked", "replied", "auto_replied",
+                    "bounced", "unsubscribed", "handed_off", "links", "steps"):
+            self.assertIn(key, seq)
+        self.assertEqual(seq["sent"], 0)
+        self.wb("stats", "nurture", check=0)
+        self.wb("stats", "nope", check=64)
+
+
+class UsageTest(WbTestCase):
+    def test_help_version_and_usage_errors(self):
+        p = self.wb("--help", check=0)
+        for cmd in ("migrate", "check-config", "import", "enroll", "stats", "show", "suppress"):
+            self.assertIn(cmd, p.stdout)
+        self.assertIn("warmbench", self.wb("--version", check=0).stdout)
+        self.wb("frobnicate", check=64)
+        self.wb(check=64)
+        self.wb("--bogus", check=64)
+
+    def test_bad_config_exits_78(self):
+        self.config(smtp={"url": "smtp://x", "tls": "sometimes"})
+        p = self.wb("migrate", check=78)
+        self.assertIn("warmbench.json", p.stderr)
