@@ -361,6 +361,7 @@ static const char chk_tail[] =
     "         k.timezone, k.tags, k.skills, k.consent,"
     "         CASE WHEN k.consent IS NOT NULL THEN now() END, k.source, k.attrs"
     "  FROM chk k JOIN win w ON w.key = k.key AND w.line = k.line"
+    "  ORDER BY k.line" /* ids follow the file's order */
     "  ON CONFLICT (lower(email)) DO UPDATE SET"
     "   first_name = CASE WHEN EXCLUDED.first_name = '' THEN c.first_name ELSE EXCLUDED.first_name END,"
     "   last_name = CASE WHEN EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,"
