@@ -291,8 +291,8 @@ static void single_part(CURL *easy, const struct wb_mail *m, struct wb_mail_hand
     wb_buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: %s; charset=utf-8\r\n"
                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
                   m->text ? "text/plain" : "text/html");
+    /* curl ends the DATA with CRLF.CRLF itself, adding a CRLF only when needed. */
     wb_mime_qp(&b, m->text ? m->text : m->html);
-    wb_buf_puts(&b, "\r\n");
     h->raw_len = b.len;
     h->raw = wb_buf_steal(&b);
     curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_raw);

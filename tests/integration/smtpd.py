@@ -1,0 +1,140 @@
+"""A test SMTP server (aiosmtpd) for the integration tests.
+
+Run with /usr/bin/python3 (Debian's python3-aiosmtpd):
+    smtpd.py --port P --outdir DIR [--fail-rate R --fail-code 451 --fail-stage data]
+             [--reject-rcpt-regex RE --reject-code 550 --reject-status 5.1.1] [--seed N]
+
+Each accepted message is saved as DIR/NNNNNN.eml (raw bytes as received) and
+DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}). DIR/stats.json holds
+{"connections", "max_concurrent", "messages", "refused"}, rewritten
+atomically on every change. Prints "READY" once listening; stops on SIGTERM.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Stats:
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.connections = 0
+        self.open = 0
+        self.max_concurrent = 0
+        self.messages = 0
+        self.refused = 0
+        self.save()
+
+    def save(self):
+        path = os.path.join(self.outdir, "stats.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"connections": self.connections, "max_concurrent": self.max_concurrent,
+                       "messages": self.messages, "refused": self.refused}, f)
+        os.replace(path + ".tmp", path)
+
+
+class Handler:
+    def __init__(self, args, stats):
+        self.args = args
+        self.stats = stats
+        self.rng = random.Random(args.seed)
+        self.reject = re.compile(args.reject_rcpt_regex) if args.reject_rcpt_regex else None
+
+    def _fail(self, stage):
+        a = self.args
+        if a.fail_rate <= 0 or a.fail_stage != stage or self.rng.random() >= a.fail_rate:
+            return None
+        self.stats.refused += 1
+        self.stats.save()
+        status = a.fail_status or ("4.3.0" if a.fail_code < 500 else "5.7.1")
+        return f"{a.fail_code} {status} refused by the test server"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and self.reject.search(address):
+            self.stats.refused += 1
+            self.stats.save()
+            return (f"{self.args.reject_code} {self.args.reject_status} <{address}>: "
+                    "Recipient address rejected: User unknown")
+        failed = self._fail("rcpt")
+        if failed:
+            return failed
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        failed = self._fail("data")
+        if failed:
+            return failed
+        self.stats.messages += 1
+        base = os.path.join(self.stats.outdir, "%06d" % self.stats.messages)
+        with open(base + ".eml", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        with open(base + ".json", "w") as f:
+            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+                       "peer": list(session.peer) if session.peer else None}, f)
+        self.stats.save()
+        return "250 2.0.0 Ok: queued as %06d" % self.stats.messages
+
+
+class CountingSMTP(SMTP):
+    """Counts TCP connections, to show that the client reuses them."""
+
+    def __init__(self, handler, stats, **kw):
+        super().__init__(handler, **kw)
+        self._stats = stats
+
+    def connection_made(self, transport):
+        s = self._stats
+        s.connections += 1
+        s.open += 1
+        s.max_concurrent = max(s.max_concurrent, s.open)
+        s.save()
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        self._stats.open -= 1
+        super().connection_lost(exc)
+
+
+async def serve(args):
+    os.makedirs(args.outdir, exist_ok=True)
+    stats = Stats(args.outdir)
+    handler = Handler(args, stats)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: CountingSMTP(handler, stats, hostname="smtpd.test", ident="warmbench test smtpd"),
+        args.host, args.port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("READY", flush=True)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--fail-rate", type=float, default=0.0)
+    p.add_argument("--fail-code", type=int, default=451)
+    p.add_argument("--fail-status", default=None, help="enhanced status; default by class")
+    p.add_argument("--fail-stage", choices=["rcpt", "data"], default="data")
+    p.add_argument("--reject-rcpt-regex", default=None)
+    p.add_argument("--reject-code", type=int, default=550)
+    p.add_argument("--reject-status", default="5.1.1")
+    p.add_argument("--seed", type=int, default=1)
+    asyncio.run(serve(p.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
