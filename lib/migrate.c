@@ -212,3 +212,14 @@ const char *wb_sql_dir(void)
     const char *e = getenv("WARMBENCH_SQL_DIR");
     return e && *e ? e : WB_SQL_DIR;
 }
+
+int wb_migrations_latest(const char *dir)
+{
+    struct migration *m;
+    size_t n;
+    if (list_migrations(dir, &m, &n) < 0)
+        return -1;
+    int v = n ? m[n - 1].version : 0;
+    free_migs(m, n);
+    return v;
+}

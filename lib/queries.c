@@ -45,7 +45,8 @@ const char *const wb_q_mark_sending =
     " lease_until = now() + make_interval(secs => $7::integer), updated_at = now()"
     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[])"
     "   AS v(id, mid, rcpt, subj, variant), enrollments e"
-    " WHERE m.id = v.id AND m.state = 'claimed' AND m.lease_owner = $6"
+    " WHERE m.id = v.id AND m.lease_owner = $6"
+    "   AND (m.state = 'claimed' OR (m.state = 'sending' AND m.message_id = v.mid))"
     "   AND e.id = m.enrollment_id AND e.state = 'active'"
     " RETURNING m.id";
 
@@ -66,7 +67,8 @@ const char *const wb_q_results =
     "    ELSE m.next_attempt_at END,"
     "  lease_owner = NULL, lease_until = NULL, updated_at = now()"
     " FROM r, sequences s, candidates c"
-    " WHERE m.id = r.id AND m.state = 'sending' AND s.id = m.sequence_id"
+    " WHERE m.id = r.id AND s.id = m.sequence_id"
+    "   AND (m.state = 'sending' OR (m.state = 'claimed' AND m.lease_owner = $6))"
     "   AND c.id = m.candidate_id"
     " RETURNING m.id, m.enrollment_id, m.candidate_id, m.sequence_id, m.step, m.rcpt,"
     "   r.outcome, r.code, r.reply, s.definition, c.timezone"

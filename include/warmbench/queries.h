@@ -18,11 +18,13 @@ enum {
     WB_CLAIM_NCOLS
 };
 /* claimed → sending, only for rows still claimed by us whose enrollment is
- * active. $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
+ * active. Idempotent for our own rows (a mark whose answer was lost with the
+ * connection is repeated, and only then are the messages sent). $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
  * $6 owner, $7 lease seconds. Rows: the ids that may be sent now. */
 extern const char *const wb_q_mark_sending;
 /* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce),
- * $3 SMTP codes, $4 reply lines, $5 retry delays (s). Row: count applied. */
+ * $3 SMTP codes, $4 reply lines, $5 retry delays (s), $6 owner (a claimed row of ours may fail before
+ * SMTP, e.g. when it cannot be rendered). Row: count applied. */
 extern const char *const wb_q_results;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;

@@ -1,0 +1,344 @@
+/* warmbenchd: the daemon. Wires the adapters (pg_loop, curl_loop) and the
+ * engines (scheduler, autoenroll) to one libuv loop, and handles signals
+ * and systemd notification. No work is done here. */
+#include "warmbench/autoenroll.h"
+#include "warmbench/config.h"
+#include "warmbench/curl_loop.h"
+#include "warmbench/db.h"
+#include "warmbench/enroll.h"
+#include "warmbench/exitcodes.h"
+#include "warmbench/log.h"
+#include "warmbench/pg_loop.h"
+#include "warmbench/queries.h"
+#include "warmbench/scheduler.h"
+#include "warmbench/smtp.h"
+#include "warmbench/util.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: warmbenchd [--config PATH]\n"
+    "\n"
+    "Runs the enrolled sequences: sends their mail over SMTP, at most once per\n"
+    "step, within each sender's limits and each sequence's window.\n"
+    "\n"
+    "options:\n"
+    "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
+    "                  /etc/warmbench/warmbench.json)\n"
+    "  --help          this text\n"
+    "  --version       print the version\n"
+    "\n"
+    "signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the\n"
+    "configuration (an invalid one is logged and the old one kept).\n";
+
+struct daemon {
+    uv_loop_t *loop;
+    const char *config_path;
+    struct wb_config *cfg;
+    struct wb_pg *pg;
+    struct wb_curl_loop *curl;
+    struct wb_smtp *smtp;
+    struct wb_sched *sched;
+    struct wb_autoenroll *autoenroll;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t watchdog, status;
+    bool ready, stopping;
+    int syncs_pending;
+    int exit_code;
+};
+
+static void on_status_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    struct wb_sched_figures f;
+    wb_sched_figures(d->sched, &f);
+    sd_notifyf(0, "STATUS=%s; ready %zu, in flight %zu, unwritten %zu; sent %llu, retried %llu, "
+                  "failed %llu, bounced %llu",
+               wb_pg_ready(d->pg) ? "running" : "waiting for the database", f.ready, f.inflight,
+               f.unwritten, (unsigned long long)f.sent, (unsigned long long)f.retried,
+               (unsigned long long)f.failed, (unsigned long long)f.bounced);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static void start_watchdog(struct daemon *d)
+{
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+        uv_timer_start(&d->watchdog, on_watchdog, 0, usec / 2000);
+}
+
+static void became_ready(struct daemon *d)
+{
+    if (d->ready)
+        return;
+    d->ready = true;
+    wb_info("warmbenchd %s ready: %zu sequence(s), %zu sender(s), %d SMTP connection(s)",
+            WB_VERSION, d->cfg->n_sequences, d->cfg->n_senders, d->cfg->smtp.connections);
+    sd_notify(0, "READY=1\nSTATUS=running");
+    wb_sched_start(d->sched);
+    wb_autoenroll_kick(d->autoenroll);
+}
+
+static void on_synced(PGresult *r, void *ud)
+{
+    struct daemon *d = ud;
+    if (r && PQresultStatus(r) != PGRES_COMMAND_OK)
+        wb_error("storing a sequence: %s", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+    if (--d->syncs_pending == 0 && r)
+        became_ready(d);
+}
+
+/* Stores the loaded sequence definitions (the scheduler's SQL reads steps
+ * and windows from them). */
+static void sync_sequences(struct daemon *d)
+{
+    d->syncs_pending = (int)d->cfg->n_sequences;
+    if (!d->syncs_pending) {
+        became_ready(d);
+        return;
+    }
+    for (size_t i = 0; i < d->cfg->n_sequences; i++) {
+        const struct wb_sequence *s = &d->cfg->sequences[i];
+        char *def = json_dumps(s->definition, JSON_COMPACT);
+        const char *p[] = {s->id, s->content_hash, def};
+        if (wb_pg_query(d->pg, wb_sequence_sync_sql, 3, p, on_synced, d) < 0)
+            d->syncs_pending--;
+        free(def);
+    }
+}
+
+static void stop(struct daemon *d, int code);
+
+static void on_schema(PGresult *r, void *ud)
+{
+    struct daemon *d = ud;
+    if (!r)
+        return; /* connection lost: checked again on reconnect */
+    int want = wb_migrations_latest(wb_sql_dir());
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || atoi(PQgetvalue(r, 0, 0)) < want) {
+        wb_error("the database schema is not current (migrations in %s up to %d); "
+                 "run 'warmbench migrate'", wb_sql_dir(), want);
+        stop(d, WB_EXIT_CONFIG);
+        return;
+    }
+    sync_sequences(d);
+}
+
+static void on_connect(struct wb_pg *pg, void *ud)
+{
+    struct daemon *d = ud;
+    (void)pg;
+    if (d->stopping)
+        return;
+    if (!d->ready) {
+        if (wb_pg_query(d->pg, wb_q_schema_version, 0, NULL, on_schema, d) < 0)
+            wb_warn("database connection lost again before the schema check");
+        return;
+    }
+    wb_info("database connection restored");
+    wb_sched_kick(d->sched);
+    wb_autoenroll_kick(d->autoenroll);
+}
+
+static void on_disconnect(struct wb_pg *pg, const char *why, void *ud)
+{
+    struct daemon *d = ud;
+    (void)pg;
+    if (!d->stopping)
+        wb_warn("database unavailable (%s); retrying, nothing is claimed meanwhile", why);
+}
+
+static void on_notify(struct wb_pg *pg, const char *channel, const char *payload, void *ud)
+{
+    struct daemon *d = ud;
+    (void)pg;
+    (void)payload;
+    if (!d->ready || d->stopping)
+        return;
+    if (!strcmp(channel, "wb_enrollments"))
+        wb_sched_kick(d->sched);
+    else if (!strcmp(channel, "wb_candidates"))
+        wb_autoenroll_kick(d->autoenroll);
+}
+
+static void reload(struct daemon *d)
+{
+    struct wb_diags diags;
+    wb_diags_init(&diags);
+    struct wb_config *cfg = wb_config_load(d->config_path, &diags);
+    if (!cfg) {
+        for (size_t i = 0; i < diags.n; i++)
+            wb_error("reload: %s:%d:%d: %s", diags.v[i].file, diags.v[i].line, diags.v[i].col,
+                     diags.v[i].msg);
+        wb_error("reload: %s is invalid; keeping the configuration in use", d->config_path);
+        wb_diags_free(&diags);
+        return;
+    }
+    wb_diags_free(&diags);
+    if (strcmp(cfg->smtp.url, d->cfg->smtp.url) || cfg->smtp.connections != d->cfg->smtp.connections)
+        wb_warn("reload: SMTP settings take effect at the next restart");
+    wb_sched_set_config(d->sched, cfg);
+    wb_autoenroll_set_config(d->autoenroll, cfg);
+    wb_config_free(d->cfg);
+    d->cfg = cfg;
+    wb_log_setup(cfg->log.level, cfg->log.format);
+    wb_info("configuration reloaded: %zu sequence(s), %zu sender(s)", cfg->n_sequences,
+            cfg->n_senders);
+    if (d->ready) {
+        d->ready = false; /* re-sync sequences, then resume */
+        sync_sequences(d);
+        d->ready = true;
+        wb_sched_kick(d->sched);
+    }
+}
+
+static void on_pg_closed(void *ud)
+{
+    (void)ud;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void drained(void *ud)
+{
+    struct daemon *d = ud;
+    wb_info("stopped");
+    wb_smtp_free(d->smtp);
+    d->smtp = NULL;
+    wb_curl_loop_free(d->curl);
+    d->curl = NULL;
+    wb_pg_close(d->pg, on_pg_closed, d);
+    wb_sched_free(d->sched);
+    wb_autoenroll_free(d->autoenroll);
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint,
+                         (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->watchdog,
+                         (uv_handle_t *)&d->status};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        close_handle(hs[i]);
+}
+
+static void stop(struct daemon *d, int code)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    d->exit_code = code;
+    sd_notify(0, "STOPPING=1");
+    wb_info("stopping: no new claims; finishing transactions in flight");
+    wb_sched_drain(d->sched, drained, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP)
+        reload(d);
+    else
+        stop(d, WB_EXIT_OK);
+}
+
+static int parse_args(int argc, char **argv, struct daemon *d)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': d->config_path = optarg; break;
+        case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
+        case 'V': printf("warmbenchd %s\n", WB_VERSION); return WB_EXIT_OK;
+        default:
+            fprintf(stderr, "warmbenchd: bad option %s\nrun 'warmbenchd --help' for usage\n",
+                    argv[optind - 1]);
+            return WB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "warmbenchd: unexpected argument %s\n", argv[optind]);
+        return WB_EXIT_USAGE;
+    }
+    if (!d->config_path)
+        d->config_path = wb_config_default_path();
+    return -1;
+}
+
+static int setup(struct daemon *d)
+{
+    struct wb_diags diags;
+    wb_diags_init(&diags);
+    d->cfg = wb_config_load(d->config_path, &diags);
+    if (!d->cfg) {
+        wb_diags_print(&diags, stderr);
+        wb_diags_free(&diags);
+        return WB_EXIT_CONFIG;
+    }
+    wb_diags_free(&diags);
+    wb_log_setup(d->cfg->log.level, d->cfg->log.format);
+    d->curl = wb_curl_loop_new(d->loop);
+    struct wb_smtp_opts so = {d->cfg->smtp.url, d->cfg->smtp.username, d->cfg->smtp.password,
+                              d->cfg->smtp.tls, d->cfg->smtp.connections, d->cfg->smtp.timeout_s};
+    d->smtp = d->curl ? wb_smtp_new(d->curl, &so) : NULL;
+    if (!d->smtp) {
+        wb_error("cannot set up SMTP for %s", d->cfg->smtp.url);
+        return WB_EXIT_FAIL;
+    }
+    static const struct wb_pg_callbacks cb = {on_connect, on_disconnect, on_notify};
+    d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &cb, d);
+    wb_pg_listen(d->pg, "wb_enrollments");
+    wb_pg_listen(d->pg, "wb_candidates");
+    char host[128] = "localhost";
+    gethostname(host, sizeof host - 1);
+    char *owner = wb_xasprintf("%s:%d", host, (int)getpid());
+    d->sched = wb_sched_new(d->loop, d->pg, d->smtp, d->cfg, owner);
+    free(owner);
+    d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
+    uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    uv_timer_init(d->loop, &d->watchdog);
+    uv_timer_init(d->loop, &d->status);
+    d->watchdog.data = d->status.data = d;
+    start_watchdog(d);
+    uv_timer_start(&d->status, on_status_timer, 5000, 5000);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon d = {0};
+    int rc = parse_args(argc, argv, &d);
+    if (rc >= 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    d.loop = uv_default_loop();
+    rc = setup(&d);
+    if (rc < 0) {
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        rc = d.exit_code;
+    }
+    uv_loop_close(d.loop);
+    wb_config_free(d.cfg);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,233 @@
+/* Rendering of one claimed message. Values come from the candidate row;
+ * links and the unsubscribe URL are tracked URLs whose tokens name this
+ * message, so a click or unsubscribe can be attributed without a lookup
+ * table. */
+#include "warmbench/render.h"
+#include "warmbench/tokens.h"
+#include "warmbench/util.h"
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct ctx {
+    const struct wb_config *cfg;
+    const struct wb_sequence *seq;
+    const struct wb_sender *sender;
+    const struct wb_claimed *c;
+    const char *unsub_url;
+    char *links[64];        /* tracked URL per link index, made on first use */
+    char scratch[32];
+};
+
+static char *tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64_t id, int link,
+                     const char *suffix)
+{
+    char tok[WB_TOKEN_MAX];
+    if (!wb_token_make(cfg->secret, cfg->secret_len, kind, id, link, tok, sizeof tok))
+        return wb_xstrdup("");
+    const char *prefix = kind == WB_TOKEN_OPEN ? "o" : kind == WB_TOKEN_CLICK ? "c" : "u";
+    return wb_xasprintf("%s/%s/%s%s", cfg->http.public_url, prefix, tok, suffix);
+}
+
+static const char *link_value(struct ctx *x, const char *name)
+{
+    for (size_t i = 0; i < x->seq->n_links && i < 64; i++) {
+        if (strcmp(x->seq->links[i].name, name))
+            continue;
+        if (!x->links[i])
+            x->links[i] = tracked(x->cfg, WB_TOKEN_CLICK, x->c->id, (int)i, "");
+        return x->links[i];
+    }
+    return NULL;
+}
+
+static const char *field_value(const char *name, void *ud)
+{
+    struct ctx *x = ud;
+    const struct wb_claimed *c = x->c;
+    if (!strncmp(name, "attrs.", 6)) {
+        json_t *v = json_object_get(c->attrs, name + 6);
+        if (json_is_string(v))
+            return json_string_value(v);
+        if (json_is_integer(v)) {
+            snprintf(x->scratch, sizeof x->scratch, "%lld", (long long)json_integer_value(v));
+            return x->scratch;
+        }
+        return NULL;
+    }
+    if (!strncmp(name, "links.", 6))
+        return link_value(x, name + 6);
+    static const struct { const char *name; size_t off; } cols[] = {
+        {"email", offsetof(struct wb_claimed, email)},
+        {"first_name", offsetof(struct wb_claimed, first_name)},
+        {"last_name", offsetof(struct wb_claimed, last_name)},
+        {"title", offsetof(struct wb_claimed, title)},
+        {"company", offsetof(struct wb_claimed, company)},
+        {"location", offsetof(struct wb_claimed, location)},
+    };
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        if (!strcmp(name, cols[i].name))
+            return *(char *const *)((const char *)c + cols[i].off);
+    if (!strcmp(name, "sender.name"))
+        return x->sender->from_name;
+    if (!strcmp(name, "sender.email"))
+        return x->sender->from_email;
+    if (!strcmp(name, "unsubscribe_url"))
+        return x->unsub_url;
+    return NULL;
+}
+
+static char *render_part(const struct wb_template *t, struct ctx *x, bool html)
+{
+    if (!t)
+        return NULL;
+    struct wb_buf b;
+    wb_buf_init(&b);
+    wb_template_render(t, field_value, x, html, &b);
+    return wb_buf_steal(&b);
+}
+
+/* The open pixel goes just before </body> when there is one. */
+static char *add_pixel(char *html, const struct wb_config *cfg, int64_t id)
+{
+    char *url = tracked(cfg, WB_TOKEN_OPEN, id, 0, ".gif");
+    char *img = wb_xasprintf("<img src=\"%s\" width=\"1\" height=\"1\" alt=\"\" "
+                             "style=\"display:none\">", url);
+    free(url);
+    char *body = strcasestr(html, "</body>");
+    size_t at = body ? (size_t)(body - html) : strlen(html);
+    char *out = wb_xasprintf("%.*s%s%s", (int)at, html, img, html + at);
+    free(img);
+    free(html);
+    return out;
+}
+
+int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
+{
+    if (n_variants == 0)
+        return -1;
+    /* FNV-1a over (candidate, step): stable, spreads sequential ids evenly. */
+    uint64_t h = 1469598103934665603ULL;
+    uint64_t v[2] = {(uint64_t)candidate_id, (uint64_t)step};
+    const unsigned char *p = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof v; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    return (int)(h % n_variants);
+}
+
+static char *new_message_id(const struct wb_sender *s, int64_t id)
+{
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1)
+        memset(r, 0, sizeof r);
+    const char *domain = strchr(s->from_email, '@');
+    return wb_xasprintf("wb.%lld.%02x%02x%02x%02x%02x%02x%02x%02x@%s", (long long)id, r[0], r[1],
+                        r[2], r[3], r[4], r[5], r[6], r[7], domain ? domain + 1 : "localhost");
+}
+
+static char *envelope(const struct wb_config *cfg, const struct wb_sender *s, int64_t id)
+{
+    char tok[WB_TOKEN_MAX];
+    if (!cfg->bounce_domain ||
+        !wb_token_make(cfg->secret, cfg->secret_len, WB_TOKEN_BOUNCE, id, 0, tok, sizeof tok))
+        return wb_xstrdup(s->from_email);
+    return wb_xasprintf("b+%s@%s", tok, cfg->bounce_domain);
+}
+
+static char *full_name(const struct wb_claimed *c)
+{
+    if (*c->first_name && *c->last_name)
+        return wb_xasprintf("%s %s", c->first_name, c->last_name);
+    return wb_xstrdup(*c->first_name ? c->first_name : c->last_name);
+}
+
+int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb_rendered *out,
+              char *err, size_t errsz)
+{
+    memset(out, 0, sizeof *out);
+    struct ctx x = {.cfg = cfg, .c = c};
+    x.seq = wb_config_sequence(cfg, c->sequence);
+    if (!x.seq || c->step < 1 || (size_t)c->step > x.seq->n_steps) {
+        snprintf(err, errsz, "sequence \"%s\" has no step %d in the loaded configuration",
+                 c->sequence, c->step);
+        return -1;
+    }
+    x.sender = wb_config_sender(cfg, x.seq->sender);
+    if (!x.sender) {
+        snprintf(err, errsz, "sender \"%s\" is not configured", x.seq->sender);
+        return -1;
+    }
+    const struct wb_step *st = &x.seq->steps[c->step - 1];
+    out->variant = wb_variant_pick(c->candidate_id, c->step, st->n_variants);
+    const struct wb_template *subj = st->subject, *text = st->text, *html = st->html;
+    if (out->variant >= 0) {
+        const struct wb_variant *v = &st->variants[out->variant];
+        subj = v->subject ? v->subject : subj;
+        text = v->text ? v->text : text;
+        html = v->html ? v->html : html;
+    }
+    out->unsub_url = tracked(cfg, WB_TOKEN_UNSUB, c->id, 0, "");
+    x.unsub_url = out->unsub_url;
+    out->id = c->id;
+    out->attempts = c->attempts;
+    out->subject = render_part(subj, &x, false);
+    out->text = render_part(text, &x, false);
+    out->html = render_part(html, &x, true);
+    if (out->html)
+        out->html = add_pixel(out->html, cfg, c->id);
+    for (size_t i = 0; i < 64; i++)
+        free(x.links[i]);
+    out->message_id = c->message_id ? wb_xstrdup(c->message_id) : new_message_id(x.sender, c->id);
+    out->rcpt = wb_xstrdup(c->email);
+    out->envelope_from = envelope(cfg, x.sender, c->id);
+    out->in_reply_to = st->thread && c->thread_id ? wb_xstrdup(c->thread_id) : NULL;
+    out->to_name = full_name(c);
+    out->from_name = wb_xstrdup(x.sender->from_name ? x.sender->from_name : "");
+    out->from_email = wb_xstrdup(x.sender->from_email);
+    out->reply_to = x.sender->reply_to ? wb_xstrdup(x.sender->reply_to) : NULL;
+    return 0;
+}
+
+void wb_rendered_mail(const struct wb_rendered *r, struct wb_mail *m)
+{
+    memset(m, 0, sizeof *m);
+    m->from_name = r->from_name;
+    m->from_email = r->from_email;
+    m->reply_to = r->reply_to;
+    m->to_name = r->to_name;
+    m->to_email = r->rcpt;
+    m->subject = r->subject;
+    m->text = r->text;
+    m->html = r->html;
+    m->message_id = r->message_id;
+    m->in_reply_to = r->in_reply_to;
+    m->list_unsubscribe_url = r->unsub_url;
+    m->date = time(NULL);
+}
+
+void wb_rendered_free(struct wb_rendered *r)
+{
+    char **all[] = {&r->message_id, &r->rcpt,      &r->envelope_from, &r->subject,
+                    &r->text,       &r->html,      &r->in_reply_to,   &r->unsub_url,
+                    &r->to_name,    &r->from_name, &r->from_email,    &r->reply_to};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+void wb_claimed_free(struct wb_claimed *c)
+{
+    char **all[] = {&c->sequence, &c->message_id, &c->email,    &c->first_name, &c->last_name,
+                    &c->title,    &c->company,    &c->location, &c->thread_id};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(*all[i]);
+        *all[i] = NULL;
+    }
+    json_decref(c->attrs);
+    c->attrs = NULL;
+}

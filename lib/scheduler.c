@@ -1,0 +1,722 @@
+/* The sending engine. A tick (recover leases → materialize due enrollments
+ * → claim per sender → compute the next wake) runs as a chain of pg_loop
+ * callbacks; claimed messages are rendered into a ready queue; pump() marks
+ * a few `sending` at a time just before SMTP gets them; outcomes are
+ * written back in batches. Only the mark makes a message sendable, which is
+ * what keeps "at most once" across crashes and several daemons. */
+#include "warmbench/scheduler.h"
+#include "warmbench/buf.h"
+#include "warmbench/log.h"
+#include "warmbench/pgtext.h"
+#include "warmbench/queries.h"
+#include "warmbench/render.h"
+#include "warmbench/util.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MATERIALIZE_BATCH 500
+#define MATERIALIZE_ROUNDS 20
+#define RESULT_BATCH 256
+#define FLUSH_DELAY_MS 20
+#define MAX_ATTEMPTS 8
+#define MAX_RETRY_S (6 * 3600)
+
+struct item {
+    struct wb_rendered r;
+    struct item *next;
+};
+
+struct result {
+    int64_t id;
+    const char *outcome;   /* sent, retry, failed, bounce */
+    int code;
+    char *reply;
+    double retry_s;
+};
+
+struct sendctx {
+    struct wb_sched *s;
+    int64_t id;
+    int attempts;
+};
+
+struct wb_sched {
+    uv_loop_t *loop;
+    struct wb_pg *pg;
+    struct wb_smtp *smtp;
+    const struct wb_config *cfg;
+    char *owner;
+    uv_timer_t tick_timer, flush_timer, drain_timer;
+    int handles_open;
+    bool started, ticking, tick_again, draining, claim_full;
+    size_t sender_i, claimed_this_tick;
+    int rounds;
+    struct item *head, *tail;       /* ready queue */
+    size_t n_ready;
+    struct item **marking;          /* the batch whose mark is in flight */
+    size_t n_marking;
+    size_t inflight;
+    struct result *res, *flushing;
+    size_t n_res, cap_res, n_flushing;
+    void (*drain_done)(void *);
+    void *drain_ud;
+    wb_sched_observe_fn observe;
+    void *observe_ud;
+    struct wb_sched_figures fig;
+};
+
+static void tick(struct wb_sched *s);
+static void pump(struct wb_sched *s);
+static void flush(struct wb_sched *s);
+static void check_drain(struct wb_sched *s);
+static void on_tick_timer(uv_timer_t *t);
+static void on_flush_timer(uv_timer_t *t);
+
+/* --- small helpers ------------------------------------------------------ */
+
+static int conns(const struct wb_sched *s)
+{
+    return s->cfg->smtp.connections > 0 ? s->cfg->smtp.connections : 1;
+}
+
+static int claim_batch(const struct wb_sched *s)
+{
+    int n = conns(s) * 32;
+    return n < 64 ? 64 : n > 512 ? 512 : n;
+}
+
+/* A `sending` lease covers one queued and one running transaction. */
+static int sending_lease_s(const struct wb_sched *s)
+{
+    return s->cfg->smtp.timeout_s * 3 + 10;
+}
+
+static int claim_lease_s(const struct wb_sched *s)
+{
+    return 60 + s->cfg->smtp.timeout_s * 2;
+}
+
+static bool res_ok(PGresult *r, const char *what)
+{
+    if (!r)
+        return false; /* connection lost: pg_loop reconnects, on_connect kicks */
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return true;
+    wb_error("%s: %s %s", what, PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?",
+             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: PQresultErrorMessage(r));
+    return false;
+}
+
+static char *col(PGresult *r, int row, int c)
+{
+    return PQgetisnull(r, row, c) ? NULL : wb_xstrdup(PQgetvalue(r, row, c));
+}
+
+static void push_ready(struct wb_sched *s, struct item *it)
+{
+    it->next = NULL;
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    s->n_ready++;
+}
+
+static struct item *pop_ready(struct wb_sched *s)
+{
+    struct item *it = s->head;
+    if (!it)
+        return NULL;
+    s->head = it->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->n_ready--;
+    return it;
+}
+
+static void free_item(struct item *it)
+{
+    wb_rendered_free(&it->r);
+    free(it);
+}
+
+static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int code,
+                       const char *reply, double retry_s)
+{
+    if (s->n_res == s->cap_res) {
+        s->cap_res = s->cap_res ? s->cap_res * 2 : 64;
+        s->res = wb_xrealloc(s->res, s->cap_res * sizeof *s->res);
+    }
+    s->res[s->n_res++] = (struct result){id, outcome, code, wb_xstrdup(reply ? reply : ""),
+                                         retry_s};
+}
+
+/* --- tick: recover → materialize → claim per sender → next wake -------- */
+
+static void tick_end(struct wb_sched *s, uint64_t delay_ms)
+{
+    s->ticking = false;
+    if (s->draining)
+        return;
+    if (s->tick_again) {
+        s->tick_again = false;
+        delay_ms = 0;
+    }
+    uv_timer_start(&s->tick_timer, on_tick_timer, delay_ms, 0);
+}
+
+static void on_wake(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!res_ok(r, "reading the next due time")) {
+        tick_end(s, 1000);
+        return;
+    }
+    double secs = PQgetisnull(r, 0, 0) ? 30.0 : atof(PQgetvalue(r, 0, 0));
+    double lo = s->claimed_this_tick ? 0.0 : 1.0; /* nothing claimable: do not spin */
+    if (secs < lo)
+        secs = lo;
+    if (secs > 30.0)
+        secs = 30.0; /* lease recovery runs at least this often */
+    if (s->claim_full && s->n_ready < (size_t)claim_batch(s))
+        secs = 0;
+    tick_end(s, (uint64_t)(secs * 1000.0));
+}
+
+static void phase_wake(struct wb_sched *s)
+{
+    if (wb_pg_query(s->pg, wb_q_next_wake, 0, NULL, on_wake, s) < 0)
+        tick_end(s, 1000);
+}
+
+static void claim_next(struct wb_sched *s);
+
+static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
+{
+    struct wb_claimed c = {0};
+    c.id = atoll(PQgetvalue(r, i, WB_CLAIM_ID));
+    c.step = atoi(PQgetvalue(r, i, WB_CLAIM_STEP));
+    c.sequence = col(r, i, WB_CLAIM_SEQUENCE);
+    c.attempts = atoi(PQgetvalue(r, i, WB_CLAIM_ATTEMPTS));
+    c.message_id = col(r, i, WB_CLAIM_MESSAGE_ID);
+    c.candidate_id = atoll(PQgetvalue(r, i, WB_CLAIM_CANDIDATE_ID));
+    c.email = col(r, i, WB_CLAIM_EMAIL);
+    c.first_name = col(r, i, WB_CLAIM_FIRST_NAME);
+    c.last_name = col(r, i, WB_CLAIM_LAST_NAME);
+    c.title = col(r, i, WB_CLAIM_TITLE);
+    c.company = col(r, i, WB_CLAIM_COMPANY);
+    c.location = col(r, i, WB_CLAIM_LOCATION);
+    c.attrs = json_loads(PQgetvalue(r, i, WB_CLAIM_ATTRS), 0, NULL);
+    if (!json_is_object(c.attrs)) {
+        json_decref(c.attrs);
+        c.attrs = json_object();
+    }
+    c.thread_id = col(r, i, WB_CLAIM_THREAD_ID);
+    struct item *it = wb_xcalloc(1, sizeof *it);
+    char err[256];
+    if (wb_render(s->cfg, &c, &it->r, err, sizeof err) == 0) {
+        push_ready(s, it);
+    } else {
+        wb_warn("message %lld not sent: %s", (long long)c.id, err);
+        add_result(s, c.id, "failed", 0, err, 0);
+        free_item(it);
+    }
+    wb_claimed_free(&c);
+}
+
+static void on_claim(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!res_ok(r, "claiming messages")) {
+        tick_end(s, 1000);
+        return;
+    }
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++)
+        take_claimed_row(s, r, i);
+    s->claimed_this_tick += (size_t)n;
+    if (n >= claim_batch(s))
+        s->claim_full = true;
+    if (s->n_res)
+        flush(s);
+    pump(s);
+    s->sender_i++;
+    claim_next(s);
+}
+
+static void claim_next(struct wb_sched *s)
+{
+    const struct wb_config *cfg = s->cfg;
+    if (s->sender_i >= cfg->n_senders || s->n_ready >= (size_t)claim_batch(s)) {
+        phase_wake(s);
+        return;
+    }
+    const struct wb_sender *snd = &cfg->senders[s->sender_i];
+    char batch[16], daily[16], gap[16], lease[16];
+    snprintf(batch, sizeof batch, "%d", claim_batch(s));
+    snprintf(daily, sizeof daily, "%d", snd->daily_limit);
+    snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
+    snprintf(lease, sizeof lease, "%d", claim_lease_s(s));
+    const char *p[] = {snd->id, batch, daily, gap, s->owner, lease};
+    if (wb_pg_query(s->pg, wb_q_claim, 6, p, on_claim, s) < 0)
+        tick_end(s, 1000);
+}
+
+static void phase_materialize(struct wb_sched *s);
+
+static void on_materialize(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!res_ok(r, "materializing due enrollments")) {
+        tick_end(s, 1000);
+        return;
+    }
+    if (PQntuples(r) >= MATERIALIZE_BATCH && ++s->rounds < MATERIALIZE_ROUNDS) {
+        phase_materialize(s);
+        return;
+    }
+    s->sender_i = 0;
+    claim_next(s);
+}
+
+static void phase_materialize(struct wb_sched *s)
+{
+    char batch[16];
+    snprintf(batch, sizeof batch, "%d", MATERIALIZE_BATCH);
+    const char *p[] = {batch};
+    if (wb_pg_query(s->pg, wb_q_materialize, 1, p, on_materialize, s) < 0)
+        tick_end(s, 1000);
+}
+
+static void on_recover(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!res_ok(r, "recovering expired leases")) {
+        tick_end(s, 1000);
+        return;
+    }
+    long back = atol(PQgetvalue(r, 0, 0)), lost = atol(PQgetvalue(r, 0, 1));
+    long cancelled = atol(PQgetvalue(r, 0, 2));
+    if (back || lost)
+        wb_warn("expired leases: %ld claimed message(s) back to the queue, %ld in-flight "
+                "message(s) now unknown (not resent)", back, lost);
+    if (cancelled)
+        wb_info("%ld queued message(s) cancelled: their enrollment ended", cancelled);
+    s->rounds = 0;
+    phase_materialize(s);
+}
+
+static void tick(struct wb_sched *s)
+{
+    if (s->draining || !s->started)
+        return;
+    if (s->ticking) {
+        s->tick_again = true;
+        return;
+    }
+    if (!wb_pg_ready(s->pg))
+        return; /* on_connect kicks */
+    s->ticking = true;
+    s->claim_full = false;
+    s->claimed_this_tick = 0;
+    if (wb_pg_query(s->pg, wb_q_recover, 0, NULL, on_recover, s) < 0)
+        tick_end(s, 1000);
+}
+
+static void on_tick_timer(uv_timer_t *t)
+{
+    tick(t->data);
+}
+
+/* --- pump: mark `sending`, then hand to SMTP ---------------------------- */
+
+static double retry_delay(const struct wb_sched *s, int attempts)
+{
+    double d = (double)s->cfg->smtp.retry_base_s * ldexp(1.0, attempts > 1 ? attempts - 1 : 0);
+    if (d > MAX_RETRY_S)
+        d = MAX_RETRY_S;
+    /* "Equal jitter": half fixed, half random, so retries of one outage spread. */
+    return d / 2 + (d / 2) * ((double)random() / (double)RAND_MAX);
+}
+
+static void on_sent(const struct wb_smtp_result *r, void *ud)
+{
+    struct sendctx *x = ud;
+    struct wb_sched *s = x->s;
+    s->inflight--;
+    if (s->observe)
+        s->observe(r, s->observe_ud);
+    switch (r->outcome) {
+    case WB_SMTP_SENT:
+        add_result(s, x->id, "sent", r->code, r->reply, 0);
+        s->fig.sent++;
+        break;
+    case WB_SMTP_TEMPFAIL:
+        if (x->attempts >= MAX_ATTEMPTS) {
+            char why[WB_SMTP_REPLY_MAX + 64];
+            snprintf(why, sizeof why, "gave up after %d attempts: %s", x->attempts, r->reply);
+            add_result(s, x->id, "failed", r->code, why, 0);
+            s->fig.failed++;
+        } else {
+            add_result(s, x->id, "retry", r->code, r->reply, retry_delay(s, x->attempts));
+            s->fig.retried++;
+        }
+        break;
+    case WB_SMTP_PERMFAIL:
+        add_result(s, x->id, "failed", r->code, r->reply, 0);
+        s->fig.failed++;
+        break;
+    case WB_SMTP_HARDBOUNCE:
+        add_result(s, x->id, "bounce", r->code, r->reply, 0);
+        s->fig.bounced++;
+        break;
+    }
+    free(x);
+    if (s->n_res >= RESULT_BATCH)
+        flush(s);
+    else if (!uv_is_active((uv_handle_t *)&s->flush_timer))
+        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
+    pump(s);
+    if (!s->ticking && s->claim_full && s->n_ready < (size_t)claim_batch(s) / 2)
+        wb_sched_kick(s);
+    check_drain(s);
+}
+
+static void send_item(struct wb_sched *s, struct item *it)
+{
+    struct wb_mail m;
+    wb_rendered_mail(&it->r, &m);
+    struct sendctx *x = wb_xmalloc(sizeof *x);
+    *x = (struct sendctx){s, it->r.id, it->r.attempts};
+    if (wb_smtp_send(s->smtp, it->r.envelope_from, it->r.rcpt, &m, on_sent, x) == 0) {
+        s->inflight++;
+    } else {
+        free(x);
+        add_result(s, it->r.id, "failed", 0, "message could not be built (bad address or id)", 0);
+        s->fig.failed++;
+    }
+    free_item(it);
+}
+
+/* Puts the marking batch back at the head of the ready queue. */
+static void unmark(struct wb_sched *s)
+{
+    for (size_t i = s->n_marking; i-- > 0;) {
+        struct item *it = s->marking[i];
+        it->next = s->head;
+        s->head = it;
+        if (!s->tail)
+            s->tail = it;
+        s->n_ready++;
+    }
+    s->n_marking = 0;
+}
+
+static void on_marked(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!r) { /* the mark may or may not have happened: it is repeatable */
+        unmark(s);
+        return;
+    }
+    if (!res_ok(r, "marking messages sending")) {
+        /* Not sent; their claim lease expires and they go back to the queue. */
+        for (size_t i = 0; i < s->n_marking; i++)
+            free_item(s->marking[i]);
+        s->n_marking = 0;
+        check_drain(s);
+        return;
+    }
+    int n = PQntuples(r);
+    for (size_t i = 0; i < s->n_marking; i++) {
+        struct item *it = s->marking[i];
+        bool ok = false;
+        for (int k = 0; k < n && !ok; k++)
+            ok = atoll(PQgetvalue(r, k, 0)) == it->r.id;
+        if (ok)
+            send_item(s, it);
+        else
+            free_item(it); /* enrollment ended or claim lost: not ours to send */
+    }
+    s->n_marking = 0;
+    if (s->n_res)
+        flush(s);
+    pump(s);
+    check_drain(s);
+}
+
+static void pump(struct wb_sched *s)
+{
+    size_t cap = (size_t)conns(s) * 2;
+    if (s->n_marking || !s->n_ready || s->inflight >= cap || !wb_pg_ready(s->pg))
+        return;
+    size_t k = cap - s->inflight;
+    if (k > s->n_ready)
+        k = s->n_ready;
+    s->marking = wb_xrealloc(s->marking, k * sizeof *s->marking);
+    struct wb_buf ids, vars;
+    wb_buf_init(&ids);
+    wb_buf_init(&vars);
+    char **mids = wb_xcalloc(k, sizeof *mids), **rcpts = wb_xcalloc(k, sizeof *rcpts);
+    char **subjs = wb_xcalloc(k, sizeof *subjs);
+    wb_buf_putc(&ids, '{');
+    wb_buf_putc(&vars, '{');
+    for (size_t i = 0; i < k; i++) {
+        struct item *it = pop_ready(s);
+        s->marking[i] = it;
+        wb_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)it->r.id);
+        if (it->r.variant >= 0)
+            wb_buf_printf(&vars, "%s%d", i ? "," : "", it->r.variant);
+        else
+            wb_buf_printf(&vars, "%sNULL", i ? "," : "");
+        mids[i] = it->r.message_id;
+        rcpts[i] = it->r.rcpt;
+        subjs[i] = it->r.subject ? it->r.subject : "";
+    }
+    s->n_marking = k;
+    wb_buf_putc(&ids, '}');
+    wb_buf_putc(&vars, '}');
+    char *a_mid = wb_pg_array_str(mids, k, 0), *a_rcpt = wb_pg_array_str(rcpts, k, 0);
+    char *a_subj = wb_pg_array_str(subjs, k, 0), lease[16];
+    snprintf(lease, sizeof lease, "%d", sending_lease_s(s));
+    const char *p[] = {ids.data, a_mid, a_rcpt, a_subj, vars.data, s->owner, lease};
+    if (wb_pg_query(s->pg, wb_q_mark_sending, 7, p, on_marked, s) < 0)
+        unmark(s);
+    free(a_mid);
+    free(a_rcpt);
+    free(a_subj);
+    free(mids);
+    free(rcpts);
+    free(subjs);
+    wb_buf_free(&ids);
+    wb_buf_free(&vars);
+}
+
+/* --- results ------------------------------------------------------------ */
+
+static void free_results(struct result *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].reply);
+}
+
+static void on_flushed(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    if (!res_ok(r, "storing send outcomes")) {
+        /* Keep them: they are written after the reconnect (or the retry). */
+        size_t n = s->n_flushing;
+        if (s->n_res + n > s->cap_res) {
+            s->cap_res = s->n_res + n;
+            s->res = wb_xrealloc(s->res, s->cap_res * sizeof *s->res);
+        }
+        memmove(s->res + n, s->res, s->n_res * sizeof *s->res);
+        memcpy(s->res, s->flushing, n * sizeof *s->res);
+        s->n_res += n;
+        s->n_flushing = 0;
+        if (r && !uv_is_active((uv_handle_t *)&s->flush_timer))
+            uv_timer_start(&s->flush_timer, on_flush_timer, 1000, 0);
+        return;
+    }
+    free_results(s->flushing, s->n_flushing);
+    s->n_flushing = 0;
+    if (s->n_res)
+        flush(s);
+    check_drain(s);
+}
+
+static void flush(struct wb_sched *s)
+{
+    if (s->n_flushing || !s->n_res || !wb_pg_ready(s->pg))
+        return;
+    size_t n = s->n_res;
+    free(s->flushing);
+    s->flushing = s->res;
+    s->n_flushing = n;
+    s->res = NULL;
+    s->n_res = s->cap_res = 0;
+    struct wb_buf ids, codes, delays;
+    wb_buf_init(&ids);
+    wb_buf_init(&codes);
+    wb_buf_init(&delays);
+    char **outs = wb_xcalloc(n, sizeof *outs), **replies = wb_xcalloc(n, sizeof *replies);
+    for (size_t i = 0; i < n; i++) {
+        const struct result *x = &s->flushing[i];
+        wb_buf_printf(&ids, "%s%lld", i ? "," : "{", (long long)x->id);
+        wb_buf_printf(&codes, "%s%d", i ? "," : "{", x->code);
+        wb_buf_printf(&delays, "%s%.3f", i ? "," : "{", x->retry_s);
+        outs[i] = (char *)x->outcome;
+        replies[i] = x->reply;
+    }
+    wb_buf_putc(&ids, '}');
+    wb_buf_putc(&codes, '}');
+    wb_buf_putc(&delays, '}');
+    char *a_out = wb_pg_array_str(outs, n, 0), *a_rep = wb_pg_array_str(replies, n, 0);
+    const char *p[] = {ids.data, a_out, codes.data, a_rep, delays.data, s->owner};
+    if (wb_pg_query(s->pg, wb_q_results, 6, p, on_flushed, s) < 0)
+        on_flushed(NULL, s);
+    free(a_out);
+    free(a_rep);
+    free(outs);
+    free(replies);
+    wb_buf_free(&ids);
+    wb_buf_free(&codes);
+    wb_buf_free(&delays);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush(t->data);
+}
+
+/* --- drain -------------------------------------------------------------- */
+
+static void finish_drain(struct wb_sched *s)
+{
+    void (*done)(void *) = s->drain_done;
+    s->drain_done = NULL;
+    uv_timer_stop(&s->drain_timer);
+    if (done)
+        done(s->drain_ud);
+}
+
+static void check_drain(struct wb_sched *s)
+{
+    if (!s->draining || !s->drain_done)
+        return;
+    if (s->n_marking || s->inflight || s->n_res || s->n_flushing)
+        return;
+    finish_drain(s);
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct wb_sched *s = t->data;
+    wb_warn("shutdown: gave up waiting; %zu transaction(s) in flight and %zu outcome(s) not "
+            "stored will show as unknown (never resent)", s->inflight, s->n_res + s->n_flushing);
+    finish_drain(s);
+}
+
+static void on_released(PGresult *r, void *ud)
+{
+    (void)r;
+    check_drain(ud);
+}
+
+void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
+{
+    s->draining = true;
+    s->drain_done = done;
+    s->drain_ud = ud;
+    uv_timer_stop(&s->tick_timer);
+    if (s->n_ready) {
+        struct wb_buf ids;
+        wb_buf_init(&ids);
+        struct item *it;
+        size_t i = 0;
+        while ((it = pop_ready(s))) {
+            wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->r.id);
+            free_item(it);
+        }
+        wb_buf_putc(&ids, '}');
+        const char *p[] = {ids.data, s->owner};
+        /* If this fails the claim lease expires and they are requeued anyway. */
+        wb_pg_query(s->pg, wb_q_release, 2, p, on_released, s);
+        wb_buf_free(&ids);
+    }
+    flush(s);
+    uv_timer_start(&s->drain_timer, on_drain_timer,
+                   (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, 0);
+    check_drain(s);
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_smtp *smtp,
+                              const struct wb_config *cfg, const char *owner)
+{
+    struct wb_sched *s = wb_xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->pg = pg;
+    s->smtp = smtp;
+    s->cfg = cfg;
+    s->owner = wb_xstrdup(owner);
+    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
+    for (size_t i = 0; i < 3; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = s;
+    }
+    srandom((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+    return s;
+}
+
+void wb_sched_observe(struct wb_sched *s, wb_sched_observe_fn fn, void *ud)
+{
+    s->observe = fn;
+    s->observe_ud = ud;
+}
+
+void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg)
+{
+    s->cfg = cfg;
+}
+
+void wb_sched_start(struct wb_sched *s)
+{
+    s->started = true;
+    wb_sched_kick(s);
+}
+
+void wb_sched_kick(struct wb_sched *s)
+{
+    if (!s->started || s->draining)
+        return;
+    if (s->ticking) {
+        s->tick_again = true;
+    } else {
+        uv_timer_stop(&s->tick_timer);
+        uv_timer_start(&s->tick_timer, on_tick_timer, 0, 0);
+    }
+    pump(s);
+    flush(s);
+}
+
+void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
+{
+    *f = s->fig;
+    f->ready = s->n_ready;
+    f->inflight = s->inflight;
+    f->unwritten = s->n_res + s->n_flushing;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct wb_sched *s = h->data;
+    if (--s->handles_open == 0) {
+        free(s->owner);
+        free(s);
+    }
+}
+
+void wb_sched_free(struct wb_sched *s)
+{
+    struct item *it;
+    while ((it = pop_ready(s)))
+        free_item(it);
+    for (size_t i = 0; i < s->n_marking; i++)
+        free_item(s->marking[i]);
+    free(s->marking);
+    free_results(s->res, s->n_res);
+    free_results(s->flushing, s->n_flushing);
+    free(s->res);
+    free(s->flushing);
+    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
+    s->handles_open = 3;
+    for (size_t i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)timers[i], on_closed);
+}
