@@ -1,6 +1,9 @@
 /* Template renderer: {{field}} and {{field|fallback}}.
  * Parsing happens once at config load (errors with file:line:column);
- * rendering is a walk over the parsed pieces. */
+ * rendering is a walk over the parsed pieces. Diagnostic columns are
+ * 1-based and count bytes. Whitespace around a field name and around a
+ * fallback is trimmed; a fallback is the author's text and is not escaped;
+ * a value is inserted literally (a "{{" in it is never expanded). */
 #ifndef WB_TEMPLATE_H
 #define WB_TEMPLATE_H
 #include <stdbool.h>
