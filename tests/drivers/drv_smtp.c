@@ -3,7 +3,9 @@
  * Message i: To name alternates between a UTF-8 name with specials and a
  * CR/LF injection attempt (same for the subject); i % 4 == 3 is text-only;
  * odd i replies in the thread of message 0.
- * usage: drv_smtp URL N K [RCPT_DOMAIN] [TIMEOUT_S] */
+ * With ABORT, wb_smtp_free runs inside the first `done`: the rest must end
+ * quietly (no more lines, nothing leaked).
+ * usage: drv_smtp URL N K [RCPT_DOMAIN] [TIMEOUT_S] [abort] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ static const char *outcome_name(enum wb_smtp_outcome o)
 struct slot {
     int i;
     int *left;
+    struct wb_smtp **abort; /* set: free the sender from this callback */
 };
 
 static void done(const struct wb_smtp_result *r, void *ud)
@@ -32,6 +35,10 @@ static void done(const struct wb_smtp_result *r, void *ud)
            r->reply);
     fflush(stdout);
     (*s->left)--;
+    if (s->abort && *s->abort) {
+        wb_smtp_free(*s->abort);
+        *s->abort = NULL;
+    }
 }
 
 static int send_one(struct wb_smtp *smtp, int i, const char *domain, struct slot *slot)
@@ -85,6 +92,7 @@ int main(int argc, char **argv)
     int n = atoi(argv[2]), k = atoi(argv[3]);
     const char *domain = argc > 4 ? argv[4] : "example.org";
     int timeout = argc > 5 ? atoi(argv[5]) : 10;
+    int abort_early = argc > 6 && !strcmp(argv[6], "abort");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -96,6 +104,7 @@ int main(int argc, char **argv)
     int left = n;
     for (int i = 0; i < n; i++) {
         slots[i].left = &left;
+        slots[i].abort = abort_early ? &smtp : NULL;
         if (send_one(smtp, i, domain, &slots[i]) < 0) {
             fprintf(stderr, "send %d refused\n", i);
             return 1;
@@ -103,12 +112,12 @@ int main(int argc, char **argv)
     }
     printf("INFLIGHT %zu\n", wb_smtp_inflight(smtp));
     uv_run(&loop, UV_RUN_DEFAULT);
-    printf("DONE %d left %zu inflight\n", left, wb_smtp_inflight(smtp));
+    printf("DONE %d left %zu inflight\n", left, smtp ? wb_smtp_inflight(smtp) : 0);
     wb_smtp_free(smtp);
     wb_curl_loop_free(cl);
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
     free(slots);
     curl_global_cleanup();
-    return left == 0 && rc == 0 ? 0 : 1;
+    return (abort_early ? left == n - 1 : left == 0) && rc == 0 ? 0 : 1;
 }

@@ -64,8 +64,8 @@ class SmtpServer:
         return out
 
 
-def run_driver(url, n, k, timeout=10):
-    p = subprocess.run([DRV, url, str(n), str(k), "example.org", str(timeout)],
+def run_driver(url, n, k, timeout=10, *extra):
+    p = subprocess.run([DRV, url, str(n), str(k), "example.org", str(timeout)] + list(extra),
                        capture_output=True, text=True, timeout=120)
     results = {}
     for line in p.stdout.splitlines():
@@ -211,6 +211,13 @@ class SmtpTest(unittest.TestCase):
         for outcome, code, _, reply in res.values():
             self.assertEqual((outcome, code), ("TEMPFAIL", 0), reply)
             self.assertTrue(reply, "the reply names the connection failure")
+
+    def test_free_from_done_cancels_the_rest(self):
+        s = self.server()
+        p, res = run_driver(self.url(s), 8, 3, 10, "abort")
+        self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+        self.assertEqual(len(res), 1)
+        self.assertIn("DONE 7 left 0 inflight", p.stdout)
 
 
 def norm(s):
