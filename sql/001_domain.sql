@@ -103,7 +103,8 @@ CREATE TABLE messages (
     variant         integer,
     sender          text NOT NULL,
     state           text NOT NULL DEFAULT 'queued'
-                    CHECK (state IN ('queued', 'claimed', 'sending', 'sent', 'retry', 'failed', 'unknown')),
+                    CHECK (state IN ('queued', 'claimed', 'sending', 'sent', 'retry', 'failed', 'unknown',
+                                      'cancelled')),
     message_id      text,                       -- RFC 5322 Message-ID, without <>
     rcpt            text,                       -- address at send time (erased by forget)
     subject         text,
@@ -237,3 +238,106 @@ END
 $$;
 CREATE TRIGGER handoffs_notify AFTER INSERT ON handoffs
     FOR EACH STATEMENT EXECUTE FUNCTION wb_notify_handoffs();
+
+CREATE FUNCTION wb_notify_candidates() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wb_candidates', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER candidates_notify AFTER INSERT ON candidates
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_notify_candidates();
+
+-- "30m", "12h", "3d", "2w", "45s" → interval (validated by check-config).
+CREATE FUNCTION wb_duration(d text) RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT make_interval(secs => substring(d FROM '^[0-9]+')::double precision *
+        CASE right(d, 1) WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600
+                         WHEN 'd' THEN 86400 WHEN 'w' THEN 604800 END)
+$$;
+
+-- Bitmask of a window's day names (bit 0 = Monday); all days when absent.
+CREATE FUNCTION wb_window_days(days jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN days IS NULL OR jsonb_typeof(days) <> 'array' THEN 127
+           ELSE coalesce((SELECT sum(1 << (array_position(
+                    ARRAY['mon','tue','wed','thu','fri','sat','sun'], lower(x)) - 1))::integer
+                FROM jsonb_array_elements_text(days) x
+                WHERE array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], lower(x)) IS NOT NULL), 0)
+           END
+$$;
+
+-- The first moment at or after ts inside a sequence's window (def is the
+-- sequence file as stored in sequences.definition), in the window's zone or
+-- the candidate's (cand_tz) when the window says "candidate".
+CREATE FUNCTION wb_seq_next_due(ts timestamptz, def jsonb, cand_tz text) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN def->'window' IS NULL THEN ts ELSE
+        wb_next_in_window(ts,
+            CASE WHEN coalesce(def->'window'->>'timezone', 'candidate') = 'candidate'
+                 THEN coalesce(cand_tz, def->'window'->>'fallback_timezone', 'UTC')
+                 ELSE def->'window'->>'timezone' END,
+            wb_window_days(def->'window'->'days'),
+            coalesce((def->'window'->>'start')::time, '00:00'),
+            coalesce((def->'window'->>'end')::time, '24:00'))
+    END
+$$;
+
+-- Claims up to batch due messages of one sender for one daemon (owner),
+-- honouring the sender's daily_limit (0 = none; counted per UTC day, as SMTP
+-- transactions started) and min_interval_s (least gap between two sends).
+-- The sender_usage row lock serialises concurrent claimers of one sender, so
+-- the limits hold across several daemons; SKIP LOCKED keeps them from
+-- waiting on each other's messages.
+CREATE FUNCTION wb_claim(p_sender text, p_batch integer, p_daily_limit integer,
+                         p_min_interval_s integer, p_owner text, p_lease_s integer)
+RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    u sender_usage;
+    n integer := p_batch;
+    ids bigint[];
+BEGIN
+    INSERT INTO sender_usage (sender, day) VALUES (p_sender, (now() AT TIME ZONE 'UTC')::date)
+    ON CONFLICT (sender, day) DO NOTHING;
+    SELECT * INTO u FROM sender_usage
+    WHERE sender = p_sender AND day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE;
+    IF p_daily_limit > 0 THEN
+        n := least(n, greatest(p_daily_limit - u.sent, 0));
+    END IF;
+    IF p_min_interval_s > 0 THEN
+        IF u.last_send_at IS NOT NULL
+           AND u.last_send_at > now() - make_interval(secs => p_min_interval_s) THEN
+            n := 0;
+        ELSE
+            n := least(n, 1);
+        END IF;
+    END IF;
+    IF n <= 0 THEN
+        RETURN;
+    END IF;
+    WITH pick AS (
+        SELECT m.id FROM messages m
+        JOIN enrollments e ON e.id = m.enrollment_id AND e.state = 'active'
+        WHERE m.sender = p_sender AND m.state IN ('queued', 'retry')
+          AND m.next_attempt_at <= now()
+        ORDER BY m.next_attempt_at, m.id
+        LIMIT n
+        FOR UPDATE OF m SKIP LOCKED
+    ), upd AS (
+        UPDATE messages m SET state = 'claimed', lease_owner = p_owner,
+            lease_until = now() + make_interval(secs => p_lease_s),
+            attempts = m.attempts + 1, updated_at = now()
+        FROM pick WHERE m.id = pick.id
+        RETURNING m.id
+    )
+    SELECT array_agg(id) INTO ids FROM upd;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE sender_usage SET sent = sent + cardinality(ids), last_send_at = now()
+    WHERE sender = p_sender AND day = u.day;
+    RETURN QUERY SELECT unnest(ids);
+END
+$$;
