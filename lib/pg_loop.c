@@ -4,6 +4,8 @@
 #include "warmbench/buf.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 
 enum pg_state {
     PG_WAITING,    /* no connection; the timer runs until the next attempt */
+    PG_RESOLVING,  /* host names resolving off the loop; the timer is the deadline */
     PG_CONNECTING, /* PQconnectPoll under way; the timer is the deadline */
     PG_RESTORING,  /* connected, re-issuing LISTENs before on_connect */
     PG_READY,
@@ -57,7 +60,12 @@ struct wb_pg {
     size_t pending;
     char **channels;
     size_t nchannels;
-    unsigned open_handles;
+    unsigned refs; /* open uv handles and running lookups; freed at 0 */
+    unsigned attempt; /* tells a lookup of an abandoned attempt */
+    char **hosts; /* this attempt's host list, when a name needs resolving */
+    char **addrs; /* per host: its addresses, comma-separated ("" = libpq's way) */
+    char **ports; /* per host, when conninfo lists several ports; else NULL */
+    size_t nhosts, next_host;
     void (*closed)(void *ud);
     void *closed_ud;
 };
@@ -80,6 +88,21 @@ static void free_query(struct pg_query *q)
     free(q);
 }
 
+static void free_hosts(struct wb_pg *pg)
+{
+    for (size_t i = 0; i < pg->nhosts; i++) {
+        free(pg->hosts[i]);
+        free(pg->addrs[i]);
+        if (pg->ports)
+            free(pg->ports[i]);
+    }
+    free(pg->hosts);
+    free(pg->addrs);
+    free(pg->ports);
+    pg->hosts = pg->addrs = pg->ports = NULL;
+    pg->nhosts = pg->next_host = 0;
+}
+
 static void finish_close(struct wb_pg *pg)
 {
     if (pg->closed)
@@ -89,7 +112,14 @@ static void finish_close(struct wb_pg *pg)
     free(pg->channels);
     free(pg->conninfo);
     free(pg->why);
+    free_hosts(pg);
     free(pg);
+}
+
+static void unref(struct wb_pg *pg)
+{
+    if (--pg->refs == 0)
+        finish_close(pg);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -97,8 +127,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct wb_pg *pg = h->data;
     if (h != (uv_handle_t *)&pg->timer)
         free(h);
-    if (--pg->open_handles == 0)
-        finish_close(pg);
+    unref(pg);
 }
 
 static void unwatch(struct wb_pg *pg)
@@ -132,7 +161,7 @@ static int watch(struct wb_pg *pg, int events)
             return err;
         }
         p->data = pg;
-        pg->open_handles++;
+        pg->refs++;
         pg->poll = p;
         pg->poll_fd = fd;
         pg->poll_ino = ino;
@@ -197,6 +226,7 @@ static void fail_all(struct wb_pg *pg)
 static void conn_lost(struct wb_pg *pg)
 {
     drop_connection(pg);
+    free_hosts(pg);
     pg->state = PG_WAITING;
     fail_all(pg);
     if (pg->state == PG_CLOSED)
@@ -221,15 +251,39 @@ static uint64_t connect_timeout_ms(PGconn *c)
     return ms;
 }
 
-static void start_connect(struct wb_pg *pg)
+static void start_libpq(struct wb_pg *pg)
 {
     /* dbname with expand_dbname takes URLs and key=value strings whole; ""
-     * is ignored, leaving libpq's environment. The fallback name yields to
-     * application_name in conninfo and to PGAPPNAME. */
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {pg->conninfo, "warmbenchd", NULL};
+     * is ignored, leaving libpq's environment. A later hostaddr overrides
+     * the expanded one. The fallback name yields to application_name in
+     * conninfo and to PGAPPNAME. */
+    struct wb_buf host, hostaddr, port;
+    wb_buf_init(&host);
+    wb_buf_init(&hostaddr);
+    wb_buf_init(&port);
+    /* A name with several addresses becomes that many hosts, so libpq
+     * still tries each in turn as its own lookup would have. */
+    for (size_t i = 0; i < pg->nhosts; i++) {
+        for (const char *a = pg->addrs[i];;) {
+            size_t n = strcspn(a, ",");
+            const char *sep = host.len ? "," : "";
+            wb_buf_printf(&host, "%s%s", sep, pg->hosts[i]);
+            wb_buf_printf(&hostaddr, "%s%.*s", sep, (int)n, a);
+            if (pg->ports)
+                wb_buf_printf(&port, "%s%s", sep, pg->ports[i]);
+            if (!a[n])
+                break;
+            a += n + 1;
+        }
+    }
+    const char *keys[] = {"dbname", "fallback_application_name", "host", "hostaddr", "port", NULL};
+    const char *vals[] = {pg->conninfo, "warmbenchd", host.data, hostaddr.data, port.data, NULL};
     pg->state = PG_CONNECTING;
     pg->conn = PQconnectStartParams(keys, vals, 1);
+    wb_buf_free(&host);
+    wb_buf_free(&hostaddr);
+    wb_buf_free(&port);
+    free_hosts(pg);
     if (!pg->conn) {
         lose(pg, "out of memory starting a database connection");
         return;
@@ -243,6 +297,154 @@ static void start_connect(struct wb_pg *pg)
     int err = watch(pg, UV_WRITABLE);
     if (err)
         lose(pg, uv_strerror(err));
+}
+
+/* ---- host names: libpq would resolve them with a blocking getaddrinfo,
+ * so names are looked up on libuv's thread pool and handed to libpq as
+ * hostaddr (host stays for TLS verification, Kerberos and .pgpass). */
+
+static bool needs_lookup(const char *h)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (!*h || *h == '/' || *h == '@') /* default, or a Unix socket */
+        return false;
+    return inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1;
+}
+
+/* Fills pg->hosts when some host of this attempt is a name to look up. */
+static bool plan_lookup(struct wb_pg *pg)
+{
+    const char *host = NULL, *hostaddr = NULL, *port = NULL;
+    PQconninfoOption *opts = NULL;
+    if (*pg->conninfo) {
+        char *err = NULL;
+        opts = PQconninfoParse(pg->conninfo, &err);
+        PQfreemem(err); /* PQconnectStartParams reports it */
+        if (!opts)
+            return false;
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+            if (!strcmp(o->keyword, "host"))
+                host = o->val;
+            else if (!strcmp(o->keyword, "hostaddr"))
+                hostaddr = o->val;
+            else if (!strcmp(o->keyword, "port"))
+                port = o->val;
+        }
+    }
+    if (!host || !*host)
+        host = getenv("PGHOST");
+    if (!hostaddr || !*hostaddr)
+        hostaddr = getenv("PGHOSTADDR");
+    if (!port || !*port)
+        port = getenv("PGPORT");
+    bool lookup = false;
+    if (host && *host && !(hostaddr && *hostaddr)) {
+        for (const char *p = host;; p++) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            pg->hosts = wb_xrealloc(pg->hosts, (pg->nhosts + 1) * sizeof *pg->hosts);
+            pg->addrs = wb_xrealloc(pg->addrs, (pg->nhosts + 1) * sizeof *pg->addrs);
+            pg->hosts[pg->nhosts] = wb_xstrndup(p, n);
+            pg->addrs[pg->nhosts] = wb_xstrdup("");
+            lookup |= needs_lookup(pg->hosts[pg->nhosts++]);
+            if (!end)
+                break;
+            p = end;
+        }
+    }
+    /* Several ports pair with the hosts one to one; one port serves all. */
+    if (lookup && port && strchr(port, ',')) {
+        pg->ports = wb_xcalloc(pg->nhosts, sizeof *pg->ports);
+        size_t i = 0;
+        for (const char *p = port; i < pg->nhosts; i++) {
+            size_t n = strcspn(p, ",");
+            pg->ports[i] = wb_xstrndup(p, n);
+            if (!p[n])
+                break;
+            p += n + 1;
+        }
+        lookup = i == pg->nhosts - 1; /* a mismatch is libpq's to report */
+    }
+    PQconninfoFree(opts);
+    if (!lookup)
+        free_hosts(pg);
+    return lookup;
+}
+
+struct lookup {
+    uv_getaddrinfo_t req;
+    struct wb_pg *pg;
+    unsigned attempt;
+};
+
+static void lookup_next(struct wb_pg *pg);
+
+static void on_looked_up(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct lookup *l = (struct lookup *)req;
+    struct wb_pg *pg = l->pg;
+    /* A lookup outliving its attempt (timeout, close) only lets go. */
+    if (l->attempt == pg->attempt && pg->state == PG_RESOLVING) {
+        const char *name = pg->hosts[pg->next_host];
+        struct wb_buf ips;
+        wb_buf_init(&ips);
+        for (struct addrinfo *a = status ? NULL : res; a; a = a->ai_next) {
+            char ip[INET6_ADDRSTRLEN] = "";
+            if (a->ai_family == AF_INET6)
+                uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
+            else if (a->ai_family == AF_INET)
+                uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+            if (*ip)
+                wb_buf_printf(&ips, "%s%s", ips.len ? "," : "", ip);
+        }
+        if (!ips.len) {
+            char *why = wb_xasprintf("could not translate host name \"%s\" to address: %s", name,
+                                     status ? uv_strerror(status) : "no address");
+            lose(pg, why);
+            free(why);
+        } else {
+            free(pg->addrs[pg->next_host]);
+            pg->addrs[pg->next_host++] = wb_buf_steal(&ips);
+            lookup_next(pg);
+        }
+        wb_buf_free(&ips);
+    }
+    uv_freeaddrinfo(res);
+    free(l);
+    unref(pg);
+}
+
+static void lookup_next(struct wb_pg *pg)
+{
+    while (pg->next_host < pg->nhosts && !needs_lookup(pg->hosts[pg->next_host]))
+        pg->next_host++;
+    if (pg->next_host == pg->nhosts) {
+        start_libpq(pg);
+        return;
+    }
+    struct lookup *l = wb_xcalloc(1, sizeof *l);
+    l->pg = pg;
+    l->attempt = pg->attempt;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int err = uv_getaddrinfo(pg->loop, &l->req, on_looked_up, pg->hosts[pg->next_host], NULL, &hints);
+    if (err) {
+        free(l);
+        lose(pg, uv_strerror(err));
+        return;
+    }
+    pg->refs++;
+}
+
+static void start_connect(struct wb_pg *pg)
+{
+    pg->attempt++;
+    if (!plan_lookup(pg)) {
+        start_libpq(pg);
+        return;
+    }
+    pg->state = PG_RESOLVING;
+    uv_timer_start(&pg->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+    lookup_next(pg);
 }
 
 static void on_notice(void *arg, const PGresult *res)
@@ -510,6 +712,9 @@ static void on_timer(uv_timer_t *t)
     case PG_CONNECTING:
         lose(pg, "timed out connecting to the database");
         break;
+    case PG_RESOLVING:
+        lose(pg, "timed out resolving the database host name");
+        break;
     case PG_BROKEN:
         conn_lost(pg);
         break;
@@ -531,7 +736,7 @@ struct wb_pg *wb_pg_new(uv_loop_t *loop, const char *conninfo, const struct wb_p
     pg->poll_fd = -1;
     uv_timer_init(loop, &pg->timer);
     pg->timer.data = pg;
-    pg->open_handles = 1;
+    pg->refs = 1;
     start_connect(pg);
     return pg;
 }

@@ -87,6 +87,21 @@ class PgLoopTest(WbTestCase):
         out = Driver(self, url, "basic", 50).finish(self)
         self.assertIn("ok 50", out)
 
+    def test_host_names_resolved_off_the_loop(self):
+        # "localhost" goes through uv_getaddrinfo and reaches libpq as hostaddr.
+        url = f"postgresql://postgres@localhost:{self.pg.port}/{self.dbname}"
+        self.assertIn("ok 20", Driver(self, url, "basic", 20).finish(self))
+        dead = self._closed_port()
+        kv = f"host=localhost,localhost port={dead},{self.pg.port} user=postgres dbname={self.dbname}"
+        self.assertIn(f"app warmbenchd db {self.dbname}", Driver(self, kv, "app").finish(self))
+
+    def test_unresolvable_host_name(self):
+        out = Driver(self, "postgresql://postgres@wb-no-such-host.invalid/x", "bad", 2000).finish(self)
+        why = [l for l in out if l.startswith("disconnect ")]
+        if not why:
+            self.skipTest("the resolver gave no answer within 2 s")
+        self.assertIn('could not translate host name "wb-no-such-host.invalid"', why[0])
+
     def test_application_name(self):
         out = Driver(self, self.db, "app").finish(self)
         self.assertIn(f"app warmbenchd db {self.dbname}", out)
