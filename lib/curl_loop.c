@@ -5,6 +5,7 @@
 #include "warmbench/log.h"
 #include "warmbench/util.h"
 #include <stdlib.h>
+#include <sys/socket.h>
 
 /* One watched socket; lives from CURL_POLL_IN/OUT until CURL_POLL_REMOVE. */
 struct wb_sock {
@@ -81,6 +82,17 @@ static void finish(struct wb_curl_loop *cl, struct wb_xfer *x, CURLcode rc)
     x->done(x->easy, rc, x->ud);
     cl->dispatching--;
     free(x);
+}
+
+/* Before a running transfer is removed: curl's SMTP "done" step would
+ * otherwise send the end-of-data dot (and wait for its reply), handing the
+ * server a truncated message. A shut-down socket makes that write fail; curl
+ * closes such a connection anyway, and still owns the descriptor. */
+static void sever(CURL *easy)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+        shutdown(fd, SHUT_RDWR);
 }
 
 static void check_done(struct wb_curl_loop *cl)
@@ -243,6 +255,7 @@ int wb_curl_loop_cancel(struct wb_curl_loop *cl, CURL *easy)
     if (!x)
         return -1;
     xfer_unlink(cl, x);
+    sever(easy);
     curl_multi_remove_handle(cl->multi, easy);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     free(x);
@@ -258,6 +271,8 @@ static void free_now(struct wb_curl_loop *cl)
 {
     cl->free_pending = 0;
     cl->closing = 1;
+    for (struct wb_xfer *x = cl->xfers; x; x = x->next)
+        sever(x->easy);
     while (cl->xfers)
         finish(cl, cl->xfers, CURLE_ABORTED_BY_CALLBACK);
     /* curl reports CURL_POLL_REMOVE for its cached connections here. */

@@ -317,7 +317,10 @@ int wb_mail_setup(CURL *easy, const struct wb_mail *m, struct wb_mail_handles *h
     }
     /* Our Content-Type on the root replaces curl's multipart/mixed; curl
      * appends the boundary and MIME-Version. */
-    h->headers = curl_slist_append(h->headers, "Content-Type: multipart/alternative");
+    struct curl_slist *l = curl_slist_append(h->headers, "Content-Type: multipart/alternative");
+    if (!l)
+        abort(); /* as wb_xmalloc */
+    h->headers = l;
     h->mime = curl_mime_init(easy);
     if (!h->mime || add_part(h->mime, m->text, "text/plain; charset=utf-8") < 0
         || add_part(h->mime, m->html, "text/html; charset=utf-8") < 0) {

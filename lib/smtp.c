@@ -150,6 +150,7 @@ static void classify(struct job *j, CURLcode rc, struct wb_smtp_result *r)
     }
     /* No refusal seen: connection, TLS or timeout trouble. */
     r->outcome = WB_SMTP_TEMPFAIL;
+    r->uncertain = j->stage == ST_DATA;
     r->code = code >= 400 ? (int)code : 0;
     snprintf(r->reply, sizeof r->reply, "%s", j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc));
 }

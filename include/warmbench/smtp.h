@@ -1,7 +1,13 @@
 /* The SMTP sender: messages go out over libcurl on the shared curl_loop,
  * at most `connections` SMTP transactions at once (the rest wait here in
  * FIFO order), over connections curl keeps open and reuses between
- * messages. */
+ * messages.
+ *
+ * Known limit of libcurl 7.88: after the body, curl's SMTP "done" step waits
+ * for the final reply to the end-of-data dot synchronously (and QUIT on
+ * closing a connection), so a slow server's final answer stalls the loop for
+ * that long. Point `url` at a nearby relay (SPEC's smtp://127.0.0.1:2525),
+ * which answers in milliseconds. */
 #ifndef WB_SMTP_H
 #define WB_SMTP_H
 #include <stddef.h>
@@ -34,6 +40,9 @@ struct wb_smtp_result {
     int code;                       /* last SMTP reply code, 0 when none */
     char reply[WB_SMTP_REPLY_MAX];  /* the reply line that decided, or curl's error */
     double seconds;                 /* transfer time, queueing excluded */
+    int uncertain;                  /* TEMPFAIL after DATA with no final reply: the
+                                       server may have accepted it (at most once:
+                                       record `unknown` rather than resend) */
 };
 
 typedef void (*wb_smtp_done_fn)(const struct wb_smtp_result *r, void *ud);

@@ -1,5 +1,6 @@
 /* Sends N test messages through wb_smtp with K connections and prints one
- * line per outcome: "RESULT <i> <OUTCOME> <code> <seconds> <reply>".
+ * line per outcome: "RESULT <i> <OUTCOME>[?] <code> <seconds> <reply>"
+ * ("?": uncertain, the server may have taken it).
  * Message i: To name alternates between a UTF-8 name with specials and a
  * CR/LF injection attempt (same for the subject); i % 4 == 3 is text-only;
  * odd i replies in the thread of message 0.
@@ -31,8 +32,8 @@ struct slot {
 static void done(const struct wb_smtp_result *r, void *ud)
 {
     struct slot *s = ud;
-    printf("RESULT %d %s %d %.3f %s\n", s->i, outcome_name(r->outcome), r->code, r->seconds,
-           r->reply);
+    printf("RESULT %d %s%s %d %.3f %s\n", s->i, outcome_name(r->outcome),
+           r->uncertain ? "?" : "", r->code, r->seconds, r->reply);
     fflush(stdout);
     (*s->left)--;
     if (s->abort && *s->abort) {

@@ -3,6 +3,7 @@
 Run with /usr/bin/python3 (Debian's python3-aiosmtpd):
     smtpd.py --port P --outdir DIR [--fail-rate R --fail-code 451 --fail-stage data]
              [--reject-rcpt-regex RE --reject-code 550 --reject-status 5.1.1] [--seed N]
+             [--drop-after-data]  (hang up instead of answering the final dot)
 
 Each accepted message is saved as DIR/NNNNNN.eml (raw bytes as received) and
 DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}). DIR/stats.json holds
@@ -68,6 +69,9 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.drop_after_data:
+            server.transport.abort()
+            return "250 2.0.0 unreachable: the connection is gone"
         failed = self._fail("data")
         if failed:
             return failed
@@ -132,6 +136,7 @@ def main():
     p.add_argument("--reject-code", type=int, default=550)
     p.add_argument("--reject-status", default="5.1.1")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--drop-after-data", action="store_true")
     asyncio.run(serve(p.parse_args()))
     return 0
 

@@ -212,6 +212,13 @@ class SmtpTest(unittest.TestCase):
             self.assertEqual((outcome, code), ("TEMPFAIL", 0), reply)
             self.assertTrue(reply, "the reply names the connection failure")
 
+    def test_hangup_after_data_is_uncertain_tempfail(self):
+        s = self.server("--drop-after-data")
+        p, res = run_driver(self.url(s), 2, 1)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for outcome, code, _, reply in res.values():
+            self.assertEqual((outcome, code), ("TEMPFAIL?", 0), reply)
+
     def test_free_from_done_cancels_the_rest(self):
         s = self.server()
         p, res = run_driver(self.url(s), 8, 3, 10, "abort")
