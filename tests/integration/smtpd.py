@@ -4,6 +4,7 @@ Run with /usr/bin/python3 (Debian's python3-aiosmtpd):
     smtpd.py --port P --outdir DIR [--fail-rate R --fail-code 451 --fail-stage data]
              [--reject-rcpt-regex RE --reject-code 550 --reject-status 5.1.1] [--seed N]
              [--drop-after-data]  (hang up instead of answering the final dot)
+             [--delay-ms N]  (wait N ms after the final dot before storing and answering)
 
 Each accepted message is saved as DIR/NNNNNN.eml (raw bytes as received) and
 DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}). DIR/stats.json holds
@@ -69,6 +70,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.delay_ms > 0:
+            await asyncio.sleep(self.args.delay_ms / 1000.0)
         if self.args.drop_after_data:
             server.transport.abort()
             return "250 2.0.0 unreachable: the connection is gone"
@@ -137,6 +140,7 @@ def main():
     p.add_argument("--reject-status", default="5.1.1")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--drop-after-data", action="store_true")
+    p.add_argument("--delay-ms", type=int, default=0)
     asyncio.run(serve(p.parse_args()))
     return 0
 
