@@ -12,7 +12,6 @@
 #include "warmbench/csv.h"
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
-#include "warmbench/pgtext.h"
 #include "warmbench/util.h"
 
 /* COPY data is sent in batches of about this size: one CopyData message
@@ -25,6 +24,7 @@ static const char *const std_cols[] = {
     "timezone", "tags", "skills", "consent", "source",
 };
 #define N_STD (sizeof std_cols / sizeof std_cols[0])
+enum { COL_EMAIL = 0, COL_TAGS = 7, COL_SKILLS = 8 };
 
 /* One line, one @, no spaces, controls or address punctuation, and a
  * domain of at least two non-empty dot-separated labels. */
@@ -42,13 +42,24 @@ struct header {
     char **extra;       /* attrs keys, in staging order x1..xN */
 };
 
+/* One item of a ;-separated list, pointing into the record. */
+struct item {
+    const char *p;
+    size_t n;
+};
+
 struct import {
     PGconn *c;
     const char *path;
     FILE *report;
     struct wb_import_result *res;
+    char *const *tags;  /* --tag values, added to every row */
+    size_t ntags;
     struct header h;
     struct wb_buf out;  /* COPY batch */
+    struct item *items; /* scratch for one list */
+    size_t nitems, cap;
+    struct wb_buf lit;  /* scratch for one array literal */
 };
 
 static void header_free(struct header *h)
@@ -120,7 +131,7 @@ static char *header_map(struct header *h, const struct wb_csv_record *rec)
             h->stage[i] = wb_xasprintf("x%zu", h->nextra);
         }
     }
-    if (!h->has[0])
+    if (!h->has[COL_EMAIL])
         return wb_xstrdup("the header has no email column");
     return NULL;
 }
@@ -180,6 +191,82 @@ static char *row_problem(const struct header *h, const struct wb_csv_record *rec
     return NULL;
 }
 
+static void add_item(struct import *im, const char *p, size_t n)
+{
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return;
+    if (im->nitems == im->cap) {
+        im->cap = im->cap ? 2 * im->cap : 16;
+        im->items = wb_xrealloc(im->items, im->cap * sizeof *im->items);
+    }
+    im->items[im->nitems++] = (struct item){p, n};
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    int d = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+    return d ? d : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Appends a ;-separated list (plus the --tag values when with_tags) as a
+ * text[] literal: trimmed, without empties or repeats, sorted. Done here
+ * rather than in SQL, where a per-row subquery costs more than the rest
+ * of the row. */
+static void put_list(struct import *im, const char *s, size_t n, int with_tags)
+{
+    im->nitems = 0;
+    for (const char *end = s + n, *semi; s < end; s = semi + 1) {
+        semi = memchr(s, ';', (size_t)(end - s));
+        if (!semi)
+            semi = end;
+        add_item(im, s, (size_t)(semi - s));
+    }
+    for (size_t i = 0; with_tags && i < im->ntags; i++)
+        add_item(im, im->tags[i], strlen(im->tags[i]));
+    qsort(im->items, im->nitems, sizeof *im->items, item_cmp);
+    struct wb_buf *l = &im->lit;
+    wb_buf_reset(l);
+    wb_buf_putc(l, '{');
+    for (size_t i = 0; i < im->nitems; i++) {
+        if (i && item_cmp(&im->items[i - 1], &im->items[i]) == 0)
+            continue;
+        if (l->len > 1)
+            wb_buf_putc(l, ',');
+        wb_buf_putc(l, '"');
+        for (size_t k = 0; k < im->items[i].n; k++) {
+            char c = im->items[i].p[k];
+            if (c == '"' || c == '\\')
+                wb_buf_putc(l, '\\');
+            wb_buf_putc(l, c);
+        }
+        wb_buf_putc(l, '"');
+    }
+    wb_buf_putc(l, '}');
+    copy_text(&im->out, l->data, l->len);
+}
+
+/* The file has no tags column but --tag was given: stage one anyway. */
+static int extra_tags_col(const struct import *im)
+{
+    return !im->h.has[COL_TAGS] && im->ntags > 0;
+}
+
+static void put_field(struct import *im, const struct wb_csv_record *rec, size_t i)
+{
+    const char *stage = im->h.stage[i];
+    if (strcmp(stage, "tags") == 0)
+        put_list(im, rec->field[i], rec->len[i], 1);
+    else if (strcmp(stage, "skills") == 0)
+        put_list(im, rec->field[i], rec->len[i], 0);
+    else
+        copy_text(&im->out, rec->field[i], rec->len[i]);
+}
+
 /* One staging row: line, reject reason (\N when none), then the fields;
  * a rejected row carries no fields, only its line and reason. */
 static void stage_row(struct import *im, const struct wb_csv_record *rec)
@@ -191,12 +278,15 @@ static void stage_row(struct import *im, const struct wb_csv_record *rec)
         copy_text(b, why, strlen(why));
     else
         wb_buf_append(b, "\\N", 2);
-    for (size_t i = 0; i < im->h.ncols; i++) {
+    size_t ncols = im->h.ncols + (size_t)extra_tags_col(im);
+    for (size_t i = 0; i < ncols; i++) {
         wb_buf_putc(b, '\t');
         if (why)
             wb_buf_append(b, "\\N", 2);
+        else if (i < im->h.ncols)
+            put_field(im, rec, i);
         else
-            copy_text(b, rec->field[i], rec->len[i]);
+            put_list(im, "", 0, 1);
     }
     wb_buf_putc(b, '\n');
     free(why);
@@ -243,6 +333,8 @@ static int stream_rows(struct import *im, struct wb_csv *csv)
     wb_buf_puts(&sql, "COPY wb_import_stage (line, reject");
     for (size_t i = 0; i < im->h.ncols; i++)
         wb_buf_printf(&sql, ", %s", im->h.stage[i]);
+    if (extra_tags_col(im))
+        wb_buf_puts(&sql, ", tags");
     wb_buf_puts(&sql, ") FROM STDIN");
     PGresult *r = wb_db_exec(im->c, PGRES_COPY_IN, "import: COPY", sql.data, 0, NULL);
     wb_buf_free(&sql);
@@ -272,7 +364,8 @@ static int create_stage(struct import *im)
     wb_buf_init(&sql);
     wb_buf_puts(&sql, "CREATE TEMP TABLE wb_import_stage (line bigint NOT NULL, reject text");
     for (size_t i = 0; i < N_STD; i++)
-        wb_buf_printf(&sql, ", %s text", std_cols[i]);
+        wb_buf_printf(&sql, ", %s %s", std_cols[i],
+                      i == COL_TAGS || i == COL_SKILLS ? "text[]" : "text");
     for (size_t i = 0; i < im->h.nextra; i++)
         wb_buf_printf(&sql, ", x%zu text", i + 1);
     wb_buf_puts(&sql, ") ON COMMIT DROP");
@@ -318,7 +411,7 @@ static const char chk_head[] =
     "  CASE"
     "   WHEN s.reject IS NOT NULL THEN s.reject"
     "   WHEN a.addr = '' THEN 'missing email address'"
-    "   WHEN length(a.addr) > 254 OR a.addr !~ $2"
+    "   WHEN length(a.addr) > 254 OR a.addr !~ $1"
     "    THEN format('invalid email address \"%s\"', left(a.addr, 100))"
     "   WHEN a.tz <> '' AND z.name IS NULL"
     "    THEN format('unknown time zone \"%s\"', left(a.tz, 100))"
@@ -335,10 +428,8 @@ static const char chk_head[] =
     "  btrim(coalesce(s.company, '')) AS company,"
     "  btrim(coalesce(s.location, '')) AS location,"
     "  z.name AS timezone,"
-    "  ARRAY(SELECT DISTINCT btrim(t) FROM unnest(string_to_array(coalesce(s.tags, ''), ';')"
-    "        || $1::text[]) t WHERE btrim(t) <> '' ORDER BY 1) AS tags,"
-    "  ARRAY(SELECT DISTINCT btrim(t) FROM unnest(string_to_array(coalesce(s.skills, ''), ';')) t"
-    "        WHERE btrim(t) <> '' ORDER BY 1) AS skills,"
+    "  coalesce(s.tags, '{}') AS tags,"
+    "  coalesce(s.skills, '{}') AS skills,"
     "  NULLIF(a.consent, '') AS consent,"
     "  btrim(coalesce(s.source, '')) AS source,"
     "  ";
@@ -361,7 +452,6 @@ static const char chk_tail[] =
     "         k.timezone, k.tags, k.skills, k.consent,"
     "         CASE WHEN k.consent IS NOT NULL THEN now() END, k.source, k.attrs"
     "  FROM chk k JOIN win w ON w.key = k.key AND w.line = k.line"
-    "  ORDER BY k.line" /* ids follow the file's order */
     "  ON CONFLICT (lower(email)) DO UPDATE SET"
     "   first_name = CASE WHEN EXCLUDED.first_name = '' THEN c.first_name ELSE EXCLUDED.first_name END,"
     "   last_name = CASE WHEN EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,"
@@ -369,8 +459,10 @@ static const char chk_tail[] =
     "   company = CASE WHEN EXCLUDED.company = '' THEN c.company ELSE EXCLUDED.company END,"
     "   location = CASE WHEN EXCLUDED.location = '' THEN c.location ELSE EXCLUDED.location END,"
     "   timezone = coalesce(EXCLUDED.timezone, c.timezone),"
-    "   tags = ARRAY(SELECT DISTINCT t FROM unnest(c.tags || EXCLUDED.tags) t ORDER BY 1),"
-    "   skills = ARRAY(SELECT DISTINCT t FROM unnest(c.skills || EXCLUDED.skills) t ORDER BY 1),"
+    "   tags = CASE WHEN EXCLUDED.tags <@ c.tags THEN c.tags"
+    "          ELSE ARRAY(SELECT DISTINCT t FROM unnest(c.tags || EXCLUDED.tags) t ORDER BY 1) END,"
+    "   skills = CASE WHEN EXCLUDED.skills <@ c.skills THEN c.skills"
+    "          ELSE ARRAY(SELECT DISTINCT t FROM unnest(c.skills || EXCLUDED.skills) t ORDER BY 1) END,"
     "   consent = coalesce(EXCLUDED.consent, c.consent),"
     "   consent_at = CASE WHEN EXCLUDED.consent IS DISTINCT FROM c.consent"
     "                      AND EXCLUDED.consent IS NOT NULL THEN now() ELSE c.consent_at END,"
@@ -420,15 +512,15 @@ static void take_row(struct import *im, const PGresult *r)
 
 /* Runs the check-dedupe-upsert statement, reading its report row by row
  * so a file of a million bad rows needs no million-row result in memory. */
-static int upsert(struct import *im, const char *tags)
+static int upsert(struct import *im)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
     wb_buf_puts(&sql, chk_head);
     attrs_expr(im, &sql);
     wb_buf_puts(&sql, chk_tail);
-    const char *params[2] = {tags, email_re};
-    int ok = PQsendQueryParams(im->c, sql.data, 2, NULL, params, NULL, NULL, 0) &&
+    const char *params[1] = {email_re};
+    int ok = PQsendQueryParams(im->c, sql.data, 1, NULL, params, NULL, NULL, 0) &&
              PQsetSingleRowMode(im->c);
     wb_buf_free(&sql);
     if (!ok) {
@@ -450,17 +542,48 @@ static int upsert(struct import *im, const char *tags)
     return failed ? -1 : 0;
 }
 
+/* Room for the dedupe hash of a large file; and the GIN indexes on tags
+ * and skills collect new entries in their pending list and merge them in
+ * one sorted pass at the end (gin_clean_pending_list, when we own them)
+ * instead of in many small flushes, which cost more than the rows. */
+static const char *const settings_sql[] = {
+    "SET LOCAL work_mem = '128MB'",
+    "SET LOCAL gin_pending_list_limit = '256MB'",
+};
+static const char gin_flush_sql[] =
+    "SELECT gin_clean_pending_list(i.indexrelid)"
+    " FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid"
+    " JOIN pg_am am ON am.oid = x.relam"
+    " WHERE i.indrelid = 'candidates'::regclass AND am.amname = 'gin'"
+    "   AND pg_has_role(x.relowner, 'USAGE')";
+
+static int settings(struct import *im)
+{
+    for (size_t i = 0; i < sizeof settings_sql / sizeof settings_sql[0]; i++)
+        if (wb_db_cmd(im->c, "import: settings", settings_sql[i], 0, NULL) < 0)
+            return -1;
+    return 0;
+}
+
+static int flush_gin(struct import *im)
+{
+    PGresult *r = wb_db_exec(im->c, PGRES_TUPLES_OK, "import: index flush", gin_flush_sql,
+                             0, NULL);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
 /* Everything between BEGIN and COMMIT. */
-static int run(struct import *im, struct wb_csv *csv, const char *tags)
+static int run(struct import *im, struct wb_csv *csv)
 {
     if (wb_db_cmd(im->c, "import: begin", "BEGIN", 0, NULL) < 0)
         return -1;
-    /* Room for the dedupe hash and sorts of a large file, this
-     * transaction only. */
-    if (wb_db_cmd(im->c, "import", "SET LOCAL work_mem = '128MB'", 0, NULL) < 0 ||
-        create_stage(im) < 0 ||
+    if (settings(im) < 0 || create_stage(im) < 0 ||
         wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
-        stream_rows(im, csv) < 0 || upsert(im, tags) < 0 ||
+        stream_rows(im, csv) < 0 ||
+        /* Row estimates for the planner: hash joins, not sorts. */
+        wb_db_cmd(im->c, "import: analyze", "ANALYZE wb_import_stage", 0, NULL) < 0 ||
+        upsert(im) < 0 || flush_gin(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
         return -1;
@@ -477,19 +600,21 @@ int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
         fprintf(stderr, "warmbench: %s: %s\n", path, strerror(errno));
         return WB_EXIT_FAIL;
     }
-    struct import im = {.c = c, .path = path, .report = report, .res = res};
+    struct import im = {.c = c, .path = path, .report = report, .res = res,
+                        .tags = tags, .ntags = ntags};
     wb_buf_init(&im.out);
+    wb_buf_init(&im.lit);
     struct wb_csv *csv = wb_csv_new(f, WB_IMPORT_MAX_FIELD);
     int rc = WB_EXIT_DATAERR;
     if (read_header(&im, csv) == 0) {
-        char *arr = wb_pg_array_str(tags, ntags, 0);
-        rc = run(&im, csv, arr) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
-        free(arr);
+        rc = run(&im, csv) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
         if (rc == WB_EXIT_OK && res->rows > 0 && res->rejected == res->rows)
             rc = WB_EXIT_DATAERR;
     }
     wb_csv_free(csv);
     wb_buf_free(&im.out);
+    wb_buf_free(&im.lit);
+    free(im.items);
     header_free(&im.h);
     fclose(f);
     return rc;
