@@ -53,6 +53,7 @@ struct wb_pg {
     uv_timer_t timer;
     uint64_t backoff_ms;
     unsigned connects;
+    uint64_t rng; /* xorshift state for backoff jitter */
     char *why; /* reason for the loss PG_BROKEN will report */
     struct pg_query *head, *tail; /* not sent yet */
     struct pg_query *inflight;
@@ -182,10 +183,21 @@ static void lose(struct wb_pg *pg, const char *why)
     if (pg->state == PG_BROKEN || pg->state == PG_CLOSED || pg->state == PG_WAITING)
         return;
     free(pg->why);
-    pg->why = wb_xstrdup(why && *why ? why : "connection lost");
-    size_t n = strlen(pg->why);
-    while (n && (pg->why[n - 1] == '\n' || pg->why[n - 1] == ' '))
-        pg->why[--n] = '\0';
+    /* libpq's messages span lines ("\n\tIs the server running..."); the
+     * reason is handed on as one line. */
+    const char *src = why && *why ? why : "connection lost";
+    char *out = pg->why = wb_xmalloc(strlen(src) + 1);
+    for (; *src; src++) {
+        if (*src == '\n' || *src == '\t' || *src == '\r') {
+            if (out > pg->why && out[-1] != ' ')
+                *out++ = ' ';
+        } else {
+            *out++ = *src;
+        }
+    }
+    while (out > pg->why && out[-1] == ' ')
+        out--;
+    *out = '\0';
     pg->state = PG_BROKEN;
     unwatch(pg);
     uv_timer_start(&pg->timer, on_timer, 0, 0);
@@ -231,8 +243,13 @@ static void conn_lost(struct wb_pg *pg)
     fail_all(pg);
     if (pg->state == PG_CLOSED)
         return;
-    uint64_t delay = pg->backoff_ms;
-    pg->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    uint64_t base = pg->backoff_ms;
+    pg->backoff_ms = base * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base * 2;
+    /* +-20% jitter: daemons cut off together do not all come back at once. */
+    pg->rng ^= pg->rng << 13;
+    pg->rng ^= pg->rng >> 7;
+    pg->rng ^= pg->rng << 17;
+    uint64_t delay = base * 4 / 5 + pg->rng % (base * 2 / 5 + 1);
     /* Armed before on_disconnect, so a close from there stops it. */
     uv_timer_start(&pg->timer, on_timer, delay, 0);
     wb_debug("database: %s; next attempt in %llu ms", pg->why, (unsigned long long)delay);
@@ -249,6 +266,21 @@ static uint64_t connect_timeout_ms(PGconn *c)
             ms = (uint64_t)(atoi(o->val) < 2 ? 2 : atoi(o->val)) * 1000; /* libpq's floor */
     PQconninfoFree(opts);
     return ms;
+}
+
+static void on_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (!msg)
+        msg = PQresultErrorMessage(res);
+    /* Notices such as "already exists, skipping" are chatter; a WARNING or
+     * a FATAL sent to an idle session (shutdown) is worth an operator's eye. */
+    if (sev && (!strcmp(sev, "WARNING") || !strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
+        wb_warn("database: %s: %s", sev, msg);
+    else
+        wb_debug("database: %s: %s", sev ? sev : "NOTICE", msg);
 }
 
 static void start_libpq(struct wb_pg *pg)
@@ -276,10 +308,16 @@ static void start_libpq(struct wb_pg *pg)
             a += n + 1;
         }
     }
-    const char *keys[] = {"dbname", "fallback_application_name", "host", "hostaddr", "port", NULL};
-    const char *vals[] = {pg->conninfo, "warmbenchd", host.data, hostaddr.data, port.data, NULL};
+    /* Entries before dbname are defaults conninfo may override: keepalives
+     * notice a silently vanished server in about a minute, not hours. */
+    const char *keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "dbname", "fallback_application_name", "host", "hostaddr", "port", NULL};
+    const char *vals[] = {"30", "10", "3", pg->conninfo, "warmbenchd", host.data, hostaddr.data,
+                          port.data, NULL};
     pg->state = PG_CONNECTING;
     pg->conn = PQconnectStartParams(keys, vals, 1);
+    if (pg->conn)
+        PQsetNoticeReceiver(pg->conn, on_notice, pg);
     wb_buf_free(&host);
     wb_buf_free(&hostaddr);
     wb_buf_free(&port);
@@ -447,20 +485,6 @@ static void start_connect(struct wb_pg *pg)
     lookup_next(pg);
 }
 
-static void on_notice(void *arg, const PGresult *res)
-{
-    (void)arg;
-    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    if (!msg)
-        msg = PQresultErrorMessage(res);
-    /* Notices such as "already exists, skipping" are chatter; a WARNING or
-     * a FATAL sent to an idle session (shutdown) is worth an operator's eye. */
-    if (sev && (!strcmp(sev, "WARNING") || !strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
-        wb_warn("database: %s: %s", sev, msg);
-    else
-        wb_debug("database: %s: %s", sev ? sev : "NOTICE", msg);
-}
 
 static void enqueue(struct wb_pg *pg, struct pg_query *q)
 {
@@ -550,7 +574,6 @@ static void connected(struct wb_pg *pg)
         lose(pg, PQerrorMessage(pg->conn));
         return;
     }
-    PQsetNoticeReceiver(pg->conn, on_notice, pg);
     pg->state = PG_RESTORING;
     pg->connects++;
     if (update_watch(pg) < 0)
@@ -733,6 +756,7 @@ struct wb_pg *wb_pg_new(uv_loop_t *loop, const char *conninfo, const struct wb_p
         pg->cb = *cb;
     pg->ud = ud;
     pg->backoff_ms = BACKOFF_MIN_MS;
+    pg->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pg ^ 0x9e3779b97f4a7c15u;
     pg->poll_fd = -1;
     uv_timer_init(loop, &pg->timer);
     pg->timer.data = pg;
