@@ -96,3 +96,8 @@ demo: deps all
 
 clean:
 	rm -rf build
+
+# Times `warmbench import` of 1,000,000 generated rows against psql \copy of
+# the same file on a throwaway cluster; not part of `make check`.
+bench-import: $(BUILD)/warmbench
+	@tests/bench/bench_import.sh $(BUILD)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Times `warmbench import` of a generated CSV (1,000,000 rows by default)
+# against `psql \copy` of the same file into a plain table with the same
+# columns, on a throwaway PostgreSQL cluster (set up as harness.py does).
+# Usage: tests/bench/bench_import.sh [BUILD_DIR]   (ROWS=N to change the size)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+ROWS=${ROWS:-1000000}
+PGBIN=${WB_PGBIN:-/usr/lib/postgresql/15/bin}
+WB=$PWD/$BUILD/warmbench
+[ -x "$WB" ] || { echo "bench-import: $WB not built" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/wbbench-XXXXXX)
+chmod 755 "$tmp"
+pgdir=$tmp/pg
+cleanup() {
+    [ -d "$pgdir/data" ] && as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" stop -m immediate >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# PostgreSQL refuses to run as root: run it as postgres when we are root.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+now() { date +%s.%N; }
+
+echo "generating $ROWS rows"
+csv=$tmp/candidates.csv
+awk -v n="$ROWS" 'BEGIN {
+    split("Europe/Berlin America/New_York Asia/Tokyo Australia/Sydney Europe/London", tz, " ")
+    split("backend;silver-medallist data;ml frontend sre;passive backend", tags, " ")
+    split("opt_in legitimate_interest opt_in ", consent, " ")
+    print "email,first_name,last_name,title,company,location,timezone,tags,skills,consent,source,github,years_experience"
+    for (i = 1; i <= n; i++)
+        printf "person%d@example.com,First%d,Last%d,Senior Engineer,Company %d,\"Berlin, Germany\",%s,%s,go;postgresql;kafka,%s,linkedin,gh%d,%d\n",
+            i, i, i, i % 1000, tz[i % 5 + 1], tags[i % 5 + 1], consent[i % 3 + 1], i, i % 25
+}' > "$csv"
+echo "file: $(du -h "$csv" | cut -f1)"
+
+mkdir -p "$pgdir"
+chmod 700 "$pgdir"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir"
+as_pg "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres --no-sync -E UTF8 --locale=C >/dev/null
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -w -l "$pgdir/log" start -o \
+    "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
+url="postgresql://postgres@127.0.0.1:$port/postgres"
+
+mkdir -p "$tmp/cfg/sequences" "$tmp/cfg/templates"
+echo "bench-secret-0123456789abcdef" > "$tmp/cfg/secret.key"
+chmod 600 "$tmp/cfg/secret.key"
+cat > "$tmp/cfg/warmbench.json" <<JSON
+{ "database": "$url",
+  "http": { "listen": "127.0.0.1:$port", "public_url": "http://127.0.0.1:8025" },
+  "secret_file": "secret.key",
+  "smtp": { "url": "smtp://127.0.0.1:2525", "tls": "off" },
+  "bounce_domain": "bounces.example.com",
+  "senders": { "ana": { "from": "Ana <ana@example.com>", "reply_to": "ana@example.com",
+                        "daily_limit": 100, "min_interval_s": 0 } },
+  "sequences_dir": "sequences", "templates_dir": "templates" }
+JSON
+"$WB" --config "$tmp/cfg/warmbench.json" migrate >/dev/null
+psql -X -q -d "$url" -c "CREATE TABLE plain (email text, first_name text, last_name text,
+    title text, company text, location text, timezone text, tags text, skills text,
+    consent text, source text, github text, years_experience text)"
+cat "$csv" > /dev/null # both runs start with the file in the page cache
+
+t0=$(now)
+psql -X -q -d "$url" -c "\\copy plain FROM '$csv' CSV HEADER"
+t1=$(now)
+"$WB" --config "$tmp/cfg/warmbench.json" import "$csv"
+t2=$(now)
+
+awk -v rows="$ROWS" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
+    copy = b - a; imp = c - b
+    printf "psql \\copy:       %7.2f s  %9.0f rows/s\n", copy, rows / copy
+    printf "warmbench import: %7.2f s  %9.0f rows/s\n", imp, rows / imp
+    printf "ratio import/copy: %.2f\n", imp / copy
+}'
