@@ -57,10 +57,11 @@ static void on_status_timer(uv_timer_t *t)
     struct wb_sched_figures f;
     wb_sched_figures(d->sched, &f);
     sd_notifyf(0, "STATUS=%s; ready %zu, in flight %zu, unwritten %zu; sent %llu, retried %llu, "
-                  "failed %llu, bounced %llu",
+                  "failed %llu, bounced %llu, unknown %llu",
                wb_pg_ready(d->pg) ? "running" : "waiting for the database", f.ready, f.inflight,
                f.unwritten, (unsigned long long)f.sent, (unsigned long long)f.retried,
-               (unsigned long long)f.failed, (unsigned long long)f.bounced);
+               (unsigned long long)f.failed, (unsigned long long)f.bounced,
+               (unsigned long long)f.unknown);
 }
 
 static void on_watchdog(uv_timer_t *t)

@@ -31,7 +31,7 @@ struct item {
 
 struct result {
     int64_t id;
-    const char *outcome;   /* sent, retry, failed, bounce */
+    const char *outcome;   /* sent, retry, failed, bounce, unknown */
     int code;
     char *reply;
     double retry_s;
@@ -357,7 +357,11 @@ static void on_sent(const struct wb_smtp_result *r, void *ud)
         s->fig.sent++;
         break;
     case WB_SMTP_TEMPFAIL:
-        if (x->attempts >= MAX_ATTEMPTS) {
+        if (r->uncertain) {
+            /* The server may have taken it: a retry could send it twice. */
+            add_result(s, x->id, "unknown", r->code, r->reply, 0);
+            s->fig.unknown++;
+        } else if (x->attempts >= MAX_ATTEMPTS) {
             char why[WB_SMTP_REPLY_MAX + 64];
             snprintf(why, sizeof why, "gave up after %d attempts: %s", x->attempts, r->reply);
             add_result(s, x->id, "failed", r->code, why, 0);

@@ -22,7 +22,8 @@ enum {
  * connection is repeated, and only then are the messages sent). $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
  * $6 owner, $7 lease seconds. Rows: the ids that may be sent now. */
 extern const char *const wb_q_mark_sending;
-/* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce),
+/* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce|unknown;
+ * unknown: the connection broke after the data, the sequence goes on as if sent),
  * $3 SMTP codes, $4 reply lines, $5 retry delays (s), $6 owner (a claimed row of ours may fail before
  * SMTP, e.g. when it cannot be rendered). Row: count applied. */
 extern const char *const wb_q_results;

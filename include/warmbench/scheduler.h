@@ -16,7 +16,7 @@ struct wb_sched_figures {
     size_t ready;          /* claimed and rendered, waiting for a connection */
     size_t inflight;       /* handed to SMTP */
     size_t unwritten;      /* outcomes not yet stored */
-    uint64_t sent, retried, failed, bounced;
+    uint64_t sent, retried, failed, bounced, unknown;
 };
 
 /* Called once per SMTP transaction, for the latency histogram. */
