@@ -101,3 +101,15 @@ clean:
 # the same file on a throwaway cluster; not part of `make check`.
 bench-import: $(BUILD)/warmbench
 	@tests/bench/bench_import.sh $(BUILD)
+
+# Sends 20,000 due messages through warmbenchd into Postfix's smtp-sink, beside
+# a raw libcurl multi loop and `smtp-source -d` on the same sink (same size,
+# same 8 connections); not part of `make check` or `make all`.
+.PHONY: bench-send
+bench-send: $(BUILD)/warmbench $(BUILD)/warmbenchd $(BUILD)/bench/raw_curl_send
+	@tests/bench/bench_send.sh $(BUILD)
+
+$(BUILD)/bench/raw_curl_send: tests/bench/raw_curl_send.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(shell pkg-config --cflags libcurl) -o $@ $< \
+	    $(shell pkg-config --libs libcurl) $(LDFLAGS)
