@@ -150,8 +150,11 @@ static int watch(struct wb_pg *pg, int events)
     int fd = PQsocket(pg->conn);
     if (fd < 0)
         return UV_EBADF;
+    /* Once connected the socket stays: spare the fstat per statement. */
     struct stat st;
-    ino_t ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
+    ino_t ino = pg->poll_ino;
+    if (!pg->poll || pg->state == PG_CONNECTING)
+        ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
     if (pg->poll && (fd != pg->poll_fd || ino != pg->poll_ino))
         unwatch(pg);
     if (!pg->poll) {
