@@ -17,8 +17,12 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 SAN       ?=
 ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(SAN) -Iinclude -DWB_VERSION='"$(VERSION)"' \
-             -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' $(PKG_CFLAGS) $(CFLAGS)
+             -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' -DWB_SHARE_DIR='"$(SHARE_DIR_DEFAULT)"' \
+             $(PKG_CFLAGS) $(CFLAGS)
 SQL_DIR_DEFAULT ?= $(CURDIR)/sql
+# Read-only data (intent.json, ...): the source tree's config/, or the
+# installed $(PREFIX)/share/warmbench (set by `make install`).
+SHARE_DIR_DEFAULT ?= $(CURDIR)/config
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -34,7 +38,7 @@ PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
              libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev check \
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
-             dovecot-imapd curl
+             dovecot-imapd curl systemd man-db
 
 .PHONY: all deps check check-plain check-asan unit demo clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
