@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# `make bench-send`: COUNT (20,000) enrollments due now, one step each, sent
+# by warmbenchd into Postfix's smtp-sink on loopback over 8 connections. In
+# the same run, into the same sink, with the same message and the same 8
+# connections:
+#   raw-curl     a bare libcurl multi loop sending pre-rendered copies of one
+#                message warmbenchd sent (tests/bench/raw_curl_send.c) — the
+#                floor of this stack: libcurl speaks no SMTP PIPELINING
+#   smtp-source  Postfix's `smtp-source -d -s 8` with that same message (-F)
+# Prints msg/s of all three, warmbenchd/raw-curl (target >= 0.8) and
+# warmbenchd/smtp-source, and warmbenchd's peak RSS (target <= 64 MB).
+#
+# PostgreSQL runs with its production durability defaults (fsync on,
+# synchronous_commit on, full_page_writes on), as the daemon path would;
+# the settings in effect are printed. Set WB_PG_OPTS to change them.
+# The message size comes from a calibration run: a few messages of the same
+# sequence sent by warmbenchd into tests/integration/smtpd.py, which keeps
+# each message's bytes as received.
+#
+# Usage: tests/bench/bench_send.sh [BUILD_DIR]
+#   COUNT=N (default 20000)   CONNS=N (default 8)   KEEP=1 keeps the folder
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+BUILD=${1:-build}
+COUNT=${COUNT:-20000}
+CONNS=${CONNS:-8}
+WBD=$root/$BUILD/warmbenchd
+WB=$root/$BUILD/warmbench
+RAW=$root/$BUILD/bench/raw_curl_send
+for b in "$WB" "$WBD" "$RAW"; do
+    [ -x "$b" ] || { echo "bench-send: $b not built" >&2; exit 1; }
+done
+SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+for b in "$SINK" "$SOURCE"; do
+    [ -x "$b" ] || { echo "bench-send: $b missing (Debian package postfix)" >&2; exit 1; }
+done
+. tests/pg.sh
+
+tmp=$(mktemp -d /tmp/wbsend-XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wb_pg_stop "$tmp/pg"
+    if [ -n "${KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+now() { date +%s.%N; }
+say() { echo "== $*"; }
+
+say "PostgreSQL (throwaway cluster in $tmp/pg)"
+wb_pg_start "$tmp/pg"
+psql -X -q -d "$WB_PG_URL" -c "CREATE DATABASE warmbench"
+db="postgresql://postgres@127.0.0.1:$WB_PG_PORT/warmbench"
+q() { psql -X -A -t -q -d "$db" -c "$1"; }
+pg_settings=$(q "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+                 WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_level',
+                                'shared_buffers', 'commit_delay')")
+echo "settings: $pg_settings"
+
+# --- configuration: one sequence, one step, window open all week ----------
+cfg=$tmp/cfg
+mkdir -p "$cfg/sequences" "$cfg/templates"
+cp config/templates/intro.txt config/templates/intro.html "$cfg/templates/"
+head -c 32 /dev/urandom | base64 > "$cfg/secret.key"
+chmod 600 "$cfg/secret.key"
+http_port=$(wb_free_port)
+write_config() { # SMTP_PORT
+    cat > "$cfg/warmbench.json" <<JSON
+{ "database": "$db",
+  "http": { "listen": "127.0.0.1:$http_port", "public_url": "https://go.example.com" },
+  "secret_file": "secret.key",
+  "smtp": { "url": "smtp://127.0.0.1:$1", "tls": "off", "connections": $CONNS,
+            "timeout_s": 30, "retry_base_s": 60 },
+  "bounce_domain": "bounces.example.com",
+  "senders": { "ana": { "from": "Ana Ruiz <ana@example.com>", "reply_to": "ana@example.com",
+                        "daily_limit": 0, "min_interval_s": 0 } },
+  "sequences_dir": "sequences", "templates_dir": "templates",
+  "log": { "level": "info", "format": "text" } }
+JSON
+}
+cat > "$cfg/sequences/bench.json" <<'JSON'
+{ "id": "bench", "sender": "ana",
+  "audience": { "tags_any": ["bench"], "auto_enroll": false },
+  "window": { "days": ["mon","tue","wed","thu","fri","sat","sun"], "start": "00:00",
+              "end": "24:00", "timezone": "UTC" },
+  "links": { "apply": "https://example.com/jobs/backend", "blog": "https://example.com/eng" },
+  "steps": [ { "after": "0s", "subject": "{{first_name|Hi}}, about backend at Example",
+               "text": "intro.txt", "html": "intro.html" } ],
+  "stop_on": ["reply", "unsubscribe", "bounce", "click:apply"],
+  "handoff_on": [] }
+JSON
+write_config 2525
+wb() { "$WB" --config "$cfg/warmbench.json" "$@"; }
+wb check-config >/dev/null
+wb migrate >/dev/null
+
+say "importing $COUNT candidates (+5 for the calibration run)"
+awk -v n="$COUNT" 'BEGIN {
+    print "email,first_name,last_name,title,company,location,timezone,tags,consent,source"
+    for (i = 1; i <= 5; i++)
+        printf "sample%d@example.net,Sample%d,Person%d,Senior Engineer,Company %d,\"Berlin, Germany\",Europe/Berlin,sample,opt_in,linkedin\n", i, i, i, i
+    for (i = 1; i <= n; i++)
+        printf "person%06d@example.com,First%d,Last%d,Senior Engineer,Company %d,\"Berlin, Germany\",Europe/Berlin,bench,opt_in,linkedin\n", i, i % 1000, i % 1000, i % 1000
+}' > "$tmp/pool.csv"
+wb import "$tmp/pool.csv"
+
+# --- calibration: what one message warmbenchd sends looks like ------------
+say "calibration: 5 messages into smtpd.py, to learn the message size"
+cal_port=$(wb_free_port)
+mkdir -p "$tmp/cal"
+/usr/bin/python3 tests/integration/smtpd.py --port "$cal_port" --outdir "$tmp/cal" \
+    > "$tmp/cal.log" 2>&1 &
+pids+=($!)
+cal_pid=$!
+for _ in $(seq 100); do grep -q READY "$tmp/cal.log" && break; sleep 0.1; done
+write_config "$cal_port"
+wb enroll bench --tag sample
+"$WBD" --config "$cfg/warmbench.json" 2> "$tmp/cal-warmbenchd.log" &
+wpid=$!
+pids+=($wpid)
+for _ in $(seq 300); do
+    [ "$(q "SELECT count(*) FROM messages WHERE state = 'sent'")" -ge 5 ] && break
+    sleep 0.1
+done
+kill -TERM "$wpid"; wait "$wpid" || true
+kill -TERM "$cal_pid"; wait "$cal_pid" 2>/dev/null || true
+sample=$(ls "$tmp"/cal/*.eml 2>/dev/null | head -1)
+[ -n "$sample" ] || { echo "bench-send: the calibration run sent nothing; see $tmp/cal-warmbenchd.log" >&2; KEEP=1; exit 1; }
+msg_bytes=$(stat -c %s "$sample")
+echo "one message: $msg_bytes bytes ($(grep -c '' "$sample") lines, $(grep -m1 -i '^Content-Type:' "$sample" | tr -d '\r'))"
+env_from=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mail_from"])' "${sample%.eml}.json")
+rcpt=person000001@example.com
+
+# --- the sink: one smtp-sink for all three runs ----------------------------
+sink_port=$(wb_free_port)
+if [ "$(id -u)" = 0 ]; then sink_user=(-u postfix); else sink_user=(); fi
+"$SINK" -c "${sink_user[@]}" 127.0.0.1:"$sink_port" 256 > "$tmp/sink.out" 2> "$tmp/sink.err" &
+sink_pid=$!
+pids+=($sink_pid)
+sleep 0.3
+kill -0 "$sink_pid" || { echo "bench-send: smtp-sink did not start:" >&2; cat "$tmp/sink.err" >&2; exit 1; }
+# smtp-sink -c rewrites "sess=N quit=N mesg=N\r" as it goes: the last mesg= is the count.
+sink_count() { tail -c 200 "$tmp/sink.out" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1; }
+sink_at() { local c; c=$(sink_count); echo "${c:-0}"; }
+
+# --- run 1: warmbenchd ------------------------------------------------------
+write_config "$sink_port"
+wb enroll bench --tag bench
+due=$(q "SELECT count(*) FROM enrollments e JOIN candidates c ON c.id = e.candidate_id
+         WHERE e.state = 'active' AND c.email LIKE 'person%'")
+[ "$due" = "$COUNT" ] || { echo "bench-send: $due enrollments active, expected $COUNT" >&2; exit 1; }
+sent_q="SELECT count(*) FROM messages m JOIN candidates c ON c.id = m.candidate_id
+        WHERE m.state = 'sent' AND c.email LIKE 'person%'"
+say "run 1: warmbenchd, $COUNT due enrollments, $CONNS connections"
+base=$(sink_at)
+/usr/bin/time -v -o "$tmp/time.txt" "$WBD" --config "$cfg/warmbench.json" \
+    2> "$tmp/warmbenchd.log" &
+tpid=$!
+pids+=($tpid)
+t0=$(now)
+t_sink="" t_db="" hwm_kb=""
+wpid=""
+deadline=$(( $(date +%s) + 600 ))
+while :; do
+    [ -z "$wpid" ] && wpid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
+    if [ -n "$wpid" ]; then
+        h=$(awk '/^VmHWM/ {print $2}' "/proc/$wpid/status" 2>/dev/null || true)
+        [ -n "$h" ] && hwm_kb=$h
+    fi
+    if [ -z "$t_sink" ] && [ $(( $(sink_at) - base )) -ge "$COUNT" ]; then t_sink=$(now); fi
+    if [ -z "$t_db" ] && [ "$(q "$sent_q")" -ge "$COUNT" ]; then t_db=$(now); fi
+    [ -n "$t_sink" ] && [ -n "$t_db" ] && break
+    kill -0 "$tpid" 2>/dev/null || { echo "bench-send: warmbenchd exited; see $tmp/warmbenchd.log" >&2; KEEP=1; exit 1; }
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+        echo "bench-send: not done after 600 s (sink $(( $(sink_at) - base )), db $(q "$sent_q"))" >&2
+        KEEP=1; exit 1
+    fi
+    sleep 0.2
+done
+[ -n "$wpid" ] && kill -TERM "$wpid"
+wait "$tpid" || true
+rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$tmp/time.txt")
+states=$(q "SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM
+            (SELECT state, count(*) n FROM messages GROUP BY state) s")
+echo "messages by state: $states"
+wbd_sink_s=$(awk -v a="$t0" -v b="$t_sink" 'BEGIN {print b - a}')
+wbd_db_s=$(awk -v a="$t0" -v b="$t_db" 'BEGIN {print b - a}')
+
+# --- run 2: the raw libcurl loop -------------------------------------------
+say "run 2: raw libcurl multi loop, $COUNT copies of that message, $CONNS connections"
+base=$(sink_at)
+raw_line=$("$RAW" "smtp://127.0.0.1:$sink_port" "$sample" "$COUNT" "$CONNS" "$env_from" "$rcpt")
+echo "$raw_line"
+raw_s=$(echo "$raw_line" | sed -n 's/.* \([0-9.]*\) s,.*/\1/p')
+sleep 0.3
+echo "sink got $(( $(sink_at) - base ))"
+
+# --- run 3: smtp-source -d --------------------------------------------------
+say "run 3: smtp-source -d -s $CONNS -m $COUNT -F (that message)"
+tr -d '\r' < "$sample" > "$tmp/sample.lf" # smtp-source -F appends CRLF to each line
+base=$(sink_at)
+t0=$(now)
+"$SOURCE" -d -s "$CONNS" -m "$COUNT" -F "$tmp/sample.lf" -f "$env_from" -t "$rcpt" \
+    127.0.0.1:"$sink_port"
+t1=$(now)
+sleep 0.3
+src_got=$(( $(sink_at) - base ))
+echo "sink got $src_got"
+src_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
+
+# --- figures -----------------------------------------------------------------
+echo
+awk -v n="$COUNT" -v c="$CONNS" -v bytes="$msg_bytes" -v wdb="$wbd_db_s" -v wsk="$wbd_sink_s" \
+    -v raw="$raw_s" -v src="$src_s" -v rss="${rss_kb:-0}" -v hwm="${hwm_kb:-0}" \
+    -v pg="$pg_settings" -v cpus="$(nproc)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    w = n / wdb; ws = n / wsk; r = n / raw; s = n / src
+    printf "bench-send: %d messages of %d bytes, %d connections, smtp-sink on loopback, %d CPUs (load %s)\n", n, bytes, c, cpus, load
+    printf "PostgreSQL: %s\n", pg
+    printf "warmbenchd (start -> all %d sent in the db): %7.2f s  %7.0f msg/s\n", n, wdb, w
+    printf "warmbenchd (start -> sink received %d):      %7.2f s  %7.0f msg/s\n", n, wsk, ws
+    printf "raw libcurl multi loop:                          %7.2f s  %7.0f msg/s\n", raw, r
+    printf "smtp-source -d:                                  %7.2f s  %7.0f msg/s\n", src, s
+    printf "ratio warmbenchd/raw-curl:    %.2f  (target >= 0.80) %s\n", w / r, ((w / r >= 0.8) ? "ok" : "BELOW TARGET")
+    printf "ratio warmbenchd/smtp-source: %.2f\n", w / s
+    printf "warmbenchd peak RSS: %.1f MB (time -v; VmHWM before SIGTERM %.1f MB)  (target <= 64 MB) %s\n", rss / 1024, hwm / 1024, ((rss / 1024 <= 64) ? "ok" : "ABOVE TARGET")
+}'
