@@ -1,0 +1,727 @@
+/* The handoff delivery engine. A tick (recover expired leases → claim up to
+ * the free POST slots → read the next due time) runs as a chain of pg_loop
+ * callbacks; each claimed row becomes one signed POST on the curl loop;
+ * outcomes are written back in batches by one statement. The claim builds
+ * the payload in SQL and stores it, so every retry sends the same body
+ * under the same Idempotency-Key. */
+#include "warmbench/handoff.h"
+#include "warmbench/buf.h"
+#include "warmbench/log.h"
+#include "warmbench/pgtext.h"
+#include "warmbench/util.h"
+#include "warmbench/webhook_sign.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INFLIGHT 32
+#define CONNECT_TIMEOUT_S 10
+#define TOTAL_TIMEOUT_S 30
+/* Covers one POST (at most TOTAL_TIMEOUT_S) and storing its outcome. */
+#define LEASE_S (TOTAL_TIMEOUT_S * 2)
+#define ERROR_KEEP 1024
+#define FLUSH_DELAY_MS 20
+#define RESULT_BATCH 256
+#define MAX_BACKOFF_S (6 * 3600)
+#define MAX_RETRY_AFTER_S (24 * 3600)
+#define MAX_SLEEP_S 60.0
+
+#define RFC3339(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* Expired leases go back to pending (same key) unless that was the last
+ * allowed attempt; handoffs whose candidate was erased are not sent. */
+static const char recover_sql[] =
+    "WITH back AS ("
+    " UPDATE handoffs SET"
+    "  state = CASE WHEN attempts >= $1::int THEN 'dead' ELSE 'pending' END,"
+    "  last_error = CASE WHEN attempts >= $1::int"
+    "   THEN 'lease expired during the last attempt (outcome unknown)' ELSE last_error END,"
+    "  next_attempt_at = now(), lease_owner = NULL, lease_until = NULL"
+    " WHERE state = 'delivering' AND lease_until < now() RETURNING state),"
+    " gone AS ("
+    " UPDATE handoffs SET state = 'dead', last_error = 'candidate erased before delivery',"
+    "  payload = NULL"
+    " WHERE state = 'pending' AND candidate_id IS NULL RETURNING 1)"
+    "SELECT (SELECT count(*) FROM back WHERE state = 'pending'),"
+    " (SELECT count(*) FROM back WHERE state = 'dead'), (SELECT count(*) FROM gone)";
+
+/* $1 batch, $2 owner, $3 lease seconds. Rows: id, key, attempts, payload. */
+static const char claim_sql[] =
+    "WITH pick AS ("
+    " SELECT id FROM handoffs WHERE state = 'pending' AND next_attempt_at <= now()"
+    " ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+    "UPDATE handoffs h SET state = 'delivering', lease_owner = $2,"
+    " lease_until = now() + make_interval(secs => $3::int), attempts = h.attempts + 1,"
+    " payload = coalesce(h.payload, jsonb_build_object("
+    "  'type', 'candidate.handoff', 'id', h.idempotency_key::text,"
+    "  'occurred_at', " RFC3339("h.created_at") ","
+    "  'reason', h.reason, 'sequence', h.sequence_id,"
+    "  'candidate', (SELECT jsonb_build_object('email', c.email, 'first_name', c.first_name,"
+    "    'last_name', c.last_name, 'title', c.title, 'company', c.company,"
+    "    'tags', to_jsonb(c.tags), 'attrs', c.attrs)"
+    "   FROM candidates c WHERE c.id = h.candidate_id),"
+    /* The human timeline of that sequence (all of it for a handoff without
+     * one), with the detail an ATS can use: which link, which intent. */
+    "  'engagement', coalesce((SELECT jsonb_agg(jsonb_build_object('type', e.type,"
+    "     'step', e.step, 'at', " RFC3339("e.at") ")"
+    "     || jsonb_strip_nulls(jsonb_build_object('link', e.detail->'link',"
+    "        'intent', e.detail->'intent', 'kind', e.detail->'kind',"
+    "        'reason', e.detail->'reason'))"
+    "     ORDER BY e.at, e.id)"
+    "   FROM events e WHERE e.candidate_id = h.candidate_id AND NOT e.machine"
+    "    AND (h.sequence_id IS NULL OR e.sequence_id = h.sequence_id)), '[]'::jsonb)))"
+    " FROM pick WHERE h.id = pick.id"
+    " RETURNING h.id, h.idempotency_key, h.attempts, h.payload::text";
+
+/* Outcomes of a batch. $1 ids, $2 states (delivered|pending|dead), $3 HTTP
+ * statuses (0 = none), $4 errors, $5 retry delays (s), $6 owner. Only rows
+ * still leased to us change, except that a 2xx is recorded even after the
+ * lease was lost (the ATS has it; a second POST carries the same key). */
+static const char results_sql[] =
+    "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[],"
+    "  $5::float8[]) AS o(id, state, status, err, delay)),"
+    " u AS ("
+    " UPDATE handoffs h SET state = o.state,"
+    "  delivered_at = CASE WHEN o.state = 'delivered' THEN now() ELSE h.delivered_at END,"
+    "  next_attempt_at = CASE WHEN o.state = 'pending'"
+    "   THEN now() + make_interval(secs => o.delay) ELSE h.next_attempt_at END,"
+    "  last_status = nullif(o.status, 0), last_error = nullif(o.err, ''),"
+    "  lease_owner = NULL, lease_until = NULL"
+    " FROM o WHERE h.id = o.id AND ((h.state = 'delivering' AND h.lease_owner = $6)"
+    "  OR (o.state = 'delivered' AND h.state IN ('pending', 'delivering')))"
+    " RETURNING 1)"
+    "SELECT count(*) FROM u";
+
+/* Seconds until something may need us: a pending retry, or a lease that
+ * expires (ours or another daemon's). NULL when neither. */
+static const char wake_sql[] =
+    "SELECT extract(epoch FROM least("
+    " (SELECT min(next_attempt_at) FROM handoffs WHERE state = 'pending'),"
+    " (SELECT min(lease_until) FROM handoffs WHERE state = 'delivering')) - clock_timestamp())";
+
+struct outcome {
+    int64_t id;
+    const char *state;   /* delivered, pending, dead */
+    int status;
+    char *error;
+    double delay_s;
+};
+
+struct delivery {
+    struct wb_handoff *h;
+    int64_t id;
+    int attempts;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    struct wb_buf resp;             /* the first ERROR_KEEP bytes */
+    char errbuf[CURL_ERROR_SIZE];
+    struct delivery *prev, *next;   /* in flight, for stop and free */
+};
+
+struct wb_handoff {
+    uv_loop_t *loop;
+    struct wb_curl_loop *cl;
+    struct wb_pg *pg;
+    const struct wb_config *cfg;
+    char *owner;
+    uv_timer_t tick_timer, flush_timer, stop_timer;
+    bool started, ticking, tick_again, backlog, stopping, gave_up, warned_unsigned;
+    size_t claimed_this_tick;
+    int handles_open;
+    struct delivery *inflight;
+    size_t n_inflight;
+    struct outcome *res, *flushing;
+    size_t n_res, cap_res, n_flushing;
+    void (*stop_done)(void *);
+    void *stop_ud;
+    struct wb_handoff_figures fig;
+};
+
+static void tick(struct wb_handoff *h);
+static void flush(struct wb_handoff *h);
+static void check_stop(struct wb_handoff *h);
+static void on_tick_timer(uv_timer_t *t);
+static void on_flush_timer(uv_timer_t *t);
+
+/* --- small helpers ------------------------------------------------------ */
+
+static bool res_ok(PGresult *r, const char *what)
+{
+    if (!r)
+        return false; /* connection lost: pg_loop reconnects, on_connect kicks */
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return true;
+    wb_error("handoff: %s: %s %s", what, PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?",
+             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: PQresultErrorMessage(r));
+    return false;
+}
+
+/* Response bodies are arbitrary bytes; PostgreSQL text takes valid UTF-8
+ * without NULs only, and one bad byte would fail the whole batch. */
+static char *clean_text(const char *p, size_t n)
+{
+    struct wb_buf b;
+    wb_buf_init(&b);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)p[i + k] & 0xc0) == 0x80;
+        if (!ok) {
+            wb_buf_putc(&b, '?');
+            i++;
+        } else if (len == 1) {
+            wb_buf_putc(&b, c >= 0x20 || c == '\n' || c == '\t' ? (char)c : ' ');
+            i++;
+        } else {
+            wb_buf_append(&b, p + i, len);
+            i += len;
+        }
+    }
+    return wb_buf_steal(&b) ?: wb_xstrdup("");
+}
+
+static void add_outcome(struct wb_handoff *h, int64_t id, const char *state, int status,
+                        char *error, double delay_s)
+{
+    if (h->n_res == h->cap_res) {
+        h->cap_res = h->cap_res ? h->cap_res * 2 : 64;
+        h->res = wb_xrealloc(h->res, h->cap_res * sizeof *h->res);
+    }
+    h->res[h->n_res++] = (struct outcome){id, state, status, error, delay_s};
+    if (h->n_res >= RESULT_BATCH || h->stopping)
+        flush(h);
+    else if (!uv_is_active((uv_handle_t *)&h->flush_timer))
+        uv_timer_start(&h->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
+}
+
+/* retry_base_s × 2^(attempts−1), "full jitter" (uniform in [0, that]) so
+ * the retries of one outage spread out; Retry-After, when larger, wins. */
+static double retry_delay(const struct wb_handoff *h, int attempts, double retry_after)
+{
+    double d = (double)h->cfg->ats.retry_base_s * ldexp(1.0, attempts > 1 ? attempts - 1 : 0);
+    if (d > MAX_BACKOFF_S)
+        d = MAX_BACKOFF_S;
+    d *= (double)random() / (double)RAND_MAX;
+    if (retry_after > MAX_RETRY_AFTER_S)
+        retry_after = MAX_RETRY_AFTER_S;
+    return retry_after > d ? retry_after : d;
+}
+
+/* --- the body: SPEC's key order for people reading it ------------------ */
+
+static json_t *ordered(json_t *in, const char *const *first, size_t n)
+{
+    json_t *out = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(in, first[i]);
+        if (v)
+            json_object_set(out, first[i], v);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v) {
+        if (!json_object_get(out, k))
+            json_object_set(out, k, v);
+    }
+    return out;
+}
+
+/* jsonb sorts keys by length; the ATS gets them in SPEC.md's order. When
+ * Jansson cannot read the payload (an integer beyond 64 bits in attrs),
+ * the stored text goes as it is: still the same bytes on every retry. */
+static char *make_body(const char *payload)
+{
+    static const char *const top[] = {"type", "id", "occurred_at", "reason", "sequence",
+                                      "candidate", "engagement"};
+    static const char *const cand[] = {"email", "first_name", "last_name", "title",
+                                       "company", "tags", "attrs"};
+    static const char *const ev[] = {"type", "step", "at"};
+    json_t *in = json_loads(payload, 0, NULL);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        return wb_xstrdup(payload);
+    }
+    json_t *out = ordered(in, top, 7);
+    json_t *c = json_object_get(in, "candidate");
+    if (json_is_object(c))
+        json_object_set_new(out, "candidate", ordered(c, cand, 7));
+    json_t *eng = json_object_get(in, "engagement"), *arr = json_array(), *e;
+    size_t i;
+    json_array_foreach(eng, i, e) {
+        json_array_append_new(arr, json_is_object(e) ? ordered(e, ev, 3) : json_incref(e));
+    }
+    json_object_set_new(out, "engagement", arr);
+    char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(out);
+    json_decref(in);
+    return s ? s : wb_xstrdup(payload);
+}
+
+/* --- one POST ----------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct delivery *d = ud;
+    size_t len = size * n;
+    if (d->resp.len < ERROR_KEEP)
+        wb_buf_append(&d->resp, p, len < ERROR_KEEP - d->resp.len ? len : ERROR_KEEP - d->resp.len);
+    return len; /* the rest is read and dropped, so the status stands */
+}
+
+static void unlink_delivery(struct wb_handoff *h, struct delivery *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        h->inflight = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    h->n_inflight--;
+}
+
+static void free_delivery(struct delivery *d)
+{
+    curl_easy_cleanup(d->easy);
+    curl_slist_free_all(d->headers);
+    free(d->body);
+    wb_buf_free(&d->resp);
+    free(d);
+}
+
+/* Decides what a finished POST means for its handoff. */
+static void record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
+{
+    long status = 0;
+    curl_off_t ra = 0;
+    curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra);
+    char *text = rc == CURLE_OK || status
+                     ? clean_text(d->resp.data ? d->resp.data : "", d->resp.len)
+                     : wb_xasprintf("%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+    if (status >= 200 && status < 300) {
+        /* Accepted, even if reading the rest of the answer failed. */
+        add_outcome(h, d->id, "delivered", (int)status, text, 0);
+        h->fig.delivered++;
+        return;
+    }
+    bool permanent = rc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
+                     status != 429;
+    if (permanent || d->attempts >= h->cfg->ats.max_attempts) {
+        wb_warn("handoff %lld dead after %d attempt(s): %s%ld %.200s", (long long)d->id,
+                d->attempts, status ? "HTTP " : "", status, text);
+        add_outcome(h, d->id, "dead", (int)status, text, 0);
+        h->fig.dead++;
+        return;
+    }
+    double delay = retry_delay(h, d->attempts, (double)ra);
+    wb_info("handoff %lld: attempt %d failed (%s%ld %.200s); next in %.1f s", (long long)d->id,
+            d->attempts, status ? "HTTP " : "", status, text, delay);
+    add_outcome(h, d->id, "pending", (int)status, text, delay);
+    h->fig.retried++;
+}
+
+static void on_posted(CURL *easy, CURLcode rc, void *ud)
+{
+    (void)easy;
+    struct delivery *d = ud;
+    struct wb_handoff *h = d->h;
+    unlink_delivery(h, d);
+    record(h, d, rc);
+    free_delivery(d);
+    if (h->backlog && !h->ticking)
+        wb_handoff_kick(h);
+    check_stop(h);
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, const char *v)
+{
+    char *line = wb_xasprintf(fmt, v);
+    struct curl_slist *n = curl_slist_append(l, line);
+    free(line);
+    if (!n)
+        abort(); /* allocation failure, as wb_xmalloc */
+    return n;
+}
+
+static void post(struct wb_handoff *h, int64_t id, const char *key, int attempts,
+                 const char *payload)
+{
+    const struct wb_config *cfg = h->cfg;
+    struct delivery *d = wb_xcalloc(1, sizeof *d);
+    d->h = h;
+    d->id = id;
+    d->attempts = attempts;
+    d->body = make_body(payload);
+    wb_buf_init(&d->resp);
+    d->headers = add_header(NULL, "%s", "Content-Type: application/json");
+    d->headers = add_header(d->headers, "Idempotency-Key: %s", key);
+    /* No 100-continue round trip: the body is small. */
+    d->headers = add_header(d->headers, "%s", "Expect:");
+    if (cfg->ats.secret) {
+        char sig[WB_SIG_HEADER_MAX];
+        wb_webhook_sign(cfg->ats.secret, cfg->ats.secret_len, (long long)time(NULL), d->body,
+                        strlen(d->body), sig);
+        d->headers = add_header(d->headers, "Warmbench-Signature: %s", sig);
+    } else if (!h->warned_unsigned) {
+        h->warned_unsigned = true;
+        wb_warn("handoff: ats.secret_file is not set; webhooks go out unsigned");
+    }
+    CURL *e = d->easy = curl_easy_init();
+    if (!e)
+        abort();
+    curl_easy_setopt(e, CURLOPT_URL, cfg->ats.webhook_url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(d->body));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "warmbench/" WB_VERSION);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->errbuf);
+    if (wb_curl_loop_add(h->cl, e, on_posted, d) < 0) {
+        add_outcome(h, id, "pending", 0, wb_xstrdup("could not start the request"), 1.0);
+        free_delivery(d);
+        return;
+    }
+    d->next = h->inflight;
+    if (d->next)
+        d->next->prev = d;
+    h->inflight = d;
+    h->n_inflight++;
+}
+
+/* --- tick: recover → claim → next wake ---------------------------------- */
+
+static void tick_end(struct wb_handoff *h, double secs)
+{
+    h->ticking = false;
+    if (h->stopping) {
+        check_stop(h);
+        return;
+    }
+    if (h->tick_again) {
+        h->tick_again = false;
+        secs = 0;
+    }
+    /* Rounded up, so a retry is never claimed a millisecond early. */
+    uv_timer_start(&h->tick_timer, on_tick_timer, (uint64_t)ceil(secs * 1000.0), 0);
+}
+
+static void on_wake(PGresult *r, void *ud)
+{
+    struct wb_handoff *h = ud;
+    if (!res_ok(r, "reading the next due time")) {
+        tick_end(h, 1.0);
+        return;
+    }
+    double secs = PQgetisnull(r, 0, 0) ? MAX_SLEEP_S : atof(PQgetvalue(r, 0, 0));
+    /* Due now yet nothing claimed: another daemon holds it; do not spin. */
+    double lo = h->claimed_this_tick ? 0.0 : 0.25;
+    if (secs < lo)
+        secs = lo;
+    if (secs > MAX_SLEEP_S)
+        secs = MAX_SLEEP_S;
+    if (h->backlog && h->n_inflight < MAX_INFLIGHT)
+        secs = 0;
+    else if (h->backlog)
+        secs = MAX_SLEEP_S; /* a finished POST kicks */
+    tick_end(h, secs);
+}
+
+static void phase_wake(struct wb_handoff *h)
+{
+    if (h->stopping || wb_pg_query(h->pg, wake_sql, 0, NULL, on_wake, h) < 0)
+        tick_end(h, 1.0);
+}
+
+static void on_claim(PGresult *r, void *ud)
+{
+    struct wb_handoff *h = ud;
+    if (!res_ok(r, "claiming handoffs")) {
+        tick_end(h, 1.0);
+        return;
+    }
+    int n = PQntuples(r);
+    /* Claimed while stopping: still sent, and stop waits for them. */
+    for (int i = 0; i < n; i++)
+        post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 2)),
+             PQgetvalue(r, i, 3));
+    h->claimed_this_tick = (size_t)n;
+    h->backlog = n > 0 && h->n_inflight >= MAX_INFLIGHT;
+    phase_wake(h);
+}
+
+static void on_recover(PGresult *r, void *ud)
+{
+    struct wb_handoff *h = ud;
+    if (!res_ok(r, "recovering expired leases")) {
+        tick_end(h, 1.0);
+        return;
+    }
+    long back = atol(PQgetvalue(r, 0, 0)), dead = atol(PQgetvalue(r, 0, 1));
+    long gone = atol(PQgetvalue(r, 0, 2));
+    if (back || dead)
+        wb_warn("handoff: expired leases: %ld back to pending (same key), %ld dead "
+                "(that was the last attempt)", back, dead);
+    if (gone)
+        wb_info("handoff: %ld pending handoff(s) dropped: the candidate was erased", gone);
+    if (h->stopping || h->n_inflight >= MAX_INFLIGHT) {
+        h->backlog = h->n_inflight >= MAX_INFLIGHT;
+        phase_wake(h);
+        return;
+    }
+    char batch[16], lease[16];
+    snprintf(batch, sizeof batch, "%zu", MAX_INFLIGHT - h->n_inflight);
+    snprintf(lease, sizeof lease, "%d", LEASE_S);
+    const char *p[] = {batch, h->owner, lease};
+    if (wb_pg_query(h->pg, claim_sql, 3, p, on_claim, h) < 0)
+        tick_end(h, 1.0);
+}
+
+static void tick(struct wb_handoff *h)
+{
+    if (!h->started || h->stopping)
+        return;
+    if (h->ticking) {
+        h->tick_again = true;
+        return;
+    }
+    if (!wb_pg_ready(h->pg))
+        return; /* on_connect kicks */
+    h->ticking = true;
+    h->claimed_this_tick = 0;
+    char max[16];
+    snprintf(max, sizeof max, "%d", h->cfg->ats.max_attempts);
+    const char *p[] = {max};
+    if (wb_pg_query(h->pg, recover_sql, 1, p, on_recover, h) < 0)
+        tick_end(h, 1.0);
+}
+
+static void on_tick_timer(uv_timer_t *t)
+{
+    tick(t->data);
+}
+
+/* --- outcomes ----------------------------------------------------------- */
+
+static void free_outcomes(struct outcome *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].error);
+}
+
+static void on_flushed(PGresult *r, void *ud)
+{
+    struct wb_handoff *h = ud;
+    if (!res_ok(r, "storing delivery outcomes")) {
+        /* Kept and written after the reconnect (or the retry). */
+        size_t n = h->n_flushing;
+        if (h->n_res + n > h->cap_res) {
+            h->cap_res = h->n_res + n;
+            h->res = wb_xrealloc(h->res, h->cap_res * sizeof *h->res);
+        }
+        memmove(h->res + n, h->res, h->n_res * sizeof *h->res);
+        memcpy(h->res, h->flushing, n * sizeof *h->res);
+        h->n_res += n;
+        h->n_flushing = 0;
+        if (r && !uv_is_active((uv_handle_t *)&h->flush_timer))
+            uv_timer_start(&h->flush_timer, on_flush_timer, 1000, 0);
+        return;
+    }
+    free_outcomes(h->flushing, h->n_flushing);
+    h->n_flushing = 0;
+    if (h->n_res)
+        flush(h);
+    check_stop(h);
+}
+
+static void flush(struct wb_handoff *h)
+{
+    if (h->n_flushing || !h->n_res || !wb_pg_ready(h->pg))
+        return;
+    size_t n = h->n_res;
+    free(h->flushing);
+    h->flushing = h->res;
+    h->n_flushing = n;
+    h->res = NULL;
+    h->n_res = h->cap_res = 0;
+    struct wb_buf ids, codes, delays;
+    wb_buf_init(&ids);
+    wb_buf_init(&codes);
+    wb_buf_init(&delays);
+    char **states = wb_xcalloc(n, sizeof *states), **errs = wb_xcalloc(n, sizeof *errs);
+    for (size_t i = 0; i < n; i++) {
+        const struct outcome *x = &h->flushing[i];
+        wb_buf_printf(&ids, "%s%lld", i ? "," : "{", (long long)x->id);
+        wb_buf_printf(&codes, "%s%d", i ? "," : "{", x->status);
+        wb_buf_printf(&delays, "%s%.3f", i ? "," : "{", x->delay_s);
+        states[i] = (char *)x->state;
+        errs[i] = x->error;
+    }
+    wb_buf_putc(&ids, '}');
+    wb_buf_putc(&codes, '}');
+    wb_buf_putc(&delays, '}');
+    char *a_state = wb_pg_array_str(states, n, 0), *a_err = wb_pg_array_str(errs, n, 0);
+    const char *p[] = {ids.data, a_state, codes.data, a_err, delays.data, h->owner};
+    if (wb_pg_query(h->pg, results_sql, 6, p, on_flushed, h) < 0)
+        on_flushed(NULL, h);
+    free(a_state);
+    free(a_err);
+    free(states);
+    free(errs);
+    wb_buf_free(&ids);
+    wb_buf_free(&codes);
+    wb_buf_free(&delays);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush(t->data);
+}
+
+/* --- stop --------------------------------------------------------------- */
+
+static void finish_stop(struct wb_handoff *h)
+{
+    void (*done)(void *) = h->stop_done;
+    h->stop_done = NULL;
+    uv_timer_stop(&h->stop_timer);
+    if (done)
+        done(h->stop_ud);
+}
+
+static void check_stop(struct wb_handoff *h)
+{
+    if (!h->stopping || !h->stop_done)
+        return;
+    if (h->ticking || h->n_inflight || h->n_res || h->n_flushing)
+        return;
+    finish_stop(h);
+}
+
+/* First expiry: cancel what still runs and put it back to pending. Second:
+ * the database did not take the outcomes; their leases expire instead. */
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct wb_handoff *h = t->data;
+    if (h->gave_up) {
+        wb_warn("handoff: shutdown: %zu outcome(s) not stored; those handoffs are retried "
+                "(same key) when their lease expires", h->n_res + h->n_flushing);
+        finish_stop(h);
+        return;
+    }
+    h->gave_up = true;
+    struct delivery *d;
+    while ((d = h->inflight)) {
+        unlink_delivery(h, d);
+        wb_curl_loop_cancel(h->cl, d->easy);
+        add_outcome(h, d->id, "pending", 0, wb_xstrdup("interrupted by shutdown"), 0);
+        free_delivery(d);
+    }
+    uv_timer_start(&h->stop_timer, on_stop_timer, 5000, 0);
+    flush(h);
+    check_stop(h);
+}
+
+void wb_handoff_stop(struct wb_handoff *h, void (*done)(void *ud), void *ud)
+{
+    h->stopping = true;
+    h->stop_done = done;
+    h->stop_ud = ud;
+    uv_timer_stop(&h->tick_timer);
+    uv_timer_start(&h->stop_timer, on_stop_timer, (TOTAL_TIMEOUT_S + 2) * 1000, 0);
+    flush(h);
+    check_stop(h);
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
+                                  const struct wb_config *cfg, const char *owner)
+{
+    struct wb_handoff *h = wb_xcalloc(1, sizeof *h);
+    h->loop = loop;
+    h->cl = cl;
+    h->pg = pg;
+    h->cfg = cfg;
+    h->owner = wb_xstrdup(owner);
+    uv_timer_t *timers[] = {&h->tick_timer, &h->flush_timer, &h->stop_timer};
+    for (size_t i = 0; i < 3; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = h;
+    }
+    srandom((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+    return h;
+}
+
+void wb_handoff_set_config(struct wb_handoff *h, const struct wb_config *cfg)
+{
+    h->cfg = cfg;
+}
+
+void wb_handoff_start(struct wb_handoff *h)
+{
+    h->started = true;
+    wb_handoff_kick(h);
+}
+
+void wb_handoff_kick(struct wb_handoff *h)
+{
+    flush(h);
+    if (!h->started || h->stopping)
+        return;
+    if (h->ticking) {
+        h->tick_again = true;
+        return;
+    }
+    uv_timer_stop(&h->tick_timer);
+    uv_timer_start(&h->tick_timer, on_tick_timer, 0, 0);
+}
+
+void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f)
+{
+    *f = h->fig;
+    f->inflight = h->n_inflight;
+    f->unwritten = h->n_res + h->n_flushing;
+}
+
+static void on_closed(uv_handle_t *hd)
+{
+    struct wb_handoff *h = hd->data;
+    if (--h->handles_open == 0) {
+        free(h->owner);
+        free(h);
+    }
+}
+
+void wb_handoff_free(struct wb_handoff *h)
+{
+    struct delivery *d;
+    while ((d = h->inflight)) {
+        unlink_delivery(h, d);
+        wb_curl_loop_cancel(h->cl, d->easy);
+        free_delivery(d);
+    }
+    free_outcomes(h->res, h->n_res);
+    free_outcomes(h->flushing, h->n_flushing);
+    free(h->res);
+    free(h->flushing);
+    uv_timer_t *timers[] = {&h->tick_timer, &h->flush_timer, &h->stop_timer};
+    h->handles_open = 3;
+    for (size_t i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)timers[i], on_closed);
+}
