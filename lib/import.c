@@ -5,6 +5,7 @@
  * round trips. */
 #include "warmbench/import.h"
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,7 @@ struct header {
     char **name;        /* as written, for messages */
     char **stage;       /* staging column each CSV column goes to */
     int has[N_STD];
+    size_t email_col;   /* CSV column of the address */
     size_t nextra;
     char **extra;       /* attrs keys, in staging order x1..xN */
 };
@@ -60,6 +62,8 @@ struct import {
     struct item *items; /* scratch for one list */
     size_t nitems, cap;
     struct wb_buf lit;  /* scratch for one array literal */
+    uint64_t *seen;     /* hashes of the addresses so far (0 = free slot) */
+    size_t nseen, seen_cap;
 };
 
 static void header_free(struct header *h)
@@ -126,6 +130,8 @@ static char *header_map(struct header *h, const struct wb_csv_record *rec)
         if (k >= 0) {
             h->has[k] = 1;
             h->stage[i] = wb_xstrdup(std_cols[k]);
+            if (k == COL_EMAIL)
+                h->email_col = i;
         } else {
             h->extra[h->nextra++] = h->name[i];
             h->stage[i] = wb_xasprintf("x%zu", h->nextra);
@@ -267,8 +273,67 @@ static void put_field(struct import *im, const struct wb_csv_record *rec, size_t
         copy_text(&im->out, rec->field[i], rec->len[i]);
 }
 
-/* One staging row: line, reject reason (\N when none), then the fields;
- * a rejected row carries no fields, only its line and reason. */
+/* Hash of an address as SQL's lower(btrim()) would key it, folding only
+ * ASCII; *unsure is set when it holds other bytes, whose case folding is
+ * the database's business. */
+static uint64_t addr_hash(const char *p, size_t n, int *unsure)
+{
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a splitmix64 finish */
+    *unsure = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        *unsure |= c >= 0x80;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 0x100000001b3ull;
+    }
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+
+static void seen_grow(struct import *im)
+{
+    size_t cap = im->seen_cap ? 2 * im->seen_cap : 1024;
+    uint64_t *t = wb_xcalloc(cap, sizeof *t);
+    for (size_t i = 0; i < im->seen_cap; i++) {
+        if (!im->seen[i])
+            continue;
+        size_t j = im->seen[i] & (cap - 1);
+        while (t[j])
+            j = (j + 1) & (cap - 1);
+        t[j] = im->seen[i];
+    }
+    free(im->seen);
+    im->seen = t;
+    im->seen_cap = cap;
+}
+
+/* 1 when the row's address may repeat an earlier one. Deduplicating in
+ * SQL then only looks at these addresses instead of grouping every row;
+ * a false positive (hash collision, non-ASCII) only costs a little. */
+static int maybe_dup(struct import *im, const struct wb_csv_record *rec)
+{
+    int unsure;
+    size_t col = im->h.email_col;
+    uint64_t h = addr_hash(rec->field[col], rec->len[col], &unsure);
+    if (2 * (im->nseen + 1) > im->seen_cap)
+        seen_grow(im);
+    size_t j = h & (im->seen_cap - 1);
+    while (im->seen[j] && im->seen[j] != h)
+        j = (j + 1) & (im->seen_cap - 1);
+    if (im->seen[j])
+        return 1;
+    im->seen[j] = h;
+    im->nseen++;
+    return unsure;
+}
+
+/* One staging row: line, reject reason (\N when none), maybe-duplicate
+ * flag, then the fields; a rejected row carries only line and reason. */
 static void stage_row(struct import *im, const struct wb_csv_record *rec)
 {
     struct wb_buf *b = &im->out;
@@ -277,8 +342,10 @@ static void stage_row(struct import *im, const struct wb_csv_record *rec)
     if (why)
         copy_text(b, why, strlen(why));
     else
-        wb_buf_append(b, "\\N", 2);
+        wb_buf_append(b, maybe_dup(im, rec) ? "\\N\tt" : "\\N\tf", 4);
     size_t ncols = im->h.ncols + (size_t)extra_tags_col(im);
+    if (why)
+        wb_buf_append(b, "\t\\N", 3);
     for (size_t i = 0; i < ncols; i++) {
         wb_buf_putc(b, '\t');
         if (why)
@@ -330,7 +397,7 @@ static int stream_rows(struct import *im, struct wb_csv *csv)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
-    wb_buf_puts(&sql, "COPY wb_import_stage (line, reject");
+    wb_buf_puts(&sql, "COPY wb_import_stage (line, reject, dup");
     for (size_t i = 0; i < im->h.ncols; i++)
         wb_buf_printf(&sql, ", %s", im->h.stage[i]);
     if (extra_tags_col(im))
@@ -362,7 +429,8 @@ static int create_stage(struct import *im)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
-    wb_buf_puts(&sql, "CREATE TEMP TABLE wb_import_stage (line bigint NOT NULL, reject text");
+    wb_buf_puts(&sql, "CREATE TEMP TABLE wb_import_stage (line bigint NOT NULL, reject text,"
+                      " dup boolean");
     for (size_t i = 0; i < N_STD; i++)
         wb_buf_printf(&sql, ", %s %s", std_cols[i],
                       i == COL_TAGS || i == COL_SKILLS ? "text[]" : "text");
@@ -407,7 +475,7 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
  * suppression list is empty: a hashed IN over no rows skips its left side). */
 static const char chk_head[] =
     "WITH chk AS MATERIALIZED ("
-    " SELECT s.line, a.addr, lower(a.addr) AS key,"
+    " SELECT s.line, s.dup, a.addr, lower(a.addr) AS key,"
     "  CASE"
     "   WHEN s.reject IS NOT NULL THEN s.reject"
     "   WHEN a.addr = '' THEN 'missing email address'"
@@ -443,7 +511,8 @@ static const char chk_tail[] =
     " LEFT JOIN wb_import_tz z ON z.key = lower(a.tz)"
     "),"
     /* The last valid row for an address wins. */
-    " win AS (SELECT key, max(line) AS line FROM chk WHERE reject IS NULL GROUP BY key),"
+    " win AS (SELECT key, max(line) AS line FROM chk"
+    "         WHERE reject IS NULL AND key IN (SELECT key FROM chk WHERE dup) GROUP BY key),"
     /* An empty cell keeps what is stored; tags, skills and attrs merge. */
     " up AS ("
     "  INSERT INTO candidates AS c (email, first_name, last_name, title, company, location,"
@@ -451,7 +520,8 @@ static const char chk_tail[] =
     "  SELECT k.addr, k.first_name, k.last_name, k.title, k.company, k.location,"
     "         k.timezone, k.tags, k.skills, k.consent,"
     "         CASE WHEN k.consent IS NOT NULL THEN now() END, k.source, k.attrs"
-    "  FROM chk k JOIN win w ON w.key = k.key AND w.line = k.line"
+    "  FROM chk k WHERE k.reject IS NULL"
+    "   AND NOT EXISTS (SELECT 1 FROM win w WHERE w.key = k.key AND w.line > k.line)"
     "  ON CONFLICT (lower(email)) DO UPDATE SET"
     "   first_name = CASE WHEN EXCLUDED.first_name = '' THEN c.first_name ELSE EXCLUDED.first_name END,"
     "   last_name = CASE WHEN EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,"
@@ -582,7 +652,7 @@ static int run(struct import *im, struct wb_csv *csv)
         wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
         stream_rows(im, csv) < 0 ||
         /* Row estimates for the planner: hash joins, not sorts. */
-        wb_db_cmd(im->c, "import: analyze", "ANALYZE wb_import_stage", 0, NULL) < 0 ||
+        wb_db_cmd(im->c, "import: analyze", "ANALYZE wb_import_stage, wb_import_tz", 0, NULL) < 0 ||
         upsert(im) < 0 || flush_gin(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
@@ -615,6 +685,7 @@ int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
     wb_buf_free(&im.out);
     wb_buf_free(&im.lit);
     free(im.items);
+    free(im.seen);
     header_free(&im.h);
     fclose(f);
     return rc;
