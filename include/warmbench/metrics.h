@@ -1,0 +1,31 @@
+/* Prometheus text for GET /metrics: figures from the database (messages by
+ * state, events by type and machine flag, due enrollments, handoffs by
+ * state), cached and refreshed at most every few seconds by one statement
+ * at a time so scrapes can never pile queries up; an SMTP latency
+ * histogram fed by the scheduler; the tracking queue's figures. */
+#ifndef WB_METRICS_H
+#define WB_METRICS_H
+#include "warmbench/buf.h"
+#include "warmbench/eventq.h"
+#include "warmbench/pg_loop.h"
+
+struct wb_metrics;
+
+/* refresh_s: least age of the cached figures before a scrape refreshes
+ * them (0: 5 s). */
+struct wb_metrics *wb_metrics_new(struct wb_pg *pg, unsigned refresh_s);
+/* Adds the tracking queue's depth and counters to the output (q may be NULL). */
+void wb_metrics_set_eventq(struct wb_metrics *m, const struct wb_eventq *q);
+/* One SMTP transaction took `seconds`; outcome is an enum wb_smtp_outcome. */
+void wb_metrics_observe_smtp(struct wb_metrics *m, double seconds, int outcome);
+/* Returns 0 when the figures can be rendered now (a stale cache is
+ * refreshed in the background); 1 when none were ever fetched and a
+ * statement is on its way: ready(ud) runs once it answers (or fails, or
+ * wb_metrics_free runs). */
+int wb_metrics_prepare(struct wb_metrics *m, void (*ready)(void *), void *ud);
+/* Appends the exposition text to out. */
+void wb_metrics_render(struct wb_metrics *m, struct wb_buf *out);
+/* Waiters are called first; a statement in flight finishes harmlessly. */
+void wb_metrics_free(struct wb_metrics *m);
+
+#endif
