@@ -1,0 +1,367 @@
+/* Reply intent classification (see intent.h). Text and phrases are folded
+ * the same way (lowercase, accents dropped, typographic quotes made plain,
+ * blanks collapsed) so that "Intéressé", "interesse" and "INTERESSE" meet. */
+#include "warmbench/intent.h"
+#include "warmbench/buf.h"
+#include "warmbench/util.h"
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_LINES 12
+/* Words looked back from an "interested" phrase for a negation. */
+#define NEG_WINDOW 4
+
+struct list {
+    char **v;
+    size_t n;
+};
+
+enum { L_UNSUB, L_NOT, L_INT, L_NEG, L_BREAK, L_OOO, L_COUNT };
+
+struct wb_intent_rules {
+    struct list l[L_COUNT];
+    int max_lines;
+};
+
+const char *wb_intent_name(enum wb_intent i)
+{
+    static const char *const n[] = {"neutral", "interested", "not_interested", "unsubscribe"};
+    return (unsigned)i < 4 ? n[i] : "neutral";
+}
+
+char *wb_intent_path(const char *config_dir)
+{
+    char *p = wb_path_join(config_dir ? config_dir : ".", "intent.json");
+    if (access(p, R_OK) == 0)
+        return p;
+    free(p);
+    return wb_xstrdup(WB_SHARE_DIR "/intent.json");
+}
+
+/* ---- folding ----------------------------------------------------------- */
+
+/* U+00C0..U+00FF without their accents (lowercase). */
+static const char *const latin1_fold[64] = {
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "o", "x", "o", "u", "u", "u", "u", "y", "th", "ss",
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "o", " ", "o", "u", "u", "u", "u", "y", "th", "y"};
+
+static char *fold(const char *s)
+{
+    struct wb_buf b;
+    wb_buf_init(&b);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const char *rep = NULL;
+        size_t skip = 1;
+        if (p[0] == 0xC3 && p[1] >= 0x80 && p[1] <= 0xBF)
+            rep = latin1_fold[p[1] - 0x80], skip = 2;
+        else if (p[0] == 0xC5 && (p[1] == 0x92 || p[1] == 0x93))
+            rep = "oe", skip = 2;
+        else if (p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0xA1 || p[1] == 0xBF))
+            rep = " ", skip = 2; /* NBSP, ¡ and ¿ */
+        else if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0x98 || p[2] == 0x99))
+            rep = "'", skip = 3;
+        else if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0x9C || p[2] == 0x9D))
+            rep = "\"", skip = 3;
+        if (rep) {
+            wb_buf_puts(&b, rep);
+        } else if (isspace(*p)) {
+            if (b.len && b.data[b.len - 1] != ' ')
+                wb_buf_putc(&b, ' ');
+        } else {
+            wb_buf_putc(&b, (char)tolower(*p));
+        }
+        p += skip;
+    }
+    while (b.len && b.data[b.len - 1] == ' ')
+        b.data[--b.len] = '\0';
+    return wb_buf_steal(&b);
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static void list_free(struct list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* A list is an array of strings, or an object of such arrays (one per
+ * language); every entry is folded. */
+static int list_load(json_t *j, struct list *l)
+{
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            if (list_load(v, l) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_array(j))
+        return -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(j, i, v) {
+        if (!json_is_string(v))
+            return -1;
+        char *f = fold(json_string_value(v));
+        if (!*f) {
+            free(f);
+            continue;
+        }
+        l->v = wb_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+        l->v[l->n++] = f;
+    }
+    return 0;
+}
+
+struct wb_intent_rules *wb_intent_load(const char *path, char *err, size_t errsz)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        snprintf(err, errsz, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        return NULL;
+    }
+    static const char *const keys[L_COUNT][2] = {
+        {"intents", "unsubscribe"}, {"intents", "not_interested"}, {"intents", "interested"},
+        {"negations", NULL},        {"clause_breaks", NULL},       {"out_of_office_subjects", NULL}};
+    struct wb_intent_rules *r = wb_xcalloc(1, sizeof *r);
+    r->max_lines = DEFAULT_MAX_LINES;
+    json_t *ml = json_object_get(root, "max_lines");
+    if (json_is_integer(ml) && json_integer_value(ml) > 0 && json_integer_value(ml) < 1000)
+        r->max_lines = (int)json_integer_value(ml);
+    for (int i = 0; i < L_COUNT; i++) {
+        json_t *j = json_object_get(root, keys[i][0]);
+        if (j && keys[i][1])
+            j = json_object_get(j, keys[i][1]);
+        bool optional = i == L_BREAK;
+        if ((!j && !optional) || (j && list_load(j, &r->l[i]) < 0)) {
+            snprintf(err, errsz, "%s: \"%s%s%s\" must be a list of strings or an object of them",
+                     path, keys[i][0], keys[i][1] ? "." : "", keys[i][1] ? keys[i][1] : "");
+            json_decref(root);
+            wb_intent_free(r);
+            return NULL;
+        }
+    }
+    json_decref(root);
+    return r;
+}
+
+void wb_intent_free(struct wb_intent_rules *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < L_COUNT; i++)
+        list_free(&r->l[i]);
+    free(r);
+}
+
+/* ---- stripping ------------------------------------------------------- */
+
+static bool starts(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+static bool ends(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* An attribution line introducing the quoted message (folded line f and
+ * the folded line after it, for attributions that wrap). */
+static bool attribution(const char *f, const char *next)
+{
+    if (ends(f, "wrote:") || ends(f, "schrieb:") || ends(f, "a ecrit :") ||
+        ends(f, "a ecrit:") || ends(f, "escribio:"))
+        return true;
+    if ((starts(f, "on ") && (strstr(f, " wrote") || ends(next, "wrote:"))) ||
+        (starts(f, "am ") && (strstr(f, " schrieb") || strstr(next, "schrieb"))) ||
+        (starts(f, "le ") && (strstr(f, " a ecrit") || strstr(next, "a ecrit"))) ||
+        (starts(f, "el ") && (strstr(f, " escribio") || strstr(next, "escribio"))))
+        return true;
+    return false;
+}
+
+/* Outlook and friends quote with a header block: "From: ..." followed by
+ * "Sent:"/"To:" lines (in the reader's language). */
+static bool header_block(const char *f, char **lines, size_t i, size_t n)
+{
+    static const char *const from[] = {"from:", "von:", "de:", "de :"};
+    static const char *const rest[] = {"sent:", "date:", "to:", "gesendet:", "datum:", "an:",
+                                       "envoye :", "envoye:", "date :", "a :", "a:",
+                                       "enviado:", "fecha:", "para:", "cc:", "subject:",
+                                       "betreff:", "objet :", "asunto:"};
+    bool is_from = false;
+    for (size_t k = 0; k < sizeof from / sizeof from[0]; k++)
+        is_from |= starts(f, from[k]);
+    if (!is_from)
+        return false;
+    for (size_t j = i + 1; j < n && j <= i + 3; j++) {
+        char *g = fold(lines[j]);
+        bool hit = false;
+        for (size_t k = 0; k < sizeof rest / sizeof rest[0]; k++)
+            hit |= starts(g, rest[k]);
+        free(g);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+static bool stop_line(const char *raw, const char *f)
+{
+    static const char *const sig[] = {"sent from my ", "von meinem ", "envoye de mon ",
+                                      "enviado desde mi ", "get outlook for ", "sent from outlook"};
+    if (!strcmp(raw, "-- ") || !strcmp(raw, "--") || starts(raw, "-----") ||
+        starts(raw, "________") || starts(f, "begin forwarded message"))
+        return true;
+    for (size_t k = 0; k < sizeof sig / sizeof sig[0]; k++)
+        if (starts(f, sig[k]))
+            return true;
+    return false;
+}
+
+static size_t split_lines(char *s, char ***out)
+{
+    size_t n = 0;
+    *out = NULL;
+    for (char *p = s; p;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        size_t len = strlen(p);
+        if (len && p[len - 1] == '\r')
+            p[len - 1] = '\0';
+        *out = wb_xrealloc(*out, (n + 1) * sizeof **out);
+        (*out)[n++] = p;
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+char *wb_intent_strip(const char *text, int max_lines)
+{
+    char *copy = wb_xstrdup(text ? text : ""), **lines;
+    size_t n = split_lines(copy, &lines);
+    struct wb_buf b;
+    wb_buf_init(&b);
+    int kept = 0;
+    for (size_t i = 0; i < n && kept < max_lines; i++) {
+        const char *raw = lines[i];
+        const char *lead = raw + strspn(raw, " \t");
+        char *f = fold(raw), *next = fold(i + 1 < n ? lines[i + 1] : "");
+        bool stop = stop_line(raw, f) || attribution(f, next) || header_block(f, lines, i, n);
+        free(next);
+        if (stop) {
+            free(f);
+            break;
+        }
+        if (*lead != '>' && *f) {
+            wb_buf_puts(&b, raw);
+            wb_buf_putc(&b, '\n');
+            kept++;
+        }
+        free(f);
+    }
+    free(lines);
+    free(copy);
+    if (!b.data)
+        return wb_xstrdup("");
+    return wb_buf_steal(&b);
+}
+
+/* ---- matching ----------------------------------------------------------- */
+
+static bool word_char(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80;
+}
+
+static bool in_list(const struct list *l, const char *w, size_t n)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == n && !memcmp(l->v[i], w, n))
+            return true;
+    return false;
+}
+
+/* Looks back from pos through the same clause for a negation word. */
+static bool negated(const struct wb_intent_rules *r, const char *s, size_t pos)
+{
+    size_t i = pos;
+    for (int words = 0; words < NEG_WINDOW && i > 0;) {
+        while (i > 0 && s[i - 1] == ' ')
+            i--;
+        if (i == 0 || strchr(".,;:!?()\"", s[i - 1]))
+            return false;
+        size_t e = i;
+        while (i > 0 && (word_char((unsigned char)s[i - 1]) || s[i - 1] == '\''))
+            i--;
+        if (i == e) { /* some other symbol: part of no word */
+            i--;
+            continue;
+        }
+        if (in_list(&r->l[L_BREAK], s + i, e - i))
+            return false;
+        if (in_list(&r->l[L_NEG], s + i, e - i))
+            return true;
+        words++;
+    }
+    return false;
+}
+
+/* Bit 0: a plain match; bit 1: a negated match (when neg is set). */
+static int match(const struct wb_intent_rules *r, const struct list *l, const char *s, bool neg)
+{
+    int found = 0;
+    for (size_t k = 0; k < l->n; k++) {
+        const char *ph = l->v[k];
+        size_t pl = strlen(ph);
+        for (const char *p = strstr(s, ph); p; p = strstr(p + 1, ph)) {
+            size_t pos = (size_t)(p - s);
+            if ((pos && word_char((unsigned char)s[pos - 1]) && word_char((unsigned char)ph[0])) ||
+                (word_char((unsigned char)p[pl]) && word_char((unsigned char)ph[pl - 1])))
+                continue;
+            found |= neg && negated(r, s, pos) ? 2 : 1;
+        }
+    }
+    return found;
+}
+
+enum wb_intent wb_intent_classify(const struct wb_intent_rules *r, const char *text)
+{
+    char *own = wb_intent_strip(text, r->max_lines), *s = fold(own);
+    free(own);
+    enum wb_intent res = WB_INTENT_NEUTRAL;
+    int interested;
+    if (match(r, &r->l[L_UNSUB], s, false))
+        res = WB_INTENT_UNSUBSCRIBE;
+    else if (match(r, &r->l[L_NOT], s, false))
+        res = WB_INTENT_NOT_INTERESTED;
+    else if ((interested = match(r, &r->l[L_INT], s, true)) & 2)
+        res = WB_INTENT_NOT_INTERESTED;
+    else if (interested)
+        res = WB_INTENT_INTERESTED;
+    free(s);
+    return res;
+}
+
+bool wb_intent_ooo_subject(const struct wb_intent_rules *r, const char *subject)
+{
+    char *s = fold(subject ? subject : "");
+    bool hit = match(r, &r->l[L_OOO], s, false) != 0;
+    free(s);
+    return hit;
+}
