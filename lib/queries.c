@@ -108,19 +108,42 @@ const char *const wb_q_results =
     ")"
     " SELECT count(*) FROM m";
 
+/* A claim counted against its sender's daily_limit (wb_claim); a claim that
+ * goes back unsent gives its count back, to the day it was taken (a claimed
+ * row's updated_at is its claim time). */
+#define WB_GIVE_BACK_USAGE(rows)                                                      \
+    " UPDATE sender_usage u SET sent = greatest(u.sent - g.n, 0)"                     \
+    " FROM (SELECT sender, (claimed_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n" \
+    "       FROM " rows " GROUP BY 1, 2) g"                                           \
+    " WHERE u.sender = g.sender AND u.day = g.day"
+
 const char *const wb_q_release =
-    "UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
-    " attempts = greatest(attempts - 1, 0), updated_at = now()"
-    " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2";
+    "WITH claimed AS ("
+    " SELECT id, sender, updated_at AS claimed_at FROM messages"
+    " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2 FOR UPDATE"
+    "), rel AS ("
+    " UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+    "  attempts = greatest(m.attempts - 1, 0), updated_at = now()"
+    " FROM claimed WHERE m.id = claimed.id"
+    " RETURNING m.id, m.sender, claimed.claimed_at"
+    "), usage AS ("
+    WB_GIVE_BACK_USAGE("rel")
+    ")"
+    " SELECT count(*) FROM rel";
 
 /* An expired claim never reached SMTP: back to the queue. An expired
  * `sending` row may have been delivered: `unknown`, never resent, and the
  * sequence goes on as if it had been sent. */
 const char *const wb_q_recover =
-    "WITH back AS ("
-    " UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+    "WITH expired AS ("
+    " SELECT id, sender, updated_at AS claimed_at FROM messages"
+    " WHERE state = 'claimed' AND lease_until < now() FOR UPDATE SKIP LOCKED"
+    "), back AS ("
+    " UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
     "  updated_at = now()"
-    " WHERE state = 'claimed' AND lease_until < now() RETURNING id"
+    " FROM expired WHERE m.id = expired.id RETURNING m.id, m.sender, expired.claimed_at"
+    "), usage AS ("
+    WB_GIVE_BACK_USAGE("back")
     "), lost AS ("
     " UPDATE messages SET state = 'unknown', lease_owner = NULL, lease_until = NULL,"
     "  updated_at = now()"
