@@ -153,15 +153,27 @@ wb enroll bench --tag bench
 due=$(q "SELECT count(*) FROM enrollments e JOIN candidates c ON c.id = e.candidate_id
          WHERE e.state = 'active' AND c.email LIKE 'person%'")
 [ "$due" = "$COUNT" ] || { echo "bench-send: $due enrollments active, expected $COUNT" >&2; exit 1; }
-sent_q="SELECT count(*) FROM messages m JOIN candidates c ON c.id = m.candidate_id
-        WHERE m.state = 'sent' AND c.email LIKE 'person%'"
+# The database is the truth: one psql session (no process or backend started
+# per poll, which would steal CPU from the run) counts 'sent' every 0.2 s
+# with the server's clock, less the calibration run's messages.
+cal_sent=$(q "SELECT count(*) FROM messages WHERE state = 'sent'")
+sent_q="SELECT count(*) - $cal_sent FROM messages WHERE state = 'sent'"
+watch_q="SELECT extract(epoch FROM clock_timestamp()), count(*) - $cal_sent
+         FROM messages WHERE state = 'sent'"
 say "run 1: warmbenchd, $COUNT due enrollments, $CONNS connections"
 base=$(sink_at)
+printf '%s \\watch 0.2\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
+watch_pid=$!
+pids+=($watch_pid)
 /usr/bin/time -v -o "$tmp/time.txt" "$WBD" --config "$cfg/warmbench.json" \
     2> "$tmp/warmbenchd.log" &
 tpid=$!
 pids+=($tpid)
 t0=$(now)
+if [ -n "${PERF:-}" ]; then # PERF=1: a system-wide call-graph profile of run 1
+    perf record -a -g -o "$tmp/perf.data" -- sleep "${PERF_S:-20}" > "$tmp/perf.log" 2>&1 &
+    pids+=($!)
+fi
 t_sink="" t_db="" hwm_kb=""
 wpid=""
 deadline=$(( $(date +%s) + 600 ))
@@ -172,7 +184,9 @@ while :; do
         [ -n "$h" ] && hwm_kb=$h
     fi
     if [ -z "$t_sink" ] && [ $(( $(sink_at) - base )) -ge "$COUNT" ]; then t_sink=$(now); fi
-    if [ -z "$t_db" ] && [ "$(q "$sent_q")" -ge "$COUNT" ]; then t_db=$(now); fi
+    if [ -z "$t_db" ]; then
+        t_db=$(awk -v n="$COUNT" 'NF == 2 && $2 >= n {print $1; exit}' "$tmp/watch.out")
+    fi
     [ -n "$t_sink" ] && [ -n "$t_db" ] && break
     kill -0 "$tpid" 2>/dev/null || { echo "bench-send: warmbenchd exited; see $tmp/warmbenchd.log" >&2; KEEP=1; exit 1; }
     if [ "$(date +%s)" -gt "$deadline" ]; then
@@ -182,8 +196,11 @@ while :; do
     sleep 0.2
 done
 [ -n "$wpid" ] && kill -TERM "$wpid"
+kill "$watch_pid" 2>/dev/null || true
 wait "$tpid" || true
 rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$tmp/time.txt")
+wbd_cpu=$(awk -F: '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f s user, %.2f s sys", u, s}' "$tmp/time.txt")
+echo "warmbenchd CPU: $wbd_cpu"
 states=$(q "SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM
             (SELECT state, count(*) n FROM messages GROUP BY state) s")
 echo "messages by state: $states"
