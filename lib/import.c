@@ -650,9 +650,9 @@ static int run(struct import *im, struct wb_csv *csv)
         return -1;
     if (settings(im) < 0 || create_stage(im) < 0 ||
         wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
+        /* Its size lets the planner hash it rather than sort the file. */
+        wb_db_cmd(im->c, "import: time zones", "ANALYZE wb_import_tz", 0, NULL) < 0 ||
         stream_rows(im, csv) < 0 ||
-        /* Row estimates for the planner: hash joins, not sorts. */
-        wb_db_cmd(im->c, "import: analyze", "ANALYZE wb_import_stage, wb_import_tz", 0, NULL) < 0 ||
         upsert(im) < 0 || flush_gin(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
