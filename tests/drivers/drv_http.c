@@ -1,0 +1,168 @@
+/* A small warmbenchd-like program for tests/integration/test_http.py: the
+ * tracking endpoint (http_loop + tracking + eventq + metrics) on pg_loop,
+ * all on one loop, as warmbenchd wires them.
+ *
+ *   drv_http --config PATH             serve; prints "READY PORT ADMIN_PORT"
+ *                                      (ADMIN_PORT 0 when none); SIGTERM or
+ *                                      SIGINT: stop accepting, flush the
+ *                                      queued events (10 s at most), exit 0
+ *   drv_http --config PATH token KIND MESSAGE_ID [LINK]
+ *                                      prints a token (KIND: open, click,
+ *                                      unsub, bounce) made with the secret
+ *
+ * Test-only knobs (environment): WB_EVENTQ_MAX (queue bound),
+ * WB_EVENTQ_DELAY_MS (batch delay), WB_EVENTQ_BATCH. */
+#include "warmbench/config.h"
+#include "warmbench/db.h"
+#include "warmbench/eventq.h"
+#include "warmbench/log.h"
+#include "warmbench/metrics.h"
+#include "warmbench/pg_loop.h"
+#include "warmbench/tokens.h"
+#include "warmbench/tracking.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uv_loop_t *loop;
+static struct wb_config *cfg;
+static struct wb_pg *pg;
+static struct wb_eventq *q;
+static struct wb_metrics *metrics;
+static struct wb_tracking *tracking;
+static uv_signal_t sigterm, sigint;
+static uv_timer_t deadline;
+static bool stopping;
+
+static size_t env_num(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? (size_t)strtoul(v, NULL, 10) : 0;
+}
+
+static int make_token(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: token KIND MESSAGE_ID [LINK]\n");
+        return 64;
+    }
+    static const char *const kinds[] = {NULL, "open", "click", "unsub", "bounce"};
+    int kind = 0;
+    for (int i = 1; i <= 4; i++)
+        if (!strcmp(argv[0], kinds[i]))
+            kind = i;
+    char tok[WB_TOKEN_MAX];
+    if (!kind || !wb_token_make(cfg->secret, cfg->secret_len, kind, strtoll(argv[1], NULL, 10),
+                                argc > 2 ? atoi(argv[2]) : 0, tok, sizeof tok)) {
+        fprintf(stderr, "cannot make a %s token\n", argv[0]);
+        return 64;
+    }
+    puts(tok);
+    return 0;
+}
+
+static void on_pg_closed(void *ud)
+{
+    (void)ud;
+}
+
+static void shut(void *ud)
+{
+    (void)ud;
+    uv_close((uv_handle_t *)&deadline, NULL);
+    wb_tracking_free(tracking);
+    wb_eventq_free(q);
+    wb_metrics_free(metrics);
+    wb_pg_close(pg, on_pg_closed, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    wb_warn("drv_http: events still queued after 10 s; exiting anyway");
+    shut(NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s, (void)signum;
+    if (stopping)
+        return;
+    stopping = true;
+    wb_tracking_quiesce(tracking);
+    uv_timer_start(&deadline, on_deadline, 10000, 0);
+    wb_eventq_flush(q, shut, NULL);
+}
+
+static void on_connect(struct wb_pg *p, void *ud)
+{
+    (void)p, (void)ud;
+    if (q)
+        wb_eventq_kick(q);
+}
+
+static int serve(void)
+{
+    static const struct wb_pg_callbacks cb = {on_connect, NULL, NULL};
+    pg = wb_pg_new(loop, wb_db_conninfo(cfg), &cb, NULL);
+    struct wb_eventq_opts o = {env_num("WB_EVENTQ_MAX"), env_num("WB_EVENTQ_BATCH"),
+                               (unsigned)env_num("WB_EVENTQ_DELAY_MS")};
+    q = wb_eventq_new(loop, pg, &o);
+    metrics = wb_metrics_new(pg, 0);
+    wb_metrics_set_eventq(metrics, q);
+    char err[256];
+    tracking = wb_tracking_new(loop, cfg, pg, q, metrics, err, sizeof err);
+    if (!tracking) {
+        fprintf(stderr, "drv_http: %s\n", err);
+        return 69;
+    }
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_timer_init(loop, &deadline);
+    printf("READY %u %u\n", wb_tracking_port(tracking, false), wb_tracking_port(tracking, true));
+    fflush(stdout);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || strcmp(argv[1], "--config")) {
+        fprintf(stderr, "usage: drv_http --config PATH [token KIND MESSAGE_ID [LINK]]\n");
+        return 64;
+    }
+    struct wb_diags diags;
+    wb_diags_init(&diags);
+    cfg = wb_config_load(argv[2], &diags);
+    if (!cfg) {
+        wb_diags_print(&diags, stderr);
+        wb_diags_free(&diags);
+        return 78;
+    }
+    wb_diags_free(&diags);
+    int rc;
+    if (argc > 3 && !strcmp(argv[3], "token")) {
+        rc = make_token(argc - 4, argv + 4);
+    } else {
+        signal(SIGPIPE, SIG_IGN);
+        wb_log_setup(cfg->log.level, cfg->log.format);
+        loop = uv_default_loop();
+        rc = serve();
+        if (rc == 0 || tracking == NULL) {
+            if (!tracking) {
+                wb_eventq_free(q);
+                wb_metrics_free(metrics);
+                wb_pg_close(pg, on_pg_closed, NULL);
+                uv_run(loop, UV_RUN_DEFAULT);
+            }
+        }
+        uv_loop_close(loop);
+    }
+    wb_config_free(cfg);
+    return rc;
+}

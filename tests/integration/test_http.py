@@ -1,0 +1,412 @@
+"""The tracking endpoint (SPEC "HTTP endpoint", machine opens and clicks)
+against a real PostgreSQL, through tests/drivers/drv_http (http_loop +
+tracking + eventq + metrics on pg_loop, wired as in warmbenchd)."""
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import harness
+from daemon_util import SANITIZER_MARKS, wait_until
+
+DRV = os.path.join(harness.BUILD, "tests", "drv_http")
+BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+           "(KHTML, like Gecko) Version/17.0 Safari/605.1.15")
+GOOGLE = ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
+          "(via ggpht.com GoogleImageProxy)")
+
+SEQ = {
+    "id": "nurture",
+    "sender": "ana",
+    "audience": {"tags_any": ["backend"]},
+    "links": {"apply": "https://example.com/jobs/backend?x=1&y=2",
+              "blog": "https://example.com/eng"},
+    "steps": [{"after": "0d", "subject": "Hi", "text": "intro.txt", "html": "intro.html"}],
+    "stop_on": ["reply", "unsubscribe", "bounce", "click:apply"],
+    "handoff_on": ["reply", "click:apply"],
+}
+TEMPLATES = {"intro.txt": "See {{links.apply}} {{links.blog}}\n{{unsubscribe_url}}\n",
+             "intro.html": "<p><a href=\"{{links.apply}}\">apply</a></p>\n"}
+
+
+class HttpTest(harness.WbTestCase):
+    def start(self, env=None, seq=SEQ, admin=False, database=None, **http):
+        h = {"listen": "127.0.0.1:%d" % harness.free_port(),
+             "public_url": "http://127.0.0.1:8025", "machine_click_s": 5}
+        if admin:
+            h["admin_listen"] = "127.0.0.1:%d" % harness.free_port()
+        h.update(http)
+        over = {"http": h}
+        if database:
+            over["database"] = database
+        self.config(sequences=[seq], templates=TEMPLATES, **over)
+        if not database:
+            self.wb("migrate", check=0)
+            self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES "
+                     "('nurture', 'x', $$%s$$::jsonb)" % json.dumps(seq))
+        e = dict(os.environ)
+        e.update(env or {})
+        self.err_path = os.path.join(self.tmp, "drv.err")
+        self.drv = subprocess.Popen([DRV, "--config", self.cfg_path], stdout=subprocess.PIPE,
+                                    stderr=open(self.err_path, "w"), text=True, env=e)
+        self.procs.append(self.drv)
+        line = self.drv.stdout.readline().split()
+        self.assertEqual(line[:1], ["READY"], self.stderr())
+        self.port, self.admin_port = int(line[1]), int(line[2])
+        self.addCleanup(self.check_sanitizers)
+
+    def wait_healthy(self, port=None):
+        """/healthz is 503 until the first connection is made."""
+        wait_until(lambda: self.request("GET", "/healthz", port=port)[0] == 200, 10, "healthz 200")
+
+    def stderr(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def check_sanitizers(self):
+        err = self.stderr()
+        for mark in SANITIZER_MARKS:
+            self.assertNotIn(mark, err, err)
+
+    def stop(self):
+        """SIGTERM: the driver flushes queued events and exits 0."""
+        self.drv.send_signal(signal.SIGTERM)
+        self.assertEqual(self.drv.wait(20), 0, self.stderr())
+
+    def token(self, kind, mid, link=0):
+        out = subprocess.run([DRV, "--config", self.cfg_path, "token", kind, str(mid), str(link)],
+                             check=True, capture_output=True, text=True).stdout
+        return out.strip()
+
+    def message(self, sent_ago_s=60, email=None):
+        """A candidate, an active enrollment and a sent message; returns
+        (message id, enrollment id, candidate id)."""
+        email = email or "p%d@example.com" % random.randrange(10**9)
+        cid = self.scalar("INSERT INTO candidates (email, consent) VALUES ('%s', 'opt_in') "
+                          "RETURNING id" % email)
+        eid = self.scalar("INSERT INTO enrollments (candidate_id, sequence_id, step) "
+                          "VALUES (%s, 'nurture', 1) RETURNING id" % cid)
+        mid = self.scalar("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, "
+                          "sender, state, sent_at) VALUES (%s, %s, 'nurture', 1, 'ana', 'sent', "
+                          "now() - interval '%d seconds') RETURNING id" % (eid, cid, sent_ago_s))
+        return int(mid), int(eid), int(cid)
+
+    def request(self, method, path, ua=BROWSER, body=None, headers=None, port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
+        h = {"User-Agent": ua} if ua else {}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict(r.getheaders()), data
+
+    def events(self, extra=""):
+        return self.sql("SELECT message_id, type, machine, detail FROM events "
+                        "WHERE type NOT IN ('handoff') %s ORDER BY id" % extra)
+
+    def wait_events(self, n):
+        return wait_until(lambda: len(self.events()) >= n and self.events(), 10, "%d events" % n)
+
+    # ---- opens ----
+    def test_pixel_returns_gif_and_records_human_open(self):
+        self.start()
+        mid, _, _ = self.message()
+        st, h, body = self.request("GET", "/o/%s.gif" % self.token("open", mid))
+        self.assertEqual(st, 200)
+        self.assertEqual(h["Content-Type"], "image/gif")
+        self.assertEqual(len(body), 43)
+        self.assertTrue(body.startswith(b"GIF89a"))
+        self.assertIn("no-store", h["Cache-Control"])
+        ev = self.wait_events(1)
+        self.assertEqual(ev, [[str(mid), "open", "f", "{}"]])
+
+    def test_privacy_proxy_opens_are_machine(self):
+        self.start()
+        mid, _, _ = self.message()
+        path = "/o/%s.gif" % self.token("open", mid)
+        for ua in ("Mozilla/5.0", GOOGLE, "YahooMailProxy; https://help.yahoo.com", None):
+            self.assertEqual(self.request("GET", path, ua=ua)[0], 200)
+        st, _, _ = self.request("GET", path, headers={"Sec-Purpose": "prefetch"})
+        self.assertEqual(st, 200)
+        ev = self.wait_events(5)
+        self.assertEqual(len(ev), 5)
+        for e in ev:
+            self.assertEqual(e[1:3], ["open", "t"])
+            self.assertTrue(json.loads(e[3])["machine"])
+        self.assertEqual(self.scalar("SELECT count(*) FROM candidates "
+                                     "WHERE last_engaged_at IS NOT NULL"), "0")
+
+    # ---- clicks ----
+    def test_click_redirects_to_the_configured_url_and_records_the_link(self):
+        self.start()
+        mid, _, _ = self.message()
+        st, h, body = self.request("GET", "/c/%s" % self.token("click", mid, 1))
+        self.assertEqual(st, 302)
+        self.assertEqual(h["Location"], "https://example.com/eng")
+        st, h, _ = self.request("GET", "/c/%s?utm=zz" % self.token("click", mid, 0))
+        self.assertEqual(st, 302)
+        self.assertEqual(h["Location"], "https://example.com/jobs/backend?x=1&y=2")
+        ev = self.wait_events(2)
+        self.assertEqual([(e[1], e[2], json.loads(e[3])) for e in ev],
+                         [("click", "f", {"link": "blog"}), ("click", "f", {"link": "apply"})])
+
+    def test_click_sooner_than_machine_click_s_is_machine(self):
+        self.start()
+        mid, _, _ = self.message(sent_ago_s=1)
+        st, h, _ = self.request("GET", "/c/%s" % self.token("click", mid, 1))
+        self.assertEqual((st, h["Location"]), (302, "https://example.com/eng"))
+        ev = self.wait_events(1)
+        self.assertEqual(ev[0][2], "t")
+        self.assertEqual(json.loads(ev[0][3]), {"link": "blog", "machine": True, "why": "too-soon"})
+
+    def test_head_click_is_machine_and_has_no_body(self):
+        self.start()
+        mid, _, _ = self.message()
+        st, h, body = self.request("HEAD", "/c/%s" % self.token("click", mid, 1))
+        self.assertEqual((st, h["Location"], body), (302, "https://example.com/eng", b""))
+        ev = self.wait_events(1)
+        self.assertEqual(ev[0][1:3], ["click", "t"])
+
+    def test_scanner_click_is_machine(self):
+        self.start()
+        mid, _, _ = self.message()
+        for ua in ("Barracuda Sentinel (EE)", "python-requests/2.31", "curl/7.88.1"):
+            self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 1), ua=ua)[0],
+                             302)
+        ev = self.wait_events(3)
+        self.assertEqual({e[2] for e in ev}, {"t"})
+
+    def test_bad_tokens_get_404_and_record_nothing(self):
+        self.start()
+        mid, _, _ = self.message()
+        o, c, u = self.token("open", mid), self.token("click", mid, 0), self.token("unsub", mid)
+        b = self.token("bounce", mid)
+        flip = lambda t, i: t[:i] + ("A" if t[i] != "A" else "B") + t[i + 1:]
+        paths = [
+            "/o/%s.gif" % flip(o, 3), "/o/%s.gif" % flip(o, len(o) - 1), "/o/%s.gif" % o[:-1],
+            "/o/%s" % o, "/o/%s.png" % o, "/o/%s.gif/x" % o, "/o/.gif", "/o/",
+            "/c/%s" % flip(c, 0), "/c/%s" % c[:-2], "/c/%sA" % c, "/c/%s/" % c,
+            "/u/%s" % flip(u, 10), "/u/%s" % u[:20],
+            "/c/%s" % o, "/c/%s" % u, "/o/%s.gif" % c, "/o/%s.gif" % u, "/u/%s" % c,
+            "/u/%s" % o, "/u/%s" % b, "/c/%s" % b, "/c/%s" % c.lower(),
+            "/c/" + "A" * 36, "/", "/x", "/o", "/c", "/u", "/healthz/x", "/%2e%2e/etc/passwd",
+        ]
+        for p in paths:
+            self.assertEqual(self.request("GET", p)[0], 404, p)
+        for m, p in (("POST", "/o/%s.gif" % o), ("POST", "/c/%s" % c), ("PUT", "/u/%s" % u),
+                     ("DELETE", "/c/%s" % c), ("OPTIONS", "/c/%s" % c), ("POST", "/u/%s" % c)):
+            self.assertEqual(self.request(m, p, body=b"")[0], 404, (m, p))
+        # A good token still works after all of that.
+        self.assertEqual(self.request("GET", "/c/%s" % c)[0], 302)
+        self.stop()
+        self.assertEqual(len(self.events()), 1)
+
+    def test_click_for_an_unknown_message_or_link_is_404(self):
+        self.start()
+        mid, _, _ = self.message()
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid + 1000, 0))[0], 404)
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 7))[0], 404)
+        self.stop()
+        self.assertEqual(self.events(), [])
+
+    # ---- unsubscribe ----
+    def test_unsubscribe_page_then_one_click_post(self):
+        self.start()
+        mid, eid, cid = self.message(email="Una@Example.com")
+        path = "/u/%s" % self.token("unsub", mid)
+        st, h, body = self.request("GET", path)
+        self.assertEqual(st, 200)
+        self.assertIn("text/html", h["Content-Type"])
+        self.assertIn(('<form method="post" action="%s">' % path).encode(), body)
+        self.assertEqual(self.events(), [])  # the page alone records nothing
+        st, _, body = self.request("POST", path, body=b"List-Unsubscribe=One-Click",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 200)
+        self.assertIn(b"Unsubscribed", body)
+        # Answered only once stored: no waiting here.
+        self.assertEqual(self.scalar("SELECT reason FROM suppressions WHERE email = 'una@example.com'"),
+                         "unsubscribe")
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % eid), "stopped")
+        self.assertEqual([e[1:3] for e in self.events()], [["unsubscribe", "f"]])
+
+    def test_unsubscribe_post_with_any_body(self):
+        self.start()
+        mid, eid, _ = self.message()
+        st, _, _ = self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"x" * 5000)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % eid), "stopped")
+
+    # ---- rules ----
+    def test_click_rule_fires_for_a_human_click_only(self):
+        self.start()
+        human, he, hc = self.message()
+        robot, re_, rc = self.message()
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", human, 0))[0], 302)
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", robot, 0),
+                                      ua="Mimecast Link Checker")[0], 302)
+        self.stop()
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % he), "handed_off")
+        self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE candidate_id = %d" % hc), "1")
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % re_), "active")
+        self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE candidate_id = %d" % rc), "0")
+        self.assertEqual(self.scalar("SELECT machine FROM events WHERE message_id = %d" % robot), "t")
+
+    # ---- health and metrics ----
+    def test_healthz_ok_then_503_when_the_database_is_away(self):
+        self.start()
+        self.wait_healthy()
+        self.assertEqual(self.request("GET", "/healthz")[2], b"ok\n")
+        self.stop()
+        dead = "postgresql://postgres@127.0.0.1:%d/x" % harness.free_port()
+        self.start(database=dead)
+        st, _, _ = self.request("GET", "/healthz")
+        self.assertEqual(st, 503)
+        self.stop()
+
+    def test_healthz_503_after_the_connection_is_killed(self):
+        self.start()
+        self.wait_healthy()
+        # Block new connections to this database, then kill ours.
+        self.pg.psql("postgres", 'ALTER DATABASE "%s" ALLOW_CONNECTIONS false' % self.dbname)
+        self.addCleanup(self.pg.psql, "postgres",
+                        'ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % self.dbname)
+        self.pg.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = '%s'" % self.dbname)
+        wait_until(lambda: self.request("GET", "/healthz")[0] == 503, 10, "healthz 503")
+        self.pg.psql("postgres", 'ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % self.dbname)
+        wait_until(lambda: self.request("GET", "/healthz")[0] == 200, 20, "healthz 200 again")
+
+    def test_metrics_is_prometheus_text(self):
+        self.start()
+        mid, _, _ = self.message()
+        self.request("GET", "/o/%s.gif" % self.token("open", mid), ua=GOOGLE)
+        self.wait_events(1)
+        st, h, body = self.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertTrue(h["Content-Type"].startswith("text/plain; version=0.0.4"))
+        text = body.decode()
+        sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
+                            r'[-+0-9.eE]+|[-+]Inf|NaN$')
+        for line in text.splitlines():
+            if line.startswith("#"):
+                self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$")
+            else:
+                self.assertRegex(line, sample)
+        self.assertIn('warmbench_build_info{version="0.1.0"} 1\n', text)
+        self.assertIn('warmbench_messages{state="sent"} 1\n', text)
+        self.assertIn('warmbench_events{type="open",machine="true"} 1\n', text)
+        self.assertIn("warmbench_due_enrollments ", text)
+        self.assertIn('warmbench_smtp_duration_seconds_bucket{outcome="sent",le="+Inf"} 0\n', text)
+        self.assertIn("warmbench_tracking_queue_depth 0\n", text)
+        self.assertIn("# TYPE warmbench_smtp_duration_seconds histogram\n", text)
+
+    def test_admin_listen_takes_healthz_and_metrics(self):
+        self.start(admin=True)
+        self.assertNotEqual(self.admin_port, 0)
+        self.assertEqual(self.request("GET", "/healthz")[0], 404)
+        self.assertEqual(self.request("GET", "/metrics")[0], 404)
+        self.wait_healthy(port=self.admin_port)
+        self.assertEqual(self.request("GET", "/metrics", port=self.admin_port)[0], 200)
+        mid, _, _ = self.message()
+        tok = self.token("open", mid)
+        self.assertEqual(self.request("GET", "/o/%s.gif" % tok, port=self.admin_port)[0], 404)
+        self.assertEqual(self.request("GET", "/o/%s.gif" % tok)[0], 200)
+
+    # ---- queue bound and shutdown ----
+    def test_full_queue_answers_503_and_sigterm_flushes(self):
+        self.start(env={"WB_EVENTQ_MAX": "3", "WB_EVENTQ_DELAY_MS": "600000",
+                        "WB_EVENTQ_BATCH": "1000"})
+        mid, _, _ = self.message()
+        path = "/o/%s.gif" % self.token("open", mid)
+        self.assertEqual([self.request("GET", path)[0] for _ in range(3)], [200] * 3)
+        st, h, _ = self.request("GET", path)
+        self.assertEqual(st, 503)
+        self.assertIn("Retry-After", h)
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 0))[0], 503)
+        self.assertEqual(self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"")[0], 503)
+        self.assertEqual(self.events(), [])  # still waiting for the batch delay
+        self.stop()
+        self.assertEqual(len(self.events()), 3)
+
+    # ---- hostile input ----
+    def test_garbage_requests_leave_it_up_and_record_nothing(self):
+        self.start()
+        mid, _, _ = self.message()
+        good = [self.token("open", mid), self.token("click", mid, 0), self.token("unsub", mid)]
+        rnd = random.Random(8058)
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+        def mutate(t):
+            t = list(t)
+            for _ in range(rnd.randint(1, 3)):
+                i = rnd.randrange(len(t))
+                t[i] = rnd.choice([c for c in alphabet if c != t[i]])
+            return "".join(t)
+
+        def path():
+            k = rnd.randrange(9)
+            if k == 0:
+                return "/o/%s.gif" % mutate(good[0])
+            if k == 1:
+                return "/c/%s" % mutate(good[1])
+            if k == 2:
+                return "/u/%s" % mutate(good[2])
+            if k == 3:
+                return "/" + "".join(rnd.choice(alphabet + "/%.") for _ in range(rnd.randint(0, 300)))
+            if k == 4:
+                return "/c/" + "".join(rnd.choice(alphabet) for _ in range(rnd.randint(30, 40)))
+            if k == 5:
+                return "/o/" + "A" * rnd.randint(1, 20000) + ".gif"
+            if k == 6:
+                return rnd.choice(["*", "http://evil.example/", "/c/%00", "/../../etc/passwd",
+                                   "//c/" + good[1], "/C/" + good[1], "/c/" + good[1] + "%2f"])
+            if k == 7:
+                return "/" + "".join(chr(rnd.randrange(0x21, 0x7f)) for _ in range(40))
+            return "/u/" + good[2][: rnd.randrange(len(good[2]))]
+
+        def request():
+            method = rnd.choice(["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "BREW",
+                                 "G\tET", "GET GET", "", "X" * 300])
+            head = "%s %s HTTP/1.%d\r\n" % (method, path(), rnd.choice([0, 1, 1, 9]))
+            head = head.encode("latin-1")
+            hdrs = b"Host: x\r\nUser-Agent: " + BROWSER.encode() + b"\r\n"
+            k = rnd.randrange(6)
+            if k == 0:
+                hdrs += b"X-Big: " + b"a" * 65536 + b"\r\n"
+            elif k == 1:
+                hdrs += b"Content-Length: 1000\r\n\r\n" + b"x" * rnd.randrange(1000)
+                return head + hdrs  # truncated body
+            elif k == 2:
+                hdrs += b"Transfer-Encoding: chunked\r\n\r\n5\r\nab"
+                return head + hdrs
+            elif k == 3:
+                return bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 2000)))
+            elif k == 4:
+                hdrs += b"Bad Header Without Colon\r\n"
+            return head + hdrs + b"\r\n"
+
+        for i in range(2000):
+            data = request()
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(2)
+                while s.recv(65536):
+                    pass
+            except OSError:
+                pass
+            finally:
+                s.close()
+            if i % 500 == 0:
+                self.assertIsNone(self.drv.poll(), self.stderr())
+        self.assertIsNone(self.drv.poll(), self.stderr())
+        self.assertEqual(self.request("GET", "/healthz")[0], 200)
+        self.stop()
+        self.assertEqual(self.events(), [])
