@@ -142,6 +142,16 @@ static char *header_map(struct header *h, const struct wb_csv_record *rec)
     return NULL;
 }
 
+/* Prints reason with control characters replaced, so a hostile cell
+ * cannot rewrite the operator's terminal. */
+static void print_reason(FILE *out, const char *path, long line, const char *reason)
+{
+    fprintf(out, "%s:%ld: ", path, line);
+    for (const char *p = reason; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+    fputc('\n', out);
+}
+
 /* Reads and maps the header; reports and returns -1 when unusable. */
 static int read_header(struct import *im, struct wb_csv *csv)
 {
@@ -156,7 +166,7 @@ static int read_header(struct import *im, struct wb_csv *csv)
         why = header_map(&im->h, &rec);
     if (!why)
         return 0;
-    fprintf(im->report, "%s:%ld: %s\n", im->path, n ? rec.line : 1L, why);
+    print_reason(im->report, im->path, n ? rec.line : 1L, why);
     free(why);
     return -1;
 }
@@ -409,7 +419,7 @@ static int stream_rows(struct import *im, struct wb_csv *csv)
         return -1;
     PQclear(r);
     struct wb_csv_record rec;
-    int n, failed = 0;
+    int n = 0, failed = 0;
     while (!failed && (n = wb_csv_next(csv, &rec)) == 1) {
         im->res->rows++;
         stage_row(im, &rec);
@@ -555,16 +565,6 @@ static const char chk_tail[] =
     "  ORDER BY 2"
     " ) r";
 
-/* Prints reason with control characters replaced, so a hostile cell
- * cannot rewrite the operator's terminal. */
-static void print_reason(FILE *out, const char *path, const char *line, const char *reason)
-{
-    fprintf(out, "%s:%s: ", path, line);
-    for (const char *p = reason; *p; p++)
-        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
-    fputc('\n', out);
-}
-
 static void take_row(struct import *im, const PGresult *r)
 {
     int kind = atoi(PQgetvalue(r, 0, 0));
@@ -577,7 +577,7 @@ static void take_row(struct import *im, const PGresult *r)
         im->res->rejected++;
     else
         im->res->duplicates++;
-    print_reason(im->report, im->path, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+    print_reason(im->report, im->path, atol(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2));
 }
 
 /* Runs the check-dedupe-upsert statement, reading its report row by row
