@@ -161,3 +161,16 @@ class ImportTest(WbTestCase):
     def test_missing_file(self):
         p = self.wb("import", os.path.join(self.tmp, "nope.csv"), check=1)
         self.assertIn("nope.csv", p.stderr)
+
+    def test_nul_bytes_and_control_characters(self):
+        path = self.csv("ctl.csv", b"email,first_name\n"
+                                   b"nul@example.com,A\x00B\n"
+                                   b"esc\x1b[31m@example.com,Esc\n"
+                                   b"fine@example.com,Fine\n")
+        p = self.wb("import", path, check=0)
+        # A cell cannot reach the operator's terminal with control characters.
+        self.assertEqual(self.report_lines(p), [
+            f"{path}:2: NUL byte in field 2 (first_name)",
+            f'{path}:3: invalid email address "esc?[31m@example.com"',
+        ])
+        self.assertEqual(p.stdout.strip(), "imported 1, updated 0, rejected 2")
