@@ -23,9 +23,13 @@ JOBS = "-j%d" % max(2, min(8, os.cpu_count() or 2))
 
 def make_install(destdir, prefix):
     """Runs `make install` into destdir; returns the CompletedProcess."""
+    # Not the settings of a `make check` this may run under (BUILD, SAN, ...).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUILD", "SAN",
+                        "SQL_DIR_DEFAULT", "SHARE_DIR_DEFAULT", "DESTDIR", "PREFIX")}
     return subprocess.run(["make", "--no-print-directory", JOBS, "install",
                            "DESTDIR=" + destdir, "PREFIX=" + prefix],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
 
 
 class InstallTree:
@@ -139,6 +143,18 @@ class TestMakeInstall(InstallCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0)
         self.assertTrue(p.stdout.startswith("warmbenchd "))
+
+    def test_prefix_usr_local(self):
+        dest = tempfile.mkdtemp(prefix="wbinst-local-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        r = make_install(dest, "/usr/local")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        unit = os.path.join(dest, "usr/local/lib/systemd/system/warmbenchd.service")
+        self.assertIn("\nExecStart=/usr/local/sbin/warmbenchd\n", open(unit).read())
+        data = open(os.path.join(dest, "usr/local/bin/warmbench"), "rb").read()
+        self.assertIn(b"/usr/local/share/warmbench/sql\0", data)
+        self.assertTrue(os.path.isfile(os.path.join(dest, "usr/local/share/man/man8/warmbenchd.8")))
+        self.assertFalse(os.path.exists(os.path.join(dest, "lib")))
 
 
 @unittest.skipUnless(shutil.which("systemd-analyze"),
