@@ -1,0 +1,48 @@
+/* The IMAP poller (SPEC "Replies and bounces"): every mailbox.poll_s it
+ * reads the messages that arrived since the last UID it stored, and records
+ * replies (with their intent), automatic replies and bounces through
+ * wb_record_events, in the same statement that advances mailbox_state, so a
+ * restart neither misses nor repeats one. Runs on the shared curl_loop and
+ * pg_loop; never blocks the loop.
+ *
+ * Lifetime, for the daemon: create after the curl_loop and the pg_loop;
+ * on shutdown call wb_mailbox_stop and, once its `done` has run,
+ * wb_mailbox_free, before wb_curl_loop_free and wb_pg_close. */
+#ifndef WB_MAILBOX_H
+#define WB_MAILBOX_H
+#include <uv.h>
+#include "warmbench/config.h"
+#include "warmbench/curl_loop.h"
+#include "warmbench/pg_loop.h"
+
+struct wb_mailbox;
+
+/* NULL (logged) when cfg->mailbox is not enabled, its URL is unusable or
+ * the intent rules (intent.json beside the config, else WB_SHARE_DIR) do
+ * not load. The first poll starts as soon as the database is ready. cfg is
+ * not kept: what is needed is copied. */
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
+                                  const struct wb_config *cfg);
+
+/* A reloaded configuration: URL, credentials, poll_s, bounce domain,
+ * secret and intent rules take effect at the next poll (the poll in flight
+ * finishes with the old ones). When the new ones are unusable (bad URL,
+ * intent.json that does not load, mailbox removed) that is logged and the
+ * old ones are kept; to drop the mailbox, stop and free it. */
+void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg);
+
+/* Polls now; when a poll is in flight, another one right after it. */
+void wb_mailbox_poll_now(struct wb_mailbox *m);
+
+/* Stops polling: an IMAP transfer in flight is abandoned (nothing of it
+ * was recorded; its messages are read again next time), a statement in
+ * flight is waited for. done(ud) then runs once, from the loop. */
+void wb_mailbox_stop(struct wb_mailbox *m, void (*done)(void *ud), void *ud);
+
+/* Releases everything (after stop's `done` has run, or instead of stop:
+ * anything in flight is abandoned as in stop, and `done` never runs). The
+ * memory goes from a later loop iteration, so run the loop once more before
+ * uv_loop_close. NULL is ignored. */
+void wb_mailbox_free(struct wb_mailbox *m);
+
+#endif

@@ -1,0 +1,917 @@
+/* IMAP poller (see mailbox.h). One poll is a chain of short callbacks:
+ *   read mailbox_state → STATUS (UIDVALIDITY, UIDNEXT) → UID SEARCH since
+ *   last_uid → per UID: header fields → [Message-ID lookup] → [first 64 KB
+ *   of the body] → one statement recording the event and advancing
+ *   last_uid.
+ * libcurl's IMAP URL forms do the fetches (a custom FETCH would only return
+ * its first line); custom requests only for STATUS and SEARCH, whose
+ * untagged answers curl hands to the write callback. */
+#include "warmbench/mailbox.h"
+#include "warmbench/buf.h"
+#include "warmbench/intent.h"
+#include "warmbench/log.h"
+#include "warmbench/mailparse.h"
+#include "warmbench/pgtext.h"
+#include "warmbench/util.h"
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HEAD_CAP (64 * 1024)
+#define TEXT_CAP (64 * 1024)
+#define SEARCH_CAP (8 * 1024 * 1024)
+/* Messages handled per poll; the rest right after, so that a first poll of
+ * a big mailbox commits progress as it goes. */
+#define MAX_PER_POLL 500
+/* A UID whose handling fails this many polls in a row is skipped. */
+#define MAX_FAILS 3
+#define SUBJECT_MAX 100
+#define DB_WAIT_MS 2000
+
+static const char HEADER_FIELDS[] =
+    "FROM%20TO%20SUBJECT%20DATE%20MESSAGE-ID%20IN-REPLY-TO%20REFERENCES%20AUTO-SUBMITTED"
+    "%20X-AUTOREPLY%20X-AUTORESPOND%20PRECEDENCE%20CONTENT-TYPE%20CONTENT-TRANSFER-ENCODING"
+    "%20DELIVERED-TO%20X-ORIGINAL-TO%20RETURN-PATH%20ORIGINAL-RECIPIENT%20FINAL-RECIPIENT";
+
+/* The row exists from the first poll on, so later statements can lock it. */
+static const char Q_STATE[] =
+    "WITH ins AS (INSERT INTO mailbox_state (mailbox) VALUES ($1) ON CONFLICT DO NOTHING "
+    "RETURNING uidvalidity, last_uid) "
+    "SELECT uidvalidity, last_uid FROM ins UNION ALL "
+    "SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = $1";
+
+static const char Q_RESET[] =
+    "UPDATE mailbox_state SET uidvalidity = $2::bigint, last_uid = 0, updated_at = now() "
+    "WHERE mailbox = $1";
+
+/* The most recent of our messages the reply points at. */
+static const char Q_LOOKUP[] =
+    "SELECT id FROM messages WHERE message_id = ANY($1::text[]) "
+    "ORDER BY array_position($1::text[], message_id) LIMIT 1";
+
+/* Records the event (when $4 names one) and advances last_uid in one
+ * statement. The row lock and the last_uid check make a second poller, or
+ * a retry after a lost connection, record nothing twice. */
+static const char Q_RECORD[] =
+    "WITH st AS (SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = $1 FOR UPDATE), "
+    "r AS (SELECT CASE WHEN $4::text IS NOT NULL AND NOT EXISTS "
+    "  (SELECT 1 FROM st WHERE uidvalidity = $2::bigint AND last_uid >= $3::bigint) "
+    "  THEN wb_record_events(ARRAY[$5::bigint], ARRAY[$4::text], ARRAY[false], "
+    "                        ARRAY[$6::jsonb], ARRAY[now()]) ELSE 0 END AS n) "
+    "INSERT INTO mailbox_state AS s (mailbox, uidvalidity, last_uid) "
+    "SELECT $1, $2::bigint, $3::bigint FROM r "
+    "ON CONFLICT (mailbox) DO UPDATE SET last_uid = CASE WHEN s.uidvalidity = EXCLUDED.uidvalidity "
+    "  THEN greatest(s.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END, "
+    "  uidvalidity = EXCLUDED.uidvalidity, updated_at = now() "
+    "RETURNING (SELECT n FROM r)";
+
+/* What a poll needs from the configuration, copied (a reload frees it). */
+struct settings {
+    char *server;    /* imap://host:port/ */
+    char *base;      /* imap://host:port/INBOX (no credentials) */
+    char *key;       /* mailbox_state.mailbox */
+    char *mailbox;   /* decoded name, for STATUS */
+    char *username, *password;
+    bool tls;
+    int poll_s;
+    char *bounce_domain;
+    unsigned char *secret;
+    size_t secret_len;
+    struct wb_intent_rules *rules;
+};
+
+enum want { WANT_NOTHING, WANT_BOUNCE, WANT_REPLY };
+
+/* The message being handled. */
+struct msg {
+    uint64_t uid;
+    struct wb_mail_head h;
+    char *subject;
+    char **refs;
+    size_t n_refs;
+    bool is_auto;
+    bool has_bounce;
+    int64_t bounce_id;
+    int64_t reply_id;
+    enum want want;
+    bool event;      /* the statement in flight records an event */
+};
+
+struct wb_mailbox {
+    uv_loop_t *loop;
+    struct wb_curl_loop *cl;
+    struct wb_pg *pg;
+    uv_timer_t timer;
+    struct settings *s, *next;
+    CURL *easy;
+    void (*on_xfer)(struct wb_mailbox *m, CURLcode rc);
+    struct wb_buf in;
+    size_t cap;
+    bool overflow;
+    bool busy, again, xfer, stopping, freeing;
+    int sql_pending;
+    void (*stop_cb)(void *);
+    void *stop_ud;
+    /* the poll in flight */
+    uint64_t uidvalidity, last_uid, uidnext;
+    uint64_t *uids;
+    size_t n_uids, i;
+    uint64_t done_uid;       /* highest UID handled in this poll */
+    struct msg cur;
+    uint64_t fail_uid;
+    int fails;
+};
+
+static void next_message(struct wb_mailbox *m);
+static void end_poll(struct wb_mailbox *m, bool ok);
+
+/* ---- settings ------------------------------------------------------- */
+
+static void settings_free(struct settings *s)
+{
+    if (!s)
+        return;
+    free(s->server);
+    free(s->base);
+    free(s->key);
+    free(s->mailbox);
+    free(s->username);
+    if (s->password)
+        explicit_bzero(s->password, strlen(s->password));
+    free(s->password);
+    free(s->bounce_domain);
+    if (s->secret)
+        explicit_bzero(s->secret, s->secret_len);
+    free(s->secret);
+    wb_intent_free(s->rules);
+    free(s);
+}
+
+/* Splits mailbox.url into the server URL and the mailbox, without
+ * credentials (they come from username/password_file). */
+static int parse_url(struct settings *s, const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0))
+        goto out;
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    s->tls = !strcasecmp(scheme, "imaps");
+    if (!s->tls && strcasecmp(scheme, "imap"))
+        goto out;
+    const char *p = path ? path : "";
+    while (*p == '/')
+        p++;
+    size_t n = strcspn(p, ";"); /* ;UIDVALIDITY= and friends are ours to add */
+    while (n && p[n - 1] == '/')
+        n--;
+    char *enc = n ? wb_xstrndup(p, n) : wb_xstrdup("INBOX");
+    s->server = port ? wb_xasprintf("%s://%s:%s/", scheme, host, port)
+                     : wb_xasprintf("%s://%s/", scheme, host);
+    s->base = wb_xasprintf("%s%s", s->server, enc);
+    s->key = wb_xstrdup(s->base);
+    char *dec = curl_easy_unescape(NULL, enc, 0, NULL);
+    s->mailbox = wb_xstrdup(dec ? dec : enc);
+    curl_free(dec);
+    free(enc);
+    if (!s->username) {
+        char *user = NULL, *pw = NULL;
+        if (!curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE))
+            s->username = wb_xstrdup(user);
+        if (!s->password && !curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE))
+            s->password = wb_xstrdup(pw);
+        curl_free(user);
+        curl_free(pw);
+    }
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static struct settings *settings_new(const struct wb_config *cfg)
+{
+    if (!cfg->mailbox.enabled || !cfg->mailbox.url)
+        return NULL;
+    struct settings *s = wb_xcalloc(1, sizeof *s);
+    s->username = cfg->mailbox.username ? wb_xstrdup(cfg->mailbox.username) : NULL;
+    s->password = cfg->mailbox.password ? wb_xstrdup(cfg->mailbox.password) : NULL;
+    s->poll_s = cfg->mailbox.poll_s > 0 ? cfg->mailbox.poll_s : 60;
+    s->bounce_domain = cfg->bounce_domain ? wb_xstrdup(cfg->bounce_domain) : NULL;
+    if (cfg->secret_len) {
+        s->secret = wb_xmalloc(cfg->secret_len);
+        memcpy(s->secret, cfg->secret, cfg->secret_len);
+        s->secret_len = cfg->secret_len;
+    }
+    if (parse_url(s, cfg->mailbox.url) < 0) {
+        wb_error("mailbox: cannot use the URL %s", cfg->mailbox.url);
+        settings_free(s);
+        return NULL;
+    }
+    char err[512], *path = wb_intent_path(cfg->dir);
+    s->rules = wb_intent_load(path, err, sizeof err);
+    if (!s->rules)
+        wb_error("mailbox: intent rules: %s", err);
+    free(path);
+    return s;
+}
+
+/* ---- transfers --------------------------------------------------------- */
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct wb_mailbox *m = ud;
+    size_t len = size * n;
+    if (m->in.len + len > m->cap) {
+        m->overflow = true; /* a huge or hostile message: stop reading it */
+        return 0;
+    }
+    wb_buf_append(&m->in, p, len);
+    return len;
+}
+
+static void on_xfer_done(CURL *easy, CURLcode rc, void *ud)
+{
+    struct wb_mailbox *m = ud;
+    (void)easy;
+    m->xfer = false;
+    if (m->stopping || m->freeing)
+        return;
+    m->on_xfer(m, rc);
+}
+
+/* Starts one IMAP transfer on url; custom is a command or NULL. */
+static int transfer(struct wb_mailbox *m, const char *url, const char *custom, size_t cap,
+                    bool fresh, void (*then)(struct wb_mailbox *, CURLcode))
+{
+    if (!m->easy)
+        m->easy = curl_easy_init();
+    CURL *e = m->easy;
+    if (!e)
+        return -1;
+    curl_easy_reset(e);
+    wb_buf_reset(&m->in);
+    m->cap = cap;
+    m->overflow = false;
+    m->on_xfer = then;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
+    /* A fresh connection per poll: a reused one may not show new mail to
+     * SEARCH until the server syncs its view of the mailbox. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+    /* imaps:// is TLS from the start; imap:// upgrades when offered. */
+    curl_easy_setopt(e, CURLOPT_USE_SSL, m->s->tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    if (m->s->username) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, m->s->password ? m->s->password : "");
+    }
+    if (wb_curl_loop_add(m->cl, e, on_xfer_done, m) < 0)
+        return -1;
+    m->xfer = true;
+    return 0;
+}
+
+/* Errors about the connection or the server as a whole: the poll stops
+ * and nothing advances. Anything else is about the message at hand. */
+static bool server_error(CURLcode rc)
+{
+    return rc != CURLE_OK && rc != CURLE_REMOTE_FILE_NOT_FOUND && rc != CURLE_WRITE_ERROR &&
+           rc != CURLE_FILESIZE_EXCEEDED;
+}
+
+/* ---- SQL --------------------------------------------------------------- */
+
+static void on_sql(PGresult *r, void *ud);
+
+struct sql_req {
+    struct wb_mailbox *m;
+    void (*then)(struct wb_mailbox *, PGresult *);
+};
+
+static int query(struct wb_mailbox *m, const char *sql, int n, const char *const *p,
+                 void (*then)(struct wb_mailbox *, PGresult *))
+{
+    struct sql_req *q = wb_xmalloc(sizeof *q);
+    q->m = m;
+    q->then = then;
+    if (wb_pg_query(m->pg, sql, n, p, on_sql, q) < 0) {
+        free(q);
+        return -1;
+    }
+    m->sql_pending++;
+    return 0;
+}
+
+static void stop_notify(uv_timer_t *t);
+static void release(struct wb_mailbox *m);
+
+static void on_sql(PGresult *r, void *ud)
+{
+    struct sql_req *q = ud;
+    struct wb_mailbox *m = q->m;
+    void (*then)(struct wb_mailbox *, PGresult *) = q->then;
+    free(q);
+    m->sql_pending--;
+    if (m->freeing) {
+        if (!m->sql_pending)
+            release(m);
+        return;
+    }
+    if (m->stopping) {
+        if (!m->sql_pending)
+            uv_timer_start(&m->timer, stop_notify, 0, 0);
+        return;
+    }
+    then(m, r);
+}
+
+/* 1: a result; 0: the connection was lost; -1: the statement failed. */
+static int sql_ok(PGresult *r, const char *what)
+{
+    if (!r) {
+        wb_warn("mailbox: database connection lost while %s; polling again later", what);
+        return 0;
+    }
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        wb_error("mailbox: %s: %s", what, PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- per message ------------------------------------------------------ */
+
+static void msg_clear(struct msg *c)
+{
+    wb_mail_head_free(&c->h);
+    free(c->subject);
+    wb_mail_strv_free(c->refs, c->n_refs);
+    memset(c, 0, sizeof *c);
+}
+
+/* A UID that failed MAX_FAILS polls in a row is given up. */
+static bool give_up(struct wb_mailbox *m, uint64_t uid)
+{
+    if (m->fail_uid != uid) {
+        m->fail_uid = uid;
+        m->fails = 0;
+    }
+    return ++m->fails >= MAX_FAILS;
+}
+
+static void message_done(struct wb_mailbox *m)
+{
+    m->done_uid = m->cur.uid;
+    msg_clear(&m->cur);
+    m->i++;
+    next_message(m);
+}
+
+static void skip(struct wb_mailbox *m, const char *why)
+{
+    wb_warn("mailbox: skipping UID %" PRIu64 ": %s", m->cur.uid, why);
+    message_done(m);
+}
+
+/* Stops the poll on a server or database failure; the message is read
+ * again next poll, unless it keeps failing there (counts: the failure may
+ * be the message's own doing, not an outage). */
+static void fail_message(struct wb_mailbox *m, const char *why, bool counts)
+{
+    if (counts && give_up(m, m->cur.uid)) {
+        wb_error("mailbox: UID %" PRIu64 " failed %d polls in a row (%s); skipping it",
+                 m->cur.uid, MAX_FAILS, why);
+        message_done(m);
+        return;
+    }
+    msg_clear(&m->cur);
+    end_poll(m, false);
+}
+
+static char *short_subject(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= SUBJECT_MAX)
+        return wb_xstrdup(s);
+    n = SUBJECT_MAX;
+    while (n && ((unsigned char)s[n] & 0xC0) == 0x80) /* not inside a UTF-8 sequence */
+        n--;
+    return wb_xstrndup(s, n);
+}
+
+static void on_recorded(struct wb_mailbox *m, PGresult *r)
+{
+    int ok = sql_ok(r, "recording an event");
+    if (ok <= 0) {
+        fail_message(m, "database", ok < 0);
+        return;
+    }
+    if (m->cur.event && atoi(PQgetvalue(r, 0, 0)) == 0)
+        wb_info("mailbox: UID %" PRIu64 ": nothing new recorded (seen before, or not our message)",
+                m->cur.uid);
+    if (m->cur.uid > m->last_uid)
+        m->last_uid = m->cur.uid;
+    message_done(m);
+}
+
+/* Records one event about message id (type NULL: only advances). */
+static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *detail)
+{
+    char uv[24], uid[24], mid[24];
+    snprintf(uv, sizeof uv, "%" PRIu64, m->uidvalidity);
+    snprintf(uid, sizeof uid, "%" PRIu64, m->cur.uid);
+    snprintf(mid, sizeof mid, "%" PRId64, id);
+    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    m->cur.event = type != NULL;
+    const char *p[] = {m->s->key, uv, uid, type, type ? mid : NULL, d ? d : "{}"};
+    if (type)
+        wb_info("mailbox: UID %" PRIu64 ": %s about message %" PRId64 " %s", m->cur.uid, type, id,
+                d ? d : "");
+    if (query(m, Q_RECORD, 6, p, on_recorded) < 0)
+        fail_message(m, "database unavailable", false);
+    free(d);
+}
+
+static json_t *subject_detail(struct wb_mailbox *m)
+{
+    char *s = short_subject(m->cur.subject ? m->cur.subject : "");
+    json_t *j = json_pack("{s:I, s:s}", "uid", (json_int_t)m->cur.uid, "subject", s);
+    free(s);
+    return j ? j : json_object();
+}
+
+static void handle_bounce(struct wb_mailbox *m)
+{
+    char status[16];
+    const char *body = m->in.data ? m->in.data : "";
+    struct msg *c = &m->cur;
+    if (!c->has_bounce && m->s->bounce_domain &&
+        wb_mail_bounce_message(&c->h, body, m->in.len, m->s->bounce_domain, m->s->secret,
+                               m->s->secret_len, &c->bounce_id) == 0)
+        c->has_bounce = true;
+    bool st = wb_mail_dsn_status(&c->h, body, m->in.len, status) == 0;
+    if (c->has_bounce && st && (status[0] == '5' || status[0] == '4')) {
+        json_t *d = json_pack("{s:s, s:s, s:I}", "kind", status[0] == '5' ? "hard" : "soft",
+                              "status", status, "uid", (json_int_t)c->uid);
+        record(m, "bounce", c->bounce_id, d);
+    } else if (c->has_bounce && c->is_auto) { /* an autoresponder answering MAIL FROM */
+        record(m, "auto_reply", c->bounce_id, subject_detail(m));
+    } else {
+        wb_debug("mailbox: UID %" PRIu64 ": a report without a failure of ours", c->uid);
+        record(m, NULL, 0, NULL);
+    }
+}
+
+static void handle_reply(struct wb_mailbox *m)
+{
+    char *text = wb_mail_first_text(&m->cur.h, m->in.data ? m->in.data : "", m->in.len);
+    enum wb_intent in = m->s->rules ? wb_intent_classify(m->s->rules, text ? text : "")
+                                    : WB_INTENT_NEUTRAL;
+    free(text);
+    json_t *d = subject_detail(m);
+    json_object_set_new(d, "intent", json_string(wb_intent_name(in)));
+    record(m, "reply", m->cur.reply_id, d);
+}
+
+static void on_text(struct wb_mailbox *m, CURLcode rc)
+{
+    if (server_error(rc)) {
+        wb_warn("mailbox: reading UID %" PRIu64 ": %s", m->cur.uid, curl_easy_strerror(rc));
+        fail_message(m, curl_easy_strerror(rc), true);
+        return;
+    }
+    /* A body cut at the cap or missing is still classified from what came. */
+    if (m->cur.want == WANT_BOUNCE)
+        handle_bounce(m);
+    else
+        handle_reply(m);
+}
+
+static void fetch_text(struct wb_mailbox *m)
+{
+    char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64 "/;SECTION=TEXT;PARTIAL=0.%d",
+                             m->s->base, m->uidvalidity, m->cur.uid, TEXT_CAP);
+    if (transfer(m, url, NULL, TEXT_CAP + 1024, false, on_text) < 0)
+        fail_message(m, "curl refused the transfer", false);
+    free(url);
+}
+
+static void on_lookup(struct wb_mailbox *m, PGresult *r)
+{
+    int ok = sql_ok(r, "looking up Message-IDs");
+    if (ok <= 0) {
+        fail_message(m, "database", ok < 0);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        wb_debug("mailbox: UID %" PRIu64 ": not a reply to our mail", m->cur.uid);
+        message_done(m);
+        return;
+    }
+    m->cur.reply_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (m->cur.is_auto) {
+        record(m, "auto_reply", m->cur.reply_id, subject_detail(m));
+        return;
+    }
+    m->cur.want = WANT_REPLY;
+    fetch_text(m);
+}
+
+static bool is_report(const struct wb_mail_head *h)
+{
+    const char *ct = wb_mail_head_get(h, "Content-Type");
+    return ct && !strncasecmp(ct, "multipart/report", 16);
+}
+
+/* Decides from the header what else the message needs. */
+static void classify(struct wb_mailbox *m)
+{
+    struct msg *c = &m->cur;
+    const char *subj = wb_mail_head_get(&c->h, "Subject");
+    c->subject = wb_mail_decode_words(subj ? subj : "");
+    c->is_auto = wb_mail_is_auto(&c->h) ||
+                 (m->s->rules && wb_intent_ooo_subject(m->s->rules, c->subject));
+    c->n_refs = wb_mail_refs(&c->h, &c->refs);
+    if (m->s->bounce_domain &&
+        wb_mail_bounce_message(&c->h, NULL, 0, m->s->bounce_domain, m->s->secret,
+                               m->s->secret_len, &c->bounce_id) == 0)
+        c->has_bounce = true;
+    if (c->has_bounce || is_report(&c->h)) {
+        c->want = WANT_BOUNCE;
+        fetch_text(m);
+        return;
+    }
+    if (!c->n_refs) {
+        wb_debug("mailbox: UID %" PRIu64 ": neither a reply nor a bounce", c->uid);
+        message_done(m);
+        return;
+    }
+    char *arr = wb_pg_array_str(c->refs, c->n_refs, 0);
+    const char *p[] = {arr};
+    if (query(m, Q_LOOKUP, 1, p, on_lookup) < 0)
+        fail_message(m, "database unavailable", false);
+    free(arr);
+}
+
+static void on_headers(struct wb_mailbox *m, CURLcode rc)
+{
+    if (rc == CURLE_REMOTE_FILE_NOT_FOUND) {
+        skip(m, "gone from the mailbox");
+        return;
+    }
+    if (m->overflow) {
+        skip(m, "header over 64 KB");
+        return;
+    }
+    if (server_error(rc)) {
+        wb_warn("mailbox: reading UID %" PRIu64 ": %s", m->cur.uid, curl_easy_strerror(rc));
+        fail_message(m, curl_easy_strerror(rc), true);
+        return;
+    }
+    if (wb_mail_head_parse(m->in.data ? m->in.data : "", m->in.len, &m->cur.h, NULL) < 0) {
+        skip(m, "malformed header");
+        return;
+    }
+    classify(m);
+}
+
+static void next_message(struct wb_mailbox *m)
+{
+    if (m->i >= m->n_uids || m->i >= MAX_PER_POLL) {
+        m->again |= m->n_uids > MAX_PER_POLL;
+        if (m->done_uid > m->last_uid) { /* persist the uninteresting tail */
+            m->cur.uid = m->done_uid;
+            m->last_uid = m->done_uid;
+            m->i = m->n_uids = 0;
+            record(m, NULL, 0, NULL);
+            return;
+        }
+        end_poll(m, true);
+        return;
+    }
+    memset(&m->cur, 0, sizeof m->cur);
+    m->cur.uid = m->uids[m->i];
+    char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64
+                             "/;SECTION=HEADER.FIELDS%%20(%s)",
+                             m->s->base, m->uidvalidity, m->cur.uid, HEADER_FIELDS);
+    if (transfer(m, url, NULL, HEAD_CAP, false, on_headers) < 0)
+        fail_message(m, "curl refused the transfer", false);
+    free(url);
+}
+
+/* ---- one poll ---------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* UIDs above last_uid from the "* SEARCH n n n" lines, sorted, unique. */
+static void parse_search(struct wb_mailbox *m)
+{
+    const char *s = m->in.data ? m->in.data : "";
+    free(m->uids);
+    m->uids = NULL;
+    m->n_uids = 0;
+    size_t cap = 0;
+    for (const char *line = s; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        if (!strncasecmp(line, "* SEARCH", 8)) {
+            for (const char *p = line + 8; *p && *p != '\n';) {
+                char *e;
+                unsigned long long v = strtoull(p, &e, 10);
+                if (e == p) {
+                    p++;
+                    continue;
+                }
+                p = e;
+                if (v <= m->last_uid)
+                    continue; /* "n:*" names the last message even below n */
+                if (m->n_uids == cap)
+                    m->uids = wb_xrealloc(m->uids, (cap = cap ? cap * 2 : 64) * sizeof *m->uids);
+                m->uids[m->n_uids++] = v;
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    if (m->n_uids)
+        qsort(m->uids, m->n_uids, sizeof *m->uids, cmp_u64);
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_uids; i++)
+        if (!k || m->uids[k - 1] != m->uids[i])
+            m->uids[k++] = m->uids[i];
+    m->n_uids = k;
+}
+
+static void on_search(struct wb_mailbox *m, CURLcode rc)
+{
+    if (rc != CURLE_OK) {
+        wb_warn("mailbox: UID SEARCH on %s: %s", m->s->key, curl_easy_strerror(rc));
+        end_poll(m, false);
+        return;
+    }
+    parse_search(m);
+    if (m->n_uids)
+        wb_debug("mailbox: %zu new message(s) on %s", m->n_uids, m->s->key);
+    m->i = 0;
+    m->done_uid = m->last_uid;
+    next_message(m);
+}
+
+static void search(struct wb_mailbox *m)
+{
+    if (m->uidnext && m->uidnext <= m->last_uid + 1) {
+        end_poll(m, true); /* nothing new */
+        return;
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":*", m->last_uid + 1);
+    char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64, m->s->base, m->uidvalidity);
+    if (transfer(m, url, cmd, SEARCH_CAP, false, on_search) < 0)
+        end_poll(m, false);
+    free(url);
+}
+
+static void on_reset(struct wb_mailbox *m, PGresult *r)
+{
+    if (sql_ok(r, "storing UIDVALIDITY") <= 0) {
+        end_poll(m, false);
+        return;
+    }
+    search(m);
+}
+
+static uint64_t status_value(const char *s, const char *name)
+{
+    const char *p = strcasestr(s, name);
+    return p ? strtoull(p + strlen(name), NULL, 10) : 0;
+}
+
+static void on_status(struct wb_mailbox *m, CURLcode rc)
+{
+    const char *s = m->in.data ? m->in.data : "";
+    uint64_t v = rc == CURLE_OK ? status_value(s, "UIDVALIDITY ") : 0;
+    if (!v) {
+        wb_warn("mailbox: STATUS on %s: %s", m->s->key,
+                rc == CURLE_OK ? "no UIDVALIDITY in the answer" : curl_easy_strerror(rc));
+        end_poll(m, false);
+        return;
+    }
+    m->uidnext = status_value(s, "UIDNEXT ");
+    if (v == m->uidvalidity) {
+        search(m);
+        return;
+    }
+    if (m->uidvalidity)
+        wb_warn("mailbox: UIDVALIDITY of %s changed from %" PRIu64 " to %" PRIu64
+                "; reading it again from the start", m->s->key, m->uidvalidity, v);
+    m->uidvalidity = v;
+    m->last_uid = 0;
+    char vs[24];
+    snprintf(vs, sizeof vs, "%" PRIu64, v);
+    const char *p[] = {m->s->key, vs};
+    if (query(m, Q_RESET, 2, p, on_reset) < 0)
+        end_poll(m, false);
+}
+
+/* IMAP mailbox names go as quoted strings. */
+static char *quoted(const char *s)
+{
+    struct wb_buf b;
+    wb_buf_init(&b);
+    wb_buf_putc(&b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            wb_buf_putc(&b, '\\');
+        if ((unsigned char)*s >= ' ')
+            wb_buf_putc(&b, *s);
+    }
+    wb_buf_putc(&b, '"');
+    return wb_buf_steal(&b);
+}
+
+static void on_state(struct wb_mailbox *m, PGresult *r)
+{
+    if (sql_ok(r, "reading mailbox_state") <= 0 || PQntuples(r) != 1) {
+        end_poll(m, false);
+        return;
+    }
+    m->uidvalidity = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    m->last_uid = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    char *q = quoted(m->s->mailbox);
+    char *cmd = wb_xasprintf("STATUS %s (UIDVALIDITY UIDNEXT)", q);
+    if (transfer(m, m->s->server, cmd, HEAD_CAP, true, on_status) < 0)
+        end_poll(m, false);
+    free(cmd);
+    free(q);
+}
+
+static void on_tick(uv_timer_t *t);
+
+static void schedule(struct wb_mailbox *m, uint64_t ms)
+{
+    if (!m->stopping && !m->freeing)
+        uv_timer_start(&m->timer, on_tick, ms, 0);
+}
+
+static void end_poll(struct wb_mailbox *m, bool ok)
+{
+    (void)ok;
+    m->busy = false;
+    free(m->uids);
+    m->uids = NULL;
+    m->n_uids = m->i = 0;
+    bool again = m->again;
+    m->again = false;
+    schedule(m, again ? 0 : (uint64_t)m->s->poll_s * 1000);
+}
+
+static void poll_start(struct wb_mailbox *m)
+{
+    if (m->busy) {
+        m->again = true;
+        return;
+    }
+    if (m->next) { /* a reload lands between polls */
+        settings_free(m->s);
+        m->s = m->next;
+        m->next = NULL;
+    }
+    if (!wb_pg_ready(m->pg)) {
+        schedule(m, DB_WAIT_MS);
+        return;
+    }
+    m->busy = true;
+    const char *p[] = {m->s->key};
+    if (query(m, Q_STATE, 1, p, on_state) < 0)
+        end_poll(m, false);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    poll_start(t->data);
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
+                                  const struct wb_config *cfg)
+{
+    struct settings *s = settings_new(cfg);
+    if (!s || !s->rules) {
+        settings_free(s);
+        return NULL;
+    }
+    struct wb_mailbox *m = wb_xcalloc(1, sizeof *m);
+    m->loop = loop;
+    m->cl = cl;
+    m->pg = pg;
+    m->s = s;
+    wb_buf_init(&m->in);
+    uv_timer_init(loop, &m->timer);
+    m->timer.data = m;
+    schedule(m, 0);
+    wb_info("mailbox: polling %s every %d s", s->key, s->poll_s);
+    return m;
+}
+
+void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg)
+{
+    struct settings *s = settings_new(cfg);
+    if (!s || !s->rules) { /* logged by settings_new */
+        wb_error("mailbox: keeping the previous mailbox settings");
+        settings_free(s);
+        return;
+    }
+    settings_free(m->next);
+    m->next = s;
+    if (!m->busy && !m->stopping)
+        schedule(m, 0);
+}
+
+void wb_mailbox_poll_now(struct wb_mailbox *m)
+{
+    if (m->busy)
+        m->again = true;
+    else
+        schedule(m, 0);
+}
+
+static void abandon(struct wb_mailbox *m)
+{
+    if (m->xfer) { /* its messages are read again next time */
+        wb_curl_loop_cancel(m->cl, m->easy);
+        m->xfer = false;
+    }
+    msg_clear(&m->cur);
+}
+
+static void stop_notify(uv_timer_t *t)
+{
+    struct wb_mailbox *m = t->data;
+    void (*cb)(void *) = m->stop_cb;
+    m->stop_cb = NULL;
+    if (cb)
+        cb(m->stop_ud);
+}
+
+void wb_mailbox_stop(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
+{
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    m->stop_cb = done;
+    m->stop_ud = ud;
+    uv_timer_stop(&m->timer);
+    abandon(m);
+    /* A statement in flight is waited for: its outcome is then known. */
+    if (!m->sql_pending)
+        uv_timer_start(&m->timer, stop_notify, 0, 0);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct wb_mailbox *m = h->data;
+    settings_free(m->s);
+    settings_free(m->next);
+    free(m->uids);
+    wb_buf_free(&m->in);
+    free(m);
+}
+
+static void release(struct wb_mailbox *m)
+{
+    if (m->easy)
+        curl_easy_cleanup(m->easy);
+    m->easy = NULL;
+    uv_close((uv_handle_t *)&m->timer, on_closed);
+}
+
+void wb_mailbox_free(struct wb_mailbox *m)
+{
+    if (!m || m->freeing)
+        return;
+    m->freeing = true;
+    uv_timer_stop(&m->timer);
+    abandon(m);
+    if (!m->sql_pending) /* else the last result releases it */
+        release(m);
+}
