@@ -479,59 +479,65 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
     wb_buf_puts(sql, "]::text[]))");
 }
 
-/* Checked rows: each staged row with its reason for rejection, if any,
- * and its values cleaned. Suppression is tested last so the salted hash
- * is computed only for rows otherwise valid (and not at all when the
- * suppression list is empty: a hashed IN over no rows skips its left side). */
-static const char chk_head[] =
-    "WITH chk AS MATERIALIZED ("
-    " SELECT s.line, s.dup, a.addr, lower(a.addr) AS key,"
-    "  CASE"
-    "   WHEN s.reject IS NOT NULL THEN s.reject"
-    "   WHEN a.addr = '' THEN 'missing email address'"
-    "   WHEN length(a.addr) > 254 OR a.addr !~ $1"
-    "    THEN format('invalid email address \"%s\"', left(a.addr, 100))"
-    "   WHEN a.tz <> '' AND z.name IS NULL"
-    "    THEN format('unknown time zone \"%s\"', left(a.tz, 100))"
-    "   WHEN a.consent NOT IN ('', 'opt_in', 'legitimate_interest')"
-    "    THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
-    "                left(a.consent, 100))"
-    "   WHEN lower(a.addr) IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
-    "     OR wb_email_hash(a.addr) IN (SELECT email_hash FROM suppressions)"
-    "    THEN 'suppressed'"
-    "  END AS reject,"
-    "  btrim(coalesce(s.first_name, '')) AS first_name,"
-    "  btrim(coalesce(s.last_name, '')) AS last_name,"
-    "  btrim(coalesce(s.title, '')) AS title,"
-    "  btrim(coalesce(s.company, '')) AS company,"
-    "  btrim(coalesce(s.location, '')) AS location,"
-    "  z.name AS timezone,"
-    "  coalesce(s.tags, '{}') AS tags,"
-    "  coalesce(s.skills, '{}') AS skills,"
-    "  NULLIF(a.consent, '') AS consent,"
-    "  btrim(coalesce(s.source, '')) AS source,"
-    "  ";
-/* ... the attrs expression goes here ... */
-static const char chk_tail[] =
-    " AS attrs"
-    " FROM wb_import_stage s"
-    " CROSS JOIN LATERAL (SELECT btrim(coalesce(s.email, '')) AS addr,"
-    "                            btrim(coalesce(s.timezone, '')) AS tz,"
-    "                            btrim(coalesce(s.consent, '')) AS consent) a"
+/* A staged row with its cleaned address, zone and consent. */
+#define STAGE_FROM \
+    " FROM wb_import_stage s" \
+    " CROSS JOIN LATERAL (SELECT btrim(coalesce(s.email, '')) AS addr," \
+    "                            btrim(coalesce(s.timezone, '')) AS tz," \
+    "                            btrim(coalesce(s.consent, '')) AS consent) a" \
     " LEFT JOIN wb_import_tz z ON z.key = lower(a.tz)"
-    "),"
-    /* The last valid row for an address wins. */
-    " win AS (SELECT key, max(line) AS line FROM chk"
-    "         WHERE reject IS NULL AND key IN (SELECT key FROM chk WHERE dup) GROUP BY key),"
+
+/* The odd rows: every rejected row with its reason, and every row of an
+ * address C flagged as possibly repeated. Usually few, so the dedupe and
+ * the report work on a small table while the good rows stream from the
+ * staging table straight into candidates. Suppression is tested last so
+ * the salted hash is computed only for rows otherwise valid (and not at
+ * all when the list is empty: a hashed IN over no rows skips its left
+ * side). OFFSET 0 keeps the CASE from being evaluated twice. */
+static const char odd_sql[] =
+    "CREATE TEMP TABLE wb_import_odd ON COMMIT DROP AS"
+    " SELECT line, key, reject FROM ("
+    "  SELECT s.line, lower(a.addr) AS key,"
+    "   CASE"
+    "    WHEN s.reject IS NOT NULL THEN s.reject"
+    "    WHEN a.addr = '' THEN 'missing email address'"
+    "    WHEN length(a.addr) > 254 OR a.addr !~ $1"
+    "     THEN format('invalid email address \"%s\"', left(a.addr, 100))"
+    "    WHEN a.tz <> '' AND z.name IS NULL"
+    "     THEN format('unknown time zone \"%s\"', left(a.tz, 100))"
+    "    WHEN a.consent NOT IN ('', 'opt_in', 'legitimate_interest')"
+    "     THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
+    "                 left(a.consent, 100))"
+    "    WHEN lower(a.addr) IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
+    "      OR wb_email_hash(a.addr) IN (SELECT email_hash FROM suppressions)"
+    "     THEN 'suppressed'"
+    "   END AS reject"
+    STAGE_FROM
+    "  OFFSET 0"
+    " ) x"
+    " WHERE reject IS NOT NULL OR key IN ("
+    "  SELECT lower(btrim(coalesce(email, ''))) FROM wb_import_stage WHERE dup)";
+
+/* Upserts every staged row that is not skipped, then returns the counts
+ * and the report. The last valid row for an address wins. */
+static const char upsert_head[] =
+    "WITH win AS (SELECT key, max(line) AS line FROM wb_import_odd"
+    "             WHERE reject IS NULL GROUP BY key),"
+    " skip AS (SELECT o.line FROM wb_import_odd o LEFT JOIN win w ON w.key = o.key"
+    "          WHERE o.reject IS NOT NULL OR o.line <> w.line),"
     /* An empty cell keeps what is stored; tags, skills and attrs merge. */
     " up AS ("
     "  INSERT INTO candidates AS c (email, first_name, last_name, title, company, location,"
     "         timezone, tags, skills, consent, consent_at, source, attrs)"
-    "  SELECT k.addr, k.first_name, k.last_name, k.title, k.company, k.location,"
-    "         k.timezone, k.tags, k.skills, k.consent,"
-    "         CASE WHEN k.consent IS NOT NULL THEN now() END, k.source, k.attrs"
-    "  FROM chk k WHERE k.reject IS NULL"
-    "   AND NOT EXISTS (SELECT 1 FROM win w WHERE w.key = k.key AND w.line > k.line)"
+    "  SELECT a.addr, btrim(coalesce(s.first_name, '')), btrim(coalesce(s.last_name, '')),"
+    "         btrim(coalesce(s.title, '')), btrim(coalesce(s.company, '')),"
+    "         btrim(coalesce(s.location, '')), z.name,"
+    "         coalesce(s.tags, '{}'), coalesce(s.skills, '{}'), NULLIF(a.consent, ''),"
+    "         CASE WHEN a.consent <> '' THEN now() END, btrim(coalesce(s.source, '')), ";
+/* ... the attrs expression goes here ... */
+static const char upsert_tail[] =
+    STAGE_FROM
+    "  WHERE NOT EXISTS (SELECT 1 FROM skip k WHERE k.line = s.line)"
     "  ON CONFLICT (lower(email)) DO UPDATE SET"
     "   first_name = CASE WHEN EXCLUDED.first_name = '' THEN c.first_name ELSE EXCLUDED.first_name END,"
     "   last_name = CASE WHEN EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,"
@@ -558,10 +564,12 @@ static const char chk_tail[] =
     " FROM up"
     " UNION ALL"
     " SELECT * FROM ("
-    "  SELECT 1, line, reject, NULL::bigint, NULL::bigint FROM chk WHERE reject IS NOT NULL"
+    "  SELECT 1, line, reject, NULL::bigint, NULL::bigint FROM wb_import_odd"
+    "  WHERE reject IS NOT NULL"
     "  UNION ALL"
-    "  SELECT 2, k.line, format('duplicate of line %s, later row wins', w.line), NULL, NULL"
-    "  FROM chk k JOIN win w ON w.key = k.key AND k.line < w.line WHERE k.reject IS NULL"
+    "  SELECT 2, o.line, format('duplicate of line %s, later row wins', w.line), NULL, NULL"
+    "  FROM wb_import_odd o JOIN win w ON w.key = o.key AND o.line < w.line"
+    "  WHERE o.reject IS NULL"
     "  ORDER BY 2"
     " ) r";
 
@@ -580,17 +588,22 @@ static void take_row(struct import *im, const PGresult *r)
     print_reason(im->report, im->path, atol(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2));
 }
 
-/* Runs the check-dedupe-upsert statement, reading its report row by row
+static int find_odd_rows(struct import *im)
+{
+    const char *params[1] = {email_re};
+    return wb_db_cmd(im->c, "import: checks", odd_sql, 1, params);
+}
+
+/* Runs the upsert-and-report statement, reading its report row by row
  * so a file of a million bad rows needs no million-row result in memory. */
 static int upsert(struct import *im)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
-    wb_buf_puts(&sql, chk_head);
+    wb_buf_puts(&sql, upsert_head);
     attrs_expr(im, &sql);
-    wb_buf_puts(&sql, chk_tail);
-    const char *params[1] = {email_re};
-    int ok = PQsendQueryParams(im->c, sql.data, 1, NULL, params, NULL, NULL, 0) &&
+    wb_buf_puts(&sql, upsert_tail);
+    int ok = PQsendQueryParams(im->c, sql.data, 0, NULL, NULL, NULL, NULL, 0) &&
              PQsetSingleRowMode(im->c);
     wb_buf_free(&sql);
     if (!ok) {
@@ -653,7 +666,7 @@ static int run(struct import *im, struct wb_csv *csv)
         /* Its size lets the planner hash it rather than sort the file. */
         wb_db_cmd(im->c, "import: time zones", "ANALYZE wb_import_tz", 0, NULL) < 0 ||
         stream_rows(im, csv) < 0 ||
-        upsert(im) < 0 || flush_gin(im) < 0 ||
+        find_odd_rows(im) < 0 || upsert(im) < 0 || flush_gin(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
         return -1;
