@@ -1,0 +1,220 @@
+"""The IMAP poller (lib/mailbox.c through tests/drivers/drv_mailbox) against a
+private Dovecot (imapd.py): replies stop their enrollment, out-of-office
+replies stop nothing, DSN hard bounces suppress, garbage and huge messages
+are skipped without stopping the poller, and a restart records nothing
+twice."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import harness
+import imapd
+
+DRV = os.path.join(harness.BUILD, "tests", "drv_mailbox")
+
+SEQUENCE = dict(harness.DEFAULT_SEQUENCE, stop_on=["reply", "unsubscribe", "bounce"],
+                handoff_on=[])
+
+QUOTE = ("\nOn Tue, Mar 5, 2024 at 9:12 AM Ana Ruiz <ana@example.com> wrote:\n"
+         "> Would you be interested in a backend role? Unsubscribe: https://x/u/y\n")
+
+
+class MailboxTest(harness.WbTestCase):
+    def setUp(self):
+        super().setUp()
+        self.imap = imapd.Dovecot().start()
+        self.addCleanup(self.imap.stop)
+        harness.write(os.path.join(self.tmp, "imap.pw"), self.imap.password + "\n", 0o600)
+        self.config(sequences=[SEQUENCE],
+                    mailbox={"url": self.imap.url(), "username": self.imap.user,
+                             "password_file": "imap.pw", "poll_s": 3600})
+        self.wb("migrate", check=0)
+        self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES ('nurture', 'x', $$%s$$)"
+                 % json.dumps(SEQUENCE))
+
+    def person(self, name):
+        """A candidate with an active enrollment and one sent message;
+        returns (candidate id, enrollment id, message id, Message-ID)."""
+        cid = self.scalar(f"INSERT INTO candidates (email, consent) VALUES "
+                          f"('{name}@corp.example', 'opt_in') RETURNING id")
+        eid = self.scalar(f"INSERT INTO enrollments (candidate_id, sequence_id, step) VALUES "
+                          f"({cid}, 'nurture', 1) RETURNING id")
+        mid = self.scalar(f"INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, "
+                          f"sender, state, rcpt) VALUES ({eid}, {cid}, 'nurture', 1, 'ana', 'sent', "
+                          f"'{name}@corp.example') RETURNING id")
+        msgid = f"wb.{mid}.0123abcd@example.com"
+        self.sql(f"UPDATE messages SET message_id = '{msgid}' WHERE id = {mid}")
+        return cid, eid, mid, msgid
+
+    def token(self, mid):
+        p = subprocess.run([DRV, "--config", self.cfg_path, "token", str(mid)],
+                           capture_output=True, text=True, check=True)
+        return p.stdout.strip()
+
+    def start_poller(self):
+        p = subprocess.Popen([DRV, "--config", self.cfg_path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "READY")
+        return p
+
+    def stop_poller(self, p):
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        return err
+
+    def wait_uid(self, uid, p, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = self.scalar("SELECT last_uid FROM mailbox_state")
+            if got is not None and int(got) >= uid:
+                return
+            self.assertIsNone(p.poll(), "poller exited")
+            time.sleep(0.2)
+        self.fail(f"last_uid did not reach {uid}")
+
+    def events(self, mid):
+        return self.sql(f"SELECT type, detail FROM events WHERE message_id = {mid} ORDER BY id")
+
+    def state(self, eid):
+        return self.scalar(f"SELECT state || ':' || coalesce(stop_reason, '') FROM enrollments "
+                           f"WHERE id = {eid}")
+
+    def test_reply_ooo_bounce_garbage_huge_and_restart(self):
+        a = self.person("alex")     # replies
+        b = self.person("bea")      # out of office
+        c = self.person("carl")     # hard bounce
+        d = self.person("dana")     # the huge header: nothing recorded
+        e = self.person("emil")     # a 5 MB reply: read from its first 64 KB
+        deliver = self.imap.deliver
+        # 1: a reply threaded by References only, quoted text to strip
+        deliver(imapd.message(
+            [("From", "Alex <alex@corp.example>"), ("To", "ana@example.com"),
+             ("Subject", "=?UTF-8?Q?Re:_about_backend_=E2=80=94_sure?="),
+             ("References", f"<other@x> <{a[3]}>"), ("Message-ID", "<r1@corp.example>")],
+            "Sounds good, let's talk on Thursday.\n\nAlex\n" + QUOTE))
+        # 2: garbage, not even a header
+        deliver(b"\x00\xff\xfe garbage \x01\x02\n\n\x00not mail at all" * 50)
+        # 3: 5 MB of References: over the header cap, skipped
+        deliver(imapd.message(
+            [("From", "dana@corp.example"), ("To", "ana@example.com"), ("Subject", "Re: hi"),
+             ("References", f"<{d[3]}>" + "\r\n <junk@x>" * 500000)],
+            "interested\n"))
+        # 4: out of office, as Exchange writes it
+        deliver(imapd.message(
+            [("From", "bea@corp.example"), ("To", "ana@example.com"),
+             ("Subject", "Automatic reply: about backend"), ("In-Reply-To", f"<{b[3]}>"),
+             ("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")],
+            "I am out of the office until Monday. I'm interested in nothing.\n"))
+        # 5: a DSN to the VERP address
+        tok = self.token(c[2])
+        deliver(imapd.message(
+            [("From", "MAILER-DAEMON@mx.example.org (Mail Delivery System)"),
+             ("To", f"b+{tok}@bounces.example.com"), ("Subject", "Undelivered Mail Returned to Sender"),
+             ("Auto-Submitted", "auto-replied"), ("MIME-Version", "1.0"),
+             ("Content-Type", 'multipart/report; report-type=delivery-status; boundary="BB"')],
+            "--BB\nContent-Type: text/plain\n\nThis is the mail system. I'm sorry...\n\n"
+            "--BB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: rfc822; carl@corp.example\nOriginal-Recipient: rfc822;carl@corp.example\n"
+            "Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 no such user\n\n"
+            f"--BB\nContent-Type: text/rfc822-headers\n\nReturn-Path: <b+{tok}@bounces.example.com>\n"
+            f"Message-ID: <{c[3]}>\n--BB--\n"))
+        # 6: a 5 MB reply (an attachment): classified from its first 64 KB
+        deliver(imapd.message(
+            [("From", "emil@corp.example"), ("To", "ana@example.com"), ("Subject", "Re: backend"),
+             ("In-Reply-To", f"<{e[3]}>"), ("MIME-Version", "1.0"),
+             ("Content-Type", 'multipart/mixed; boundary="MM"')],
+            "--MM\nContent-Type: text/plain; charset=utf-8\n\nNo thanks, not looking.\n" + QUOTE +
+            "--MM\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+            + ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=" * 2 + "\n") * 75000 + "--MM--\n"))
+
+        p = self.start_poller()
+        self.wait_uid(6, p)
+
+        ev = self.events(a[2])
+        self.assertEqual(len(ev), 1, ev)
+        self.assertEqual(ev[0][0], "reply")
+        detail = json.loads(ev[0][1])
+        self.assertEqual(detail["intent"], "interested")
+        self.assertEqual(detail["uid"], 1)
+        self.assertEqual(detail["subject"], "Re: about backend — sure")
+        self.assertEqual(self.state(a[1]), "stopped:reply")
+
+        ev = self.events(b[2])
+        self.assertEqual([t for t, _ in ev], ["auto_reply"])
+        self.assertEqual(self.state(b[1]), "active:")
+
+        ev = self.events(c[2])
+        self.assertEqual([t for t, _ in ev], ["bounce"])
+        detail = json.loads(ev[0][1])
+        self.assertEqual((detail["kind"], detail["status"]), ("hard", "5.1.1"))
+        self.assertEqual(self.scalar("SELECT count(*) FROM suppressions WHERE "
+                                     "email = 'carl@corp.example' AND reason = 'bounce'"), "1")
+        self.assertEqual(self.state(c[1]), "stopped:bounce")
+
+        self.assertEqual(self.events(d[2]), [])
+        self.assertEqual(self.state(d[1]), "active:")
+
+        ev = self.events(e[2])
+        self.assertEqual(len(ev), 1)
+        self.assertEqual(json.loads(ev[0][1])["intent"], "not_interested")
+        self.assertEqual(self.state(e[1]), "stopped:reply")
+
+        err = self.stop_poller(p)
+        self.assertIn("skipping UID 3", err)
+        total = self.scalar("SELECT count(*) FROM events")
+
+        # A restart reads on from last_uid: nothing recorded twice.
+        deliver(imapd.message([("From", "x@y"), ("To", "ana@example.com"), ("Subject", "hello")],
+                              "unrelated\n"))
+        p = self.start_poller()
+        self.wait_uid(7, p)
+        self.stop_poller(p)
+        self.assertEqual(self.scalar("SELECT count(*) FROM events"), total)
+
+    def test_uidvalidity_change_starts_over(self):
+        a = self.person("alex")
+        self.imap.deliver(imapd.message([("From", "x@y"), ("Subject", "one")], "x\n"))
+        self.imap.deliver(imapd.message([("From", "x@y"), ("Subject", "two")], "x\n"))
+        p = self.start_poller()
+        self.wait_uid(2, p)
+        self.stop_poller(p)
+        old = self.scalar("SELECT uidvalidity FROM mailbox_state")
+        self.imap.remove_all()
+        time.sleep(1.1)  # Dovecot derives a new UIDVALIDITY from the clock
+        self.imap.deliver(imapd.message(
+            [("From", "alex@corp.example"), ("Subject", "Re: x"), ("In-Reply-To", f"<{a[3]}>")],
+            "Please unsubscribe me.\n"))
+        p = self.start_poller()
+        deadline = time.time() + 60
+        while time.time() < deadline and not self.events(a[2]):
+            time.sleep(0.2)
+        err = self.stop_poller(p)
+        self.assertNotEqual(self.scalar("SELECT uidvalidity FROM mailbox_state"), old)
+        self.assertEqual(self.scalar("SELECT last_uid FROM mailbox_state"), "1")
+        self.assertIn("UIDVALIDITY", err)
+        ev = self.events(a[2])
+        self.assertEqual(len(ev), 1)
+        self.assertEqual(json.loads(ev[0][1])["intent"], "unsubscribe")
+        self.assertEqual(self.scalar("SELECT count(*) FROM suppressions "
+                                     "WHERE email = 'alex@corp.example'"), "1")
+
+    def test_unreachable_server_keeps_polling(self):
+        port = self.imap.port
+        self.imap.stop()
+        self.config(sequences=[SEQUENCE],
+                    mailbox={"url": f"imap://127.0.0.1:{port}/INBOX", "username": "wbtest",
+                             "password_file": "imap.pw", "poll_s": 1})
+        p = self.start_poller()
+        time.sleep(2.5)
+        self.assertIsNone(p.poll())
+        err = self.stop_poller(p)
+        self.assertIn("STATUS", err)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
