@@ -542,9 +542,15 @@ static void on_flushed(PGresult *r, void *ud)
             uv_timer_start(&h->flush_timer, on_flush_timer, 1000, 0);
         return;
     }
+    bool retries = false;
+    for (size_t i = 0; i < h->n_flushing; i++)
+        retries |= h->flushing[i].state[0] == 'p';
     free_outcomes(h->flushing, h->n_flushing);
     h->n_flushing = 0;
-    if (h->n_res)
+    /* A retry is due sooner than the timer may be set for: recompute it. */
+    if (retries)
+        wb_handoff_kick(h);
+    else if (h->n_res)
         flush(h);
     check_stop(h);
 }

@@ -70,7 +70,7 @@ def make_handler(args, secret):
                 time.sleep(m["hang"])
                 self.close_connection = True
                 return
-            text = (m.get("body", "ok") if status != 200 else "ok").encode()
+            text = ("ok" if status == 200 else m.get("body", "unavailable")).encode()
             self.send_response(status)
             if status != 200 and m.get("retry_after") is not None:
                 self.send_header("Retry-After", str(m["retry_after"]))

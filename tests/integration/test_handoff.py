@@ -114,7 +114,7 @@ class HandoffCase(WbTestCase):
         # Step 1 "sent" for everyone, as the scheduler would have stored it.
         self.sql("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender,"
                  " state, message_id, sent_at) SELECT e.id, e.candidate_id, e.sequence_id, 1,"
-                 " 'ana', 'sent', 'm' || e.id || '@example.com', now() - interval '1 hour'"
+                 " 'ana', 'sent', 'm' || e.id || '@example.com', now()"
                  " FROM enrollments e")
         self.sql("INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step,"
                  " type, at) SELECT m.candidate_id, m.id, m.enrollment_id, m.sequence_id, 1,"
@@ -135,7 +135,7 @@ class HandoffCase(WbTestCase):
                  " ARRAY[%s]::timestamptz[])"
                  % (",".join([mid] * n), ",".join("'%s'" % t for t in types),
                     ",".join(machine), ",".join("'%s'" % d for d in detail),
-                    ",".join("now() - interval '%d seconds'" % (n - i) for i in range(n))))
+                    ",".join(["clock_timestamp()"] * n)))
 
     def driver(self):
         d = Driver(self.cfg_path, os.path.join(self.tmp, "drv-%d.log" % len(self.drivers)))
@@ -152,7 +152,14 @@ class HandoffCase(WbTestCase):
         return self.scalar("SELECT %s FROM handoffs ORDER BY id DESC LIMIT 1" % col)
 
     def wait_state(self, state, timeout=30):
-        wait_until(lambda: self.handoff() == state, timeout, "handoff " + state)
+        try:
+            wait_until(lambda: self.handoff() == state, timeout, "handoff " + state)
+        except AssertionError as e:
+            logs = "\n".join(d.text()[-3000:] for d in self.drivers)
+            rows = self.sql("SELECT state, attempts, last_status, last_error, next_attempt_at"
+                            " FROM handoffs")
+            raise AssertionError("%s\nrows %s\nrequests %s\nlogs:\n%s"
+                                 % (e, rows, [r["answer"] for r in self.ats.requests()], logs))
 
     # --- tests ------------------------------------------------------------
 
@@ -188,8 +195,8 @@ class HandoffCase(WbTestCase):
         self.assertEqual(c["attrs"].get("github"), "gh1")
         types = [(e["type"], e["step"]) for e in body["engagement"]]
         # The machine click is not human engagement; the handoff itself is.
-        self.assertEqual(types, [("sent", 1), ("reply", 1), ("handoff", 1)])
-        self.assertEqual(body["engagement"][1]["intent"], "interested")
+        self.assertEqual(types, [("enrolled", None), ("sent", 1), ("reply", 1), ("handoff", 1)])
+        self.assertEqual(body["engagement"][2]["intent"], "interested")
         for e in body["engagement"]:
             self.assertRegex(e["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         row = self.sql("SELECT attempts, last_status, delivered_at IS NOT NULL, lease_owner"
@@ -280,7 +287,7 @@ class HandoffCase(WbTestCase):
         self.wait_state("delivered")
         body = json.loads(self.ats.requests()[0]["body"])
         self.assertEqual((body["reason"], body["sequence"]), ("manual", "nurture"))
-        self.assertEqual([e["type"] for e in body["engagement"]], ["sent", "handoff"])
+        self.assertEqual([e["type"] for e in body["engagement"]], ["enrolled", "sent", "handoff"])
         self.assertEqual(self.scalar("SELECT state FROM enrollments"), "handed_off")
         self.assertEqual(self.scalar("SELECT manual FROM handoffs"), "t")
 
@@ -297,7 +304,8 @@ class HandoffCase(WbTestCase):
         # The lease (60 s) is what a restart waits for; move it to now.
         time.sleep(1.0)
         self.assertEqual(self.handoff(), "delivering")
-        self.sql("UPDATE handoffs SET lease_until = now()")
+        self.sql("UPDATE handoffs SET lease_until = now() - interval '1 second'")
+        self.sql("SELECT pg_notify('wb_handoffs', '')")
         self.wait_state("delivered", timeout=15)
         reqs = self.ats.requests()
         self.assertEqual([r["answer"] for r in reqs], ["hang", 200])
