@@ -493,11 +493,12 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
  * staging table straight into candidates. Suppression is tested last so
  * the salted hash is computed only for rows otherwise valid (and not at
  * all when the list is empty: a hashed IN over no rows skips its left
- * side). OFFSET 0 keeps the CASE from being evaluated twice. */
+ * side). Repeats are found by a hash join, linear however many there are.
+ * OFFSET 0 keeps the CASE from being evaluated twice. */
 static const char odd_sql[] =
     "CREATE TEMP TABLE wb_import_odd ON COMMIT DROP AS"
     " SELECT line, key, reject FROM ("
-    "  SELECT s.line, lower(a.addr) AS key,"
+    "  SELECT s.line, lower(a.addr) AS key, d.key IS NOT NULL AS repeated,"
     "   CASE"
     "    WHEN s.reject IS NOT NULL THEN s.reject"
     "    WHEN a.addr = '' THEN 'missing email address'"
@@ -513,10 +514,11 @@ static const char odd_sql[] =
     "     THEN 'suppressed'"
     "   END AS reject"
     STAGE_FROM
+    "  LEFT JOIN (SELECT DISTINCT lower(btrim(coalesce(email, ''))) AS key"
+    "             FROM wb_import_stage WHERE dup) d ON d.key = lower(a.addr)"
     "  OFFSET 0"
     " ) x"
-    " WHERE reject IS NOT NULL OR key IN ("
-    "  SELECT lower(btrim(coalesce(email, ''))) FROM wb_import_stage WHERE dup)";
+    " WHERE reject IS NOT NULL OR repeated";
 
 /* Upserts every staged row that is not skipped, then returns the counts
  * and the report. The last valid row for an address wins. */
@@ -625,48 +627,22 @@ static int upsert(struct import *im)
     return failed ? -1 : 0;
 }
 
-/* Room for the dedupe hash of a large file; and the GIN indexes on tags
- * and skills collect new entries in their pending list and merge them in
- * one sorted pass at the end (gin_clean_pending_list, when we own them)
- * instead of in many small flushes, which cost more than the rows. */
-static const char *const settings_sql[] = {
-    "SET LOCAL work_mem = '128MB'",
-    "SET LOCAL gin_pending_list_limit = '256MB'",
-};
-static const char gin_flush_sql[] =
-    "SELECT gin_clean_pending_list(i.indexrelid)"
-    " FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid"
-    " JOIN pg_am am ON am.oid = x.relam"
-    " WHERE i.indrelid = 'candidates'::regclass AND am.amname = 'gin'"
-    "   AND pg_has_role(x.relowner, 'USAGE')";
-
-static int settings(struct import *im)
-{
-    for (size_t i = 0; i < sizeof settings_sql / sizeof settings_sql[0]; i++)
-        if (wb_db_cmd(im->c, "import: settings", settings_sql[i], 0, NULL) < 0)
-            return -1;
-    return 0;
-}
-
-static int flush_gin(struct import *im)
-{
-    PGresult *r = wb_db_exec(im->c, PGRES_TUPLES_OK, "import: index flush", gin_flush_sql,
-                             0, NULL);
-    PQclear(r);
-    return r ? 0 : -1;
-}
+/* Room for the suppression list's hash (the IN tests stay hashed, not
+ * rescanned per row, up to a few million addresses); this transaction only. */
+static const char settings_sql[] = "SET LOCAL work_mem = '128MB'";
 
 /* Everything between BEGIN and COMMIT. */
 static int run(struct import *im, struct wb_csv *csv)
 {
     if (wb_db_cmd(im->c, "import: begin", "BEGIN", 0, NULL) < 0)
         return -1;
-    if (settings(im) < 0 || create_stage(im) < 0 ||
+    if (wb_db_cmd(im->c, "import: settings", settings_sql, 0, NULL) < 0 ||
+        create_stage(im) < 0 ||
         wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
         /* Its size lets the planner hash it rather than sort the file. */
         wb_db_cmd(im->c, "import: time zones", "ANALYZE wb_import_tz", 0, NULL) < 0 ||
         stream_rows(im, csv) < 0 ||
-        find_odd_rows(im) < 0 || upsert(im) < 0 || flush_gin(im) < 0 ||
+        find_odd_rows(im) < 0 || upsert(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
         return -1;
