@@ -430,8 +430,11 @@ static void on_recorded(struct wb_mailbox *m, PGresult *r)
     message_done(m);
 }
 
-/* Records one event about message id (type NULL: only advances). */
-static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *detail)
+/* Records one event about message id (type NULL: only advances). The log
+ * line names the outcome (note), never the subject: subjects stay in the
+ * database. */
+static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *detail,
+                   const char *note)
 {
     char uv[24], uid[24], mid[24];
     snprintf(uv, sizeof uv, "%" PRIu64, m->uidvalidity);
@@ -442,8 +445,8 @@ static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *d
     m->cur.event = type != NULL;
     const char *p[] = {m->s->key, uv, uid, type, type ? mid : NULL, d ? d : "{}"};
     if (type)
-        wb_info("mailbox: UID %" PRIu64 ": %s about message %" PRId64 " %s", m->cur.uid, type, id,
-                d ? d : "");
+        wb_info("mailbox: UID %" PRIu64 ": %s%s%s about message %" PRId64, m->cur.uid, type,
+                note ? " " : "", note ? note : "", id);
     if (query(m, Q_RECORD, 6, p, on_recorded) < 0)
         fail_message(m, "database unavailable", false);
     free(d);
@@ -470,12 +473,12 @@ static void handle_bounce(struct wb_mailbox *m)
     if (c->has_bounce && st && (status[0] == '5' || status[0] == '4')) {
         json_t *d = json_pack("{s:s, s:s, s:I}", "kind", status[0] == '5' ? "hard" : "soft",
                               "status", status, "uid", (json_int_t)c->uid);
-        record(m, "bounce", c->bounce_id, d);
+        record(m, "bounce", c->bounce_id, d, status);
     } else if (c->has_bounce && c->is_auto) { /* an autoresponder answering MAIL FROM */
-        record(m, "auto_reply", c->bounce_id, subject_detail(m));
+        record(m, "auto_reply", c->bounce_id, subject_detail(m), NULL);
     } else {
         wb_debug("mailbox: UID %" PRIu64 ": a report without a failure of ours", c->uid);
-        record(m, NULL, 0, NULL);
+        record(m, NULL, 0, NULL, NULL);
     }
 }
 
@@ -487,7 +490,7 @@ static void handle_reply(struct wb_mailbox *m)
     free(text);
     json_t *d = subject_detail(m);
     json_object_set_new(d, "intent", json_string(wb_intent_name(in)));
-    record(m, "reply", m->cur.reply_id, d);
+    record(m, "reply", m->cur.reply_id, d, wb_intent_name(in));
 }
 
 static void on_text(struct wb_mailbox *m, CURLcode rc)
@@ -527,7 +530,7 @@ static void on_lookup(struct wb_mailbox *m, PGresult *r)
     }
     m->cur.reply_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     if (m->cur.is_auto) {
-        record(m, "auto_reply", m->cur.reply_id, subject_detail(m));
+        record(m, "auto_reply", m->cur.reply_id, subject_detail(m), NULL);
         return;
     }
     m->cur.want = WANT_REPLY;
@@ -589,6 +592,10 @@ static void on_headers(struct wb_mailbox *m, CURLcode rc)
         skip(m, "malformed header");
         return;
     }
+    if (!wb_mail_head_get(&m->cur.h, "From")) { /* RFC 5322 requires one */
+        skip(m, "no From field: not a mail message");
+        return;
+    }
     classify(m);
 }
 
@@ -600,7 +607,7 @@ static void next_message(struct wb_mailbox *m)
             m->cur.uid = m->done_uid;
             m->last_uid = m->done_uid;
             m->i = m->n_uids = 0;
-            record(m, NULL, 0, NULL);
+            record(m, NULL, 0, NULL, NULL);
             return;
         }
         end_poll(m, true);
@@ -673,6 +680,10 @@ static void on_search(struct wb_mailbox *m, CURLcode rc)
         wb_debug("mailbox: %zu new message(s) on %s", m->n_uids, m->s->key);
     m->i = 0;
     m->done_uid = m->last_uid;
+    /* Only expunged UIDs below UIDNEXT: move past them, no new mail can
+     * take them. */
+    if (!m->n_uids && m->uidnext > m->last_uid + 1)
+        m->done_uid = m->uidnext - 1;
     next_message(m);
 }
 
