@@ -312,6 +312,20 @@ class HandoffCase(WbTestCase):
         self.assertEqual(reqs[0]["headers"]["Idempotency-Key"], reqs[1]["headers"]["Idempotency-Key"])
         self.assertEqual(reqs[0]["body"], reqs[1]["body"])
 
+    def test_sigterm_waits_for_the_request_in_flight(self):
+        self.world()
+        self.ats.set(hang=2)
+        d = self.driver()
+        self.reply("p0000@example.org")
+        wait_until(lambda: self.ats.requests(), 10, "the request to arrive")
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(), 0, d.text())
+        # It waited for the answer (none: the receiver closed after 2 s)...
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        # ...and stored the outcome: a retry, lease released, same key kept.
+        row = self.sql("SELECT state, attempts, lease_owner, last_status FROM handoffs")[0]
+        self.assertEqual(row, ["pending", "1", "", ""])
+
     def test_two_drivers_thousand_handoffs_each_once(self):
         self.world(n=1000)
         self.driver()
