@@ -170,7 +170,9 @@ pids+=($watch_pid)
 tpid=$!
 pids+=($tpid)
 t0=$(now)
-if [ -n "${PERF:-}" ]; then # PERF=1: a system-wide call-graph profile of run 1
+# PERF=1: a system-wide call-graph profile of run 1 (PERF_S seconds);
+# PERF=wbd: warmbenchd alone, DWARF call graphs (libcurl has no frame pointers).
+if [ "${PERF:-}" = 1 ]; then
     perf record -a -g -o "$tmp/perf.data" -- sleep "${PERF_S:-20}" > "$tmp/perf.log" 2>&1 &
     pids+=($!)
 fi
@@ -178,7 +180,14 @@ t_sink="" t_db="" hwm_kb=""
 wpid=""
 deadline=$(( $(date +%s) + 600 ))
 while :; do
-    [ -z "$wpid" ] && wpid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
+    if [ -z "$wpid" ]; then
+        wpid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
+        if [ -n "$wpid" ] && [ "${PERF:-}" = wbd ]; then
+            perf record -F 499 --call-graph dwarf,16384 -p "$wpid" -o "$tmp/perf.data" \
+                > "$tmp/perf.log" 2>&1 &
+            pids+=($!)
+        fi
+    fi
     if [ -n "$wpid" ]; then
         h=$(awk '/^VmHWM/ {print $2}' "/proc/$wpid/status" 2>/dev/null || true)
         [ -n "$h" ] && hwm_kb=$h
