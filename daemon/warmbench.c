@@ -5,6 +5,7 @@
 #include "warmbench/db.h"
 #include "warmbench/enroll.h"
 #include "warmbench/exitcodes.h"
+#include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
 #include "warmbench/report.h"
 #include "warmbench/suppress.h"
@@ -26,6 +27,8 @@ static const char usage_text[] =
     "  stats [SEQUENCE] [--json]         per sequence and step counts of people\n"
     "  show EMAIL [--json]               a candidate, their enrollments and timeline\n"
     "  suppress EMAIL                    never mail this address again\n"
+    "  handoff EMAIL [--sequence S]      hand the candidate to the ATS now\n"
+    "  webhooks [--dead] [--retry ID]    list handoff deliveries; re-queue a dead one\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -46,6 +49,9 @@ struct args {
     char **emails;
     size_t nemails;
     bool json;
+    bool dead;
+    const char *sequence;
+    const char *retry;
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -69,6 +75,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"config", required_argument, NULL, 'c'}, {"tag", required_argument, NULL, 't'},
         {"email", required_argument, NULL, 'e'},  {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"dead", no_argument, NULL, 'd'},         {"sequence", required_argument, NULL, 's'},
+        {"retry", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
@@ -86,6 +94,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 't': push(&a->tags, &a->ntags, optarg); break;
         case 'e': push(&a->emails, &a->nemails, optarg); break;
         case 'j': a->json = true; break;
+        case 'd': a->dead = true; break;
+        case 's': a->sequence = optarg; break;
+        case 'r': a->retry = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -213,6 +224,21 @@ static int cmd_suppress(PGconn *c, const struct wb_config *cfg, struct args *a)
     return WB_EXIT_OK;
 }
 
+static int cmd_handoff(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos != 1)
+        return usage_error("%s", "handoff takes one EMAIL");
+    return wb_cmd_handoff(c, cfg, a->pos[0], a->sequence, stdout);
+}
+
+static int cmd_webhooks(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos)
+        return usage_error("%s", "webhooks takes no arguments");
+    return wb_cmd_webhooks(c, a->dead, a->retry, stdout);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -221,6 +247,7 @@ struct command {
 static const struct command commands[] = {
     {"migrate", cmd_migrate}, {"import", cmd_import}, {"enroll", cmd_enroll},
     {"stats", cmd_stats},     {"show", cmd_show},     {"suppress", cmd_suppress},
+    {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks},
 };
 
 static int dispatch(struct args *a)

@@ -7,6 +7,7 @@
 #include "warmbench/db.h"
 #include "warmbench/enroll.h"
 #include "warmbench/exitcodes.h"
+#include "warmbench/handoff.h"
 #include "warmbench/log.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
@@ -44,6 +45,8 @@ struct daemon {
     struct wb_smtp *smtp;
     struct wb_sched *sched;
     struct wb_autoenroll *autoenroll;
+    struct wb_handoff *handoff;  /* NULL without ats */
+    int draining;                /* engines still finishing their work */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog, status;
     bool ready, stopping;
@@ -87,6 +90,8 @@ static void became_ready(struct daemon *d)
     sd_notify(0, "READY=1\nSTATUS=running");
     wb_sched_start(d->sched);
     wb_autoenroll_kick(d->autoenroll);
+    if (d->handoff)
+        wb_handoff_start(d->handoff);
 }
 
 static void on_synced(PGresult *r, void *ud)
@@ -148,6 +153,8 @@ static void on_connect(struct wb_pg *pg, void *ud)
     wb_info("database connection restored");
     wb_sched_kick(d->sched);
     wb_autoenroll_kick(d->autoenroll);
+    if (d->handoff)
+        wb_handoff_kick(d->handoff);
 }
 
 static void on_disconnect(struct wb_pg *pg, const char *why, void *ud)
@@ -169,6 +176,8 @@ static void on_notify(struct wb_pg *pg, const char *channel, const char *payload
         wb_sched_kick(d->sched);
     else if (!strcmp(channel, "wb_candidates"))
         wb_autoenroll_kick(d->autoenroll);
+    else if (!strcmp(channel, "wb_handoffs") && d->handoff)
+        wb_handoff_kick(d->handoff);
 }
 
 static void reload(struct daemon *d)
@@ -189,6 +198,10 @@ static void reload(struct daemon *d)
         wb_warn("reload: SMTP settings take effect at the next restart");
     wb_sched_set_config(d->sched, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
+    if (d->handoff)
+        wb_handoff_set_config(d->handoff, cfg);
+    if (cfg->ats.enabled != (d->handoff != NULL))
+        wb_warn("reload: turning ATS handoff on or off takes effect at the next restart");
     wb_config_free(d->cfg);
     d->cfg = cfg;
     wb_log_setup(cfg->log.level, cfg->log.format);
@@ -216,6 +229,8 @@ static void close_handle(uv_handle_t *h)
 static void drained(void *ud)
 {
     struct daemon *d = ud;
+    if (--d->draining > 0)
+        return;
     wb_info("stopped");
     wb_smtp_free(d->smtp);
     d->smtp = NULL;
@@ -224,6 +239,8 @@ static void drained(void *ud)
     wb_pg_close(d->pg, on_pg_closed, d);
     wb_sched_free(d->sched);
     wb_autoenroll_free(d->autoenroll);
+    if (d->handoff)
+        wb_handoff_free(d->handoff);
     uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint,
                          (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->watchdog,
                          (uv_handle_t *)&d->status};
@@ -239,7 +256,10 @@ static void stop(struct daemon *d, int code)
     d->exit_code = code;
     sd_notify(0, "STOPPING=1");
     wb_info("stopping: no new claims; finishing transactions in flight");
+    d->draining = d->handoff ? 2 : 1;
     wb_sched_drain(d->sched, drained, d);
+    if (d->handoff)
+        wb_handoff_stop(d->handoff, drained, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -307,8 +327,12 @@ static int setup(struct daemon *d)
     gethostname(host, sizeof host - 1);
     char *owner = wb_xasprintf("%s:%d", host, (int)getpid());
     d->sched = wb_sched_new(d->loop, d->pg, d->smtp, d->cfg, owner);
-    free(owner);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
+    if (d->cfg->ats.enabled) {
+        d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);
+        wb_pg_listen(d->pg, "wb_handoffs");
+    }
+    free(owner);
     uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

@@ -279,10 +279,10 @@ class HandoffCase(WbTestCase):
 
     def test_manual_handoff(self):
         self.world()
-        out = self.drv_cli("handoff", "P0000@example.org", "nurture")
+        out = self.wb("handoff", "P0000@example.org", "--sequence", "nurture", check=0).stdout
         self.assertIn("1 enrollment(s) ended", out)
-        self.drv_cli("handoff", "nobody@example.org", check=65)
-        self.drv_cli("handoff", "p0000@example.org", "no-such-seq", check=65)
+        self.wb("handoff", "nobody@example.org", check=65)
+        self.wb("handoff", "p0000@example.org", "--sequence", "no-such-seq", check=65)
         self.driver()
         self.wait_state("delivered")
         body = json.loads(self.ats.requests()[0]["body"])
@@ -345,3 +345,40 @@ class HandoffCase(WbTestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+class HandoffDaemonTest(WbTestCase):
+    """The same path through the programs a user runs: warmbench handoff,
+    warmbenchd delivering, warmbench webhooks listing."""
+
+    def test_cli_and_daemon(self):
+        from daemon_util import Daemon
+        secret = write(os.path.join(self.tmp, "ats.key"), ATS_SECRET + "\n", 0o600)
+        ats = Receiver(self.tmp, secret)
+        self.addCleanup(ats.stop)
+        ats.set(status=400, body="candidate exists")
+        self.config(ats={"webhook_url": ats.url(), "secret_file": "ats.key",
+                         "max_attempts": 3, "retry_base_s": 1})
+        self.wb("migrate", check=0)
+        pool = write(os.path.join(self.tmp, "pool.csv"),
+                     "email,first_name,tags,consent\nada@example.org,Ada,backend,opt_in\n")
+        self.wb("import", pool, check=0)
+        self.wb("enroll", "nurture", check=0)
+        self.wb("handoff", "ada@example.org", "--sequence", "nurture", check=0)
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        wait_until(lambda: self.scalar("SELECT state FROM handoffs") == "dead", 20, "dead")
+        listed = self.wb("webhooks", "--dead", check=0).stdout
+        self.assertIn("ada@example.org", listed)
+        self.assertIn("400", listed)
+        hid = self.scalar("SELECT id FROM handoffs")
+        ats.set(status=200)
+        self.wb("webhooks", "--retry", hid, check=0)
+        wait_until(lambda: self.scalar("SELECT state FROM handoffs") == "delivered", 20,
+                   "delivered")
+        reqs = ats.requests()
+        self.assertEqual(len(reqs), 2)
+        self.assertTrue(all(r["sig_ok"] for r in reqs))
+        self.assertEqual(reqs[0]["headers"]["Idempotency-Key"], reqs[1]["headers"]["Idempotency-Key"])
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(any(m in d.text() for m in SANITIZER_MARKS), d.text()[-4000:])
