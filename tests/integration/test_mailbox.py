@@ -177,6 +177,35 @@ class MailboxTest(harness.WbTestCase):
         self.stop_poller(p)
         self.assertEqual(self.scalar("SELECT count(*) FROM events"), total)
 
+    def test_stop_mid_poll_then_restart_records_each_once(self):
+        n = 200
+        self.sql(f"""
+            WITH c AS (INSERT INTO candidates (email, consent)
+                       SELECT 'p' || i || '@corp.example', 'opt_in' FROM generate_series(1, {n}) i
+                       RETURNING id, email),
+                 e AS (INSERT INTO enrollments (candidate_id, sequence_id, step)
+                       SELECT id, 'nurture', 1 FROM c RETURNING id, candidate_id)
+            INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender, state, rcpt)
+            SELECT e.id, c.id, 'nurture', 1, 'ana', 'sent', c.email FROM e JOIN c ON c.id = e.candidate_id""")
+        self.sql("UPDATE messages SET message_id = 'wb.' || id || '.0123abcd@example.com'")
+        for mid, in self.sql("SELECT id FROM messages ORDER BY id"):
+            self.imap.deliver(imapd.message(
+                [("From", "p@corp.example"), ("Subject", "Re: hi"),
+                 ("In-Reply-To", f"<wb.{mid}.0123abcd@example.com>")], "Happy to chat!\n"))
+        p = self.start_poller()
+        for line in p.stderr:  # stop as soon as a few are recorded
+            if "UID 3:" in line:
+                break
+        self.stop_poller(p)
+        self.assertLess(int(self.scalar("SELECT last_uid FROM mailbox_state")), n)
+        p = self.start_poller()
+        self.wait_uid(n, p)
+        self.stop_poller(p)
+        rows = self.sql("SELECT m.id, count(e.id) FROM messages m LEFT JOIN events e "
+                        "ON e.message_id = m.id AND e.type = 'reply' GROUP BY m.id")
+        self.assertEqual(len(rows), n)
+        self.assertEqual({r[1] for r in rows}, {"1"})
+
     def test_uidvalidity_change_starts_over(self):
         a = self.person("alex")
         self.imap.deliver(imapd.message([("From", "x@y"), ("Subject", "one")], "x\n"))
