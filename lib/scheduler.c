@@ -59,6 +59,7 @@ struct wb_sched {
     struct item **marking;          /* the batch whose mark is in flight */
     size_t n_marking;
     size_t inflight;
+    int releasing;                  /* release queries in flight */
     struct result *res, *flushing;
     size_t n_res, cap_res, n_flushing;
     void (*drain_done)(void *);
@@ -74,6 +75,7 @@ static void flush(struct wb_sched *s);
 static void check_drain(struct wb_sched *s);
 static void on_tick_timer(uv_timer_t *t);
 static void on_flush_timer(uv_timer_t *t);
+static void release_ready(struct wb_sched *s);
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -161,8 +163,10 @@ static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int 
 static void tick_end(struct wb_sched *s, uint64_t delay_ms)
 {
     s->ticking = false;
-    if (s->draining)
+    if (s->draining) {
+        check_drain(s);
         return;
+    }
     if (s->tick_again) {
         s->tick_again = false;
         delay_ms = 0;
@@ -244,6 +248,12 @@ static void on_claim(PGresult *r, void *ud)
         s->claim_full = true;
     if (s->n_res)
         flush(s);
+    if (s->draining) {
+        /* SIGTERM came while this claim was on its way: give it back. */
+        release_ready(s);
+        tick_end(s, 0);
+        return;
+    }
     pump(s);
     s->sender_i++;
     claim_next(s);
@@ -272,7 +282,7 @@ static void phase_materialize(struct wb_sched *s);
 static void on_materialize(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "materializing due enrollments")) {
+    if (!res_ok(r, "materializing due enrollments") || s->draining) {
         tick_end(s, 1000);
         return;
     }
@@ -296,7 +306,7 @@ static void phase_materialize(struct wb_sched *s)
 static void on_recover(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "recovering expired leases")) {
+    if (!res_ok(r, "recovering expired leases") || s->draining) {
         tick_end(s, 1000);
         return;
     }
@@ -593,7 +603,7 @@ static void check_drain(struct wb_sched *s)
 {
     if (!s->draining || !s->drain_done)
         return;
-    if (s->n_marking || s->inflight || s->n_res || s->n_flushing)
+    if (s->n_marking || s->inflight || s->n_res || s->n_flushing || s->ticking || s->releasing)
         return;
     finish_drain(s);
 }
@@ -608,8 +618,31 @@ static void on_drain_timer(uv_timer_t *t)
 
 static void on_released(PGresult *r, void *ud)
 {
+    struct wb_sched *s = ud;
     (void)r;
-    check_drain(ud);
+    s->releasing--;
+    check_drain(s);
+}
+
+/* Gives the claimed but unstarted messages back to the queue. If this
+ * fails the claim lease expires and they are requeued anyway. */
+static void release_ready(struct wb_sched *s)
+{
+    if (!s->n_ready)
+        return;
+    struct wb_buf ids;
+    wb_buf_init(&ids);
+    struct item *it;
+    size_t i = 0;
+    while ((it = pop_ready(s))) {
+        wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->r.id);
+        free_item(it);
+    }
+    wb_buf_putc(&ids, '}');
+    const char *p[] = {ids.data, s->owner};
+    if (wb_pg_query(s->pg, wb_q_release, 2, p, on_released, s) == 0)
+        s->releasing++;
+    wb_buf_free(&ids);
 }
 
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
@@ -618,21 +651,7 @@ void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
     s->drain_done = done;
     s->drain_ud = ud;
     uv_timer_stop(&s->tick_timer);
-    if (s->n_ready) {
-        struct wb_buf ids;
-        wb_buf_init(&ids);
-        struct item *it;
-        size_t i = 0;
-        while ((it = pop_ready(s))) {
-            wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->r.id);
-            free_item(it);
-        }
-        wb_buf_putc(&ids, '}');
-        const char *p[] = {ids.data, s->owner};
-        /* If this fails the claim lease expires and they are requeued anyway. */
-        wb_pg_query(s->pg, wb_q_release, 2, p, on_released, s);
-        wb_buf_free(&ids);
-    }
+    release_ready(s); /* a tick in flight releases what it still claims */
     flush(s);
     uv_timer_start(&s->drain_timer, on_drain_timer,
                    (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, 0);
