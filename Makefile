@@ -38,7 +38,7 @@ PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
              libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev check \
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
-             dovecot-imapd curl systemd man-db
+             dovecot-imapd curl systemd man-db clang
 
 .PHONY: all deps check check-plain check-asan unit demo clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
@@ -153,3 +153,19 @@ install:
 	  s=$${m##*.}; sed 's|/usr/local/|$(PREFIX)/|g' $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} && \
 	  chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} || exit 1; \
 	done
+
+# libFuzzer over the tracking endpoint's routing, token checks and machine
+# rules (clang; ASan + UBSan), FUZZ_TIME seconds; not part of `make check`.
+.PHONY: fuzz
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SRC  := tests/fuzz/fuzz_tracking.c $(LIB_SRC)
+fuzz: $(BUILD)/fuzz/fuzz_tracking
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_tracking -max_total_time=$(FUZZ_TIME) -max_len=4096 $(BUILD)/fuzz/corpus
+
+$(BUILD)/fuzz/fuzz_tracking: $(FUZZ_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	    -Iinclude -DWB_VERSION='"$(VERSION)"' -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' \
+	    -DWB_SHARE_DIR='"$(SHARE_DIR_DEFAULT)"' $(PKG_CFLAGS) -o $@ $(FUZZ_SRC) $(PKG_LIBS)

@@ -93,6 +93,9 @@ static bool prefetch(const struct wb_machine_req *r)
 
 const char *wb_machine_open(const struct wb_machine_req *r)
 {
+    /* A mail client GETs images; HEAD is someone checking the URL. */
+    if (r->head)
+        return "head";
     /* A person's mail client always names itself; nothing does not. */
     if (!r->user_agent || !*r->user_agent)
         return "no-agent";

@@ -77,6 +77,7 @@ START_TEST(test_head_and_too_soon)
     struct wb_machine_req r = req(browser);
     r.head = true;
     ck_assert_str_eq(wb_machine_click(&r), "head");
+    ck_assert_str_eq(wb_machine_open(&r), "head");
     r = req(browser);
     r.since_send_s = 4.9;
     ck_assert_str_eq(wb_machine_click(&r), "too-soon");

@@ -1,0 +1,81 @@
+/* libFuzzer target for the tracking endpoint's pure parts: routing (token
+ * parsing in constant time, kinds, admin split) and the machine rules.
+ * Oracle: a request routed to a token route must carry the one canonical
+ * token for what it decoded to (no second spelling of a token is ever
+ * accepted), and nothing may crash or trip ASan/UBSan.
+ * Input: byte 0 picks the method and the listener flags, byte 1 splits
+ * the rest into a path and a User-Agent. */
+#include "warmbench/machine.h"
+#include "warmbench/tokens.h"
+#include "warmbench/tracking.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char key[] = "fuzz-secret-0123456789abcdef";
+#define KL (sizeof key - 1)
+
+static void check_canonical(const char *path, const struct wb_route *r)
+{
+    char tok[WB_TOKEN_MAX];
+    size_t n = wb_token_make(key, KL, r->tok.kind, r->tok.message_id, r->tok.link, tok, sizeof tok);
+    if (!n || strncmp(path + 3, tok, n))
+        abort();
+    const char *rest = path + 3 + n;
+    if (strcmp(rest, r->kind == WB_ROUTE_OPEN ? ".gif" : ""))
+        abort();
+}
+
+/* A real token, altered at one place the input picks, must route only
+ * when the alteration changed nothing. */
+static void altered_token(const uint8_t *data, size_t size)
+{
+    static const char *const prefixes[] = {"/o/", "/c/", "/u/"};
+    static const enum wb_route_kind want[] = {WB_ROUTE_OPEN, WB_ROUTE_CLICK, WB_ROUTE_UNSUB_PAGE};
+    int k = data[0] % 3;
+    int64_t id = 0;
+    for (size_t i = 0; i < size && i < 8; i++)
+        id = (int64_t)((uint64_t)id << 8 | data[i]);
+    char tok[WB_TOKEN_MAX], path[WB_TOKEN_MAX + 16];
+    size_t n = wb_token_make(key, KL, (enum wb_token_kind)(k + 1), id, data[1], tok, sizeof tok);
+    if (!n)
+        abort();
+    char orig = tok[data[1] % n], ch = (char)data[size - 1];
+    if (!ch)
+        return;
+    tok[data[1] % n] = ch;
+    snprintf(path, sizeof path, "%s%s%s", prefixes[k], tok, k == 0 ? ".gif" : "");
+    struct wb_route r;
+    enum wb_route_kind got = wb_route("GET", path, false, false, key, KL, &r);
+    if (got != (ch == orig ? want[k] : WB_ROUTE_NONE))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    altered_token(data, size);
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+                                          "get", ""};
+    const char *method = methods[data[0] & 7];
+    bool admin = data[0] & 8, split = data[0] & 16;
+    size_t cut = data[1] % (size - 1);
+    char *path = strndup((const char *)data + 2, cut);
+    char *ua = strndup((const char *)data + 2 + cut, size - 2 - cut);
+    struct wb_route r;
+    enum wb_route_kind k = wb_route(method, path, admin, split, key, KL, &r);
+    if (k == WB_ROUTE_OPEN || k == WB_ROUTE_CLICK || k == WB_ROUTE_UNSUB_PAGE ||
+        k == WB_ROUTE_UNSUB_POST)
+        check_canonical(path, &r);
+    if ((k == WB_ROUTE_HEALTHZ || k == WB_ROUTE_METRICS) && split && !admin)
+        abort();
+    struct wb_machine_req m = {ua, data[0] & 32 ? ua : NULL, data[0] & 64 ? path : NULL,
+                               data[0] & 128, (double)(int8_t)data[1], 5};
+    (void)wb_machine_open(&m);
+    (void)wb_machine_click(&m);
+    free(path);
+    free(ua);
+    return 0;
+}
