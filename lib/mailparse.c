@@ -25,14 +25,15 @@ static void field_add(struct wb_mail_head *h, const char *name, size_t nlen)
     h->n++;
 }
 
-static int value_append(struct wb_mail_field *f, const char *p, size_t n)
+/* *len tracks the value's length: many continuation lines stay linear. */
+static int value_append(struct wb_mail_field *f, size_t *len, const char *p, size_t n)
 {
-    size_t old = strlen(f->value);
-    if (old + n > WB_MAIL_MAX_FIELD)
+    if (*len + n > WB_MAIL_MAX_FIELD)
         return -1;
-    f->value = wb_xrealloc(f->value, old + n + 1);
-    memcpy(f->value + old, p, n);
-    f->value[old + n] = '\0';
+    f->value = wb_xrealloc(f->value, *len + n + 1);
+    memcpy(f->value + *len, p, n);
+    *len += n;
+    f->value[*len] = '\0';
     return 0;
 }
 
@@ -67,7 +68,7 @@ int wb_mail_head_parse(const char *p, size_t len, struct wb_mail_head *h, size_t
 {
     h->v = NULL;
     h->n = 0;
-    size_t i = 0;
+    size_t i = 0, vlen = 0;
     while (i < len) {
         const char *nl = memchr(p + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - p) : len, next = nl ? e + 1 : len;
@@ -80,7 +81,7 @@ int wb_mail_head_parse(const char *p, size_t len, struct wb_mail_head *h, size_t
             break;
         }
         if (p[i] == ' ' || p[i] == '\t') {
-            if (!h->n || value_append(&h->v[h->n - 1], p + i, e - i) < 0)
+            if (!h->n || value_append(&h->v[h->n - 1], &vlen, p + i, e - i) < 0)
                 goto bad;
         } else {
             size_t k = field_name_len(p + i, e - i);
@@ -88,7 +89,8 @@ int wb_mail_head_parse(const char *p, size_t len, struct wb_mail_head *h, size_t
                 goto bad;
             const char *colon = memchr(p + i, ':', e - i);
             field_add(h, p + i, k);
-            if (value_append(&h->v[h->n - 1], colon + 1, (size_t)(p + e - colon - 1)) < 0)
+            vlen = 0;
+            if (value_append(&h->v[h->n - 1], &vlen, colon + 1, (size_t)(p + e - colon - 1)) < 0)
                 goto bad;
         }
         i = next;
@@ -242,7 +244,10 @@ static char *via_iconv(iconv_t cd, const char *s, size_t n)
 char *wb_mail_to_utf8(const char *charset, const char *s, size_t n)
 {
     char cs[64] = "";
-    if (charset && strlen(charset) < sizeof cs) {
+    /* Only plain names reach iconv_open (it loads modules by name). */
+    if (charset && strlen(charset) < sizeof cs &&
+        strspn(charset, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:*") ==
+            strlen(charset)) {
         strcpy(cs, charset);
         char *star = strchr(cs, '*'); /* RFC 2231 language suffix */
         if (star)
@@ -332,12 +337,16 @@ static size_t encoded_word(const char *s, struct wb_buf *out)
     char enc = (char)toupper((unsigned char)q1[1]);
     if (enc != 'B' && enc != 'Q')
         return 0;
-    const char *text = q1 + 3, *end = strstr(text, "?=");
+    /* Encoded words are short (75 chars by RFC 2047; some mailers write
+     * longer): a bounded look for "?=" keeps hostile subjects linear. */
+    const char *text = q1 + 3, *end = NULL;
+    for (const char *p = text; *p && p - text < 1000 && !isspace((unsigned char)*p); p++)
+        if (p[0] == '?' && p[1] == '=') {
+            end = p;
+            break;
+        }
     if (!end)
         return 0;
-    for (const char *p = text; p < end; p++)
-        if (isspace((unsigned char)*p))
-            return 0;
     char charset[64];
     memcpy(charset, cs, (size_t)(q1 - cs));
     charset[q1 - cs] = '\0';
