@@ -1,7 +1,8 @@
-/* CSV import (see import.h). The C side only parses and checks what SQL
- * cannot see (shape, encoding, size) and streams rows with COPY into a temp
- * staging table; every other check, the dedupe and the upsert are one
- * set-based statement, so a million rows cost a few passes, not a million
+/* CSV import (see import.h). The C side parses, checks what SQL cannot
+ * see (shape, encoding, size), splits the ;-lists and flags addresses that
+ * may repeat, and streams rows with COPY into a temp staging table. SQL
+ * then finds the odd rows (rejected or repeated) in one pass and upserts
+ * the rest in another, so a million rows cost a few passes, not a million
  * round trips. */
 #include "warmbench/import.h"
 #include <errno.h>
