@@ -169,3 +169,10 @@ $(BUILD)/fuzz/fuzz_tracking: $(FUZZ_SRC) $(HDRS)
 	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	    -Iinclude -DWB_VERSION='"$(VERSION)"' -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' \
 	    -DWB_SHARE_DIR='"$(SHARE_DIR_DEFAULT)"' $(PKG_CFLAGS) -o $@ $(FUZZ_SRC) $(PKG_LIBS)
+
+# The tracking endpoint (drv_http) vs nginx serving the same GIF, wrk with
+# the same connections for 10 s each; checks events stored == pixels
+# answered. Needs wrk and nginx; not part of `make check`.
+.PHONY: bench-track
+bench-track: $(BUILD)/warmbench $(BUILD)/tests/drv_http
+	@tests/bench/bench_track.sh $(BUILD)

@@ -474,22 +474,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     struct listener *l = cls;
     struct treq *q = *con_cls;
     if (!q) {
-        struct wb_route r;
         const struct wb_config *cfg = l->t->cfg;
-        if (wb_route(method, url, l->admin, cfg->http.admin_listen != NULL, cfg->secret,
-                     cfg->secret_len, &r) == WB_ROUTE_NONE)
-            return not_found(c);
         q = wb_xcalloc(1, sizeof *q);
         q->t = l->t;
         q->l = l;
         q->conn = c;
-        q->r = r;
+        wb_route(method, url, l->admin, cfg->http.admin_listen != NULL, cfg->secret,
+                 cfg->secret_len, &q->r);
         *con_cls = q;
-        /* A POST is acted on once its body (any body, RFC 8058) is read. */
-        if (r.kind == WB_ROUTE_UNSUB_POST)
-            return MHD_YES;
+        /* MHD closes the connection when a response is queued on this
+         * first call (headers only); answering on the next one keeps it
+         * alive. A POST's body (any body, RFC 8058) is read meanwhile. */
+        return MHD_YES;
     }
     if (*upload_size) {
+        /* A body to a path we don't serve is not worth reading. */
+        if (q->r.kind == WB_ROUTE_NONE && !q->started) {
+            q->started = true;
+            return not_found(c);
+        }
         *upload_size = 0;
         return MHD_YES;
     }

@@ -5,13 +5,14 @@
  *   drv_http --config PATH             serve; prints "READY PORT ADMIN_PORT"
  *                                      (ADMIN_PORT 0 when none); SIGTERM or
  *                                      SIGINT: stop accepting, flush the
- *                                      queued events (10 s at most), exit 0
+ *                                      queued events (WB_FLUSH_S), exit 0
  *   drv_http --config PATH token KIND MESSAGE_ID [LINK]
  *                                      prints a token (KIND: open, click,
  *                                      unsub, bounce) made with the secret
  *
  * Test-only knobs (environment): WB_EVENTQ_MAX (queue bound),
- * WB_EVENTQ_DELAY_MS (batch delay), WB_EVENTQ_BATCH. */
+ * WB_EVENTQ_DELAY_MS (batch delay), WB_EVENTQ_BATCH, WB_FLUSH_S (longest
+ * wait for the flush at SIGTERM, default 10). */
 #include "warmbench/config.h"
 #include "warmbench/db.h"
 #include "warmbench/eventq.h"
@@ -82,7 +83,7 @@ static void shut(void *ud)
 static void on_deadline(uv_timer_t *t)
 {
     (void)t;
-    wb_warn("drv_http: events still queued after 10 s; exiting anyway");
+    wb_warn("drv_http: events still queued at the flush deadline; exiting anyway");
     shut(NULL);
 }
 
@@ -93,7 +94,8 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     stopping = true;
     wb_tracking_quiesce(tracking);
-    uv_timer_start(&deadline, on_deadline, 10000, 0);
+    size_t flush_s = env_num("WB_FLUSH_S");
+    uv_timer_start(&deadline, on_deadline, (flush_s ? flush_s : 10) * 1000, 0);
     wb_eventq_flush(q, shut, NULL);
 }
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The tracking endpoint against nginx serving the same 43-byte GIF from a
+# file on loopback: wrk with the same threads, connections and duration on
+# each; prints both req/s, their ratio, and checks that the events stored
+# after the driver's SIGTERM flush equal the pixels wrk got back (no event
+# lost or invented). Uses tests/drivers/drv_http (the endpoint as wired in
+# warmbenchd) on a throwaway PostgreSQL cluster.
+# Usage: tests/bench/bench_track.sh [BUILD_DIR]   (THREADS, CONNS, DURATION)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-10}
+WB=$PWD/$BUILD/warmbench
+DRV=$PWD/$BUILD/tests/drv_http
+LUA=$PWD/tests/bench/track.lua
+for p in "$WB" "$DRV"; do [ -x "$p" ] || { echo "bench-track: $p not built" >&2; exit 1; }; done
+for c in wrk nginx; do
+    command -v $c >/dev/null || [ -x /usr/sbin/$c ] ||
+        { echo "bench-track: needs $c (apt-get install wrk nginx-light)" >&2; exit 1; }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. tests/pg.sh
+
+tmp=$(mktemp -d /tmp/wbtrack-XXXXXX)
+chmod 755 "$tmp"
+drv_pid= nginx_pid=
+cleanup() {
+    [ -n "$drv_pid" ] && kill "$drv_pid" 2>/dev/null || true
+    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
+    wb_pg_stop "$tmp/pg"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+WB_PG_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" wb_pg_start "$tmp/pg"
+psql() { command psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$WB_PG_URL" "$@"; }
+port=$(wb_free_port)
+nport=$(wb_free_port)
+
+cfg=$tmp/cfg
+mkdir -p "$cfg/sequences" "$cfg/templates"
+echo "bench-secret-0123456789abcdef" > "$cfg/secret.key"
+chmod 600 "$cfg/secret.key"
+echo 'Hi {{links.apply}}' > "$cfg/templates/t.txt"
+seq='{"id": "bench", "sender": "ana", "links": {"apply": "https://example.com/jobs"},
+      "steps": [{"after": "0d", "subject": "Hi", "text": "t.txt"}],
+      "stop_on": ["reply"], "handoff_on": ["reply"]}'
+echo "$seq" > "$cfg/sequences/bench.json"
+cat > "$cfg/warmbench.json" <<JSON
+{ "database": "$WB_PG_URL",
+  "http": { "listen": "127.0.0.1:$port", "public_url": "http://127.0.0.1:$port" },
+  "secret_file": "secret.key",
+  "smtp": { "url": "smtp://127.0.0.1:2525", "tls": "off" },
+  "bounce_domain": "bounces.example.com",
+  "senders": { "ana": { "from": "Ana <ana@example.com>" } },
+  "log": { "level": "warn" } }
+JSON
+"$WB" --config "$cfg/warmbench.json" migrate >/dev/null
+mid=$(psql -c "
+INSERT INTO sequences (id, content_hash, definition) VALUES ('bench', 'x', '$seq'::jsonb);
+INSERT INTO candidates (email, consent) VALUES ('bench@example.com', 'opt_in');
+INSERT INTO enrollments (candidate_id, sequence_id, step) SELECT id, 'bench', 1 FROM candidates;
+INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender, state, sent_at)
+SELECT id, candidate_id, 'bench', 1, 'ana', 'sent', now() - interval '1 hour' FROM enrollments
+RETURNING id;")
+tok=$("$DRV" --config "$cfg/warmbench.json" token open "$mid")
+pixel=/o/$tok.gif
+
+# nginx: one worker (warmbenchd is one loop), the same GIF as a file.
+mkdir -p "$tmp/www/o"
+printf 'GIF89a\001\000\001\000\200\000\000\000\000\000\377\377\377!\371\004\001\000\000\000\000,\000\000\000\000\001\000\001\000\000\002\002D\001\000;' \
+    > "$tmp/www/o/$tok.gif"
+chmod -R a+rX "$tmp/www"
+[ "$(stat -c %s "$tmp/www/o/$tok.gif")" = 43 ] || { echo "bench-track: bad GIF" >&2; exit 1; }
+cat > "$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    types { image/gif gif; }
+    client_body_temp_path $tmp/nb; proxy_temp_path $tmp/np; fastcgi_temp_path $tmp/nf;
+    uwsgi_temp_path $tmp/nu; scgi_temp_path $tmp/ns;
+    server {
+        listen 127.0.0.1:$nport;
+        root $tmp/www;
+        add_header Cache-Control "no-store, private";
+    }
+}
+CONF
+"$NGINX" -c "$tmp/nginx.conf" -p "$tmp" 2>>"$tmp/nginx.err" &
+nginx_pid=$!
+
+WB_FLUSH_S=600 "$DRV" --config "$cfg/warmbench.json" > "$tmp/drv.out" 2> "$tmp/drv.err" &
+drv_pid=$!
+for _ in $(seq 100); do grep -q READY "$tmp/drv.out" 2>/dev/null && break; sleep 0.1; done
+grep -q READY "$tmp/drv.out" || { cat "$tmp/drv.err" >&2; exit 1; }
+curl -fsS -o /dev/null "http://127.0.0.1:$nport$pixel" || { cat "$tmp/nginx.err" >&2; exit 1; }
+psql -c "DELETE FROM events"   # the curl check above records nothing, but be exact
+
+run() { wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$1" -- "$pixel" /nothing "$DURATION"; }
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, each: nginx (1 worker, static file), then warmbench"
+run "http://127.0.0.1:$nport" > "$tmp/nginx.wrk"
+run "http://127.0.0.1:$port" > "$tmp/wb.wrk"
+flush_start=$(date +%s.%N)
+kill -TERM "$drv_pid"
+wait "$drv_pid" || { echo "bench-track: drv_http exited $?" >&2; cat "$tmp/drv.err" >&2; exit 1; }
+drv_pid=
+flush_s=$(awk -v a="$flush_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+
+rps() { awk '/^Requests\/sec/ {print $2}' "$1"; }
+field() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
+n_rps=$(rps "$tmp/nginx.wrk"); w_rps=$(rps "$tmp/wb.wrk")
+w_pixels=$(field "$tmp/wb.wrk" pixels)
+w_done=$(awk '/requests in/ {print $1}' "$tmp/wb.wrk")
+w_busy=$(field "$tmp/wb.wrk" busy)
+events=$(psql -c "SELECT count(*) FROM events WHERE type = 'open'")
+printf 'nginx      %10s req/s\n' "$n_rps"
+printf 'warmbench  %10s req/s  (%s of nginx)\n' "$w_rps" \
+    "$(awk -v a="$w_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')"
+echo "warmbench: $w_done requests completed: $w_pixels pixels, $w_busy answered 503 (queue" \
+     "full: the database stores events slower than they come), the rest the last second's 404s"
+echo "events stored after SIGTERM flush: $events (the flush took $flush_s s)"
+if [ "$events" = "$w_pixels" ]; then
+    echo "OK: events stored == pixels answered"
+else
+    echo "MISMATCH: events stored $events != pixels answered $w_pixels" >&2
+    exit 1
+fi
