@@ -9,6 +9,7 @@
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff.h"
 #include "warmbench/log.h"
+#include "warmbench/mailbox.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
 #include "warmbench/scheduler.h"
@@ -46,6 +47,7 @@ struct daemon {
     struct wb_sched *sched;
     struct wb_autoenroll *autoenroll;
     struct wb_handoff *handoff;  /* NULL without ats */
+    struct wb_mailbox *mailbox;  /* NULL without mailbox */
     int draining;                /* engines still finishing their work */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog, status;
@@ -155,6 +157,8 @@ static void on_connect(struct wb_pg *pg, void *ud)
     wb_autoenroll_kick(d->autoenroll);
     if (d->handoff)
         wb_handoff_kick(d->handoff);
+    if (d->mailbox)
+        wb_mailbox_poll_now(d->mailbox);
 }
 
 static void on_disconnect(struct wb_pg *pg, const char *why, void *ud)
@@ -200,6 +204,10 @@ static void reload(struct daemon *d)
     wb_autoenroll_set_config(d->autoenroll, cfg);
     if (d->handoff)
         wb_handoff_set_config(d->handoff, cfg);
+    if (d->mailbox)
+        wb_mailbox_set_config(d->mailbox, cfg);
+    if (cfg->mailbox.enabled != (d->mailbox != NULL))
+        wb_warn("reload: turning mailbox polling on or off takes effect at the next restart");
     if (cfg->ats.enabled != (d->handoff != NULL))
         wb_warn("reload: turning ATS handoff on or off takes effect at the next restart");
     wb_config_free(d->cfg);
@@ -232,6 +240,8 @@ static void drained(void *ud)
     if (--d->draining > 0)
         return;
     wb_info("stopped");
+    wb_mailbox_free(d->mailbox); /* before the curl loop and the connection it uses */
+    d->mailbox = NULL;
     wb_smtp_free(d->smtp);
     d->smtp = NULL;
     wb_curl_loop_free(d->curl);
@@ -256,10 +266,12 @@ static void stop(struct daemon *d, int code)
     d->exit_code = code;
     sd_notify(0, "STOPPING=1");
     wb_info("stopping: no new claims; finishing transactions in flight");
-    d->draining = d->handoff ? 2 : 1;
+    d->draining = 1 + (d->handoff != NULL) + (d->mailbox != NULL);
     wb_sched_drain(d->sched, drained, d);
     if (d->handoff)
         wb_handoff_stop(d->handoff, drained, d);
+    if (d->mailbox)
+        wb_mailbox_stop(d->mailbox, drained, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -333,6 +345,8 @@ static int setup(struct daemon *d)
         wb_pg_listen(d->pg, "wb_handoffs");
     }
     free(owner);
+    if (d->cfg->mailbox.enabled && !(d->mailbox = wb_mailbox_new(d->loop, d->curl, d->pg, d->cfg)))
+        return WB_EXIT_CONFIG;
     uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

@@ -58,15 +58,21 @@ void wb_buf_putc(struct wb_buf *b, char c)
 
 void wb_buf_vprintf(struct wb_buf *b, const char *fmt, va_list ap)
 {
+    /* Format into the free room first; only a longer result formats twice. */
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    wb_buf_reserve(b, 64);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
+    if (n >= 0 && (size_t)n >= room) {
+        wb_buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+    }
     va_end(ap2);
-    if (n < 0)
-        return;
-    wb_buf_reserve(b, (size_t)n);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
+    if (n > 0)
+        b->len += (size_t)n;
+    else if (b->data)
+        b->data[b->len] = '\0';
 }
 
 void wb_buf_printf(struct wb_buf *b, const char *fmt, ...)
