@@ -105,6 +105,7 @@ class Daemon:
         self.env = env
         self.proc = None
         self.returncode = None
+        self.killed = False
 
     def start(self, wait_ready=True, timeout=15):
         e = dict(os.environ)
@@ -158,6 +159,7 @@ class Daemon:
         return self.returncode
 
     def kill9(self):
+        self.killed = True
         self.proc.kill()
         self.proc.wait()
         self.returncode = self.proc.returncode

@@ -58,10 +58,9 @@ class DaemonCase(WbTestCase):
         sanitizer report in a daemon's log."""
         problems = []
         for d in self.daemons:
-            if d.alive():
-                rc = d.stop()
-                if rc != 0:
-                    problems.append(f"warmbenchd exited {rc} on SIGTERM:\n{d.text()[-4000:]}")
+            rc = d.stop() if d.alive() else d.returncode
+            if not d.killed and rc != 0:
+                problems.append(f"warmbenchd exited {rc} on SIGTERM:\n{d.text()[-4000:]}")
             rep = d.sanitizer_report()
             if rep:
                 problems.append("sanitizer report in %s:\n%s" % (d.log_path, rep[-8000:]))
