@@ -51,6 +51,7 @@ struct wb_tracking {
     struct wb_metrics *metrics;
     struct listener pub, adm;
     struct treq *waiting;           /* suspended requests */
+    uv_timer_t sweep;               /* answers those that waited too long */
     struct cache_slot cache[CACHE_SLOTS];
 };
 
@@ -60,9 +61,11 @@ struct treq {
     struct MHD_Connection *conn;    /* NULL once MHD is done with it */
     struct wb_route r;
     bool started, op_pending;
+    bool answered;                  /* given up on: 503 sent, op still pending */
+    uint64_t since;                 /* uv_now when it began to wait */
     int status;                     /* the answer, once known */
     struct MHD_Response *resp;
-    struct treq *prev, *next;       /* in t->waiting while op_pending */
+    struct treq *prev, *next;       /* in t->waiting while op_pending && !answered */
     char *ua, *purpose, ip[INET6_ADDRSTRLEN];
 };
 
@@ -193,20 +196,12 @@ static void wait_begin(struct treq *q)
     if (t->waiting)
         t->waiting->prev = q;
     t->waiting = q;
+    q->since = uv_now(t->loop);
     MHD_suspend_connection(q->conn);
 }
 
-/* The pending operation is over: returns true when the request is still
- * served (then the answer is in q->status/q->resp and the connection is
- * resumed by the caller via finish()); false when it was freed. */
-static bool wait_end(struct treq *q)
+static void unlink_waiting(struct treq *q)
 {
-    q->op_pending = false;
-    if (!q->t || !q->conn) {
-        if (!q->conn)
-            treq_free(q);
-        return false;
-    }
     struct wb_tracking *t = q->t;
     if (q->prev)
         q->prev->next = q->next;
@@ -215,6 +210,20 @@ static bool wait_end(struct treq *q)
     if (q->next)
         q->next->prev = q->prev;
     q->prev = q->next = NULL;
+}
+
+/* The pending operation is over: returns true when the request is still
+ * served (then the answer is in q->status/q->resp and the connection is
+ * resumed by the caller via finish()); false when it was freed. */
+static bool wait_end(struct treq *q)
+{
+    q->op_pending = false;
+    if (q->answered || !q->t || !q->conn) {
+        if (!q->conn)
+            treq_free(q);
+        return false;
+    }
+    unlink_waiting(q);
     return true;
 }
 
@@ -508,6 +517,37 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return start(q, url);
 }
 
+/* ---- deadlines ---- */
+
+/* How long a person (or a health check) may wait on the database: a hung
+ * or partitioned server must not hold connections until TCP gives up. An
+ * unsubscribe given up on may still be stored; the 503 asks to retry. */
+static uint64_t patience_ms(enum wb_route_kind k)
+{
+    return k == WB_ROUTE_HEALTHZ ? 3000 : k == WB_ROUTE_UNSUB_POST ? 15000 : 5000;
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    struct wb_tracking *t = timer->data;
+    uint64_t now = uv_now(t->loop);
+    struct treq *q = t->waiting;
+    while (q) {
+        struct treq *next = q->next;
+        if (now - q->since >= patience_ms(q->r.kind)) {
+            unlink_waiting(q);
+            q->answered = true;
+            if (q->r.kind == WB_ROUTE_METRICS)
+                finish(q, MHD_HTTP_OK, metrics_text(t));
+            else if (q->r.kind == WB_ROUTE_HEALTHZ)
+                finish(q, MHD_HTTP_SERVICE_UNAVAILABLE, plain("database not answering\n"));
+            else
+                finish(q, MHD_HTTP_SERVICE_UNAVAILABLE, busy());
+        }
+        q = next;
+    }
+}
+
 /* ---- set-up ---- */
 
 static int listen_on(struct wb_tracking *t, struct listener *l, const char *addr, bool admin,
@@ -535,6 +575,9 @@ struct wb_tracking *wb_tracking_new(uv_loop_t *loop, const struct wb_config *cfg
     t->pg = pg;
     t->q = q;
     t->metrics = metrics;
+    uv_timer_init(loop, &t->sweep);
+    t->sweep.data = t;
+    uv_timer_start(&t->sweep, on_sweep, 500, 500);
     if (listen_on(t, &t->pub, cfg->http.listen, false, err, errsz) < 0 ||
         (cfg->http.admin_listen &&
          listen_on(t, &t->adm, cfg->http.admin_listen, true, err, errsz) < 0)) {
@@ -563,6 +606,11 @@ void wb_tracking_quiesce(struct wb_tracking *t)
         wb_http_quiesce(t->adm.http);
 }
 
+static void free_tracking(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 void wb_tracking_free(struct wb_tracking *t)
 {
     if (!t)
@@ -581,5 +629,5 @@ void wb_tracking_free(struct wb_tracking *t)
     wb_http_free(t->adm.http);
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(t->cache[i].sequence);
-    free(t);
+    uv_close((uv_handle_t *)&t->sweep, free_tracking);
 }

@@ -282,6 +282,32 @@ class HttpTest(harness.WbTestCase):
         self.pg.psql("postgres", 'ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % self.dbname)
         wait_until(lambda: self.request("GET", "/healthz")[0] == 200, 20, "healthz 200 again")
 
+    def test_a_stalled_database_gets_503_within_the_deadline(self):
+        self.start()
+        self.wait_healthy()
+        mid, eid, _ = self.message()
+        # Another session holds events locked: our batch waits behind it,
+        # and everything after it in the connection's queue.
+        locker = subprocess.Popen(["psql", "-X", "-q", "-d", self.db, "-c",
+                                   "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; "
+                                   "SELECT pg_sleep(8); COMMIT;"], stdout=subprocess.DEVNULL)
+        self.procs.append(locker)
+        wait_until(lambda: self.scalar("SELECT count(*) FROM pg_locks WHERE relation = "
+                                       "'events'::regclass AND mode = 'AccessExclusiveLock' "
+                                       "AND granted") == "1", 10, "the lock")
+        self.assertEqual(self.request("GET", "/o/%s.gif" % self.token("open", mid))[0], 200)
+        time.sleep(0.2)  # the batch goes out and blocks
+        t0 = time.monotonic()
+        self.assertEqual(self.request("GET", "/healthz")[0], 503)
+        self.assertLess(time.monotonic() - t0, 4.5)
+        locker.wait(20)
+        self.wait_healthy()
+        self.assertEqual([e[1] for e in self.wait_events(1)], ["open"])
+        # And the endpoint is whole again.
+        st, _, _ = self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"")
+        self.assertEqual(st, 200)
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % eid), "stopped")
+
     def test_metrics_is_prometheus_text(self):
         self.start()
         mid, _, _ = self.message()
