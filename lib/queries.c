@@ -71,7 +71,7 @@ const char *const wb_q_results =
     "   AND (m.state = 'sending' OR (m.state = 'claimed' AND m.lease_owner = $6))"
     "   AND c.id = m.candidate_id"
     " RETURNING m.id, m.enrollment_id, m.candidate_id, m.sequence_id, m.step, m.rcpt,"
-    "   r.outcome, r.code, r.reply, s.definition, c.timezone"
+    "   r.outcome, r.code, r.reply, s.definition, c.timezone, m.next_attempt_at"
     "), ev AS ("
     " INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type, detail)"
     " SELECT candidate_id, id, enrollment_id, sequence_id, step,"
@@ -95,6 +95,7 @@ const char *const wb_q_results =
     "    OR e.step >= jsonb_array_length(m.definition->'steps') THEN now() END,"
     "  updated_at = now()"
     " FROM m WHERE e.id = m.enrollment_id AND m.outcome <> 'retry' AND e.state = 'active'"
+    " RETURNING e.next_due_at"
     "), sup AS ("
     " INSERT INTO suppressions (email, email_hash, reason)"
     " SELECT lower(rcpt), wb_email_hash(rcpt), 'bounce' FROM m"
@@ -106,7 +107,9 @@ const char *const wb_q_results =
     " FROM m WHERE m.outcome = 'bounce' AND e.candidate_id = m.candidate_id"
     "   AND e.id <> m.enrollment_id AND e.state = 'active'"
     ")"
-    " SELECT count(*) FROM m";
+    " SELECT (SELECT count(*) FROM m),"
+    "  extract(epoch FROM least((SELECT min(next_due_at) FROM en),"
+    "   (SELECT min(next_attempt_at) FROM m WHERE outcome = 'retry')) - now())";
 
 /* A claim counted against its sender's daily_limit (wb_claim); a claim that
  * goes back unsent gives its count back, to the day it was taken (a claimed

@@ -19,8 +19,9 @@
 
 #define MATERIALIZE_BATCH 500
 #define MATERIALIZE_ROUNDS 20
-#define RESULT_BATCH 256
-#define FLUSH_DELAY_MS 20
+#define RESULT_BATCH 128
+#define FLUSH_DELAY_MS 50
+#define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
 
@@ -54,6 +55,8 @@ struct wb_sched {
     bool started, ticking, tick_again, draining, claim_full;
     size_t sender_i, claimed_this_tick;
     int rounds;
+    uint64_t recovered_at;          /* uv_now of the last lease recovery */
+    uint64_t wake_at;               /* uv_now by which a tick must run, 0 = none */
     struct item *head, *tail;       /* ready queue */
     size_t n_ready;
     struct item **marking;          /* the batch whose mark is in flight */
@@ -90,10 +93,19 @@ static int claim_batch(const struct wb_sched *s)
     return n < 64 ? 64 : n > 512 ? 512 : n;
 }
 
-/* A `sending` lease covers one queued and one running transaction. */
+/* Messages marked `sending` ahead of SMTP: enough to keep every connection
+ * busy across a database round trip, few enough that a crash leaves little
+ * `unknown`. */
+static size_t mark_window(const struct wb_sched *s)
+{
+    return (size_t)conns(s) * 8;
+}
+
+/* A `sending` lease covers the wait behind the rest of the window plus the
+ * message's own transaction. */
 static int sending_lease_s(const struct wb_sched *s)
 {
-    return s->cfg->smtp.timeout_s * 3 + 10;
+    return s->cfg->smtp.timeout_s * (int)(mark_window(s) / (size_t)conns(s) + 1) + 10;
 }
 
 static int claim_lease_s(const struct wb_sched *s)
@@ -160,6 +172,23 @@ static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int 
 
 /* --- tick: recover → materialize → claim per sender → next wake -------- */
 
+/* A write just scheduled work `secs` from now (a next step, a retry): make
+ * sure a tick runs by then, since no NOTIFY announces future due times. */
+static void wake_within(struct wb_sched *s, double secs)
+{
+    uint64_t ms = secs <= 0 ? 0 : (uint64_t)(secs * 1000.0) + 1;
+    uint64_t at = uv_now(s->loop) + ms;
+    if (!s->wake_at || at < s->wake_at)
+        s->wake_at = at;
+    if (s->ticking || s->draining || !s->started)
+        return; /* tick_end honours wake_at */
+    if (!uv_is_active((uv_handle_t *)&s->tick_timer) ||
+        uv_timer_get_due_in(&s->tick_timer) > ms) {
+        uv_timer_stop(&s->tick_timer);
+        uv_timer_start(&s->tick_timer, on_tick_timer, ms, 0);
+    }
+}
+
 static void tick_end(struct wb_sched *s, uint64_t delay_ms)
 {
     s->ticking = false;
@@ -170,6 +199,12 @@ static void tick_end(struct wb_sched *s, uint64_t delay_ms)
     if (s->tick_again) {
         s->tick_again = false;
         delay_ms = 0;
+    }
+    if (s->wake_at) {
+        uint64_t now = uv_now(s->loop);
+        uint64_t hint = s->wake_at > now ? s->wake_at - now : 0;
+        if (hint < delay_ms)
+            delay_ms = hint;
     }
     uv_timer_start(&s->tick_timer, on_tick_timer, delay_ms, 0);
 }
@@ -332,8 +367,16 @@ static void tick(struct wb_sched *s)
     if (!wb_pg_ready(s->pg))
         return; /* on_connect kicks */
     s->ticking = true;
+    s->wake_at = 0; /* this tick's next-wake query sees everything written so far */
     s->claim_full = false;
     s->claimed_this_tick = 0;
+    /* Leases last a minute or more: recovering every few seconds is plenty. */
+    if (s->recovered_at && uv_now(s->loop) - s->recovered_at < RECOVER_EVERY_MS) {
+        s->rounds = 0;
+        phase_materialize(s);
+        return;
+    }
+    s->recovered_at = uv_now(s->loop);
     if (wb_pg_query(s->pg, wb_q_recover, 0, NULL, on_recover, s) < 0)
         tick_end(s, 1000);
 }
@@ -466,8 +509,10 @@ static void on_marked(PGresult *r, void *ud)
 
 static void pump(struct wb_sched *s)
 {
-    size_t cap = (size_t)conns(s) * 2;
-    if (s->n_marking || !s->n_ready || s->inflight >= cap || !wb_pg_ready(s->pg))
+    /* Mark in batches of at least half the window: per-row cost falls fast
+     * with batch size. */
+    size_t cap = mark_window(s);
+    if (s->n_marking || !s->n_ready || s->inflight > cap / 2 || !wb_pg_ready(s->pg))
         return;
     size_t k = cap - s->inflight;
     if (k > s->n_ready)
@@ -537,10 +582,14 @@ static void on_flushed(PGresult *r, void *ud)
             uv_timer_start(&s->flush_timer, on_flush_timer, 1000, 0);
         return;
     }
+    if (!PQgetisnull(r, 0, 1))
+        wake_within(s, atof(PQgetvalue(r, 0, 1)));
     free_results(s->flushing, s->n_flushing);
     s->n_flushing = 0;
-    if (s->n_res)
+    if (s->n_res >= RESULT_BATCH || (s->n_res && s->draining))
         flush(s);
+    else if (s->n_res && !uv_is_active((uv_handle_t *)&s->flush_timer))
+        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
     check_drain(s);
 }
 

@@ -218,15 +218,24 @@ BEGIN
 END
 $$;
 
--- Wakes the daemons when enrollments change (warmbench enroll, ATS in).
+-- Wakes the daemons when an enrollment becomes due now (warmbench enroll,
+-- ATS in, a step sent with a zero delay). Only due rows notify: the
+-- scheduler's own writes move next_due_at into the future or to NULL, and
+-- must not wake it again.
 CREATE FUNCTION wb_notify_enrollments() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('wb_enrollments', '');
+    IF EXISTS (SELECT 1 FROM changed WHERE state = 'active' AND next_due_at <= now()) THEN
+        PERFORM pg_notify('wb_enrollments', '');
+    END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER enrollments_notify AFTER INSERT OR UPDATE OF next_due_at ON enrollments
+CREATE TRIGGER enrollments_notify_insert AFTER INSERT ON enrollments
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_notify_enrollments();
+CREATE TRIGGER enrollments_notify_update AFTER UPDATE ON enrollments
+    REFERENCING NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION wb_notify_enrollments();
 
 CREATE FUNCTION wb_notify_handoffs() RETURNS trigger

@@ -25,7 +25,8 @@ extern const char *const wb_q_mark_sending;
 /* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce|unknown;
  * unknown: the connection broke after the data, the sequence goes on as if sent),
  * $3 SMTP codes, $4 reply lines, $5 retry delays (s), $6 owner (a claimed row of ours may fail before
- * SMTP, e.g. when it cannot be rendered). Row: count applied. */
+ * SMTP, e.g. when it cannot be rendered). Row: count applied, seconds until the
+ * earliest next step or retry it scheduled (NULL when none). */
 extern const char *const wb_q_results;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;

@@ -450,27 +450,28 @@ class LimitsTest(DaemonCase):
         self.assertEqual(self.scalar("SELECT sum(sent) FROM sender_usage"), "5")
 
     def test_daily_limit_not_used_up_by_released_claims(self):
-        # One slow connection: of the 5 claimed, a few are in flight at the
-        # SIGTERM and the rest go back to the queue unsent. They must not
-        # count against the day's limit.
-        s = self.smtpd("--delay-ms", "700")
-        self.setup_world(s, 10, connections=1,
+        # One slow connection: the claim takes 20 (the limit), only the mark
+        # window (8 per connection) is marked `sending` and goes out at the
+        # SIGTERM; the rest go back to the queue unsent. They must not count
+        # against the day's limit.
+        s = self.smtpd("--delay-ms", "300")
+        self.setup_world(s, 30, connections=1,
                          senders={"ana": {"from": "Ana Ruiz <ana@example.com>",
-                                          "daily_limit": 5, "min_interval_s": 0}})
+                                          "daily_limit": 20, "min_interval_s": 0}})
         d = self.daemon()
         wait_until(lambda: self.count("state = 'sending'") >= 1, 10, "a message in flight")
         self.assertEqual(d.stop(), 0)
         first = self.count("state = 'sent'")
-        self.assertLess(first, 5, "everything went out before the SIGTERM; nothing to test")
+        self.assertLess(first, 20, "everything went out before the SIGTERM; nothing to test")
         self.assertEqual(self.count("state IN ('claimed', 'sending', 'unknown')"), 0,
                          self.states())
         d = self.daemon()
-        self.wait_sent(5, timeout=20)
+        self.wait_sent(20, timeout=30)
         time.sleep(2.5)
         d.stop()
-        self.assertEqual(s.count(), 5)
-        self.assertEqual(self.states(), {"sent": 5, "queued": 5})
-        self.assertEqual(self.scalar("SELECT sum(sent) FROM sender_usage"), "5")
+        self.assertEqual(s.count(), 20)
+        self.assertEqual(self.states(), {"sent": 20, "queued": 10})
+        self.assertEqual(self.scalar("SELECT sum(sent) FROM sender_usage"), "20")
 
     def test_min_interval_spaces_sends(self):
         s = self.smtpd()
