@@ -308,6 +308,27 @@ class HttpTest(harness.WbTestCase):
         self.assertEqual(st, 200)
         self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % eid), "stopped")
 
+    def test_events_queued_while_the_database_is_away_are_stored_after_reconnect(self):
+        self.start(env={"WB_EVENTQ_DELAY_MS": "1500"})
+        self.wait_healthy()
+        mid, eid, _ = self.message()
+        deny = 'ALTER DATABASE "%s" ALLOW_CONNECTIONS %s'
+        self.addCleanup(self.pg.psql, "postgres", deny % (self.dbname, "true"))
+        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 1))[0], 302)
+        self.pg.psql("postgres", deny % (self.dbname, "false"))
+        self.pg.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = '%s'" % self.dbname)
+        time.sleep(2.5)  # the batch falls due while there is no connection
+        metrics = self.request("GET", "/metrics")[2].decode()
+        self.assertIn("warmbench_tracking_queue_depth 1\n", metrics)
+        self.assertIn("warmbench_database_up 0\n", metrics)
+        self.pg.psql("postgres", deny % (self.dbname, "true"))
+        ev = self.wait_events(1)
+        time.sleep(0.5)
+        self.assertEqual(len(self.events()), 1)
+        self.assertEqual(json.loads(ev[0][3]), {"link": "blog"})
+        self.stop()
+
     def test_metrics_is_prometheus_text(self):
         self.start()
         mid, _, _ = self.message()
