@@ -82,7 +82,10 @@ static bool apple_mpp(const struct wb_machine_req *r)
 {
     if (r->user_agent && !strcmp(r->user_agent, "Mozilla/5.0"))
         return true;
-    return r->remote_ip && !strncmp(r->remote_ip, "17.", 3);
+    const char *ip = r->remote_ip;
+    if (ip && !strncasecmp(ip, "::ffff:", 7))
+        ip += 7; /* IPv4-mapped, from a dual-stack listener */
+    return ip && !strncmp(ip, "17.", 3);
 }
 
 /* Browsers announce speculative loads; nobody has looked yet. */

@@ -212,9 +212,10 @@ static void unlink_waiting(struct treq *q)
     q->prev = q->next = NULL;
 }
 
-/* The pending operation is over: returns true when the request is still
- * served (then the answer is in q->status/q->resp and the connection is
- * resumed by the caller via finish()); false when it was freed. */
+/* The pending operation is over. True when the caller is to answer (with
+ * finish()); false when there is no one to answer: the request was given
+ * up on, its connection or the tracking object is gone (then it is freed
+ * here once no owner is left). */
 static bool wait_end(struct treq *q)
 {
     q->op_pending = false;

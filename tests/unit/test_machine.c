@@ -25,6 +25,8 @@ START_TEST(test_apple_mpp)
     r = req(browser);
     r.remote_ip = "17.58.1.2";
     ck_assert_str_eq(wb_machine_open(&r), "apple-mpp");
+    r.remote_ip = "::ffff:17.58.1.2";
+    ck_assert_str_eq(wb_machine_open(&r), "apple-mpp");
     r.remote_ip = "172.16.0.1"; /* not 17/8 */
     ck_assert_ptr_null(wb_machine_open(&r));
 }
