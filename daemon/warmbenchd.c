@@ -42,6 +42,7 @@ struct daemon {
     const char *config_path;
     struct wb_config *cfg;
     struct wb_pg *pg;
+    struct wb_pg *pg_mark;       /* the scheduler's second connection */
     struct wb_curl_loop *curl;
     struct wb_smtp *smtp;
     struct wb_sched *sched;
@@ -161,6 +162,14 @@ static void on_connect(struct wb_pg *pg, void *ud)
         wb_mailbox_poll_now(d->mailbox);
 }
 
+static void on_mark_connect(struct wb_pg *pg, void *ud)
+{
+    struct daemon *d = ud;
+    (void)pg;
+    if (d->ready && !d->stopping)
+        wb_sched_kick(d->sched);
+}
+
 static void on_disconnect(struct wb_pg *pg, const char *why, void *ud)
 {
     struct daemon *d = ud;
@@ -247,6 +256,7 @@ static void drained(void *ud)
     wb_curl_loop_free(d->curl);
     d->curl = NULL;
     wb_pg_close(d->pg, on_pg_closed, d);
+    wb_pg_close(d->pg_mark, on_pg_closed, d);
     wb_sched_free(d->sched);
     wb_autoenroll_free(d->autoenroll);
     if (d->handoff)
@@ -338,7 +348,9 @@ static int setup(struct daemon *d)
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
     char *owner = wb_xasprintf("%s:%d", host, (int)getpid());
-    d->sched = wb_sched_new(d->loop, d->pg, d->smtp, d->cfg, owner);
+    static const struct wb_pg_callbacks mark_cb = {on_mark_connect, on_disconnect, NULL};
+    d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &mark_cb, d);
+    d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
     if (d->cfg->ats.enabled) {
         d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);

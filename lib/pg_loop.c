@@ -34,6 +34,8 @@ struct pg_query {
     char **params;
     int nparams;
     bool simple; /* internal LISTENs: simple protocol, several statements */
+    char *stmt;  /* prepared statement: its name (sql is then its text) */
+    bool prepare; /* internal: PQsendPrepare of stmt, before its first use */
     wb_pg_result_fn cb;
     void *ud;
 };
@@ -61,6 +63,8 @@ struct wb_pg {
     size_t pending;
     char **channels;
     size_t nchannels;
+    char **prepared; /* statement names prepared (or queued) on this connection */
+    size_t nprepared;
     unsigned refs; /* open uv handles and running lookups; freed at 0 */
     unsigned attempt; /* tells a lookup of an abandoned attempt */
     char **hosts; /* this attempt's host list, when a name needs resolving */
@@ -86,7 +90,18 @@ static void free_query(struct pg_query *q)
         free(q->params[i]);
     free(q->params);
     free(q->sql);
+    free(q->stmt);
     free(q);
+}
+
+/* Prepared statements belong to a connection: a new one starts with none. */
+static void forget_prepared(struct wb_pg *pg)
+{
+    for (size_t i = 0; i < pg->nprepared; i++)
+        free(pg->prepared[i]);
+    free(pg->prepared);
+    pg->prepared = NULL;
+    pg->nprepared = 0;
 }
 
 static void free_hosts(struct wb_pg *pg)
@@ -208,6 +223,7 @@ static void lose(struct wb_pg *pg, const char *why)
 
 static void drop_connection(struct wb_pg *pg)
 {
+    forget_prepared(pg);
     unwatch(pg);
     PQclear(pg->last);
     pg->last = NULL;
@@ -623,9 +639,17 @@ static void pump(struct wb_pg *pg)
     if (!pg->head)
         pg->tail = NULL;
     pg->inflight = q;
-    int ok = q->simple ? PQsendQuery(pg->conn, q->sql)
-                       : PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL,
-                                           (const char *const *)q->params, NULL, NULL, 0);
+    int ok;
+    if (q->simple)
+        ok = PQsendQuery(pg->conn, q->sql);
+    else if (q->prepare)
+        ok = PQsendPrepare(pg->conn, q->stmt, q->sql, q->nparams, NULL);
+    else if (q->stmt)
+        ok = PQsendQueryPrepared(pg->conn, q->stmt, q->nparams, (const char *const *)q->params,
+                                 NULL, NULL, 0);
+    else
+        ok = PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL,
+                               (const char *const *)q->params, NULL, NULL, 0);
     if (!ok) {
         lose(pg, PQerrorMessage(pg->conn));
         return;
@@ -785,6 +809,62 @@ int wb_pg_listen(struct wb_pg *pg, const char *channel)
         wb_error("database: cannot LISTEN on %s: %s", channel, PQerrorMessage(pg->conn));
         return -1;
     }
+    pump(pg);
+    return 0;
+}
+
+static void on_prepared(PGresult *res, void *ud)
+{
+    char *name = ud;
+    if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+        wb_error("database: preparing %s: %s", name, PQresultErrorMessage(res));
+    free(name);
+}
+
+static bool is_prepared(const struct wb_pg *pg, const char *name)
+{
+    for (size_t i = 0; i < pg->nprepared; i++)
+        if (!strcmp(pg->prepared[i], name))
+            return true;
+    return false;
+}
+
+/* Queues the Prepare ahead of the statement's first use on this connection;
+ * FIFO order makes it count as prepared from now on. */
+static void ensure_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams)
+{
+    if (is_prepared(pg, name))
+        return;
+    pg->prepared = wb_xrealloc(pg->prepared, (pg->nprepared + 1) * sizeof *pg->prepared);
+    pg->prepared[pg->nprepared++] = wb_xstrdup(name);
+    struct pg_query *p = wb_xcalloc(1, sizeof *p);
+    p->sql = wb_xstrdup(sql);
+    p->stmt = wb_xstrdup(name);
+    p->prepare = true;
+    p->nparams = 0; /* parameter types are inferred */
+    (void)nparams;
+    p->cb = on_prepared;
+    p->ud = wb_xstrdup(name);
+    enqueue(pg, p);
+}
+
+int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams,
+                         const char *const *params, wb_pg_result_fn cb, void *ud)
+{
+    if (pg->state != PG_READY || nparams < 0 || nparams > MAX_PARAMS || (nparams && !params))
+        return -1;
+    ensure_prepared(pg, name, sql, nparams);
+    struct pg_query *q = wb_xcalloc(1, sizeof *q);
+    q->stmt = wb_xstrdup(name);
+    q->nparams = nparams;
+    if (nparams) {
+        q->params = wb_xcalloc((size_t)nparams, sizeof *q->params);
+        for (int i = 0; i < nparams; i++)
+            q->params[i] = params[i] ? wb_xstrdup(params[i]) : NULL;
+    }
+    q->cb = cb;
+    q->ud = ud;
+    enqueue(pg, q);
     pump(pg);
     return 0;
 }

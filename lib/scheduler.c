@@ -46,13 +46,17 @@ struct sendctx {
 
 struct wb_sched {
     uv_loop_t *loop;
-    struct wb_pg *pg;
+    struct wb_pg *pg;               /* ticks, claims, outcomes */
+    struct wb_pg *pg_mark;          /* marks only: SMTP never waits behind a claim */
     struct wb_smtp *smtp;
     const struct wb_config *cfg;
     char *owner;
     uv_timer_t tick_timer, flush_timer, drain_timer;
     int handles_open;
-    bool started, ticking, tick_again, draining, claim_full;
+    bool started, ticking, tick_again, draining;
+    bool claim_full;                /* a claim came back full: more is due */
+    bool full_this_tick;
+    size_t claims_this_tick;
     size_t sender_i, claimed_this_tick;
     int rounds;
     uint64_t recovered_at;          /* uv_now of the last lease recovery */
@@ -229,7 +233,10 @@ static void on_wake(PGresult *r, void *ud)
 
 static void phase_wake(struct wb_sched *s)
 {
-    if (wb_pg_query(s->pg, wb_q_next_wake, 0, NULL, on_wake, s) < 0)
+    /* A tick that claimed nothing (ready queue full) learns nothing new. */
+    if (s->claims_this_tick)
+        s->claim_full = s->full_this_tick;
+    if (wb_pg_query_prepared(s->pg, "wb_next_wake", wb_q_next_wake, 0, NULL, on_wake, s) < 0)
         tick_end(s, 1000);
 }
 
@@ -280,7 +287,8 @@ static void on_claim(PGresult *r, void *ud)
         take_claimed_row(s, r, i);
     s->claimed_this_tick += (size_t)n;
     if (n >= claim_batch(s))
-        s->claim_full = true;
+        s->full_this_tick = true;
+    s->claims_this_tick++;
     if (s->n_res)
         flush(s);
     if (s->draining) {
@@ -308,7 +316,7 @@ static void claim_next(struct wb_sched *s)
     snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
     snprintf(lease, sizeof lease, "%d", claim_lease_s(s));
     const char *p[] = {snd->id, batch, daily, gap, s->owner, lease};
-    if (wb_pg_query(s->pg, wb_q_claim, 6, p, on_claim, s) < 0)
+    if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 6, p, on_claim, s) < 0)
         tick_end(s, 1000);
 }
 
@@ -334,7 +342,7 @@ static void phase_materialize(struct wb_sched *s)
     char batch[16];
     snprintf(batch, sizeof batch, "%d", MATERIALIZE_BATCH);
     const char *p[] = {batch};
-    if (wb_pg_query(s->pg, wb_q_materialize, 1, p, on_materialize, s) < 0)
+    if (wb_pg_query_prepared(s->pg, "wb_materialize", wb_q_materialize, 1, p, on_materialize, s) < 0)
         tick_end(s, 1000);
 }
 
@@ -368,7 +376,8 @@ static void tick(struct wb_sched *s)
         return; /* on_connect kicks */
     s->ticking = true;
     s->wake_at = 0; /* this tick's next-wake query sees everything written so far */
-    s->claim_full = false;
+    s->full_this_tick = false;
+    s->claims_this_tick = 0;
     s->claimed_this_tick = 0;
     /* Leases last a minute or more: recovering every few seconds is plenty. */
     if (s->recovered_at && uv_now(s->loop) - s->recovered_at < RECOVER_EVERY_MS) {
@@ -377,7 +386,7 @@ static void tick(struct wb_sched *s)
         return;
     }
     s->recovered_at = uv_now(s->loop);
-    if (wb_pg_query(s->pg, wb_q_recover, 0, NULL, on_recover, s) < 0)
+    if (wb_pg_query_prepared(s->pg, "wb_recover", wb_q_recover, 0, NULL, on_recover, s) < 0)
         tick_end(s, 1000);
 }
 
@@ -512,7 +521,7 @@ static void pump(struct wb_sched *s)
     /* Mark in batches of at least half the window: per-row cost falls fast
      * with batch size. */
     size_t cap = mark_window(s);
-    if (s->n_marking || !s->n_ready || s->inflight > cap / 2 || !wb_pg_ready(s->pg))
+    if (s->n_marking || !s->n_ready || s->inflight > cap / 2 || !wb_pg_ready(s->pg_mark))
         return;
     size_t k = cap - s->inflight;
     if (k > s->n_ready)
@@ -544,7 +553,7 @@ static void pump(struct wb_sched *s)
     char *a_subj = wb_pg_array_str(subjs, k, 0), lease[16];
     snprintf(lease, sizeof lease, "%d", sending_lease_s(s));
     const char *p[] = {ids.data, a_mid, a_rcpt, a_subj, vars.data, s->owner, lease};
-    if (wb_pg_query(s->pg, wb_q_mark_sending, 7, p, on_marked, s) < 0)
+    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, on_marked, s) < 0)
         unmark(s);
     free(a_mid);
     free(a_rcpt);
@@ -621,7 +630,7 @@ static void flush(struct wb_sched *s)
     wb_buf_putc(&delays, '}');
     char *a_out = wb_pg_array_str(outs, n, 0), *a_rep = wb_pg_array_str(replies, n, 0);
     const char *p[] = {ids.data, a_out, codes.data, a_rep, delays.data, s->owner};
-    if (wb_pg_query(s->pg, wb_q_results, 6, p, on_flushed, s) < 0)
+    if (wb_pg_query_prepared(s->pg, "wb_results", wb_q_results, 6, p, on_flushed, s) < 0)
         on_flushed(NULL, s);
     free(a_out);
     free(a_rep);
@@ -689,7 +698,7 @@ static void release_ready(struct wb_sched *s)
     }
     wb_buf_putc(&ids, '}');
     const char *p[] = {ids.data, s->owner};
-    if (wb_pg_query(s->pg, wb_q_release, 2, p, on_released, s) == 0)
+    if (wb_pg_query_prepared(s->pg, "wb_release", wb_q_release, 2, p, on_released, s) == 0)
         s->releasing++;
     wb_buf_free(&ids);
 }
@@ -709,12 +718,14 @@ void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
 
 /* --- lifecycle ---------------------------------------------------------- */
 
-struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_smtp *smtp,
+struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
+                              struct wb_smtp *smtp,
                               const struct wb_config *cfg, const char *owner)
 {
     struct wb_sched *s = wb_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->pg = pg;
+    s->pg_mark = pg_mark;
     s->smtp = smtp;
     s->cfg = cfg;
     s->owner = wb_xstrdup(owner);

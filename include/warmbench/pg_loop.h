@@ -41,6 +41,12 @@ int wb_pg_listen(struct wb_pg *pg, const char *channel);
  * called. */
 int wb_pg_query(struct wb_pg *pg, const char *sql, int nparams, const char *const *params,
                 wb_pg_result_fn cb, void *ud);
+/* Like wb_pg_query, as a prepared statement named `name` (unique per SQL
+ * text): planned once per connection instead of on every call, which
+ * matters for the scheduler's large statements run hundreds of times a
+ * second. The Prepare is queued ahead of its first use on each connection. */
+int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams,
+                         const char *const *params, wb_pg_result_fn cb, void *ud);
 /* Connected, LISTENs restored, accepting queries. */
 bool wb_pg_ready(const struct wb_pg *pg);
 /* Statements queued or in flight. */

@@ -22,8 +22,12 @@ struct wb_sched_figures {
 /* Called once per SMTP transaction, for the latency histogram. */
 typedef void (*wb_sched_observe_fn)(const struct wb_smtp_result *r, void *ud);
 
-struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_smtp *smtp,
-                              const struct wb_config *cfg, const char *owner);
+/* pg runs ticks, claims and outcome writes; pg_mark (a second connection)
+ * only the `sending` marks, so the SMTP pipeline never waits behind a
+ * claim or a batch of outcomes. */
+struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
+                              struct wb_smtp *smtp, const struct wb_config *cfg,
+                              const char *owner);
 void wb_sched_observe(struct wb_sched *s, wb_sched_observe_fn fn, void *ud);
 /* The config in use; the old one may be freed once this returns. */
 void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg);
