@@ -106,6 +106,15 @@ static void on_connect(struct wb_pg *p, void *ud)
         wb_eventq_kick(q);
 }
 
+/* Frees what serve() made when a listener could not be set up. */
+static void abandon(void)
+{
+    wb_eventq_free(q);
+    wb_metrics_free(metrics);
+    wb_pg_close(pg, on_pg_closed, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
 static int serve(void)
 {
     static const struct wb_pg_callbacks cb = {on_connect, NULL, NULL};
@@ -119,6 +128,7 @@ static int serve(void)
     tracking = wb_tracking_new(loop, cfg, pg, q, metrics, err, sizeof err);
     if (!tracking) {
         fprintf(stderr, "drv_http: %s\n", err);
+        abandon();
         return 69;
     }
     uv_signal_init(loop, &sigterm);
@@ -155,14 +165,6 @@ int main(int argc, char **argv)
         wb_log_setup(cfg->log.level, cfg->log.format);
         loop = uv_default_loop();
         rc = serve();
-        if (rc == 0 || tracking == NULL) {
-            if (!tracking) {
-                wb_eventq_free(q);
-                wb_metrics_free(metrics);
-                wb_pg_close(pg, on_pg_closed, NULL);
-                uv_run(loop, UV_RUN_DEFAULT);
-            }
-        }
         uv_loop_close(loop);
     }
     wb_config_free(cfg);
