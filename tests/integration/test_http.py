@@ -381,6 +381,18 @@ class HttpTest(harness.WbTestCase):
         self.stop()
         self.assertEqual(len(self.events()), 3)
 
+    def test_listen_address_in_use_fails_setup(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            self.config(sequences=[SEQ], templates=TEMPLATES,
+                        http={"listen": "127.0.0.1:%d" % s.getsockname()[1],
+                              "public_url": "http://127.0.0.1:8025"})
+            p = subprocess.run([DRV, "--config", self.cfg_path], capture_output=True, text=True,
+                               timeout=20)
+        self.assertEqual(p.returncode, 69, p.stderr)
+        self.assertIn("cannot listen on 127.0.0.1:", p.stderr)
+
     # ---- hostile input ----
     def test_garbage_requests_leave_it_up_and_record_nothing(self):
         self.start()
