@@ -5,13 +5,16 @@
 # after the driver's SIGTERM flush equal the pixels wrk got back (no event
 # lost or invented). Uses tests/drivers/drv_http (the endpoint as wired in
 # warmbenchd) on a throwaway PostgreSQL cluster.
-# Usage: tests/bench/bench_track.sh [BUILD_DIR]   (THREADS, CONNS, DURATION)
+# Usage: tests/bench/bench_track.sh [BUILD_DIR]
+#        (THREADS=2, CONNS=64, DURATION=10, MESSAGES=1000: pixels of that many
+#        messages of as many people are requested in turn)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-10}
+MESSAGES=${MESSAGES:-1000}
 WB=$PWD/$BUILD/warmbench
 DRV=$PWD/$BUILD/tests/drv_http
 LUA=$PWD/tests/bench/track.lua
@@ -59,22 +62,28 @@ cat > "$cfg/warmbench.json" <<JSON
   "log": { "level": "warn" } }
 JSON
 "$WB" --config "$cfg/warmbench.json" migrate >/dev/null
-mid=$(psql -c "
+psql -c "
 INSERT INTO sequences (id, content_hash, definition) VALUES ('bench', 'x', '$seq'::jsonb);
-INSERT INTO candidates (email, consent) VALUES ('bench@example.com', 'opt_in');
+INSERT INTO candidates (email, consent)
+SELECT 'bench' || i || '@example.com', 'opt_in' FROM generate_series(1, $MESSAGES) i;
 INSERT INTO enrollments (candidate_id, sequence_id, step) SELECT id, 'bench', 1 FROM candidates;
 INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender, state, sent_at)
-SELECT id, candidate_id, 'bench', 1, 'ana', 'sent', now() - interval '1 hour' FROM enrollments
-RETURNING id;")
-tok=$("$DRV" --config "$cfg/warmbench.json" token open "$mid")
-pixel=/o/$tok.gif
+SELECT id, candidate_id, 'bench', 1, 'ana', 'sent', now() - interval '1 hour' FROM enrollments;"
 
-# nginx: one worker (warmbenchd is one loop), the same GIF as a file.
+# nginx: one worker (warmbenchd is one loop), the same GIF as a file per
+# token.
 mkdir -p "$tmp/www/o"
+gif=$tmp/pixel.gif
 printf 'GIF89a\001\000\001\000\200\000\000\000\000\000\377\377\377!\371\004\001\000\000\000\000,\000\000\000\000\001\000\001\000\000\002\002D\001\000;' \
-    > "$tmp/www/o/$tok.gif"
-chmod -R a+rX "$tmp/www"
-[ "$(stat -c %s "$tmp/www/o/$tok.gif")" = 43 ] || { echo "bench-track: bad GIF" >&2; exit 1; }
+    > "$gif"
+[ "$(stat -c %s "$gif")" = 43 ] || { echo "bench-track: bad GIF" >&2; exit 1; }
+for mid in $(psql -c "SELECT id FROM messages ORDER BY id"); do
+    tok=$("$DRV" --config "$cfg/warmbench.json" token open "$mid")
+    echo "/o/$tok.gif" >> "$tmp/paths"
+    cp "$gif" "$tmp/www/o/$tok.gif"
+done
+chmod -R a+rX "$tmp/www" "$tmp/paths"
+pixel=$(head -1 "$tmp/paths")
 cat > "$tmp/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -103,8 +112,9 @@ grep -q READY "$tmp/drv.out" || { cat "$tmp/drv.err" >&2; exit 1; }
 curl -fsS -o /dev/null "http://127.0.0.1:$nport$pixel" || { cat "$tmp/nginx.err" >&2; exit 1; }
 psql -c "DELETE FROM events"   # the curl check above records nothing, but be exact
 
-run() { wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$1" -- "$pixel" /nothing "$DURATION"; }
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, each: nginx (1 worker, static file), then warmbench"
+run() { wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$1" -- "$tmp/paths" /nothing "$DURATION"; }
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, $MESSAGES messages' pixels, each: nginx (1 worker," \
+     "static files), then warmbench"
 run "http://127.0.0.1:$nport" > "$tmp/nginx.wrk"
 run "http://127.0.0.1:$port" > "$tmp/wb.wrk"
 flush_start=$(date +%s.%N)
