@@ -52,7 +52,7 @@ static const char recover_sql[] =
 
 /* $1 batch, $2 owner, $3 lease seconds. Rows: id, key, attempts, payload. */
 static const char claim_sql[] =
-    "WITH pick AS ("
+    "WITH pick AS MATERIALIZED ("
     " SELECT id FROM handoffs WHERE state = 'pending' AND next_attempt_at <= now()"
     " ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
     "UPDATE handoffs h SET state = 'delivering', lease_owner = $2,"

@@ -4,40 +4,8 @@
 const char *const wb_q_schema_version =
     "SELECT coalesce(max(version), 0) FROM schema_migrations";
 
-/* Moves each due enrollment one step on (step = steps started) and makes its
- * message; an enrollment past its last step (the sequence shrank) ends. */
-const char *const wb_q_materialize =
-    "WITH due AS ("
-    " SELECT e.id FROM enrollments e"
-    " WHERE e.state = 'active' AND e.next_due_at <= now()"
-    " ORDER BY e.next_due_at LIMIT $1 FOR UPDATE SKIP LOCKED"
-    "), upd AS ("
-    " UPDATE enrollments e SET step = e.step + 1, next_due_at = NULL, updated_at = now()"
-    " FROM due, sequences s"
-    " WHERE e.id = due.id AND s.id = e.sequence_id"
-    "   AND e.step < jsonb_array_length(s.definition->'steps')"
-    " RETURNING e.id, e.candidate_id, e.sequence_id, e.step, s.definition->>'sender' AS sender"
-    "), fin AS ("
-    " UPDATE enrollments e SET state = 'finished', next_due_at = NULL, ended_at = now(),"
-    "  updated_at = now()"
-    " FROM due, sequences s"
-    " WHERE e.id = due.id AND s.id = e.sequence_id"
-    "   AND e.step >= jsonb_array_length(s.definition->'steps')"
-    ")"
-    " INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender)"
-    " SELECT id, candidate_id, sequence_id, step, sender FROM upd"
-    " ON CONFLICT (enrollment_id, step) DO NOTHING"
-    " RETURNING id";
-
 const char *const wb_q_claim =
-    "SELECT m.id, m.step, m.sequence_id, m.attempts, m.message_id, c.id, c.email,"
-    " c.first_name, c.last_name, c.title, c.company, c.location, c.attrs::text,"
-    " (SELECT m1.message_id FROM messages m1"
-    "   WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1)"
-    " FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer) k(id)"
-    " JOIN messages m ON m.id = k.id"
-    " JOIN candidates c ON c.id = m.candidate_id"
-    " ORDER BY m.id";
+    "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer)";
 
 const char *const wb_q_mark_sending =
     "UPDATE messages m SET state = 'sending', message_id = v.mid, rcpt = v.rcpt,"
@@ -121,7 +89,7 @@ const char *const wb_q_results =
     " WHERE u.sender = g.sender AND u.day = g.day"
 
 const char *const wb_q_release =
-    "WITH claimed AS ("
+    "WITH claimed AS MATERIALIZED ("
     " SELECT id, sender, updated_at AS claimed_at FROM messages"
     " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2 FOR UPDATE"
     "), rel AS ("
@@ -138,7 +106,7 @@ const char *const wb_q_release =
  * `sending` row may have been delivered: `unknown`, never resent, and the
  * sequence goes on as if it had been sent. */
 const char *const wb_q_recover =
-    "WITH expired AS ("
+    "WITH expired AS MATERIALIZED ("
     " SELECT id, sender, updated_at AS claimed_at FROM messages"
     " WHERE state = 'claimed' AND lease_until < now() FOR UPDATE SKIP LOCKED"
     "), back AS ("
@@ -167,6 +135,12 @@ const char *const wb_q_recover =
     " FROM lost, sequences s, candidates c"
     " WHERE e.id = lost.enrollment_id AND s.id = e.sequence_id AND c.id = e.candidate_id"
     "   AND e.state = 'active'"
+    "), fin AS ("
+    " UPDATE enrollments e SET state = 'finished', next_due_at = NULL, ended_at = now(),"
+    "  updated_at = now()"
+    " FROM sequences s"
+    " WHERE s.id = e.sequence_id AND e.state = 'active' AND e.next_due_at <= now()"
+    "   AND e.step >= jsonb_array_length(s.definition->'steps')"
     "), cancel AS ("
     " UPDATE messages m SET state = 'cancelled', lease_owner = NULL, lease_until = NULL,"
     "  updated_at = now()"

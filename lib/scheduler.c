@@ -1,6 +1,6 @@
-/* The sending engine. A tick (recover leases → materialize due enrollments
- * → claim per sender → compute the next wake) runs as a chain of pg_loop
- * callbacks; claimed messages are rendered into a ready queue; pump() marks
+/* The sending engine. A tick (recover leases → claim per sender, which
+ * turns due enrollment steps into claimed messages → compute the next
+ * wake) runs as a chain of pg_loop callbacks; claimed messages are rendered into a ready queue; pump() marks
  * a few `sending` at a time just before SMTP gets them; outcomes are
  * written back in batches. Only the mark makes a message sendable, which is
  * what keeps "at most once" across crashes and several daemons. */
@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MATERIALIZE_BATCH 500
-#define MATERIALIZE_ROUNDS 20
 #define RESULT_BATCH 128
 #define FLUSH_DELAY_MS 50
 #define RECOVER_EVERY_MS 5000
@@ -58,7 +56,6 @@ struct wb_sched {
     bool full_this_tick;
     size_t claims_this_tick;
     size_t sender_i, claimed_this_tick;
-    int rounds;
     uint64_t recovered_at;          /* uv_now of the last lease recovery */
     uint64_t wake_at;               /* uv_now by which a tick must run, 0 = none */
     struct item *head, *tail;       /* ready queue */
@@ -174,7 +171,7 @@ static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int 
                                          retry_s};
 }
 
-/* --- tick: recover → materialize → claim per sender → next wake -------- */
+/* --- tick: recover → claim per sender → next wake ---------------------- */
 
 /* A write just scheduled work `secs` from now (a next step, a retry): make
  * sure a tick runs by then, since no NOTIFY announces future due times. */
@@ -320,30 +317,10 @@ static void claim_next(struct wb_sched *s)
         tick_end(s, 1000);
 }
 
-static void phase_materialize(struct wb_sched *s);
-
-static void on_materialize(PGresult *r, void *ud)
+static void phase_claim(struct wb_sched *s)
 {
-    struct wb_sched *s = ud;
-    if (!res_ok(r, "materializing due enrollments") || s->draining) {
-        tick_end(s, 1000);
-        return;
-    }
-    if (PQntuples(r) >= MATERIALIZE_BATCH && ++s->rounds < MATERIALIZE_ROUNDS) {
-        phase_materialize(s);
-        return;
-    }
     s->sender_i = 0;
     claim_next(s);
-}
-
-static void phase_materialize(struct wb_sched *s)
-{
-    char batch[16];
-    snprintf(batch, sizeof batch, "%d", MATERIALIZE_BATCH);
-    const char *p[] = {batch};
-    if (wb_pg_query_prepared(s->pg, "wb_materialize", wb_q_materialize, 1, p, on_materialize, s) < 0)
-        tick_end(s, 1000);
 }
 
 static void on_recover(PGresult *r, void *ud)
@@ -360,8 +337,7 @@ static void on_recover(PGresult *r, void *ud)
                 "message(s) now unknown (not resent)", back, lost);
     if (cancelled)
         wb_info("%ld queued message(s) cancelled: their enrollment ended", cancelled);
-    s->rounds = 0;
-    phase_materialize(s);
+    phase_claim(s);
 }
 
 static void tick(struct wb_sched *s)
@@ -381,8 +357,7 @@ static void tick(struct wb_sched *s)
     s->claimed_this_tick = 0;
     /* Leases last a minute or more: recovering every few seconds is plenty. */
     if (s->recovered_at && uv_now(s->loop) - s->recovered_at < RECOVER_EVERY_MS) {
-        s->rounds = 0;
-        phase_materialize(s);
+        phase_claim(s);
         return;
     }
     s->recovered_at = uv_now(s->loop);

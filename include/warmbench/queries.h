@@ -6,8 +6,6 @@
 
 /* Highest applied migration: no params → one row, one column. */
 extern const char *const wb_q_schema_version;
-/* Due enrollments → queued messages. $1 batch. Rows: one per message made. */
-extern const char *const wb_q_materialize;
 /* Claims and returns the data to render. $1 sender, $2 batch, $3 daily_limit,
  * $4 min_interval_s, $5 owner, $6 lease seconds. Columns: see WB_CLAIM_*. */
 extern const char *const wb_q_claim;
@@ -31,7 +29,8 @@ extern const char *const wb_q_results;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;
 /* Expired leases: claimed → queued, sending → unknown; queued messages of
- * ended enrollments → cancelled. Row: back, unknown, cancelled. */
+ * ended enrollments → cancelled; due enrollments past their sequence's last
+ * step (it was shortened) → finished. Row: back, unknown, cancelled. */
 extern const char *const wb_q_recover;
 /* Seconds until the next due enrollment or message (NULL when none). */
 extern const char *const wb_q_next_wake;

@@ -22,8 +22,7 @@ int main(int argc, char **argv)
     (void)cfg;
     wb_enroll_query_build(&s, NULL, 0, NULL, 0, "cli", &q);
     const struct { const char *name, *sql; } all[] = {
-        {"schema_version", wb_q_schema_version}, {"materialize", wb_q_materialize},
-        {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
+        {"schema_version", wb_q_schema_version}, {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
         {"results", wb_q_results},               {"release", wb_q_release},
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
         {"queue_figures", wb_q_queue_figures},   {"enroll", q.sql},
