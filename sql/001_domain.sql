@@ -120,11 +120,13 @@ CREATE TABLE messages (
     UNIQUE (enrollment_id, step)
 );
 CREATE UNIQUE INDEX messages_message_id_key ON messages (message_id) WHERE message_id IS NOT NULL;
--- Queue and lease-recovery scans.
-CREATE INDEX messages_state_idx ON messages (state, next_attempt_at);
+-- Queue and lease-recovery scans. Partial, so that a message's trip
+-- through claimed → sending → sent adds few index entries (each state
+-- change is a new row version; only indexes whose predicate it matches
+-- get one).
+CREATE INDEX messages_due_idx ON messages (next_attempt_at) WHERE state IN ('queued', 'retry');
 CREATE INDEX messages_lease_idx ON messages (lease_until) WHERE state IN ('claimed', 'sending');
 CREATE INDEX messages_candidate_idx ON messages (candidate_id);
-CREATE INDEX messages_sequence_idx ON messages (sequence_id, step, state);
 
 CREATE TABLE events (
     id             bigserial PRIMARY KEY,
