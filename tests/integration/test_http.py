@@ -134,8 +134,10 @@ class HttpTest(harness.WbTestCase):
             self.assertEqual(self.request("GET", path, ua=ua)[0], 200)
         st, _, _ = self.request("GET", path, headers={"Sec-Purpose": "prefetch"})
         self.assertEqual(st, 200)
-        ev = self.wait_events(5)
-        self.assertEqual(len(ev), 5)
+        st, h, body = self.request("HEAD", path)
+        self.assertEqual((st, h["Content-Type"], body), (200, "image/gif", b""))
+        ev = self.wait_events(6)
+        self.assertEqual(len(ev), 6)
         for e in ev:
             self.assertEqual(e[1:3], ["open", "t"])
             self.assertTrue(json.loads(e[3])["machine"])
