@@ -77,26 +77,27 @@ BEGIN
         SELECT definition INTO def FROM sequences WHERE id = ev.sequence_id;
         CONTINUE WHEN def IS NULL;
 
+        -- Handoff first: an enrollment that both hands off and stops on the
+        -- same event ends as handed_off, the more telling of the two.
         FOREACH key IN ARRAY keys LOOP
-            IF def->'handoff_on' ? key THEN
-                INSERT INTO handoffs (candidate_id, sequence_id, reason)
-                VALUES (ev.candidate_id, ev.sequence_id, key)
-                ON CONFLICT (candidate_id, sequence_id) WHERE NOT manual DO NOTHING
-                RETURNING id INTO hid;
-                IF hid IS NOT NULL THEN
-                    INSERT INTO events (candidate_id, enrollment_id, sequence_id, step, type, detail, at)
-                    VALUES (ev.candidate_id, ev.enrollment_id, ev.sequence_id, ev.step, 'handoff',
-                            jsonb_build_object('reason', key, 'handoff', hid), ev.at);
-                    UPDATE enrollments SET state = 'handed_off', stop_reason = key,
-                        next_due_at = NULL, ended_at = now(), updated_at = now()
-                    WHERE id = ev.enrollment_id AND state = 'active';
-                END IF;
-            END IF;
-            IF def->'stop_on' ? key THEN
-                UPDATE enrollments SET state = 'stopped', stop_reason = key, next_due_at = NULL,
-                    ended_at = now(), updated_at = now()
-                WHERE id = ev.enrollment_id AND state = 'active';
-            END IF;
+            CONTINUE WHEN NOT (def->'handoff_on' ? key);
+            INSERT INTO handoffs (candidate_id, sequence_id, reason)
+            VALUES (ev.candidate_id, ev.sequence_id, key)
+            ON CONFLICT (candidate_id, sequence_id) WHERE NOT manual DO NOTHING
+            RETURNING id INTO hid;
+            CONTINUE WHEN hid IS NULL;
+            INSERT INTO events (candidate_id, enrollment_id, sequence_id, step, type, detail, at)
+            VALUES (ev.candidate_id, ev.enrollment_id, ev.sequence_id, ev.step, 'handoff',
+                    jsonb_build_object('reason', key, 'handoff', hid), ev.at);
+            UPDATE enrollments SET state = 'handed_off', stop_reason = key,
+                next_due_at = NULL, ended_at = now(), updated_at = now()
+            WHERE id = ev.enrollment_id AND state = 'active';
+        END LOOP;
+        FOREACH key IN ARRAY keys LOOP
+            CONTINUE WHEN NOT (def->'stop_on' ? key);
+            UPDATE enrollments SET state = 'stopped', stop_reason = key, next_due_at = NULL,
+                ended_at = now(), updated_at = now()
+            WHERE id = ev.enrollment_id AND state = 'active';
         END LOOP;
     END LOOP;
     RETURN n;

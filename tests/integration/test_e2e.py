@@ -1,0 +1,80 @@
+"""The whole path through the programs a user runs: warmbenchd sends step 1
+over SMTP (aiosmtpd), the person answers to the Message-ID they received
+(Dovecot), warmbenchd's poller records the reply, the sequence stops before
+step 2, and the handoff reaches the ATS receiver, signed."""
+import json
+import os
+
+import harness
+import imapd
+from daemon_util import Daemon, SANITIZER_MARKS, Smtpd, wait_until
+from test_handoff import ATS_SECRET, Receiver
+
+SEQUENCE = dict(harness.DEFAULT_SEQUENCE,
+                window={"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                        "start": "00:00", "end": "24:00", "timezone": "UTC"},
+                steps=[dict(harness.DEFAULT_SEQUENCE["steps"][0], after="0s"),
+                       dict(harness.DEFAULT_SEQUENCE["steps"][1], after="8s")],
+                stop_on=["reply", "unsubscribe", "bounce"], handoff_on=["reply:interested"])
+
+
+class EndToEndTest(harness.WbTestCase):
+    def test_send_reply_stop_handoff(self):
+        smtp = Smtpd().start()
+        self.addCleanup(smtp.cleanup)
+        imap = imapd.Dovecot().start()
+        self.addCleanup(imap.stop)
+        harness.write(os.path.join(self.tmp, "imap.pw"), imap.password + "\n", 0o600)
+        ats_key = harness.write(os.path.join(self.tmp, "ats.key"), ATS_SECRET + "\n", 0o600)
+        ats = Receiver(self.tmp, ats_key)
+        self.addCleanup(ats.stop)
+        self.config(sequences=[SEQUENCE],
+                    smtp={"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
+                          "retry_base_s": 1},
+                    mailbox={"url": imap.url(), "username": imap.user,
+                             "password_file": "imap.pw", "poll_s": 1},
+                    ats={"webhook_url": ats.url(), "secret_file": "ats.key",
+                         "retry_base_s": 1})
+        self.wb("migrate", check=0)
+        pool = harness.write(os.path.join(self.tmp, "pool.csv"),
+                             "email,first_name,tags,consent\n"
+                             "ines@corp.example,Inés,backend,opt_in\n"
+                             "olaf@corp.example,Olaf,backend,opt_in\n")
+        self.wb("import", pool, check=0)
+        self.wb("enroll", "nurture", check=0)
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        wait_until(lambda: smtp.count() >= 2, 20, "step 1 to both")
+
+        # Inés answers the mail she got, as her mail client would.
+        ines = next(m["msg"] for m in smtp.messages() if "ines@" in str(m["msg"]["To"]))
+        imap.deliver(imapd.message(
+            [("From", "Inés <ines@corp.example>"), ("To", "ana@example.com"),
+             ("Subject", "Re: " + str(ines["Subject"])),
+             ("In-Reply-To", ines["Message-ID"]), ("References", ines["Message-ID"]),
+             ("Message-ID", "<reply-1@corp.example>")],
+            "Sounds good, I am interested. Let's talk Thursday.\n\nInés\n"))
+
+        wait_until(lambda: self.scalar("SELECT state FROM handoffs") == "delivered", 30,
+                   "handoff delivered")
+        self.assertEqual(self.scalar(
+            "SELECT e.state || ':' || e.stop_reason FROM enrollments e JOIN candidates c"
+            " ON c.id = e.candidate_id WHERE c.email = 'ines@corp.example'"),
+            "handed_off:reply:interested")
+        reply = self.sql("SELECT v.detail->>'intent' FROM events v JOIN candidates c"
+                         " ON c.id = v.candidate_id WHERE v.type = 'reply'")
+        self.assertEqual(reply, [["interested"]])
+        body = json.loads(ats.requests()[0]["body"])
+        self.assertTrue(ats.requests()[0]["sig_ok"])
+        self.assertEqual(body["candidate"]["email"], "ines@corp.example")
+        self.assertEqual(body["reason"], "reply:interested")
+
+        # Olaf gets step 2; Inés never does.
+        wait_until(lambda: smtp.count() >= 3, 30, "step 2 to Olaf")
+        d.stop()
+        to = sorted(str(m["msg"]["To"]) for m in smtp.messages())
+        self.assertEqual(len(to), 3, to)
+        self.assertEqual(sum("ines@" in t for t in to), 1, to)
+        stats = json.loads(self.wb("stats", "--json", check=0).stdout)["sequences"][0]
+        self.assertEqual((stats["sent"], stats["replied"], stats["handed_off"]), (2, 1, 1))
+        self.assertFalse(any(m in d.text() for m in SANITIZER_MARKS), d.text()[-4000:])
