@@ -6,14 +6,17 @@
 #include "warmbench/curl_loop.h"
 #include "warmbench/db.h"
 #include "warmbench/enroll.h"
+#include "warmbench/eventq.h"
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff.h"
 #include "warmbench/log.h"
 #include "warmbench/mailbox.h"
+#include "warmbench/metrics.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
 #include "warmbench/scheduler.h"
 #include "warmbench/smtp.h"
+#include "warmbench/tracking.h"
 #include "warmbench/util.h"
 #include <getopt.h>
 #include <stdio.h>
@@ -49,6 +52,11 @@ struct daemon {
     struct wb_autoenroll *autoenroll;
     struct wb_handoff *handoff;  /* NULL without ats */
     struct wb_mailbox *mailbox;  /* NULL without mailbox */
+    struct wb_eventq *eventq;    /* tracking events on their way to the database */
+    struct wb_metrics *metrics;
+    struct wb_tracking *tracking; /* the HTTP endpoint */
+    uv_timer_t flush_timer;      /* bounds the event flush at shutdown */
+    bool events_flushed;
     int draining;                /* engines still finishing their work */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog, status;
@@ -56,6 +64,12 @@ struct daemon {
     int syncs_pending;
     int exit_code;
 };
+
+static void observe_smtp(const struct wb_smtp_result *r, void *ud)
+{
+    struct daemon *d = ud;
+    wb_metrics_observe_smtp(d->metrics, r->seconds, (int)r->outcome);
+}
 
 static void on_status_timer(uv_timer_t *t)
 {
@@ -154,6 +168,7 @@ static void on_connect(struct wb_pg *pg, void *ud)
         return;
     }
     wb_info("database connection restored");
+    wb_eventq_kick(d->eventq);
     wb_sched_kick(d->sched);
     wb_autoenroll_kick(d->autoenroll);
     if (d->handoff)
@@ -210,6 +225,7 @@ static void reload(struct daemon *d)
     if (strcmp(cfg->smtp.url, d->cfg->smtp.url) || cfg->smtp.connections != d->cfg->smtp.connections)
         wb_warn("reload: SMTP settings take effect at the next restart");
     wb_sched_set_config(d->sched, cfg);
+    wb_tracking_set_config(d->tracking, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
     if (d->handoff)
         wb_handoff_set_config(d->handoff, cfg);
@@ -249,6 +265,9 @@ static void drained(void *ud)
     if (--d->draining > 0)
         return;
     wb_info("stopped");
+    wb_tracking_free(d->tracking); /* before metrics, which it reads */
+    wb_eventq_free(d->eventq);
+    wb_metrics_free(d->metrics);
     wb_mailbox_free(d->mailbox); /* before the curl loop and the connection it uses */
     d->mailbox = NULL;
     wb_smtp_free(d->smtp);
@@ -261,11 +280,32 @@ static void drained(void *ud)
     wb_autoenroll_free(d->autoenroll);
     if (d->handoff)
         wb_handoff_free(d->handoff);
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint,
-                         (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->watchdog,
-                         (uv_handle_t *)&d->status};
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
+                         (uv_handle_t *)&d->sighup,   (uv_handle_t *)&d->watchdog,
+                         (uv_handle_t *)&d->status,   (uv_handle_t *)&d->flush_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         close_handle(hs[i]);
+}
+
+static void events_flushed(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->events_flushed)
+        return;
+    d->events_flushed = true;
+    uv_timer_stop(&d->flush_timer);
+    drained(d);
+}
+
+/* The database may be away: tracking events still queued then are lost,
+ * and said so. */
+static void on_flush_timeout(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    struct wb_eventq_stats st;
+    wb_eventq_stats(d->eventq, &st);
+    wb_warn("shutdown: %zu tracking event(s) could not be stored", st.queued);
+    events_flushed(d);
 }
 
 static void stop(struct daemon *d, int code)
@@ -276,7 +316,10 @@ static void stop(struct daemon *d, int code)
     d->exit_code = code;
     sd_notify(0, "STOPPING=1");
     wb_info("stopping: no new claims; finishing transactions in flight");
-    d->draining = 1 + (d->handoff != NULL) + (d->mailbox != NULL);
+    d->draining = 2 + (d->handoff != NULL) + (d->mailbox != NULL);
+    wb_tracking_quiesce(d->tracking);
+    uv_timer_start(&d->flush_timer, on_flush_timeout, 10000, 0);
+    wb_eventq_flush(d->eventq, events_flushed, d);
     wb_sched_drain(d->sched, drained, d);
     if (d->handoff)
         wb_handoff_stop(d->handoff, drained, d);
@@ -345,12 +388,22 @@ static int setup(struct daemon *d)
     d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &cb, d);
     wb_pg_listen(d->pg, "wb_enrollments");
     wb_pg_listen(d->pg, "wb_candidates");
+    d->eventq = wb_eventq_new(d->loop, d->pg, NULL);
+    d->metrics = wb_metrics_new(d->pg, 0);
+    wb_metrics_set_eventq(d->metrics, d->eventq);
+    char err[256];
+    d->tracking = wb_tracking_new(d->loop, d->cfg, d->pg, d->eventq, d->metrics, err, sizeof err);
+    if (!d->tracking) {
+        wb_error("HTTP endpoint: %s", err);
+        return WB_EXIT_UNAVAILABLE;
+    }
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
     char *owner = wb_xasprintf("%s:%d", host, (int)getpid());
     static const struct wb_pg_callbacks mark_cb = {on_mark_connect, on_disconnect, NULL};
     d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &mark_cb, d);
     d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);
+    wb_sched_observe(d->sched, observe_smtp, d);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
     if (d->cfg->ats.enabled) {
         d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);
@@ -368,7 +421,8 @@ static int setup(struct daemon *d)
     }
     uv_timer_init(d->loop, &d->watchdog);
     uv_timer_init(d->loop, &d->status);
-    d->watchdog.data = d->status.data = d;
+    uv_timer_init(d->loop, &d->flush_timer);
+    d->watchdog.data = d->status.data = d->flush_timer.data = d;
     start_watchdog(d);
     uv_timer_start(&d->status, on_status_timer, 5000, 5000);
     return -1;

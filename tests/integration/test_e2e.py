@@ -4,6 +4,9 @@ over SMTP (aiosmtpd), the person answers to the Message-ID they received
 step 2, and the handoff reaches the ATS receiver, signed."""
 import json
 import os
+import re
+import urllib.error
+import urllib.request
 
 import harness
 import imapd
@@ -28,7 +31,10 @@ class EndToEndTest(harness.WbTestCase):
         ats_key = harness.write(os.path.join(self.tmp, "ats.key"), ATS_SECRET + "\n", 0o600)
         ats = Receiver(self.tmp, ats_key)
         self.addCleanup(ats.stop)
+        port = harness.free_port()
         self.config(sequences=[SEQUENCE],
+                    http={"listen": "127.0.0.1:%d" % port,
+                          "public_url": "http://127.0.0.1:%d" % port, "machine_click_s": 0},
                     smtp={"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
                           "retry_base_s": 1},
                     mailbox={"url": imap.url(), "username": imap.user,
@@ -48,6 +54,23 @@ class EndToEndTest(harness.WbTestCase):
 
         # Inés answers the mail she got, as her mail client would.
         ines = next(m["msg"] for m in smtp.messages() if "ines@" in str(m["msg"]["To"]))
+        # She opens it and clicks the role's link (tracked, redirected).
+        html = ines.get_body(("html",)).get_content()
+        pixel = re.search(r'src="(http://[^"]+/o/[^"]+\.gif)"', html).group(1)
+        link = re.search(r'href="(http://[^"]+/c/[^"]+)"', html).group(1)
+        ua = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"}
+        with urllib.request.urlopen(urllib.request.Request(pixel, headers=ua)) as r:
+            self.assertEqual(r.headers["Content-Type"], "image/gif")
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a, **k):
+                return None
+        try:
+            urllib.request.build_opener(NoRedirect).open(urllib.request.Request(link, headers=ua))
+            self.fail("no redirect")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 302)
+            self.assertEqual(e.headers["Location"], "https://example.com/jobs/backend")
         imap.deliver(imapd.message(
             [("From", "Inés <ines@corp.example>"), ("To", "ana@example.com"),
              ("Subject", "Re: " + str(ines["Subject"])),
@@ -76,5 +99,7 @@ class EndToEndTest(harness.WbTestCase):
         self.assertEqual(len(to), 3, to)
         self.assertEqual(sum("ines@" in t for t in to), 1, to)
         stats = json.loads(self.wb("stats", "--json", check=0).stdout)["sequences"][0]
-        self.assertEqual((stats["sent"], stats["replied"], stats["handed_off"]), (2, 1, 1))
+        self.assertEqual((stats["sent"], stats["opened"], stats["clicked"], stats["replied"],
+                          stats["handed_off"]), (2, 1, 1, 1, 1))
+        self.assertEqual(stats["links"], {"apply": 1})
         self.assertFalse(any(m in d.text() for m in SANITIZER_MARKS), d.text()[-4000:])
