@@ -60,7 +60,7 @@ struct daemon {
     int draining;                /* engines still finishing their work */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog, status;
-    bool ready, stopping;
+    bool ready, stopping, handles;
     int syncs_pending;
     int exit_code;
 };
@@ -259,32 +259,47 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* Frees what setup made, in dependency order; each part may be missing
+ * when setup failed half-way. The loop then runs until the handles close. */
+static void teardown(struct daemon *d)
+{
+    if (d->tracking)
+        wb_tracking_free(d->tracking); /* before metrics, which it reads */
+    if (d->eventq)
+        wb_eventq_free(d->eventq);
+    if (d->metrics)
+        wb_metrics_free(d->metrics);
+    wb_mailbox_free(d->mailbox); /* before the curl loop and the connection it uses */
+    if (d->smtp)
+        wb_smtp_free(d->smtp);
+    if (d->curl)
+        wb_curl_loop_free(d->curl);
+    if (d->pg)
+        wb_pg_close(d->pg, on_pg_closed, d);
+    if (d->pg_mark)
+        wb_pg_close(d->pg_mark, on_pg_closed, d);
+    if (d->sched)
+        wb_sched_free(d->sched);
+    if (d->autoenroll)
+        wb_autoenroll_free(d->autoenroll);
+    if (d->handoff)
+        wb_handoff_free(d->handoff);
+    d->tracking = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
+    d->smtp = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
+                         (uv_handle_t *)&d->sighup,   (uv_handle_t *)&d->watchdog,
+                         (uv_handle_t *)&d->status,   (uv_handle_t *)&d->flush_timer};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        close_handle(hs[i]);
+}
+
 static void drained(void *ud)
 {
     struct daemon *d = ud;
     if (--d->draining > 0)
         return;
     wb_info("stopped");
-    wb_tracking_free(d->tracking); /* before metrics, which it reads */
-    wb_eventq_free(d->eventq);
-    wb_metrics_free(d->metrics);
-    wb_mailbox_free(d->mailbox); /* before the curl loop and the connection it uses */
-    d->mailbox = NULL;
-    wb_smtp_free(d->smtp);
-    d->smtp = NULL;
-    wb_curl_loop_free(d->curl);
-    d->curl = NULL;
-    wb_pg_close(d->pg, on_pg_closed, d);
-    wb_pg_close(d->pg_mark, on_pg_closed, d);
-    wb_sched_free(d->sched);
-    wb_autoenroll_free(d->autoenroll);
-    if (d->handoff)
-        wb_handoff_free(d->handoff);
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
-                         (uv_handle_t *)&d->sighup,   (uv_handle_t *)&d->watchdog,
-                         (uv_handle_t *)&d->status,   (uv_handle_t *)&d->flush_timer};
-    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
-        close_handle(hs[i]);
+    teardown(d);
 }
 
 static void events_flushed(void *ud)
@@ -364,6 +379,24 @@ static int parse_args(int argc, char **argv, struct daemon *d)
     return -1;
 }
 
+static void init_handles(struct daemon *d)
+{
+    uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    uv_timer_init(d->loop, &d->watchdog);
+    uv_timer_init(d->loop, &d->status);
+    uv_timer_init(d->loop, &d->flush_timer);
+    d->watchdog.data = d->status.data = d->flush_timer.data = d;
+    d->handles = true;
+}
+
+/* Returns -1 when the daemon is set up, else an exit code (and whatever was
+ * made is torn down by main). */
 static int setup(struct daemon *d)
 {
     struct wb_diags diags;
@@ -376,6 +409,7 @@ static int setup(struct daemon *d)
     }
     wb_diags_free(&diags);
     wb_log_setup(d->cfg->log.level, d->cfg->log.format);
+    init_handles(d);
     d->curl = wb_curl_loop_new(d->loop);
     struct wb_smtp_opts so = {d->cfg->smtp.url, d->cfg->smtp.username, d->cfg->smtp.password,
                               d->cfg->smtp.tls, d->cfg->smtp.connections, d->cfg->smtp.timeout_s};
@@ -412,17 +446,6 @@ static int setup(struct daemon *d)
     free(owner);
     if (d->cfg->mailbox.enabled && !(d->mailbox = wb_mailbox_new(d->loop, d->curl, d->pg, d->cfg)))
         return WB_EXIT_CONFIG;
-    uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
-    int nums[] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-        uv_signal_init(d->loop, sigs[i]);
-        sigs[i]->data = d;
-        uv_signal_start(sigs[i], on_signal, nums[i]);
-    }
-    uv_timer_init(d->loop, &d->watchdog);
-    uv_timer_init(d->loop, &d->status);
-    uv_timer_init(d->loop, &d->flush_timer);
-    d->watchdog.data = d->status.data = d->flush_timer.data = d;
     start_watchdog(d);
     uv_timer_start(&d->status, on_status_timer, 5000, 5000);
     return -1;
@@ -441,6 +464,9 @@ int main(int argc, char **argv)
     if (rc < 0) {
         uv_run(d.loop, UV_RUN_DEFAULT);
         rc = d.exit_code;
+    } else if (d.handles) {
+        teardown(&d);
+        uv_run(d.loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(d.loop);
     wb_config_free(d.cfg);

@@ -76,8 +76,9 @@ class DaemonCase(WbTestCase):
         self.smtpds.append(s)
         return s.start() if start else s
 
-    def daemon(self, wait_ready=True):
-        d = Daemon(self.cfg_path, os.path.join(self.tmp, "warmbenchd-%d.log" % len(self.daemons)))
+    def daemon(self, wait_ready=True, cfg_path=None):
+        d = Daemon(cfg_path or self.cfg_path,
+                   os.path.join(self.tmp, "warmbenchd-%d.log" % len(self.daemons)))
         self.daemons.append(d)
         return d.start(wait_ready=wait_ready)
 
@@ -416,9 +417,13 @@ class TwoDaemonsTest(DaemonCase):
     def test_two_daemons_share_the_work(self):
         s = self.smtpd()
         self.setup_world(s, 300)
-        # Both start, then both race for the same queue.
+        # Both start, then both race for the same queue. Each listens on its
+        # own tracking port, as two daemons on one host must.
+        other = json.load(open(self.cfg_path))
+        other["http"]["listen"] = "127.0.0.1:%d" % harness.free_port()
+        other_path = harness.write(os.path.join(self.tmp, "warmbench-2.json"), json.dumps(other))
         d1 = self.daemon(wait_ready=False)
-        d2 = self.daemon(wait_ready=False)
+        d2 = self.daemon(wait_ready=False, cfg_path=other_path)
         d1.wait_log("ready:")
         d2.wait_log("ready:")
         self.wait_sent(300, timeout=60)
