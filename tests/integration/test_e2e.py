@@ -5,6 +5,7 @@ step 2, and the handoff reaches the ATS receiver, signed."""
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 
@@ -45,12 +46,22 @@ class EndToEndTest(harness.WbTestCase):
         pool = harness.write(os.path.join(self.tmp, "pool.csv"),
                              "email,first_name,tags,consent\n"
                              "ines@corp.example,Inés,backend,opt_in\n"
-                             "olaf@corp.example,Olaf,backend,opt_in\n")
+                             "olaf@corp.example,Olaf,backend,opt_in\n"
+                             "uma@corp.example,Uma,backend,opt_in\n")
         self.wb("import", pool, check=0)
         self.wb("enroll", "nurture", check=0)
         d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
         self.addCleanup(lambda: d.alive() and d.stop())
-        wait_until(lambda: smtp.count() >= 2, 20, "step 1 to both")
+        wait_until(lambda: smtp.count() >= 3, 20, "step 1 to all three")
+
+        # Uma unsubscribes with one click (RFC 8058), as her mail client would.
+        uma = next(m["msg"] for m in smtp.messages() if "uma@" in str(m["msg"]["To"]))
+        self.assertEqual(uma["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        unsub = re.match(r"<(.+)>", uma["List-Unsubscribe"]).group(1)
+        req = urllib.request.Request(unsub, data=b"List-Unsubscribe=One-Click", method="POST")
+        with urllib.request.urlopen(req) as r:
+            self.assertEqual(r.status, 200)
+        self.assertEqual(self.scalar("SELECT reason FROM suppressions"), "unsubscribe")
 
         # Inés answers the mail she got, as her mail client would.
         ines = next(m["msg"] for m in smtp.messages() if "ines@" in str(m["msg"]["To"]))
@@ -92,14 +103,18 @@ class EndToEndTest(harness.WbTestCase):
         self.assertEqual(body["candidate"]["email"], "ines@corp.example")
         self.assertEqual(body["reason"], "reply:interested")
 
-        # Olaf gets step 2; Inés never does.
-        wait_until(lambda: smtp.count() >= 3, 30, "step 2 to Olaf")
+        # Olaf gets step 2; Inés (handed off) and Uma (unsubscribed) never do.
+        wait_until(lambda: smtp.count() >= 4, 30, "step 2 to Olaf")
+        time.sleep(1)
         d.stop()
         to = sorted(str(m["msg"]["To"]) for m in smtp.messages())
-        self.assertEqual(len(to), 3, to)
+        self.assertEqual(len(to), 4, to)
         self.assertEqual(sum("ines@" in t for t in to), 1, to)
+        self.assertEqual(sum("uma@" in t for t in to), 1, to)
+        self.assertEqual(sum("olaf@" in t for t in to), 2, to)
         stats = json.loads(self.wb("stats", "--json", check=0).stdout)["sequences"][0]
         self.assertEqual((stats["sent"], stats["opened"], stats["clicked"], stats["replied"],
-                          stats["handed_off"]), (2, 1, 1, 1, 1))
+                          stats["handed_off"], stats["unsubscribed"]), (3, 1, 1, 1, 1, 1))
+        self.assertEqual([st["sent"] for st in stats["steps"]], [3, 1])
         self.assertEqual(stats["links"], {"apply": 1})
         self.assertFalse(any(m in d.text() for m in SANITIZER_MARKS), d.text()[-4000:])
