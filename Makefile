@@ -40,7 +40,7 @@ DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-de
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
              dovecot-imapd curl systemd man-db clang
 
-.PHONY: all deps check check-plain check-asan unit demo clean bench bench-import install
+.PHONY: all deps check check-asan unit demo clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -176,3 +176,6 @@ $(BUILD)/fuzz/fuzz_tracking: $(FUZZ_SRC) $(HDRS)
 .PHONY: bench-track
 bench-track: $(BUILD)/warmbench $(BUILD)/tests/drv_http
 	@tests/bench/bench_track.sh $(BUILD)
+
+# Every benchmark in turn (not tests: each prints its figures).
+bench: bench-import bench-send bench-track
