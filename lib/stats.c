@@ -90,6 +90,32 @@ static void print_rate(FILE *out, const char *what, json_t *o, const char *num)
         fprintf(out, " %s %.1f%%", what, 100.0 * (double)n / (double)sent);
 }
 
+/* Rates per person sent to, as fractions (0 when nothing was sent). */
+static void add_rates(json_t *o)
+{
+    static const char *const of[][2] = {{"open", "opened"}, {"click", "clicked"},
+                                        {"reply", "replied"}, {"bounce", "bounced"},
+                                        {"unsubscribe", "unsubscribed"}};
+    json_int_t sent = json_integer_value(json_object_get(o, "sent"));
+    json_t *rates = json_object();
+    for (size_t i = 0; i < sizeof of / sizeof of[0]; i++) {
+        json_int_t n = json_integer_value(json_object_get(o, of[i][1]));
+        json_object_set_new(rates, of[i][0], json_real(sent ? (double)n / (double)sent : 0.0));
+    }
+    json_object_set_new(o, "rates", rates);
+}
+
+static void add_all_rates(json_t *doc)
+{
+    size_t i, j;
+    json_t *seq, *st;
+    json_array_foreach(json_object_get(doc, "sequences"), i, seq) {
+        add_rates(seq);
+        json_array_foreach(json_object_get(seq, "steps"), j, st)
+            add_rates(st);
+    }
+}
+
 static void print_text(FILE *out, json_t *doc)
 {
     size_t i;
@@ -140,7 +166,8 @@ int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
         return WB_EXIT_USAGE;
     }
     if (json) {
-        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        add_all_rates(doc);
+        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
         fputc('\n', out);
     } else {
         print_text(out, doc);

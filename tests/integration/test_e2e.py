@@ -117,4 +117,6 @@ class EndToEndTest(harness.WbTestCase):
                           stats["handed_off"], stats["unsubscribed"]), (3, 1, 1, 1, 1, 1))
         self.assertEqual([st["sent"] for st in stats["steps"]], [3, 1])
         self.assertEqual(stats["links"], {"apply": 1})
+        self.assertAlmostEqual(stats["rates"]["reply"], 1 / 3, places=3)
+        self.assertAlmostEqual(stats["rates"]["unsubscribe"], 1 / 3, places=3)
         self.assertFalse(any(m in d.text() for m in SANITIZER_MARKS), d.text()[-4000:])
