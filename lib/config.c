@@ -72,6 +72,16 @@ static bool listen_ok(const char *s)
     return port >= 1 && port <= 65535;
 }
 
+/* systemd's credentials directory is private to the service whatever the
+ * files' mode bits say (access may be granted by ACL, which shows as group
+ * bits), so the mode check does not apply there. */
+static bool in_credentials_dir(const char *file)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    size_t n = dir ? strlen(dir) : 0;
+    return n && !strncmp(file, dir, n) && file[n] == '/' && !strstr(file + n, "/../");
+}
+
 /* Reads a secret, refusing files others can read; the contents never
  * reach a message. Errors point at the key that names the file. */
 static unsigned char *read_secret(struct load *L, const char *jpath, const char *name,
@@ -85,7 +95,7 @@ static unsigned char *read_secret(struct load *L, const char *jpath, const char 
         wb_jv_err_key(L->jv, jpath, "cannot read secret file \"%s\": %s", file, strerror(errno));
     } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         wb_jv_err_key(L->jv, jpath, "secret file \"%s\" is not a regular file", file);
-    } else if (st.st_mode & 077) {
+    } else if ((st.st_mode & 077) && !in_credentials_dir(file)) {
         wb_jv_err_key(L->jv, jpath,
                       "secret file \"%s\" is readable by group or others (chmod 600 it)", file);
     } else {

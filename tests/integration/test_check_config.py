@@ -153,3 +153,19 @@ class CheckConfigTest(harness.WbTestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+class CredentialsTest(harness.WbTestCase):
+    def test_group_readable_secret_only_in_the_credentials_directory(self):
+        self.config()
+        cfg = json.load(open(self.cfg_path))
+        secret = os.path.join(self.tmp, "secret.key")
+        os.chmod(secret, 0o640)
+        cfg["secret_file"] = secret
+        with open(self.cfg_path, "w") as f:
+            json.dump(cfg, f)
+        p = self.wb("check-config", check=78)
+        self.assertIn("readable by group or others", p.stderr)
+        self.wb("check-config", check=0, env={"CREDENTIALS_DIRECTORY": self.tmp})
+        # A path that only looks as if it were inside does not count.
+        self.wb("check-config", check=78, env={"CREDENTIALS_DIRECTORY": self.tmp + "/sub"})
