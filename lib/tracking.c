@@ -5,6 +5,7 @@
  * pending operation, and is freed when both have let go, so neither a
  * closed connection nor a late callback can touch freed memory. */
 #include "warmbench/tracking.h"
+#include "warmbench/ats_in.h"
 #include "warmbench/buf.h"
 #include "warmbench/http_loop.h"
 #include "warmbench/log.h"
@@ -67,6 +68,8 @@ struct treq {
     struct MHD_Response *resp;
     struct treq *prev, *next;       /* in t->waiting while op_pending && !answered */
     char *ua, *purpose, ip[INET6_ADDRSTRLEN];
+    struct wb_buf body;             /* POST /ats/events: up to WB_ATS_BODY_MAX */
+    size_t body_seen;               /* bytes received, kept or not */
 };
 
 /* ---- routing (pure) ---- */
@@ -108,6 +111,8 @@ enum wb_route_kind wb_route(const char *method, const char *path, bool admin, bo
         else if ((get || head || post) &&
                  token_route(path, "/u/", "", WB_TOKEN_UNSUB, key, keylen, &out->tok))
             k = post ? WB_ROUTE_UNSUB_POST : WB_ROUTE_UNSUB_PAGE;
+        else if (post && !strcmp(path, "/ats/events"))
+            k = WB_ROUTE_ATS_EVENTS;
     }
     out->kind = k;
     return k;
@@ -185,6 +190,7 @@ static void treq_free(struct treq *q)
         MHD_destroy_response(q->resp);
     free(q->ua);
     free(q->purpose);
+    wb_buf_free(&q->body);
     free(q);
 }
 
@@ -437,6 +443,44 @@ static enum MHD_Result do_metrics(struct treq *q)
     return MHD_YES;
 }
 
+static struct MHD_Response *json_text(const char *body)
+{
+    return text("application/json", body);
+}
+
+static void on_ats_done(int status, const char *body, void *ud)
+{
+    struct treq *q = ud;
+    if (!wait_end(q))
+        return;
+    finish(q, status, json_text(body));
+}
+
+static bool ats_enabled(const struct wb_config *cfg)
+{
+    return cfg->ats.enabled && cfg->ats.secret && cfg->ats.secret_len;
+}
+
+static enum MHD_Result do_ats(struct treq *q)
+{
+    if (!ats_enabled(q->t->cfg))
+        return not_found(q->conn);
+    const char *sig = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Warmbench-Signature");
+    int status;
+    char *out = NULL;
+    wb_buf_putc(&q->body, '\0'); /* Jansson gets the length; the NUL is for safety */
+    size_t len = q->body.len - 1;
+    if (wb_ats_in_handle(q->t->cfg, q->t->pg, sig, q->body.data, len,
+                         q->body_seen > WB_ATS_BODY_MAX, (long long)time(NULL), on_ats_done, q,
+                         &status, &out) == 0) {
+        struct MHD_Response *r = json_text(out);
+        free(out);
+        return answer(q->conn, status, r);
+    }
+    wait_begin(q);
+    return MHD_YES;
+}
+
 /* ---- the handler ---- */
 
 static char *header(struct MHD_Connection *c, const char *name)
@@ -471,6 +515,7 @@ static enum MHD_Result start(struct treq *q, const char *url)
     case WB_ROUTE_UNSUB_POST: return do_unsub(q);
     case WB_ROUTE_HEALTHZ: return do_health(q);
     case WB_ROUTE_METRICS: return do_metrics(q);
+    case WB_ROUTE_ATS_EVENTS: return do_ats(q);
     case WB_ROUTE_NONE: break;
     }
     return not_found(q->conn);
@@ -503,6 +548,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             q->started = true;
             return not_found(c);
         }
+        /* The ATS's body is kept up to its cap; the rest is read and
+         * dropped so the client sees the 413 rather than a reset. A body
+         * far beyond the cap is cut off. */
+        if (q->r.kind == WB_ROUTE_ATS_EVENTS && !q->started) {
+            q->body_seen += *upload_size;
+            if (q->body_seen <= WB_ATS_BODY_MAX)
+                wb_buf_append(&q->body, upload, *upload_size);
+            else if (q->body_seen > 64 * (size_t)WB_ATS_BODY_MAX) {
+                q->started = true;
+                return answer(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                              json_text("{\"error\":\"body too large\"}"));
+            }
+        }
         *upload_size = 0;
         return MHD_YES;
     }
@@ -525,7 +583,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
  * unsubscribe given up on may still be stored; the 503 asks to retry. */
 static uint64_t patience_ms(enum wb_route_kind k)
 {
-    return k == WB_ROUTE_HEALTHZ ? 3000 : k == WB_ROUTE_UNSUB_POST ? 15000 : 5000;
+    return k == WB_ROUTE_HEALTHZ ? 3000
+           : k == WB_ROUTE_UNSUB_POST || k == WB_ROUTE_ATS_EVENTS ? 15000 : 5000;
 }
 
 static void on_sweep(uv_timer_t *timer)

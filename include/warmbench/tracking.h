@@ -23,6 +23,7 @@ enum wb_route_kind {
     WB_ROUTE_UNSUB_POST,  /* POST /u/TOKEN */
     WB_ROUTE_HEALTHZ,     /* GET|HEAD /healthz */
     WB_ROUTE_METRICS,     /* GET|HEAD /metrics */
+    WB_ROUTE_ATS_EVENTS,  /* POST /ats/events (ats_in.h), 404 unless ats has a secret */
 };
 
 struct wb_route {

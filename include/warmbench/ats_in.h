@@ -1,0 +1,83 @@
+/* Events from the ATS (SPEC "Handoff to the ATS": POST /ats/events).
+ *
+ * A request is checked in this order, and any failure stores nothing:
+ * body larger than WB_ATS_BODY_MAX → 413; Warmbench-Signature not valid
+ * for the ATS secret within WB_ATS_TOLERANCE_S of now → 401; body not the
+ * strict JSON shape below → 400 naming the field; a sequence the
+ * configuration does not know → 404. Then one statement (wb_ats_event in
+ * sql/003_ats_inbound.sql) stores it in one transaction and the answer,
+ * 202, is given after the commit:
+ *
+ *   {"type": "candidate.rejected" | "candidate.applied" | "candidate.hired",
+ *    "id": "ATS event id (replay protection, ≤ 200 characters)",
+ *    "candidate": {"email": ..., optional first_name, last_name, title,
+ *                  company, location, timezone, tags [..], skills [..],
+ *                  consent (opt_in|legitimate_interest), source},
+ *    "tags": [..],            optional, added to the candidate
+ *    "enroll": "SEQUENCE"}    required for candidate.rejected
+ *
+ * 202 bodies: {"status": "stored", "enroll": VERDICT} (VERDICT as from
+ * `warmbench enroll`: enrolled, already, no_consent, busy, suppressed,
+ * unsubscribed; absent when nothing was to be enrolled), {"status":
+ * "duplicate"} for an id seen before (nothing changes), {"status":
+ * "suppressed"} for a rejected candidate whose address (or its hash) is
+ * suppressed (only the id is kept), {"status": "unknown_candidate"} for
+ * applied/hired about an address not in the pool (only the id is kept:
+ * the ATS's applicants are not imported into the pool this way). */
+#ifndef WB_ATS_IN_H
+#define WB_ATS_IN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "warmbench/config.h"
+#include "warmbench/pg_loop.h"
+
+#define WB_ATS_BODY_MAX (64 * 1024)
+#define WB_ATS_TOLERANCE_S 300
+#define WB_ATS_ID_MAX 200       /* characters */
+#define WB_ATS_FIELD_MAX 1000   /* characters of any other string */
+
+/* A validated event. Strings point into root (or are NULL when absent). */
+struct wb_ats_event {
+    json_t *root;
+    const char *type;           /* candidate.rejected|applied|hired */
+    const char *id;
+    char *email;                /* as given, trimmed of surrounding spaces (malloc'd) */
+    const char *sequence;       /* NULL when not given */
+    json_t *candidate;          /* the candidate object as given */
+    char **tags;                /* top-level and candidate tags, malloc'd */
+    size_t ntags;
+};
+
+/* Parses and validates body (pure). 0, or -1 with a message naming the
+ * field in err ("candidate.email: invalid email address"). */
+int wb_ats_parse(const char *body, size_t len, struct wb_ats_event *ev, char *err, size_t errsz);
+void wb_ats_event_free(struct wb_ats_event *ev);
+
+/* The address check the import applies (pure). */
+bool wb_ats_email_ok(const char *s, size_t n);
+
+/* The JSON sent to wb_ats_event() as p_candidate: the candidate's fields
+ * with email trimmed (malloc'd). */
+char *wb_ats_candidate_json(const struct wb_ats_event *ev);
+
+/* ---- the request ---- */
+
+/* status is the HTTP status; body is a JSON text (owned by the caller of
+ * neither: copy it). */
+typedef void (*wb_ats_done_fn)(int status, const char *body, void *ud);
+
+/* Handles one POST: sig is the Warmbench-Signature header (NULL when
+ * absent), now the Unix time. Returns 0 when answered at once (status and
+ * body in *status and *out, malloc'd), 1 when the statement is queued:
+ * done is then called exactly once (503 when the connection is lost; the
+ * event may or may not have been stored, and a retry with the same id is
+ * safe). too_big: the body exceeded WB_ATS_BODY_MAX. */
+int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg, const char *sig,
+                     const char *body, size_t len, bool too_big, long long now,
+                     wb_ats_done_fn done, void *ud, int *status, char **out);
+
+/* The statement's SQL (exposed for tests and drivers). */
+extern const char *const wb_ats_event_sql;
+
+#endif
