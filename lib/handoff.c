@@ -7,6 +7,7 @@
 #include "warmbench/handoff.h"
 #include "warmbench/buf.h"
 #include "warmbench/log.h"
+#include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/util.h"
 #include "warmbench/webhook_sign.h"
@@ -104,14 +105,6 @@ static const char wake_sql[] =
     " (SELECT min(next_attempt_at) FROM handoffs WHERE state = 'pending'),"
     " (SELECT min(lease_until) FROM handoffs WHERE state = 'delivering')) - clock_timestamp())";
 
-struct outcome {
-    int64_t id;
-    const char *state;   /* delivered, pending, dead */
-    int status;
-    char *error;
-    double delay_s;
-};
-
 struct delivery {
     struct wb_handoff *h;
     int64_t id;
@@ -136,8 +129,8 @@ struct wb_handoff {
     int handles_open;
     struct delivery *inflight;
     size_t n_inflight;
-    struct outcome *res, *flushing;
-    size_t n_res, cap_res, n_flushing;
+    struct wb_outcomes res;       /* delivered, pending, dead */
+    struct wb_outcomes flushing;  /* the batch being written */
     void (*stop_done)(void *);
     void *stop_ud;
     struct wb_handoff_figures fig;
@@ -193,12 +186,8 @@ static char *clean_text(const char *p, size_t n)
 static void add_outcome(struct wb_handoff *h, int64_t id, const char *state, int status,
                         char *error, double delay_s)
 {
-    if (h->n_res == h->cap_res) {
-        h->cap_res = h->cap_res ? h->cap_res * 2 : 64;
-        h->res = wb_xrealloc(h->res, h->cap_res * sizeof *h->res);
-    }
-    h->res[h->n_res++] = (struct outcome){id, state, status, error, delay_s};
-    if (h->n_res >= RESULT_BATCH || h->stopping)
+    wb_outcomes_add(&h->res, id, state, status, error, delay_s);
+    if (h->res.n >= RESULT_BATCH || h->stopping)
         flush(h);
     else if (!uv_is_active((uv_handle_t *)&h->flush_timer))
         uv_timer_start(&h->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
@@ -518,80 +507,39 @@ static void on_tick_timer(uv_timer_t *t)
 
 /* --- outcomes ----------------------------------------------------------- */
 
-static void free_outcomes(struct outcome *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i].error);
-}
-
 static void on_flushed(PGresult *r, void *ud)
 {
     struct wb_handoff *h = ud;
     if (!res_ok(r, "storing delivery outcomes")) {
         /* Kept and written after the reconnect (or the retry). */
-        size_t n = h->n_flushing;
-        if (h->n_res + n > h->cap_res) {
-            h->cap_res = h->n_res + n;
-            h->res = wb_xrealloc(h->res, h->cap_res * sizeof *h->res);
-        }
-        memmove(h->res + n, h->res, h->n_res * sizeof *h->res);
-        memcpy(h->res, h->flushing, n * sizeof *h->res);
-        h->n_res += n;
-        h->n_flushing = 0;
+        wb_outcomes_requeue(&h->res, &h->flushing);
         if (r && !uv_is_active((uv_handle_t *)&h->flush_timer))
             uv_timer_start(&h->flush_timer, on_flush_timer, 1000, 0);
         return;
     }
     bool retries = false;
-    for (size_t i = 0; i < h->n_flushing; i++)
-        retries |= h->flushing[i].state[0] == 'p';
-    free_outcomes(h->flushing, h->n_flushing);
-    h->n_flushing = 0;
+    for (size_t i = 0; i < h->flushing.n; i++)
+        retries |= h->flushing.v[i].state[0] == 'p';
+    wb_outcomes_clear(&h->flushing);
     /* A retry is due sooner than the timer may be set for: recompute it. */
     if (retries)
         wb_handoff_kick(h);
-    else if (h->n_res)
+    else if (h->res.n)
         flush(h);
     check_stop(h);
 }
 
 static void flush(struct wb_handoff *h)
 {
-    if (h->n_flushing || !h->n_res || !wb_pg_ready(h->pg))
+    if (h->flushing.n || !h->res.n || !wb_pg_ready(h->pg))
         return;
-    size_t n = h->n_res;
-    free(h->flushing);
-    h->flushing = h->res;
-    h->n_flushing = n;
-    h->res = NULL;
-    h->n_res = h->cap_res = 0;
-    struct wb_buf ids, codes, delays;
-    wb_buf_init(&ids);
-    wb_buf_init(&codes);
-    wb_buf_init(&delays);
-    char **states = wb_xcalloc(n, sizeof *states), **errs = wb_xcalloc(n, sizeof *errs);
-    for (size_t i = 0; i < n; i++) {
-        const struct outcome *x = &h->flushing[i];
-        wb_buf_printf(&ids, "%s%lld", i ? "," : "{", (long long)x->id);
-        wb_buf_printf(&codes, "%s%d", i ? "," : "{", x->status);
-        wb_buf_printf(&delays, "%s%.3f", i ? "," : "{", x->delay_s);
-        states[i] = (char *)x->state;
-        errs[i] = x->error;
-    }
-    wb_buf_putc(&ids, '}');
-    wb_buf_putc(&codes, '}');
-    wb_buf_putc(&delays, '}');
-    char *a_state = wb_pg_array_str(states, n, 0), *a_err = wb_pg_array_str(errs, n, 0);
-    const char *p[] = {ids.data, a_state, codes.data, a_err, delays.data, h->owner};
+    wb_outcomes_move(&h->flushing, &h->res);
+    char *a[5];
+    wb_outcomes_params(&h->flushing, a);
+    const char *p[] = {a[0], a[1], a[2], a[3], a[4], h->owner};
     if (wb_pg_query(h->pg, results_sql, 6, p, on_flushed, h) < 0)
         on_flushed(NULL, h);
-    free(a_state);
-    free(a_err);
-    free(states);
-    free(errs);
-    wb_buf_free(&ids);
-    wb_buf_free(&codes);
-    wb_buf_free(&delays);
+    wb_outcomes_params_free(a);
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -614,7 +562,7 @@ static void check_stop(struct wb_handoff *h)
 {
     if (!h->stopping || !h->stop_done)
         return;
-    if (h->ticking || h->n_inflight || h->n_res || h->n_flushing)
+    if (h->ticking || h->n_inflight || h->res.n || h->flushing.n)
         return;
     finish_stop(h);
 }
@@ -626,7 +574,7 @@ static void on_stop_timer(uv_timer_t *t)
     struct wb_handoff *h = t->data;
     if (h->gave_up) {
         wb_warn("handoff: shutdown: %zu outcome(s) not stored; those handoffs are retried "
-                "(same key) when their lease expires", h->n_res + h->n_flushing);
+                "(same key) when their lease expires", h->res.n + h->flushing.n);
         finish_stop(h);
         return;
     }
@@ -702,7 +650,7 @@ void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f
 {
     *f = h->fig;
     f->inflight = h->n_inflight;
-    f->unwritten = h->n_res + h->n_flushing;
+    f->unwritten = h->res.n + h->flushing.n;
 }
 
 static void on_closed(uv_handle_t *hd)
@@ -722,10 +670,8 @@ void wb_handoff_free(struct wb_handoff *h)
         wb_curl_loop_cancel(h->cl, d->easy);
         free_delivery(d);
     }
-    free_outcomes(h->res, h->n_res);
-    free_outcomes(h->flushing, h->n_flushing);
-    free(h->res);
-    free(h->flushing);
+    wb_outcomes_free(&h->res);
+    wb_outcomes_free(&h->flushing);
     uv_timer_t *timers[] = {&h->tick_timer, &h->flush_timer, &h->stop_timer};
     h->handles_open = 3;
     for (size_t i = 0; i < 3; i++)

@@ -7,6 +7,7 @@
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
 #include "warmbench/log.h"
+#include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/queries.h"
 #include "warmbench/render.h"
@@ -26,14 +27,6 @@
 struct item {
     struct wb_rendered r;
     struct item *next;
-};
-
-struct result {
-    int64_t id;
-    const char *outcome;   /* sent, retry, failed, bounce, unknown */
-    int code;
-    char *reply;
-    double retry_s;
 };
 
 struct sendctx {
@@ -64,8 +57,8 @@ struct wb_sched {
     size_t n_marking;
     size_t inflight;
     int releasing;                  /* release queries in flight */
-    struct result *res, *flushing;
-    size_t n_res, cap_res, n_flushing;
+    struct wb_outcomes res;          /* sent, retry, failed, bounce, unknown */
+    struct wb_outcomes flushing;     /* the batch being written */
     void (*drain_done)(void *);
     void *drain_ud;
     wb_sched_observe_fn observe;
@@ -163,12 +156,7 @@ static void free_item(struct item *it)
 static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int code,
                        const char *reply, double retry_s)
 {
-    if (s->n_res == s->cap_res) {
-        s->cap_res = s->cap_res ? s->cap_res * 2 : 64;
-        s->res = wb_xrealloc(s->res, s->cap_res * sizeof *s->res);
-    }
-    s->res[s->n_res++] = (struct result){id, outcome, code, wb_xstrdup(reply ? reply : ""),
-                                         retry_s};
+    wb_outcomes_add(&s->res, id, outcome, code, wb_xstrdup(reply ? reply : ""), retry_s);
 }
 
 /* --- tick: recover → claim per sender → next wake ---------------------- */
@@ -286,7 +274,7 @@ static void on_claim(PGresult *r, void *ud)
     if (n >= claim_batch(s))
         s->full_this_tick = true;
     s->claims_this_tick++;
-    if (s->n_res)
+    if (s->res.n)
         flush(s);
     if (s->draining) {
         /* SIGTERM came while this claim was on its way: give it back. */
@@ -418,7 +406,7 @@ static void on_sent(const struct wb_smtp_result *r, void *ud)
         break;
     }
     free(x);
-    if (s->n_res >= RESULT_BATCH)
+    if (s->res.n >= RESULT_BATCH)
         flush(s);
     else if (!uv_is_active((uv_handle_t *)&s->flush_timer))
         uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
@@ -485,7 +473,7 @@ static void on_marked(PGresult *r, void *ud)
             free_item(it); /* enrollment ended or claim lost: not ours to send */
     }
     s->n_marking = 0;
-    if (s->n_res)
+    if (s->res.n)
         flush(s);
     pump(s);
     check_drain(s);
@@ -542,78 +530,37 @@ static void pump(struct wb_sched *s)
 
 /* --- results ------------------------------------------------------------ */
 
-static void free_results(struct result *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i].reply);
-}
-
 static void on_flushed(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
     if (!res_ok(r, "storing send outcomes")) {
         /* Keep them: they are written after the reconnect (or the retry). */
-        size_t n = s->n_flushing;
-        if (s->n_res + n > s->cap_res) {
-            s->cap_res = s->n_res + n;
-            s->res = wb_xrealloc(s->res, s->cap_res * sizeof *s->res);
-        }
-        memmove(s->res + n, s->res, s->n_res * sizeof *s->res);
-        memcpy(s->res, s->flushing, n * sizeof *s->res);
-        s->n_res += n;
-        s->n_flushing = 0;
+        wb_outcomes_requeue(&s->res, &s->flushing);
         if (r && !uv_is_active((uv_handle_t *)&s->flush_timer))
             uv_timer_start(&s->flush_timer, on_flush_timer, 1000, 0);
         return;
     }
     if (!PQgetisnull(r, 0, 1))
         wake_within(s, atof(PQgetvalue(r, 0, 1)));
-    free_results(s->flushing, s->n_flushing);
-    s->n_flushing = 0;
-    if (s->n_res >= RESULT_BATCH || (s->n_res && s->draining))
+    wb_outcomes_clear(&s->flushing);
+    if (s->res.n >= RESULT_BATCH || (s->res.n && s->draining))
         flush(s);
-    else if (s->n_res && !uv_is_active((uv_handle_t *)&s->flush_timer))
+    else if (s->res.n && !uv_is_active((uv_handle_t *)&s->flush_timer))
         uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
     check_drain(s);
 }
 
 static void flush(struct wb_sched *s)
 {
-    if (s->n_flushing || !s->n_res || !wb_pg_ready(s->pg))
+    if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg))
         return;
-    size_t n = s->n_res;
-    free(s->flushing);
-    s->flushing = s->res;
-    s->n_flushing = n;
-    s->res = NULL;
-    s->n_res = s->cap_res = 0;
-    struct wb_buf ids, codes, delays;
-    wb_buf_init(&ids);
-    wb_buf_init(&codes);
-    wb_buf_init(&delays);
-    char **outs = wb_xcalloc(n, sizeof *outs), **replies = wb_xcalloc(n, sizeof *replies);
-    for (size_t i = 0; i < n; i++) {
-        const struct result *x = &s->flushing[i];
-        wb_buf_printf(&ids, "%s%lld", i ? "," : "{", (long long)x->id);
-        wb_buf_printf(&codes, "%s%d", i ? "," : "{", x->code);
-        wb_buf_printf(&delays, "%s%.3f", i ? "," : "{", x->retry_s);
-        outs[i] = (char *)x->outcome;
-        replies[i] = x->reply;
-    }
-    wb_buf_putc(&ids, '}');
-    wb_buf_putc(&codes, '}');
-    wb_buf_putc(&delays, '}');
-    char *a_out = wb_pg_array_str(outs, n, 0), *a_rep = wb_pg_array_str(replies, n, 0);
-    const char *p[] = {ids.data, a_out, codes.data, a_rep, delays.data, s->owner};
+    wb_outcomes_move(&s->flushing, &s->res);
+    char *a[5];
+    wb_outcomes_params(&s->flushing, a);
+    const char *p[] = {a[0], a[1], a[2], a[3], a[4], s->owner};
     if (wb_pg_query_prepared(s->pg, "wb_results", wb_q_results, 6, p, on_flushed, s) < 0)
         on_flushed(NULL, s);
-    free(a_out);
-    free(a_rep);
-    free(outs);
-    free(replies);
-    wb_buf_free(&ids);
-    wb_buf_free(&codes);
-    wb_buf_free(&delays);
+    wb_outcomes_params_free(a);
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -636,7 +583,7 @@ static void check_drain(struct wb_sched *s)
 {
     if (!s->draining || !s->drain_done)
         return;
-    if (s->n_marking || s->inflight || s->n_res || s->n_flushing || s->ticking || s->releasing)
+    if (s->n_marking || s->inflight || s->res.n || s->flushing.n || s->ticking || s->releasing)
         return;
     finish_drain(s);
 }
@@ -645,7 +592,7 @@ static void on_drain_timer(uv_timer_t *t)
 {
     struct wb_sched *s = t->data;
     wb_warn("shutdown: gave up waiting; %zu transaction(s) in flight and %zu outcome(s) not "
-            "stored will show as unknown (never resent)", s->inflight, s->n_res + s->n_flushing);
+            "stored will show as unknown (never resent)", s->inflight, s->res.n + s->flushing.n);
     finish_drain(s);
 }
 
@@ -749,7 +696,7 @@ void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
     *f = s->fig;
     f->ready = s->n_ready;
     f->inflight = s->inflight;
-    f->unwritten = s->n_res + s->n_flushing;
+    f->unwritten = s->res.n + s->flushing.n;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -769,10 +716,8 @@ void wb_sched_free(struct wb_sched *s)
     for (size_t i = 0; i < s->n_marking; i++)
         free_item(s->marking[i]);
     free(s->marking);
-    free_results(s->res, s->n_res);
-    free_results(s->flushing, s->n_flushing);
-    free(s->res);
-    free(s->flushing);
+    wb_outcomes_free(&s->res);
+    wb_outcomes_free(&s->flushing);
     uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
     s->handles_open = 3;
     for (size_t i = 0; i < 3; i++)
