@@ -831,7 +831,7 @@ static bool is_prepared(const struct wb_pg *pg, const char *name)
 
 /* Queues the Prepare ahead of the statement's first use on this connection;
  * FIFO order makes it count as prepared from now on. */
-static void ensure_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams)
+static void ensure_prepared(struct wb_pg *pg, const char *name, const char *sql)
 {
     if (is_prepared(pg, name))
         return;
@@ -841,21 +841,25 @@ static void ensure_prepared(struct wb_pg *pg, const char *name, const char *sql,
     p->sql = wb_xstrdup(sql);
     p->stmt = wb_xstrdup(name);
     p->prepare = true;
-    p->nparams = 0; /* parameter types are inferred */
-    (void)nparams;
+    p->nparams = 0; /* parameter types are inferred from the statement */
     p->cb = on_prepared;
     p->ud = wb_xstrdup(name);
     enqueue(pg, p);
 }
 
-int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams,
-                         const char *const *params, wb_pg_result_fn cb, void *ud)
+/* Queues a statement (params copied); -1 when not ready or out of range. */
+static int submit(struct wb_pg *pg, const char *name, const char *sql, int nparams,
+                  const char *const *params, wb_pg_result_fn cb, void *ud)
 {
     if (pg->state != PG_READY || nparams < 0 || nparams > MAX_PARAMS || (nparams && !params))
         return -1;
-    ensure_prepared(pg, name, sql, nparams);
+    if (name)
+        ensure_prepared(pg, name, sql);
     struct pg_query *q = wb_xcalloc(1, sizeof *q);
-    q->stmt = wb_xstrdup(name);
+    if (name)
+        q->stmt = wb_xstrdup(name);
+    else
+        q->sql = wb_xstrdup(sql);
     q->nparams = nparams;
     if (nparams) {
         q->params = wb_xcalloc((size_t)nparams, sizeof *q->params);
@@ -869,24 +873,16 @@ int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, in
     return 0;
 }
 
+int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams,
+                         const char *const *params, wb_pg_result_fn cb, void *ud)
+{
+    return submit(pg, name, sql, nparams, params, cb, ud);
+}
+
 int wb_pg_query(struct wb_pg *pg, const char *sql, int nparams, const char *const *params,
                 wb_pg_result_fn cb, void *ud)
 {
-    if (pg->state != PG_READY || nparams < 0 || nparams > MAX_PARAMS || (nparams && !params))
-        return -1;
-    struct pg_query *q = wb_xcalloc(1, sizeof *q);
-    q->sql = wb_xstrdup(sql);
-    q->nparams = nparams;
-    if (nparams) {
-        q->params = wb_xcalloc((size_t)nparams, sizeof *q->params);
-        for (int i = 0; i < nparams; i++)
-            q->params[i] = params[i] ? wb_xstrdup(params[i]) : NULL;
-    }
-    q->cb = cb;
-    q->ud = ud;
-    enqueue(pg, q);
-    pump(pg);
-    return 0;
+    return submit(pg, NULL, sql, nparams, params, cb, ud);
 }
 
 bool wb_pg_ready(const struct wb_pg *pg)
