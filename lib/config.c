@@ -2,6 +2,7 @@
  * loaded by sequence.c once the folders and senders are known. */
 #include "warmbench/config.h"
 #include "warmbench/jsonval.h"
+#include "warmbench/notice.h"
 #include "warmbench/readfile.h"
 #include "warmbench/sequence.h"
 #include "warmbench/util.h"
@@ -21,7 +22,8 @@ struct load {
 
 static const char *const ROOT_KEYS[] = {
     "database", "http", "secret_file", "smtp", "mailbox", "bounce_domain", "ats",
-    "senders", "sequences_dir", "templates_dir", "log", "retention_days", "scoring", NULL};
+    "senders", "sequences_dir", "templates_dir", "log", "retention_days", "scoring",
+    "privacy_notice", NULL};
 static const char *const HTTP_KEYS[] = {"listen", "public_url", "machine_click_s",
                                         "admin_listen", NULL};
 static const char *const SMTP_KEYS[] = {"url", "username", "password_file", "tls",
@@ -453,6 +455,7 @@ static void load_root(struct load *L)
     load_log(L);
     wb_jv_int(L->jv, L->root, "", "retention_days", false, 0, &c->retention_days);
     load_scoring(L);
+    wb_notice_load(c, L->jv, L->root);
     wb_sequences_load(c, L->jv, tpl_name, senders_ok, L->jv->diags);
 }
 
@@ -548,6 +551,7 @@ void wb_config_free(struct wb_config *c)
         wb_sequence_free(&c->sequences[i]);
     free(c->sequences);
     json_decref(c->scoring);
+    wb_notice_free(c);
     free(c);
 }
 

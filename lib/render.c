@@ -105,6 +105,30 @@ static char *add_pixel(char *html, const struct wb_config *cfg, int64_t id)
     return out;
 }
 
+/* Article 14: the notice goes at the end of the text part and before
+ * </body> in the HTML part (before the pixel). */
+static void add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_rendered *out)
+{
+    if (out->text && cfg->notice_text) {
+        char *n = render_part(cfg->notice_text, x, false);
+        size_t len = strlen(out->text);
+        const char *sep = len && out->text[len - 1] == '\n' ? "\n" : "\n\n";
+        char *t = wb_xasprintf("%s%s%s", out->text, sep, n);
+        free(n);
+        free(out->text);
+        out->text = t;
+    }
+    if (out->html && cfg->notice_html) {
+        char *n = render_part(cfg->notice_html, x, true);
+        char *body = strcasestr(out->html, "</body>");
+        size_t at = body ? (size_t)(body - out->html) : strlen(out->html);
+        char *h = wb_xasprintf("%.*s%s%s", (int)at, out->html, n, out->html + at);
+        free(n);
+        free(out->html);
+        out->html = h;
+    }
+}
+
 int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
 {
     if (n_variants == 0)
@@ -177,6 +201,8 @@ int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb
     out->subject = render_part(subj, &x, false);
     out->text = render_part(text, &x, false);
     out->html = render_part(html, &x, true);
+    if (c->step == 1 && c->consent && !strcmp(c->consent, "legitimate_interest"))
+        add_notice(cfg, &x, out);
     if (out->html)
         out->html = add_pixel(out->html, cfg, c->id);
     for (size_t i = 0; i < 64; i++)
@@ -223,7 +249,7 @@ void wb_rendered_free(struct wb_rendered *r)
 void wb_claimed_free(struct wb_claimed *c)
 {
     char **all[] = {&c->sequence, &c->message_id, &c->email,    &c->first_name, &c->last_name,
-                    &c->title,    &c->company,    &c->location, &c->thread_id};
+                    &c->title,    &c->company,    &c->location, &c->thread_id, &c->consent};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);
         *all[i] = NULL;

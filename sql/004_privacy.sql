@@ -140,3 +140,102 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- The claim also returns the candidate's consent (last column, so readers
+-- by column number are unaffected): render.c appends the Article 14 notice
+-- to the first mail of a legitimate_interest candidate. Otherwise the
+-- function is 001's unchanged.
+DROP FUNCTION wb_claim(text, integer, integer, integer, text, integer);
+CREATE FUNCTION wb_claim(p_sender text, p_batch integer, p_daily_limit integer,
+                         p_min_interval_s integer, p_owner text, p_lease_s integer)
+RETURNS TABLE (id bigint, step integer, sequence_id text, attempts integer, message_id text,
+               candidate_id bigint, email text, first_name text, last_name text, title text,
+               company text, location text, attrs text, thread_id text, consent text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    u sender_usage;
+    n integer := p_batch;
+    ids bigint[];
+BEGIN
+    INSERT INTO sender_usage (sender, day) VALUES (p_sender, (now() AT TIME ZONE 'UTC')::date)
+    ON CONFLICT (sender, day) DO NOTHING;
+    SELECT * INTO u FROM sender_usage
+    WHERE sender = p_sender AND day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE;
+    IF p_daily_limit > 0 THEN
+        n := least(n, greatest(p_daily_limit - u.sent, 0));
+    END IF;
+    IF p_min_interval_s > 0 THEN
+        IF u.last_send_at IS NOT NULL
+           AND u.last_send_at > now() - make_interval(secs => p_min_interval_s) THEN
+            n := 0;
+        ELSE
+            n := least(n, 1);
+        END IF;
+    END IF;
+    IF n <= 0 THEN
+        RETURN;
+    END IF;
+    -- Retries and recovered claims first, in due order.
+    WITH pick AS MATERIALIZED (
+        SELECT m.id FROM messages m
+        JOIN enrollments e ON e.id = m.enrollment_id AND e.state = 'active'
+        WHERE m.sender = p_sender AND m.state IN ('queued', 'retry')
+          AND m.next_attempt_at <= now()
+        ORDER BY m.next_attempt_at, m.id
+        LIMIT n
+        FOR UPDATE OF m SKIP LOCKED
+    ), upd AS (
+        UPDATE messages m SET state = 'claimed', lease_owner = p_owner,
+            lease_until = now() + make_interval(secs => p_lease_s),
+            attempts = m.attempts + 1, updated_at = now()
+        FROM pick WHERE m.id = pick.id
+        RETURNING m.id
+    )
+    SELECT array_agg(id) INTO ids FROM upd;
+    -- Then due steps, made into claimed messages in one write: the
+    -- enrollment moves on a step (step = steps started) as its message is
+    -- born, so no other claimer can make it twice (unique enrollment+step).
+    IF coalesce(cardinality(ids), 0) < n THEN
+        WITH due AS MATERIALIZED (
+            SELECT e.id FROM enrollments e
+            JOIN sequences s ON s.id = e.sequence_id
+            WHERE e.state = 'active' AND e.next_due_at <= now()
+              AND s.definition->>'sender' = p_sender
+              AND e.step < jsonb_array_length(s.definition->'steps')
+            ORDER BY e.next_due_at
+            LIMIT n - coalesce(cardinality(ids), 0)
+            FOR UPDATE OF e SKIP LOCKED
+        ), moved AS (
+            UPDATE enrollments e SET step = e.step + 1, next_due_at = NULL, updated_at = now()
+            FROM due WHERE e.id = due.id
+            RETURNING e.id, e.candidate_id, e.sequence_id, e.step
+        ), made AS (
+            INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender, state,
+                                  lease_owner, lease_until, attempts)
+            SELECT id, candidate_id, sequence_id, step, p_sender, 'claimed', p_owner,
+                   now() + make_interval(secs => p_lease_s), 1
+            FROM moved
+            ON CONFLICT (enrollment_id, step) DO NOTHING
+            RETURNING id
+        )
+        SELECT coalesce(ids, '{}') || coalesce(array_agg(id), '{}') INTO ids FROM made;
+    END IF;
+    IF coalesce(cardinality(ids), 0) = 0 THEN
+        RETURN;
+    END IF;
+    UPDATE sender_usage SET sent = sent + cardinality(ids), last_send_at = now()
+    WHERE sender = p_sender AND day = u.day;
+    -- What rendering needs, read here: the messages made above are not
+    -- visible to the statement that called this function.
+    RETURN QUERY
+    SELECT m.id, m.step, m.sequence_id, m.attempts, m.message_id, c.id, c.email,
+           c.first_name, c.last_name, c.title, c.company, c.location, c.attrs::text,
+           (SELECT m1.message_id FROM messages m1
+            WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1),
+           c.consent
+    FROM messages m JOIN candidates c ON c.id = m.candidate_id
+    WHERE m.id = ANY (ids)
+    ORDER BY m.id;
+END
+$$;

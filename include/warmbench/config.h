@@ -122,6 +122,10 @@ struct wb_config {
         enum wb_log_format format;
     } log;
     int retention_days;      /* 0 = keep forever */
+    /* Article 14 notice for legitimate_interest candidates' first mail
+     * (notice.c: "privacy_notice", else the default); never NULL once
+     * loaded. */
+    struct wb_template *notice_text, *notice_html;
     json_t *scoring;         /* as written, NULL when absent */
 };
 

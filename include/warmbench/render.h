@@ -19,6 +19,7 @@ struct wb_claimed {
     char *email, *first_name, *last_name, *title, *company, *location;
     json_t *attrs;          /* object, never NULL */
     char *thread_id;        /* Message-ID of step 1, or NULL */
+    char *consent;          /* opt_in, legitimate_interest or NULL */
 };
 
 struct wb_rendered {
@@ -30,7 +31,8 @@ struct wb_rendered {
     char *from_name, *from_email, *reply_to;
 };
 
-/* Fills out; 0, or -1 with a reason in err (unknown sequence or sender,
+/* Fills out; step 1 of a legitimate_interest candidate carries the
+ * privacy notice (cfg->notice_*) at the end of each part. 0, or -1 with a reason in err (unknown sequence or sender,
  * step out of range). */
 int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb_rendered *out,
               char *err, size_t errsz);

@@ -4,7 +4,10 @@ go, in batches, once a day per database), the Article 14 notice."""
 import json
 import os
 import subprocess
+import unittest
 
+import harness
+from daemon_util import Daemon, Smtpd, wait_until
 from harness import BUILD, WbTestCase
 
 DRV = os.path.join(BUILD, "tests", "drv_privacy")
@@ -218,3 +221,89 @@ class RetentionTest(PrivacyBase):
         self.sql("UPDATE candidates SET created_at = '2000-01-01', updated_at = '2000-01-01'")
         self.assertEqual(self.scalar("SELECT wb_retention_erase(0, 500)"), "0")
         self.assertEqual(self.scalar("SELECT count(*) FROM candidates"), "1")
+
+
+NOTICE_SEQ = dict(harness.DEFAULT_SEQUENCE,
+                  steps=[dict(harness.DEFAULT_SEQUENCE["steps"][0], after="0s"),
+                         dict(harness.DEFAULT_SEQUENCE["steps"][1], after="1s")])
+
+
+def scheduler_passes_consent():
+    with open(os.path.join(harness.ROOT, "include", "warmbench", "queries.h")) as f:
+        return "WB_CLAIM_CONSENT" in f.read()
+
+
+class NoticeTest(PrivacyBase):
+    def setUp(self):
+        WbTestCase.setUp(self)
+
+    def run_daemon(self, **cfg):
+        smtp = Smtpd().start()
+        self.addCleanup(smtp.cleanup)
+        self.config(sequences=[NOTICE_SEQ],
+                    smtp={"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
+                          "retry_base_s": 1}, **cfg)
+        self.wb("migrate", check=0)
+        self.wb("import", self.csv("email,first_name,company,tags,consent\n"
+                                   "lia@corp.example,Lía,Acme & Co,backend,legitimate_interest\n"
+                                   "oona@corp.example,Oona,Beta,backend,opt_in\n"), check=0)
+        self.wb("enroll", "nurture", check=0)
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        wait_until(lambda: smtp.count() >= 4, 30, "both steps to both candidates")
+        d.stop()
+        got = {}
+        for m in smtp.messages():
+            msg = m["msg"]
+            who = "lia" if "lia@" in str(msg["To"]) else "oona"
+            step = 2 if str(msg["Subject"]).startswith("Re:") else 1
+            html = msg.get_body(("html",))
+            got[(who, step)] = (msg.get_body(("plain",)).get_content(),
+                                html.get_content() if html else None)
+        return got
+
+    @unittest.skipUnless(scheduler_passes_consent(),
+                         "the scheduler does not fill wb_claimed.consent yet (WB_CLAIM_CONSENT)")
+    def test_notice_in_first_mail_of_legitimate_interest_only(self):
+        got = self.run_daemon()
+        text, html = got[("lia", 1)]
+        self.assertIn("Why you are getting this email: Ana Ruiz found your", text)
+        self.assertIn("(Acme & Co)", text)
+        self.assertIn("legitimate interest", text)
+        self.assertIn("ana@example.com", text)
+        self.assertRegex(text, r"hear nothing more from us: http://\S+/u/\S+")
+        # The template's own part comes first, the notice after it.
+        self.assertLess(text.index("Hello Lía"), text.index("Why you are getting"))
+        self.assertIn("Why you are getting this email", html)
+        self.assertIn("(Acme &amp; Co)", html)
+        self.assertLess(html.index("Why you are getting"), html.index("/o/"))
+        for key in [("lia", 2), ("oona", 1), ("oona", 2)]:
+            for part in got[key]:
+                if part is not None:
+                    self.assertNotIn("Why you are getting", part, key)
+
+    @unittest.skipUnless(scheduler_passes_consent(),
+                         "the scheduler does not fill wb_claimed.consent yet (WB_CLAIM_CONSENT)")
+    def test_custom_notice(self):
+        harness.write(os.path.join(self.tmp, "templates", "notice.txt"),
+                      "PRIVACY for {{first_name}}: object at {{unsubscribe_url}}\n")
+        got = self.run_daemon(privacy_notice="notice")
+        text, html = got[("lia", 1)]
+        self.assertRegex(text, r"PRIVACY for Lía: object at http://\S+/u/")
+        self.assertNotIn("Why you are getting", text)
+        self.assertIn("Why you are getting", html)   # no notice.html: the default
+        self.assertNotIn("PRIVACY", got[("oona", 1)][0])
+
+    def test_check_config(self):
+        self.config(privacy_notice="notice")
+        p = self.wb("check-config", check=78)
+        self.assertIn("neither notice.txt nor notice.html", p.stdout + p.stderr)
+        harness.write(os.path.join(self.tmp, "templates", "notice.html"),
+                      "<p>ok {{first_name}}</p>\n<p>{{links.apply}} {{nope</p>\n")
+        p = self.wb("check-config", check=78)
+        out = p.stdout + p.stderr
+        self.assertIn("notice.html:2:", out)
+        harness.write(os.path.join(self.tmp, "templates", "notice.html"), "<p>{{first_name}}</p>\n")
+        self.wb("check-config", check=0)
+        self.config(privacy_notice="../etc/x")
+        self.wb("check-config", check=78)
