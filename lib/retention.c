@@ -20,6 +20,7 @@ struct wb_retention {
     bool closing, timer_closed;
     int days;           /* of the run under way */
     long run_erased, total_erased;
+    unsigned runs;
 };
 
 static void on_timer(uv_timer_t *t);
@@ -33,6 +34,7 @@ static void maybe_release(struct wb_retention *r)
 static void run_end(struct wb_retention *r)
 {
     r->busy = false;
+    r->runs++;
     if (r->closing) {
         maybe_release(r);
         return;
@@ -104,7 +106,9 @@ static void on_timer(uv_timer_t *t)
     if (r->busy || r->closing)
         return;
     if (r->cfg->retention_days <= 0 || !wb_pg_ready(r->pg)) {
-        uv_timer_start(&r->timer, on_timer, CHECK_MS, 0);
+        /* Off: look again in an hour (a reload may turn it on); no
+         * database yet: in a minute. */
+        uv_timer_start(&r->timer, on_timer, r->cfg->retention_days <= 0 ? CHECK_MS : FIRST_MS, 0);
         return;
     }
     r->busy = true;
@@ -144,6 +148,11 @@ long wb_retention_erased(const struct wb_retention *r)
 bool wb_retention_running(const struct wb_retention *r)
 {
     return r->busy;
+}
+
+unsigned wb_retention_runs(const struct wb_retention *r)
+{
+    return r->runs;
 }
 
 static void on_close(uv_handle_t *h)

@@ -31,6 +31,8 @@ void wb_retention_kick(struct wb_retention *r);
 long wb_retention_erased(const struct wb_retention *r);
 /* A run (claim or batch) is under way. */
 bool wb_retention_running(const struct wb_retention *r);
+/* Runs ended since start (claimed or not, failed or not). */
+unsigned wb_retention_runs(const struct wb_retention *r);
 /* Safe with a statement in flight: the memory goes when its result (or
  * pg_loop's close) arrives. */
 void wb_retention_free(struct wb_retention *r);

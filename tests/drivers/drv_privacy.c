@@ -15,7 +15,7 @@
 static struct wb_retention *ret;
 static struct wb_pg *pg;
 static uv_timer_t poll_timer;
-static bool kicked, seen_running;
+static bool kicked;
 
 static void on_closed(void *ud)
 {
@@ -24,13 +24,7 @@ static void on_closed(void *ud)
 
 static void on_poll(uv_timer_t *t)
 {
-    if (!kicked)
-        return;
-    if (wb_retention_running(ret)) {
-        seen_running = true;
-        return;
-    }
-    if (!seen_running)
+    if (!kicked || wb_retention_runs(ret) == 0)
         return;
     printf("erased %ld\n", wb_retention_erased(ret));
     fflush(stdout);
