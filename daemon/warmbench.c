@@ -7,6 +7,7 @@
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
+#include "warmbench/privacy.h"
 #include "warmbench/report.h"
 #include "warmbench/suppress.h"
 #include "warmbench/util.h"
@@ -27,6 +28,8 @@ static const char usage_text[] =
     "  stats [SEQUENCE] [--json]         per sequence and step counts of people\n"
     "  show EMAIL [--json]               a candidate, their enrollments and timeline\n"
     "  suppress EMAIL                    never mail this address again\n"
+    "  forget EMAIL                      erase the person; keep only a one-way hash\n"
+    "  export EMAIL [--json]             everything held on the person, as JSON\n"
     "  handoff EMAIL [--sequence S]      hand the candidate to the ATS now\n"
     "  webhooks [--dead] [--retry ID]    list handoff deliveries; re-queue a dead one\n"
     "\n"
@@ -239,6 +242,22 @@ static int cmd_webhooks(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_webhooks(c, a->dead, a->retry, stdout);
 }
 
+static int cmd_forget(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "forget takes one EMAIL");
+    return wb_cmd_forget(c, a->pos[0], stdout);
+}
+
+static int cmd_export(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "export takes one EMAIL");
+    return wb_cmd_export(c, a->pos[0], stdout);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -248,6 +267,7 @@ static const struct command commands[] = {
     {"migrate", cmd_migrate}, {"import", cmd_import}, {"enroll", cmd_enroll},
     {"stats", cmd_stats},     {"show", cmd_show},     {"suppress", cmd_suppress},
     {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks},
+    {"forget", cmd_forget},   {"export", cmd_export},
 };
 
 static int dispatch(struct args *a)

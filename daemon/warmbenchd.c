@@ -14,6 +14,7 @@
 #include "warmbench/metrics.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
+#include "warmbench/retention.h"
 #include "warmbench/scheduler.h"
 #include "warmbench/smtp.h"
 #include "warmbench/tracking.h"
@@ -52,6 +53,7 @@ struct daemon {
     struct wb_autoenroll *autoenroll;
     struct wb_handoff *handoff;  /* NULL without ats */
     struct wb_mailbox *mailbox;  /* NULL without mailbox */
+    struct wb_retention *retention;
     struct wb_eventq *eventq;    /* tracking events on their way to the database */
     struct wb_metrics *metrics;
     struct wb_tracking *tracking; /* the HTTP endpoint */
@@ -227,6 +229,7 @@ static void reload(struct daemon *d)
     wb_sched_set_config(d->sched, cfg);
     wb_tracking_set_config(d->tracking, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
+    wb_retention_set_config(d->retention, cfg);
     if (d->handoff)
         wb_handoff_set_config(d->handoff, cfg);
     if (d->mailbox)
@@ -282,10 +285,13 @@ static void teardown(struct daemon *d)
         wb_sched_free(d->sched);
     if (d->autoenroll)
         wb_autoenroll_free(d->autoenroll);
+    if (d->retention)
+        wb_retention_free(d->retention);
     if (d->handoff)
         wb_handoff_free(d->handoff);
     d->tracking = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
     d->smtp = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
+    d->retention = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
                          (uv_handle_t *)&d->sighup,   (uv_handle_t *)&d->watchdog,
                          (uv_handle_t *)&d->status,   (uv_handle_t *)&d->flush_timer};
@@ -439,6 +445,7 @@ static int setup(struct daemon *d)
     d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);
     wb_sched_observe(d->sched, observe_smtp, d);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
+    d->retention = wb_retention_new(d->loop, d->pg, d->cfg);
     if (d->cfg->ats.enabled) {
         d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);
         wb_pg_listen(d->pg, "wb_handoffs");

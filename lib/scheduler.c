@@ -248,6 +248,7 @@ static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
         c.attrs = json_object();
     }
     c.thread_id = col(r, i, WB_CLAIM_THREAD_ID);
+    c.consent = col(r, i, WB_CLAIM_CONSENT);
     struct item *it = wb_xcalloc(1, sizeof *it);
     char err[256];
     if (wb_render(s->cfg, &c, &it->r, err, sizeof err) == 0) {

@@ -13,7 +13,7 @@ enum {
     WB_CLAIM_ID, WB_CLAIM_STEP, WB_CLAIM_SEQUENCE, WB_CLAIM_ATTEMPTS, WB_CLAIM_MESSAGE_ID,
     WB_CLAIM_CANDIDATE_ID, WB_CLAIM_EMAIL, WB_CLAIM_FIRST_NAME, WB_CLAIM_LAST_NAME,
     WB_CLAIM_TITLE, WB_CLAIM_COMPANY, WB_CLAIM_LOCATION, WB_CLAIM_ATTRS, WB_CLAIM_THREAD_ID,
-    WB_CLAIM_NCOLS
+    WB_CLAIM_CONSENT, WB_CLAIM_NCOLS
 };
 /* claimed → sending, only for rows still claimed by us whose enrollment is
  * active. Idempotent for our own rows (a mark whose answer was lost with the

@@ -194,3 +194,25 @@ class UsageTest(WbTestCase):
         self.config(smtp={"url": "smtp://x", "tls": "sometimes"})
         p = self.wb("migrate", check=78)
         self.assertIn("warmbench.json", p.stderr)
+
+
+class PrivacyCliTest(WbTestCase):
+    def test_export_then_forget_through_the_cli(self):
+        self.config()
+        self.wb("migrate", check=0)
+        pool = harness.write(os.path.join(self.tmp, "pool.csv"), POOL)
+        self.wb("import", pool, check=0)
+        self.wb("enroll", "nurture", check=0)
+        doc = json.loads(self.wb("export", "Ana.Back@example.com", "--json", check=0).stdout)
+        self.assertEqual(doc["candidate"]["email"], "ana.back@example.com")
+        self.assertEqual(len(doc["enrollments"]), 1)
+        self.assertIn("nurture", json.dumps(doc["enrollments"]))
+        self.wb("export", "nobody@example.com", check=65)
+        self.wb("forget", "ana.back@example.com", check=0)
+        self.assertEqual(self.scalar("SELECT count(*) FROM candidates"
+                                     " WHERE lower(email) = 'ana.back@example.com'"), "0")
+        again = self.wb("import", pool)
+        self.assertIn("suppressed", again.stderr)
+        self.assertEqual(self.scalar("SELECT count(*) FROM candidates"
+                                     " WHERE lower(email) = 'ana.back@example.com'"), "0")
+        self.assertIn("forget", self.wb("--help", check=0).stdout)
