@@ -312,7 +312,8 @@ class TestManPages(unittest.TestCase):
 
     def test_cli_commands_documented(self):
         text = open(os.path.join(ROOT, "man", "warmbench.1")).read().replace("\\-", "-")
-        for cmd in ("migrate", "check-config", "import", "enroll", "stats", "show", "suppress"):
+        for cmd in ("migrate", "check-config", "import", "enroll", "stats", "show", "suppress",
+                    "forget", "export", "handoff", "webhooks"):
             self.assertRegex(text, r"\.(B|BI|BR) \"?%s\b" % re.escape(cmd), cmd)
         for opt in ("--config", "--tag", "--email", "--json", "--help", "--version"):
             self.assertIn(opt, text)
