@@ -26,6 +26,8 @@ wb_pg_start() {
 
 wb_pg_stop() {
     local dir=$1
-    [ -d "$dir/data" ] && wb_as_pg "$WB_PGBIN/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1
-    return 0
+    # Not running (a previous run stopped it) is fine; `if` keeps set -e out of it.
+    if [ -d "$dir/data" ]; then
+        wb_as_pg "$WB_PGBIN/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1 || true
+    fi
 }
