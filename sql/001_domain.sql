@@ -308,7 +308,7 @@ CREATE FUNCTION wb_claim(p_sender text, p_batch integer, p_daily_limit integer,
                          p_min_interval_s integer, p_owner text, p_lease_s integer)
 RETURNS TABLE (id bigint, step integer, sequence_id text, attempts integer, message_id text,
                candidate_id bigint, email text, first_name text, last_name text, title text,
-               company text, location text, attrs text, thread_id text)
+               company text, location text, attrs text, thread_id text, consent text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -385,12 +385,14 @@ BEGIN
     UPDATE sender_usage SET sent = sent + cardinality(ids), last_send_at = now()
     WHERE sender = p_sender AND day = u.day;
     -- What rendering needs, read here: the messages made above are not
-    -- visible to the statement that called this function.
+    -- visible to the statement that called this function. Consent decides
+    -- whether step 1 carries the Article 14 notice (render.c).
     RETURN QUERY
     SELECT m.id, m.step, m.sequence_id, m.attempts, m.message_id, c.id, c.email,
            c.first_name, c.last_name, c.title, c.company, c.location, c.attrs::text,
            (SELECT m1.message_id FROM messages m1
-            WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1)
+            WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1),
+           c.consent
     FROM messages m JOIN candidates c ON c.id = m.candidate_id
     WHERE m.id = ANY (ids)
     ORDER BY m.id;
