@@ -12,7 +12,8 @@ WARN      := -Wall -Wextra -Werror
 CSTD      := -std=c11 -D_GNU_SOURCE
 OPT       ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# libm: erfc for the A/B z-test (lib/abtest.c).
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 SAN       ?=
