@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <math.h>
 #include "warmbench/abtest.h"
+#include "warmbench/render.h"
 
 /* Reference values: the counts are chosen so that z comes out exact, and
  * the p-value is then 2 * (1 - Phi(|z|)) from the standard normal table
@@ -92,6 +93,54 @@ START_TEST(test_huge_counts_do_not_overflow)
 }
 END_TEST
 
+/* wb_variant_pick: the reference choices come from an independent Python
+ * model of the same hash (FNV-1a over the little-endian bytes of candidate
+ * and step, then MurmurHash3's fmix64, modulo n). */
+START_TEST(test_variant_pick_reference_values)
+{
+    static const int64_t cand[] = {1, 2, 3, 1000};
+    static const int want2[] = {1, 1, 0, 0, 0, 0, 1, 0};
+    static const int want3[] = {1, 2, 2, 1, 2, 1, 2, 0};
+    static const int want5[] = {3, 1, 1, 3, 2, 2, 4, 2};
+    for (size_t i = 0; i < 4; i++)
+        for (int s = 1; s <= 2; s++) {
+            size_t k = i * 2 + (size_t)(s - 1);
+            ck_assert_int_eq(wb_variant_pick(cand[i], s, 2), want2[k]);
+            ck_assert_int_eq(wb_variant_pick(cand[i], s, 3), want3[k]);
+            ck_assert_int_eq(wb_variant_pick(cand[i], s, 5), want5[k]);
+        }
+    ck_assert_int_eq(wb_variant_pick(1, 1, 0), -1);
+    ck_assert_int_eq(wb_variant_pick(1, 1, 1), 0);
+}
+END_TEST
+
+START_TEST(test_variant_pick_even_and_independent_across_steps)
+{
+    /* Sequential ids as bigserial gives them. Binomial sd for 10,000 at
+     * 1/2 is 50, so 4,800..5,200 is 4 sd; the model gives 5,091. */
+    long n0 = 0, cell[2][2] = {{0, 0}, {0, 0}}, third[3] = {0, 0, 0};
+    for (int64_t c = 1; c <= 10000; c++) {
+        int a = wb_variant_pick(c, 1, 2), b = wb_variant_pick(c, 2, 2);
+        n0 += a == 0;
+        cell[a][b]++;
+        third[wb_variant_pick(c, 1, 3)]++;
+    }
+    ck_assert_int_ge(n0, 4800);
+    ck_assert_int_le(n0, 5200);
+    /* Step 2's variant does not follow step 1's: each pair near 2,500
+     * (the model: 2,541 2,550 2,507 2,402; the old hash gave 3,289 1,703). */
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            ck_assert_int_ge(cell[a][b], 2300);
+            ck_assert_int_le(cell[a][b], 2700);
+        }
+    for (int v = 0; v < 3; v++) {
+        ck_assert_int_ge(third[v], 3150);
+        ck_assert_int_le(third[v], 3520);
+    }
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("abtest");
@@ -103,6 +152,8 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_equal_rates_give_one);
     tcase_add_test(tc, test_no_test_possible);
     tcase_add_test(tc, test_huge_counts_do_not_overflow);
+    tcase_add_test(tc, test_variant_pick_reference_values);
+    tcase_add_test(tc, test_variant_pick_even_and_independent_across_steps);
     suite_add_tcase(s, tc);
     return s;
 }
