@@ -1,0 +1,175 @@
+/* `warmbench pool`: the health of the talent pool. PostgreSQL builds the
+ * whole document in one set-based statement (one pass over candidates and
+ * suppressions); C only prints it.
+ *
+ * The pool is the candidates who can be mailed: in the table and not
+ * suppressed. A person leaves it when their suppression is made, whatever
+ * the reason (unsubscribe, complaint, hard bounce, manual, forget,
+ * retention). An erased person's row is gone, so a suppression without an
+ * address counts as one person leaving. */
+#include "warmbench/db.h"
+#include "warmbench/exitcodes.h"
+#include "warmbench/pool.h"
+#include "warmbench/scoring.h"
+#include "warmbench/util.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* $1: the ready threshold. The FULL JOIN pairs each candidate with their
+ * suppression (one per address hash) and keeps the suppressions of erased
+ * people, so every figure comes from one scan. */
+static const char pool_sql[] =
+    "WITH t AS (SELECT now() - interval '30 days' AS d30, now() - interval '90 days' AS d90),"
+    " j AS MATERIALIZED (SELECT c.id AS cid, c.tags, c.created_at, c.last_engaged_at,"
+    "   wb_score_now(c.score, c.score_at) AS score,"
+    "   s.id AS sid, s.email IS NULL AS erased, s.created_at AS left_at"
+    "  FROM candidates c FULL JOIN suppressions s ON s.email_hash = wb_email_hash(c.email)),"
+    " p AS MATERIALIZED (SELECT j.cid, j.tags, j.score,"
+    "   j.last_engaged_at >= t.d90 AS engaged,"
+    "   coalesce(j.last_engaged_at, j.created_at) < t.d90 AS dormant,"
+    "   (j.score >= $1::float8 AND j.last_engaged_at >= t.d30) AS ready"
+    "  FROM j, t WHERE j.cid IS NOT NULL AND j.sid IS NULL),"
+    " g AS (SELECT count(j.cid) AS candidates,"
+    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.sid IS NOT NULL) AS suppressed,"
+    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.created_at >= t.d30) AS new30,"
+    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.created_at >= t.d90) AS new90,"
+    "   count(*) FILTER (WHERE j.sid IS NOT NULL AND (j.cid IS NOT NULL OR j.erased)"
+    "    AND j.left_at >= t.d30) AS left30,"
+    "   count(*) FILTER (WHERE j.sid IS NOT NULL AND (j.cid IS NOT NULL OR j.erased)"
+    "    AND j.left_at >= t.d90) AS left90"
+    "  FROM j, t),"
+    " a AS (SELECT count(*) AS size, count(*) FILTER (WHERE engaged) AS engaged,"
+    "   count(*) FILTER (WHERE dormant) AS dormant, count(*) FILTER (WHERE ready) AS ready,"
+    "   percentile_cont(ARRAY[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])"
+    "    WITHIN GROUP (ORDER BY score) AS deciles"
+    "  FROM p),"
+    " tg AS (SELECT tag, count(DISTINCT cid) AS size,"
+    "   count(DISTINCT cid) FILTER (WHERE ready) AS ready"
+    "  FROM p, unnest(p.tags) AS tag GROUP BY tag)"
+    " SELECT jsonb_build_object("
+    "  'size', a.size, 'candidates', g.candidates, 'suppressed', g.suppressed,"
+    "  'growth', jsonb_build_object("
+    "   '30d', jsonb_build_object('new', g.new30, 'left', g.left30, 'net', g.new30 - g.left30),"
+    "   '90d', jsonb_build_object('new', g.new90, 'left', g.left90, 'net', g.new90 - g.left90)),"
+    "  'engaged_90d', jsonb_build_object('count', a.engaged,"
+    "   'share', CASE WHEN a.size = 0 THEN 0 ELSE a.engaged::float8 / a.size END),"
+    "  'dormant', jsonb_build_object('days', 90, 'count', a.dormant,"
+    "   'share', CASE WHEN a.size = 0 THEN 0 ELSE a.dormant::float8 / a.size END),"
+    "  'score_deciles', coalesce(to_jsonb(a.deciles), '[]'),"
+    "  'ready', jsonb_build_object('threshold', $1::float8, 'engaged_days', 30,"
+    "   'total', a.ready,"
+    "   'by_tag', coalesce((SELECT jsonb_agg(jsonb_build_object('tag', tag, 'size', size,"
+    "      'ready', ready) ORDER BY ready DESC, size DESC, tag) FROM tg), '[]')))"
+    " FROM a, g";
+
+/* Tags are data: control characters never reach the terminal. */
+static void put_safe(FILE *out, const char *s)
+{
+    for (; s && *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+static long long int_at(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static double num_at(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static void print_growth(FILE *out, json_t *g, const char *key, const char *label)
+{
+    json_t *w = json_object_get(g, key);
+    fprintf(out, "  %s: %lld new, %lld left, net %+lld\n", label, int_at(w, "new"),
+            int_at(w, "left"), int_at(w, "net"));
+}
+
+static void print_deciles(FILE *out, json_t *d)
+{
+    size_t i;
+    json_t *v;
+    fprintf(out, "score deciles (min, 10%% .. 90%%, max):");
+    if (json_array_size(d) == 0)
+        fprintf(out, " none (empty pool)");
+    json_array_foreach(d, i, v)
+        fprintf(out, " %.2f", json_number_value(v));
+    fputc('\n', out);
+}
+
+/* At most this many tags in the terminal; --json has them all. */
+#define TAGS_SHOWN 20
+
+static void print_ready(FILE *out, json_t *r)
+{
+    fprintf(out, "ready now (score >= %g, engaged within %lld days): %lld\n",
+            num_at(r, "threshold"), int_at(r, "engaged_days"), int_at(r, "total"));
+    json_t *tags = json_object_get(r, "by_tag");
+    if (json_array_size(tags) == 0)
+        return;
+    fprintf(out, "  %-24s %9s %9s\n", "tag", "pool", "ready");
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t) {
+        if (i == TAGS_SHOWN) {
+            fprintf(out, "  ... and %zu more tag(s) (see --json)\n", json_array_size(tags) - i);
+            break;
+        }
+        fputs("  ", out);
+        const char *name = json_string_value(json_object_get(t, "tag"));
+        put_safe(out, name);
+        fprintf(out, "%*s %9lld %9lld\n", name && strlen(name) < 24 ? 24 - (int)strlen(name) : 0, "",
+                int_at(t, "size"), int_at(t, "ready"));
+    }
+}
+
+static void print_text(FILE *out, json_t *doc)
+{
+    json_t *e = json_object_get(doc, "engaged_90d"), *d = json_object_get(doc, "dormant");
+    fprintf(out, "pool: %lld candidate(s) can be mailed (%lld in the database, %lld suppressed)\n",
+            int_at(doc, "size"), int_at(doc, "candidates"), int_at(doc, "suppressed"));
+    fprintf(out, "growth (new minus left: suppressed or erased):\n");
+    print_growth(out, json_object_get(doc, "growth"), "30d", "30 days");
+    print_growth(out, json_object_get(doc, "growth"), "90d", "90 days");
+    fprintf(out, "engaged in the last 90 days: %lld (%.1f%%)\n", int_at(e, "count"),
+            100.0 * num_at(e, "share"));
+    fprintf(out, "dormant (no engagement in %lld days): %lld (%.1f%%)\n", int_at(d, "days"),
+            int_at(d, "count"), 100.0 * num_at(d, "share"));
+    print_deciles(out, json_object_get(doc, "score_deciles"));
+    print_ready(out, json_object_get(doc, "ready"));
+}
+
+json_t *wb_pool_query(PGconn *c, const struct wb_config *cfg)
+{
+    struct wb_scoring s;
+    wb_scoring_from_config(cfg, &s);
+    char *threshold = wb_xasprintf("%.17g", s.ready_threshold);
+    wb_scoring_free(&s);
+    const char *p[] = {threshold};
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading pool health", pool_sql, 1, p);
+    free(threshold);
+    if (!r)
+        return NULL;
+    json_error_t err;
+    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
+    PQclear(r);
+    if (!doc)
+        fprintf(stderr, "warmbench: pool: bad JSON from the database: %s\n", err.text);
+    return doc;
+}
+
+int wb_pool(PGconn *c, const struct wb_config *cfg, bool json, FILE *out)
+{
+    json_t *doc = wb_pool_query(c, cfg);
+    if (!doc)
+        return WB_EXIT_FAIL;
+    if (json) {
+        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+        fputc('\n', out);
+    } else {
+        print_text(out, doc);
+    }
+    json_decref(doc);
+    return WB_EXIT_OK;
+}
