@@ -50,3 +50,249 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                 ELSE wb_score_decay(p_score, wb_days_between(p_score_at, now()),
                                     wb_score_half_life()) END
 $$;
+
+-- What qualifies an event's type in a weight key: a reply's intent, a
+-- bounce's kind (hard, soft), a click's link; NULL for other types.
+CREATE FUNCTION wb_score_qualifier(p_type text, p_detail jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p_type WHEN 'reply' THEN p_detail->>'intent'
+                       WHEN 'bounce' THEN p_detail->>'kind'
+                       WHEN 'click' THEN p_detail->>'link' END
+$$;
+
+-- The weight of one stored event: machine events weigh nothing; else
+-- "type:qualifier", falling back to "type", else 0. For one-off readers;
+-- the trigger and wb_rescore join score_weights themselves (set-based).
+CREATE FUNCTION wb_event_weight(p_type text, p_machine boolean, p_detail jsonb) RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_machine THEN 0::float8 ELSE coalesce(
+        (SELECT weight FROM score_weights WHERE key = p_type || ':' || wb_score_qualifier(p_type, p_detail)),
+        (SELECT weight FROM score_weights WHERE key = p_type), 0) END
+$$;
+
+-- Incremental maintenance: every statement that inserts events (tracking,
+-- IMAP, ATS, enroll, outcomes, handoffs) updates the candidates concerned
+-- in one set-based UPDATE. A batch's scored events are summed as of their
+-- latest time m, then old score and batch sum are both decayed to
+-- ref = greatest(score_at, m) and added. The result does not depend on the
+-- order events arrive in, so it equals wb_rescore's. Every value read from
+-- the candidate row is read in the UPDATE itself, so a concurrent update
+-- of the same row (re-checked under READ COMMITTED) is decayed correctly.
+-- last_engaged_at follows human opens, clicks and replies.
+CREATE FUNCTION wb_events_score() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    hl float8 := wb_score_half_life();
+BEGIN
+    WITH ev AS (
+        SELECT n.candidate_id, n.at, n.type, coalesce(q.weight, t.weight, 0) AS w
+        FROM new n
+        LEFT JOIN score_weights q ON q.key = n.type || ':' || wb_score_qualifier(n.type, n.detail)
+        LEFT JOIN score_weights t ON t.key = n.type
+        WHERE NOT n.machine AND n.candidate_id IS NOT NULL
+    ), latest AS (
+        SELECT candidate_id, max(at) FILTER (WHERE w <> 0) AS m,
+               max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged
+        FROM ev GROUP BY candidate_id
+    ), batch AS (
+        SELECT l.candidate_id, l.m, l.engaged,
+               coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), hl))
+                        FILTER (WHERE e.w <> 0), 0) AS s
+        FROM latest l JOIN ev e USING (candidate_id)
+        WHERE l.m IS NOT NULL OR l.engaged IS NOT NULL
+        GROUP BY l.candidate_id, l.m, l.engaged
+    )
+    UPDATE candidates c SET
+        score = CASE WHEN b.m IS NULL THEN c.score ELSE
+                    wb_score_decay(c.score, wb_days_between(c.score_at, greatest(c.score_at, b.m)), hl)
+                  + wb_score_decay(b.s, wb_days_between(b.m, greatest(c.score_at, b.m)), hl) END,
+        score_at = greatest(c.score_at, b.m),
+        last_engaged_at = greatest(c.last_engaged_at, b.engaged)
+    FROM batch b
+    WHERE c.id = b.candidate_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_score AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_events_score();
+
+-- Recomputes every score (and last_engaged_at) from the events in one
+-- statement: score_at is the time of the latest scored event, the score
+-- the sum decayed to it; candidates without one get 0 and NULL. Takes a
+-- SHARE lock on events so that no insert runs (or is in flight, unseen)
+-- meanwhile: its trigger's update would be overwritten. Only rows whose
+-- values change are written. Returns the number of candidates, of those
+-- rewritten, and the largest change of a score as of now.
+CREATE FUNCTION wb_rescore(OUT n_candidates bigint, OUT n_changed bigint, OUT max_change float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    hl float8 := wb_score_half_life();
+BEGIN
+    LOCK TABLE events IN SHARE MODE;
+    WITH ev AS (
+        SELECT e.candidate_id, e.at, e.type, coalesce(q.weight, t.weight, 0) AS w
+        FROM events e
+        LEFT JOIN score_weights q ON q.key = e.type || ':' || wb_score_qualifier(e.type, e.detail)
+        LEFT JOIN score_weights t ON t.key = e.type
+        WHERE NOT e.machine AND e.candidate_id IS NOT NULL
+    ), latest AS (
+        SELECT candidate_id, max(at) FILTER (WHERE w <> 0) AS m,
+               max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged
+        FROM ev GROUP BY candidate_id
+    ), fresh AS (
+        SELECT l.candidate_id, l.m, l.engaged,
+               coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), hl))
+                        FILTER (WHERE e.w <> 0), 0) AS s
+        FROM latest l JOIN ev e USING (candidate_id)
+        GROUP BY l.candidate_id, l.m, l.engaged
+    ), target AS (
+        SELECT c.id, coalesce(f.s, 0) AS s, f.m, f.engaged,
+               (c.score IS DISTINCT FROM coalesce(f.s, 0) OR c.score_at IS DISTINCT FROM f.m
+                OR c.last_engaged_at IS DISTINCT FROM f.engaged) AS differs,
+               abs(wb_score_now(c.score, c.score_at) - wb_score_now(coalesce(f.s, 0), f.m)) AS delta
+        FROM candidates c LEFT JOIN fresh f ON f.candidate_id = c.id
+    ), upd AS (
+        UPDATE candidates c SET score = t.s, score_at = t.m, last_engaged_at = t.engaged
+        FROM target t
+        WHERE c.id = t.id AND t.differs
+        RETURNING c.id
+    )
+    SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM upd),
+           coalesce((SELECT max(delta) FROM target), 0)
+    INTO n_candidates, n_changed, max_change;
+END
+$$;
+
+-- Stores the weights and half-life from warmbench.json (lib/scoring.c,
+-- by the CLI and each daemon at start and on reload). Syncs are serialised
+-- by the lock on score_weights. When anything changed, every score is
+-- recomputed in the same transaction: scores summed with other weights or
+-- another half-life cannot be adjusted incrementally. Returns whether it
+-- recomputed.
+CREATE FUNCTION wb_scoring_sync(p_half_life float8, p_weights jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_half_life IS NULL OR NOT p_half_life > 0 OR p_half_life = 'Infinity' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('scoring: half_life_days must be a number above 0, not %s', p_half_life);
+    END IF;
+    IF jsonb_typeof(p_weights) IS DISTINCT FROM 'object' OR EXISTS (
+           SELECT 1 FROM jsonb_each(p_weights) w WHERE jsonb_typeof(w.value) <> 'number') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'scoring: weights must be an object of numbers';
+    END IF;
+    LOCK TABLE score_weights IN SHARE ROW EXCLUSIVE MODE;
+    IF wb_score_half_life() = p_half_life
+       AND (SELECT coalesce(jsonb_object_agg(key, weight), '{}') FROM score_weights)
+           = (SELECT coalesce(jsonb_object_agg(key, value::float8), '{}')
+              FROM jsonb_each_text(p_weights)) THEN
+        RETURN false;
+    END IF;
+    -- Wait for inserts in flight (they scored with the old weights) and
+    -- hold new ones until the recomputed scores commit.
+    LOCK TABLE events IN SHARE MODE;
+    DELETE FROM score_weights;
+    INSERT INTO score_weights (key, weight)
+    SELECT key, value::float8 FROM jsonb_each_text(p_weights);
+    INSERT INTO wb_settings AS s (key, value) VALUES ('score_half_life_days', p_half_life::text)
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+    PERFORM wb_rescore();
+    RETURN true;
+END
+$$;
+
+-- The keys an event matches in stop_on / handoff_on: its type, and
+-- "click:<link>" or "reply:<intent>" when it has one.
+CREATE FUNCTION wb_rule_keys(p_type text, p_detail jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_remove(ARRAY[p_type,
+        CASE p_type WHEN 'click' THEN 'click:' || (p_detail->>'link')
+                    WHEN 'reply' THEN 'reply:' || (p_detail->>'intent') END], NULL)
+$$;
+
+-- wb_record_events (sql/002) with the same signature and behaviour, made
+-- set-based: the whole batch is stored by one INSERT (so the score trigger
+-- fires once per batch, not once per event), then only the human events
+-- that can have a consequence (suppression, a stop_on or handoff_on key of
+-- their sequence) are walked, in time order, to apply it. Most tracking
+-- events (opens) have none, so the loop is usually empty.
+CREATE OR REPLACE FUNCTION wb_record_events(p_message bigint[], p_type text[], p_machine boolean[],
+                                            p_detail jsonb[], p_at timestamptz[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev record;
+    key text;
+    keys text[];
+    n integer;
+    todo bigint[];
+    hid bigint;
+BEGIN
+    WITH ins AS (
+        INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type,
+                            machine, detail, at)
+        SELECT m.candidate_id, m.id, m.enrollment_id, m.sequence_id, m.step, r.type,
+               coalesce(r.machine, false), coalesce(r.detail, '{}'::jsonb), coalesce(r.at, now())
+        FROM unnest(p_message, p_type, p_machine, p_detail, p_at) WITH ORDINALITY
+             AS r(message_id, type, machine, detail, at, i)
+        JOIN messages m ON m.id = r.message_id
+        ORDER BY coalesce(r.at, now()), r.i
+        RETURNING id, sequence_id, type, machine, detail, at
+    )
+    SELECT count(*), array_agg(i.id ORDER BY i.at, i.id) FILTER (WHERE NOT i.machine AND (
+               i.type = 'unsubscribe'
+            OR (i.type = 'reply' AND i.detail->>'intent' = 'unsubscribe')
+            OR (i.type = 'bounce' AND i.detail->>'kind' = 'hard')
+            OR (NOT (i.type = 'bounce' AND i.detail->>'kind' IS DISTINCT FROM 'hard')
+                AND ((s.definition->'handoff_on') ?| wb_rule_keys(i.type, i.detail)
+                     OR (s.definition->'stop_on') ?| wb_rule_keys(i.type, i.detail)))))
+    INTO n, todo
+    FROM ins i LEFT JOIN sequences s ON s.id = i.sequence_id;
+
+    FOR ev IN
+        SELECT e.candidate_id, e.enrollment_id, e.sequence_id, e.step, e.type, e.detail, e.at,
+               s.definition AS def
+        FROM events e LEFT JOIN sequences s ON s.id = e.sequence_id
+        WHERE e.id = ANY (todo)
+        ORDER BY e.at, e.id
+    LOOP
+        IF ev.type = 'unsubscribe'
+           OR (ev.type = 'reply' AND ev.detail->>'intent' = 'unsubscribe')
+           OR (ev.type = 'bounce' AND ev.detail->>'kind' = 'hard') THEN
+            PERFORM wb_suppress_candidate(ev.candidate_id,
+                CASE ev.type WHEN 'bounce' THEN 'bounce' ELSE 'unsubscribe' END);
+        END IF;
+        -- A soft bounce is temporary: it matches no rule.
+        CONTINUE WHEN ev.type = 'bounce' AND ev.detail->>'kind' IS DISTINCT FROM 'hard';
+        CONTINUE WHEN ev.def IS NULL;
+        keys := wb_rule_keys(ev.type, ev.detail);
+
+        -- Handoff first: an enrollment that both hands off and stops on the
+        -- same event ends as handed_off, the more telling of the two.
+        FOREACH key IN ARRAY keys LOOP
+            CONTINUE WHEN NOT (ev.def->'handoff_on' ? key);
+            INSERT INTO handoffs (candidate_id, sequence_id, reason)
+            VALUES (ev.candidate_id, ev.sequence_id, key)
+            ON CONFLICT (candidate_id, sequence_id) WHERE NOT manual DO NOTHING
+            RETURNING id INTO hid;
+            CONTINUE WHEN hid IS NULL;
+            INSERT INTO events (candidate_id, enrollment_id, sequence_id, step, type, detail, at)
+            VALUES (ev.candidate_id, ev.enrollment_id, ev.sequence_id, ev.step, 'handoff',
+                    jsonb_build_object('reason', key, 'handoff', hid), ev.at);
+            UPDATE enrollments SET state = 'handed_off', stop_reason = key,
+                next_due_at = NULL, ended_at = now(), updated_at = now()
+            WHERE id = ev.enrollment_id AND state = 'active';
+        END LOOP;
+        FOREACH key IN ARRAY keys LOOP
+            CONTINUE WHEN NOT (ev.def->'stop_on' ? key);
+            UPDATE enrollments SET state = 'stopped', stop_reason = key, next_due_at = NULL,
+                ended_at = now(), updated_at = now()
+            WHERE id = ev.enrollment_id AND state = 'active';
+        END LOOP;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Scores of events stored before this migration.
+SELECT wb_rescore();
