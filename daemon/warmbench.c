@@ -1,5 +1,6 @@
 /* warmbench: the command-line tool for sourcers and operators. This file
  * only parses arguments and dispatches; the work lives in lib/. */
+#include "warmbench/attribution.h"
 #include "warmbench/check_config.h"
 #include "warmbench/config.h"
 #include "warmbench/db.h"
@@ -7,8 +8,11 @@
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
+#include "warmbench/pool.h"
 #include "warmbench/privacy.h"
 #include "warmbench/report.h"
+#include "warmbench/report_html.h"
+#include "warmbench/scoring.h"
 #include "warmbench/suppress.h"
 #include "warmbench/util.h"
 #include <getopt.h>
@@ -26,12 +30,17 @@ static const char usage_text[] =
     "  enroll SEQUENCE [--tag T]... [--email E]...\n"
     "                                    enroll matching candidates into a sequence\n"
     "  stats [SEQUENCE] [--json]         per sequence and step counts of people\n"
+    "  stats --attribution [SEQUENCE] [--json]\n"
+    "                                    enrolled, replied, handed off, applied, hired\n"
     "  show EMAIL [--json]               a candidate, their enrollments and timeline\n"
     "  suppress EMAIL                    never mail this address again\n"
     "  forget EMAIL                      erase the person; keep only a one-way hash\n"
     "  export EMAIL [--json]             everything held on the person, as JSON\n"
     "  handoff EMAIL [--sequence S]      hand the candidate to the ATS now\n"
     "  webhooks [--dead] [--retry ID]    list handoff deliveries; re-queue a dead one\n"
+    "  pool [--json]                     pool health: size, growth, engagement, ready per tag\n"
+    "  report --html FILE [--since DATE] one self-contained HTML report (DATE: YYYY-MM-DD)\n"
+    "  rescore                           recompute every engagement score from the events\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -53,8 +62,11 @@ struct args {
     size_t nemails;
     bool json;
     bool dead;
+    bool attribution;
     const char *sequence;
     const char *retry;
+    const char *html;  /* report --html FILE */
+    const char *since; /* report --since DATE */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -79,7 +91,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"email", required_argument, NULL, 'e'},  {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {"dead", no_argument, NULL, 'd'},         {"sequence", required_argument, NULL, 's'},
-        {"retry", required_argument, NULL, 'r'},
+        {"retry", required_argument, NULL, 'r'},  {"attribution", no_argument, NULL, 'A'},
+        {"html", required_argument, NULL, 'H'},   {"since", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
@@ -100,6 +113,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'd': a->dead = true; break;
         case 's': a->sequence = optarg; break;
         case 'r': a->retry = optarg; break;
+        case 'A': a->attribution = true; break;
+        case 'H': a->html = optarg; break;
+        case 'S': a->since = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -149,7 +165,12 @@ static int sync_sequences(PGconn *c, const struct wb_config *cfg)
         if (rc < 0)
             return -1;
     }
-    return 0;
+    /* Scores must be made with the configured weights before anyone reads them. */
+    struct wb_scoring sc;
+    wb_scoring_from_config(cfg, &sc);
+    int rc = wb_scoring_sync(c, &sc);
+    wb_scoring_free(&sc);
+    return rc < 0 ? -1 : 0;
 }
 
 static int cmd_enroll(PGconn *c, const struct wb_config *cfg, struct args *a)
@@ -199,6 +220,8 @@ static int cmd_stats(PGconn *c, const struct wb_config *cfg, struct args *a)
         return usage_error("%s", "stats takes at most one SEQUENCE");
     if (sync_sequences(c, cfg) < 0)
         return WB_EXIT_FAIL;
+    if (a->attribution)
+        return wb_attribution(c, a->npos ? a->pos[0] : NULL, a->json, stdout);
     return wb_stats(c, a->npos ? a->pos[0] : NULL, a->json, stdout);
 }
 
@@ -258,6 +281,39 @@ static int cmd_export(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_export(c, a->pos[0], stdout);
 }
 
+static int cmd_pool(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos)
+        return usage_error("%s", "pool takes no arguments");
+    return wb_pool(c, cfg, a->json, stdout);
+}
+
+static int cmd_report(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos || !a->html)
+        return usage_error("%s", "report takes --html FILE [--since DATE]");
+    if (a->since && !wb_report_date_valid(a->since))
+        return usage_error("report: --since \"%s\" is not a date (YYYY-MM-DD)", a->since);
+    if (sync_sequences(c, cfg) < 0)
+        return WB_EXIT_FAIL;
+    return wb_report_html(c, cfg, a->html, a->since);
+}
+
+static int cmd_rescore(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos)
+        return usage_error("%s", "rescore takes no arguments");
+    struct wb_scoring sc;
+    wb_scoring_from_config(cfg, &sc);
+    int rc = wb_scoring_sync(c, &sc);
+    wb_scoring_free(&sc);
+    if (rc < 0)
+        return WB_EXIT_FAIL;
+    if (rc == 1)
+        printf("scoring weights or half-life changed since the last sync\n");
+    return wb_rescore(c, stdout);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -268,6 +324,8 @@ static const struct command commands[] = {
     {"stats", cmd_stats},     {"show", cmd_show},     {"suppress", cmd_suppress},
     {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks},
     {"forget", cmd_forget},   {"export", cmd_export},
+    {"pool", cmd_pool},       {"report", cmd_report},
+    {"rescore", cmd_rescore},
 };
 
 static int dispatch(struct args *a)

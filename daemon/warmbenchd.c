@@ -15,6 +15,7 @@
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
 #include "warmbench/retention.h"
+#include "warmbench/scoring.h"
 #include "warmbench/scheduler.h"
 #include "warmbench/smtp.h"
 #include "warmbench/tracking.h"
@@ -122,15 +123,40 @@ static void on_synced(PGresult *r, void *ud)
         became_ready(d);
 }
 
+static void on_scoring_synced(PGresult *r, void *ud)
+{
+    struct daemon *d = ud;
+    if (r && PQresultStatus(r) != PGRES_TUPLES_OK)
+        wb_error("storing scoring weights: %s",
+                 PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+    else if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t"))
+        wb_info("scoring weights or half-life changed: every score recomputed");
+    if (--d->syncs_pending == 0 && r)
+        became_ready(d);
+}
+
+/* Scores must be made with the configured weights (a change recomputes
+ * them all, in the database). */
+static void sync_scoring(struct daemon *d)
+{
+    struct wb_scoring sc;
+    char *hl, *w;
+    wb_scoring_from_config(d->cfg, &sc);
+    wb_scoring_sync_params(&sc, &hl, &w);
+    wb_scoring_free(&sc);
+    const char *p[] = {hl, w};
+    if (wb_pg_query(d->pg, wb_scoring_sync_sql, 2, p, on_scoring_synced, d) < 0)
+        d->syncs_pending--;
+    free(hl);
+    free(w);
+}
+
 /* Stores the loaded sequence definitions (the scheduler's SQL reads steps
- * and windows from them). */
+ * and windows from them) and the scoring weights. */
 static void sync_sequences(struct daemon *d)
 {
-    d->syncs_pending = (int)d->cfg->n_sequences;
-    if (!d->syncs_pending) {
-        became_ready(d);
-        return;
-    }
+    d->syncs_pending = (int)d->cfg->n_sequences + 1;
+    sync_scoring(d);
     for (size_t i = 0; i < d->cfg->n_sequences; i++) {
         const struct wb_sequence *s = &d->cfg->sequences[i];
         char *def = json_dumps(s->definition, JSON_COMPACT);

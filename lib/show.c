@@ -9,6 +9,7 @@
 static const char show_sql[] =
     "SELECT jsonb_build_object("
     " 'candidate', to_jsonb(c) - 'id',"
+    " 'score', wb_score_now(c.score, c.score_at),"
     " 'suppressed', EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = wb_email_hash(c.email)),"
     " 'enrollments', coalesce((SELECT jsonb_agg(jsonb_build_object('sequence', e.sequence_id,"
     "    'state', e.state, 'steps_sent', e.step, 'next_due_at', e.next_due_at,"
@@ -36,6 +37,8 @@ static void print_text(FILE *out, json_t *doc)
     char *tags = json_dumps(json_object_get(c, "tags"), JSON_COMPACT);
     fprintf(out, "  %-9s %s\n", "tags", tags ? tags : "[]");
     free(tags);
+    /* The score as of now (the stored one is as of its last event). */
+    fprintf(out, "  %-9s %.2f\n", "score", json_number_value(json_object_get(doc, "score")));
     size_t i;
     json_t *e;
     fprintf(out, "enrollments:\n");
