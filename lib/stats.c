@@ -1,5 +1,6 @@
 /* `warmbench stats`: PostgreSQL builds the whole report as one JSON
  * document (one round trip, set-based); C only prints it. */
+#include "warmbench/abtest.h"
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
 #include "warmbench/report.h"
@@ -49,6 +50,31 @@ static const char stats_sql[] =
     "    'handed_off', coalesce(ec.handed_off, 0)) AS counts"
     "  FROM mc FULL JOIN ec ON ec.sequence_id = mc.sequence_id AND ec.g = mc.g"
     "   AND ec.step IS NOT DISTINCT FROM mc.step),"
+    /* A/B: every variant the sequence defines (so one nobody got yet shows
+     * as zeros) and every variant messages carry (the definition may have
+     * changed since). Events count through their message's variant. */
+    " vl AS (SELECT s.id AS sequence_id, st.n::integer AS step, v.v AS variant"
+    "  FROM sequences s CROSS JOIN LATERAL jsonb_array_elements(s.definition->'steps')"
+    "   WITH ORDINALITY AS st(def, n)"
+    "  CROSS JOIN LATERAL generate_series(0, CASE WHEN jsonb_typeof(st.def->'variants') = 'array'"
+    "   THEN jsonb_array_length(st.def->'variants') ELSE 0 END - 1) AS v(v)"
+    "  WHERE s.id IN (SELECT id FROM seqs)),"
+    " vc AS (SELECT m.sequence_id, m.step, m.variant,"
+    "   count(DISTINCT m.candidate_id) FILTER (WHERE m.state = 'sent') AS sent,"
+    "   count(DISTINCT v.candidate_id) FILTER (WHERE v.type = 'open' AND NOT v.machine) AS opened,"
+    "   count(DISTINCT v.candidate_id) FILTER (WHERE v.type = 'click' AND NOT v.machine) AS clicked,"
+    "   count(DISTINCT v.candidate_id) FILTER (WHERE v.type = 'reply') AS replied"
+    "  FROM messages m LEFT JOIN events v ON v.message_id = m.id"
+    "   AND v.type IN ('open', 'click', 'reply')"
+    "  WHERE m.sequence_id IN (SELECT id FROM seqs) AND m.variant IS NOT NULL"
+    "  GROUP BY m.sequence_id, m.step, m.variant),"
+    " vr AS (SELECT coalesce(vl.sequence_id, vc.sequence_id) AS sequence_id,"
+    "   coalesce(vl.step, vc.step) AS step, coalesce(vl.variant, vc.variant) AS variant,"
+    "   jsonb_build_object('variant', coalesce(vl.variant, vc.variant),"
+    "    'sent', coalesce(vc.sent, 0), 'opened', coalesce(vc.opened, 0),"
+    "    'clicked', coalesce(vc.clicked, 0), 'replied', coalesce(vc.replied, 0)) AS counts"
+    "  FROM vl FULL JOIN vc ON vc.sequence_id = vl.sequence_id AND vc.step = vl.step"
+    "   AND vc.variant = vl.variant),"
     " en AS (SELECT sequence_id, count(*) AS enrolled,"
     "   count(*) FILTER (WHERE state = 'active') AS active"
     "  FROM enrollments WHERE sequence_id IN (SELECT id FROM seqs) GROUP BY sequence_id)"
@@ -60,7 +86,10 @@ static const char stats_sql[] =
     "      'auto_replied',0,'bounced',0,'unsubscribed',0,'handed_off',0))"
     "   || jsonb_build_object('links', coalesce(tl.links, '{}'),"
     "      'steps', coalesce((SELECT jsonb_agg(jsonb_build_object('step', r.step)"
-    "        || r.counts || jsonb_build_object('links', coalesce(l.links, '{}')) ORDER BY r.step)"
+    "        || r.counts || jsonb_build_object('links', coalesce(l.links, '{}'))"
+    "        || coalesce((SELECT jsonb_build_object('variants', jsonb_agg(x.counts ORDER BY x.variant))"
+    "          FROM vr x WHERE x.sequence_id = r.sequence_id AND x.step = r.step"
+    "          HAVING count(*) > 0), '{}') ORDER BY r.step)"
     "       FROM rows r LEFT JOIN lc l ON l.sequence_id = r.sequence_id AND l.g = 0"
     "        AND l.step = r.step"
     "       WHERE r.sequence_id = s.id AND r.g = 0), '[]')) AS seq"
@@ -105,14 +134,65 @@ static void add_rates(json_t *o)
     json_object_set_new(o, "rates", rates);
 }
 
+static json_int_t geti(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* Each variant's reply rate, and the p-value of its difference from
+ * variant 0 (pooled two-proportion z-test; null for variant 0 itself and
+ * when either has no one sent to). */
+static void add_variant_stats(json_t *variants)
+{
+    json_t *base = json_array_get(variants, 0);
+    size_t k;
+    json_t *v;
+    json_array_foreach(variants, k, v) {
+        json_int_t sent = geti(v, "sent"), replied = geti(v, "replied");
+        json_object_set_new(v, "reply_rate",
+                            json_real(sent ? (double)replied / (double)sent : 0.0));
+        double p = k == 0 ? WB_ZTEST_NONE
+                          : wb_ztest_two_prop_p((long)replied, (long)sent,
+                                                (long)geti(base, "replied"), (long)geti(base, "sent"));
+        json_object_set_new(v, "p_value", p < 0 ? json_null() : json_real(p));
+    }
+}
+
 static void add_all_rates(json_t *doc)
 {
     size_t i, j;
     json_t *seq, *st;
     json_array_foreach(json_object_get(doc, "sequences"), i, seq) {
         add_rates(seq);
-        json_array_foreach(json_object_get(seq, "steps"), j, st)
+        json_array_foreach(json_object_get(seq, "steps"), j, st) {
             add_rates(st);
+            add_variant_stats(json_object_get(st, "variants"));
+        }
+    }
+}
+
+static void print_variants(FILE *out, json_t *st)
+{
+    json_t *variants = json_object_get(st, "variants");
+    if (!json_array_size(variants))
+        return;
+    char label[32];
+    snprintf(label, sizeof label, "step %lld A/B", (long long)geti(st, "step"));
+    fprintf(out, "  %-18s %7s %7s %7s %7s %10s %9s\n", label, "sent", "opened", "clicked",
+            "replied", "reply rate", "p vs 0");
+    size_t k;
+    json_t *v;
+    json_array_foreach(variants, k, v) {
+        json_t *p = json_object_get(v, "p_value");
+        char pv[16] = "-";
+        if (json_is_number(p))
+            snprintf(pv, sizeof pv, json_number_value(p) < 1e-4 ? "<0.0001" : "%.4f",
+                     json_number_value(p));
+        snprintf(label, sizeof label, "variant %lld", (long long)geti(v, "variant"));
+        fprintf(out, "    %-16s %7lld %7lld %7lld %7lld %9.1f%% %9s\n", label,
+                (long long)geti(v, "sent"), (long long)geti(v, "opened"),
+                (long long)geti(v, "clicked"), (long long)geti(v, "replied"),
+                100.0 * json_number_value(json_object_get(v, "reply_rate")), pv);
     }
 }
 
@@ -144,29 +224,39 @@ static void print_text(FILE *out, json_t *doc)
         fprintf(out, " (machine opens %lld, machine clicks %lld)\n",
                 (long long)json_integer_value(json_object_get(seq, "opened_machine")),
                 (long long)json_integer_value(json_object_get(seq, "clicked_machine")));
+        json_array_foreach(json_object_get(seq, "steps"), j, st)
+            print_variants(out, st);
     }
 }
 
-int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
+json_t *wb_stats_doc(PGconn *c, const char *sequence)
 {
     const char *p[] = {sequence};
     PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading stats", stats_sql, 1, p);
     if (!r)
-        return WB_EXIT_FAIL;
+        return NULL;
     json_error_t err;
     json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
     PQclear(r);
     if (!doc) {
         fprintf(stderr, "warmbench: stats: bad JSON from the database: %s\n", err.text);
-        return WB_EXIT_FAIL;
+        return NULL;
     }
+    add_all_rates(doc);
+    return doc;
+}
+
+int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
+{
+    json_t *doc = wb_stats_doc(c, sequence);
+    if (!doc)
+        return WB_EXIT_FAIL;
     if (sequence && json_array_size(json_object_get(doc, "sequences")) == 0) {
         fprintf(stderr, "warmbench: stats: unknown sequence \"%s\"\n", sequence);
         json_decref(doc);
         return WB_EXIT_USAGE;
     }
     if (json) {
-        add_all_rates(doc);
         json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
         fputc('\n', out);
     } else {

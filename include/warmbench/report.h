@@ -3,11 +3,16 @@
 #define WB_REPORT_H
 #include <stdbool.h>
 #include <stdio.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 
 /* Per sequence and per step counts of people (SPEC "stats"); sequence NULL
  * = all. Returns an exit code. */
 int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out);
+/* The document `stats --json` prints ({"sequences": [...]}, rates and
+ * per-variant p-values included), or NULL after reporting to stderr. An
+ * unknown sequence gives an empty list. The caller json_decref()s it. */
+json_t *wb_stats_doc(PGconn *c, const char *sequence);
 /* The candidate, their enrollments and event timeline. Returns an exit
  * code (65 when no such candidate). */
 int wb_show(PGconn *c, const char *email, bool json, FILE *out);
