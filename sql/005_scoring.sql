@@ -78,7 +78,9 @@ $$;
 -- order events arrive in, so it equals wb_rescore's. Every value read from
 -- the candidate row is read in the UPDATE itself, so a concurrent update
 -- of the same row (re-checked under READ COMMITTED) is decayed correctly.
--- last_engaged_at follows human opens, clicks and replies.
+-- last_engaged_at follows human opens, clicks and replies. A score
+-- without score_at (written by hand) is a value without a time: it is
+-- carried over undecayed, as wb_score_now reads it.
 CREATE FUNCTION wb_events_score() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -104,7 +106,8 @@ BEGIN
     )
     UPDATE candidates c SET
         score = CASE WHEN b.m IS NULL THEN c.score ELSE
-                    wb_score_decay(c.score, wb_days_between(c.score_at, greatest(c.score_at, b.m)), hl)
+                    CASE WHEN c.score_at IS NULL THEN c.score
+                         ELSE wb_score_decay(c.score, wb_days_between(c.score_at, greatest(c.score_at, b.m)), hl) END
                   + wb_score_decay(b.s, wb_days_between(b.m, greatest(c.score_at, b.m)), hl) END,
         score_at = greatest(c.score_at, b.m),
         last_engaged_at = greatest(c.last_engaged_at, b.engaged)
