@@ -39,7 +39,7 @@ PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
              libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev check \
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
-             dovecot-imapd curl systemd man-db clang
+             dovecot-imapd curl systemd man-db clang chromium fonts-dejavu-core
 
 .PHONY: all deps check check-asan unit demo clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
@@ -178,5 +178,11 @@ $(BUILD)/fuzz/fuzz_tracking: $(FUZZ_SRC) $(HDRS)
 bench-track: $(BUILD)/warmbench $(BUILD)/tests/drv_http
 	@tests/bench/bench_track.sh $(BUILD)
 
+# `warmbench report --html` on 100,000 seeded candidates with their
+# messages and events, against the 5 s target; not part of `make check`.
+.PHONY: bench-report
+bench-report: $(BUILD)/warmbench
+	@tests/bench/bench_report.sh $(BUILD)
+
 # Every benchmark in turn (not tests: each prints its figures).
-bench: bench-import bench-send bench-track
+bench: bench-import bench-send bench-track bench-report

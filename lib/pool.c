@@ -15,37 +15,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* $1: the ready threshold. The FULL JOIN pairs each candidate with their
- * suppression (one per address hash) and keeps the suppressions of erased
- * people, so every figure comes from one scan. */
+/* $1: the ready threshold. wb_pool_ledger (sql/008_report.sql) pairs each
+ * candidate with their suppression and keeps the suppressions of erased
+ * people, so every figure comes from one scan. The current score is
+ * wb_score_now's (sql/005_scoring.sql: a score without score_at is not
+ * decayed), taken apart so that the half-life is read once and
+ * wb_score_decay, given plain columns, is inlined: called per row,
+ * wb_score_now cost 25 us a candidate, most of this statement's time.
+ * A tag repeated in one candidate's array counts once. */
 static const char pool_sql[] =
     "WITH t AS (SELECT now() - interval '30 days' AS d30, now() - interval '90 days' AS d90),"
-    " j AS MATERIALIZED (SELECT c.id AS cid, c.tags, c.created_at, c.last_engaged_at,"
-    "   wb_score_now(c.score, c.score_at) AS score,"
-    "   s.id AS sid, s.email IS NULL AS erased, s.created_at AS left_at"
-    "  FROM candidates c FULL JOIN suppressions s ON s.email_hash = wb_email_hash(c.email)),"
-    " p AS MATERIALIZED (SELECT j.cid, j.tags, j.score,"
-    "   j.last_engaged_at >= t.d90 AS engaged,"
-    "   coalesce(j.last_engaged_at, j.created_at) < t.d90 AS dormant,"
-    "   (j.score >= $1::float8 AND j.last_engaged_at >= t.d30) AS ready"
-    "  FROM j, t WHERE j.cid IS NOT NULL AND j.sid IS NULL),"
-    " g AS (SELECT count(j.cid) AS candidates,"
-    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.sid IS NOT NULL) AS suppressed,"
-    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.created_at >= t.d30) AS new30,"
-    "   count(*) FILTER (WHERE j.cid IS NOT NULL AND j.created_at >= t.d90) AS new90,"
-    "   count(*) FILTER (WHERE j.sid IS NOT NULL AND (j.cid IS NOT NULL OR j.erased)"
-    "    AND j.left_at >= t.d30) AS left30,"
-    "   count(*) FILTER (WHERE j.sid IS NOT NULL AND (j.cid IS NOT NULL OR j.erased)"
-    "    AND j.left_at >= t.d90) AS left90"
+    " j AS MATERIALIZED (SELECT * FROM wb_pool_ledger),"
+    " s0 AS MATERIALIZED (SELECT j.candidate_id AS cid, j.tags, j.created_at, j.last_engaged_at,"
+    "   j.score, j.score_at, wb_days_between(j.score_at, now()) AS age"
+    "  FROM j WHERE j.candidate_id IS NOT NULL AND j.suppression_id IS NULL),"
+    " h AS MATERIALIZED (SELECT wb_score_half_life() AS half_life),"
+    " s AS MATERIALIZED (SELECT s0.*, CASE WHEN s0.score_at IS NULL THEN s0.score"
+    "   ELSE wb_score_decay(s0.score, s0.age, h.half_life) END AS score_now FROM s0, h),"
+    " p AS MATERIALIZED (SELECT s.cid, s.tags, s.score_now AS score,"
+    "   s.last_engaged_at >= t.d90 AS engaged,"
+    "   coalesce(s.last_engaged_at, s.created_at) < t.d90 AS dormant,"
+    "   (s.score_now >= $1::float8 AND s.last_engaged_at >= t.d30) AS ready"
+    "  FROM s, t),"
+    " g AS (SELECT count(j.candidate_id) AS candidates,"
+    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.suppression_id IS NOT NULL)"
+    "    AS suppressed,"
+    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.created_at >= t.d30) AS new30,"
+    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.created_at >= t.d90) AS new90,"
+    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= t.d30) AS left30,"
+    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= t.d90) AS left90"
     "  FROM j, t),"
     " a AS (SELECT count(*) AS size, count(*) FILTER (WHERE engaged) AS engaged,"
     "   count(*) FILTER (WHERE dormant) AS dormant, count(*) FILTER (WHERE ready) AS ready,"
     "   percentile_cont(ARRAY[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])"
     "    WITHIN GROUP (ORDER BY score) AS deciles"
     "  FROM p),"
-    " tg AS (SELECT tag, count(DISTINCT cid) AS size,"
-    "   count(DISTINCT cid) FILTER (WHERE ready) AS ready"
-    "  FROM p, unnest(p.tags) AS tag GROUP BY tag)"
+    " tg AS (SELECT x.tag, count(*) AS size, count(*) FILTER (WHERE p.ready) AS ready"
+    "  FROM p, LATERAL (SELECT DISTINCT u AS tag FROM unnest(p.tags) u) x GROUP BY x.tag)"
     " SELECT jsonb_build_object("
     "  'size', a.size, 'candidates', g.candidates, 'suppressed', g.suppressed,"
     "  'growth', jsonb_build_object("
