@@ -34,6 +34,8 @@ static int by_key(const void *a, const void *b)
 
 static struct wb_score_weight *find(const struct wb_scoring *s, const char *key)
 {
+    if (!s->n_weights) /* bsearch must not be given a NULL array */
+        return NULL;
     struct wb_score_weight k = {.key = (char *)key};
     return bsearch(&k, s->weights, s->n_weights, sizeof k, by_key);
 }
