@@ -1,12 +1,10 @@
-/* `warmbench report --html`: gathers each section as one JSON document
- * built by PostgreSQL (set-based, in one read-only snapshot so the
- * sections agree), lays it out as one self-contained HTML page and writes
- * it atomically. Every string from the database is HTML-escaped. */
+/* `warmbench report --html`: lays out the figures report_data.c gathers as
+ * one self-contained HTML page and writes it atomically. Every string from
+ * the database is HTML-escaped. */
 #include "warmbench/abtest.h"
 #include "warmbench/buf.h"
-#include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
-#include "warmbench/pool.h"
+#include "warmbench/report_data.h"
 #include "warmbench/report_html.h"
 #include "warmbench/svg.h"
 #include "warmbench/template.h"
@@ -19,111 +17,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* $1: the --since date or NULL; it is midnight UTC. */
-#define SINCE_CTE                                                                            \
-    "p AS (SELECT CASE WHEN $1::text IS NULL THEN '-infinity'::timestamptz"                  \
-    " ELSE $1::date::timestamp AT TIME ZONE 'UTC' END AS since)"
-
-/* Counts of people per sequence and step, as `warmbench stats` counts them
- * (so the two agree), limited to what happened since $1. Events are
- * reduced to distinct (sequence, step, type, person) first, by hashing,
- * which is cheaper than a sorted count(DISTINCT) per column. */
-static const char funnel_sql[] =
-    "WITH " SINCE_CTE ","
-    " mc AS (SELECT m.sequence_id, m.step, grouping(m.step) AS g,"
-    "   count(DISTINCT m.candidate_id) FILTER (WHERE m.state = 'sent') AS sent"
-    "  FROM messages m, p WHERE coalesce(m.sent_at, m.created_at) >= p.since"
-    "  GROUP BY GROUPING SETS ((m.sequence_id, m.step), (m.sequence_id))),"
-    " d AS MATERIALIZED (SELECT DISTINCT e.sequence_id, e.step, e.type, e.candidate_id"
-    "  FROM events e, p WHERE e.at >= p.since AND e.sequence_id IS NOT NULL AND e.step IS NOT NULL"
-    "   AND e.type IN ('open', 'click', 'reply', 'bounce', 'unsubscribe', 'handoff')"
-    "   AND NOT (e.machine AND e.type IN ('open', 'click'))),"
-    " dn AS (SELECT sequence_id, step, 0 AS g, type, count(*) AS n FROM d GROUP BY 1, 2, 4"
-    "  UNION ALL SELECT sequence_id, NULL, 1, type, count(*)"
-    "  FROM (SELECT DISTINCT sequence_id, type, candidate_id FROM d) x GROUP BY 1, 4),"
-    " ec AS (SELECT sequence_id, step, g,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'open'), 0) AS opened,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'click'), 0) AS clicked,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'reply'), 0) AS replied,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'bounce'), 0) AS bounced,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'unsubscribe'), 0) AS unsubscribed,"
-    "   coalesce(sum(n) FILTER (WHERE type = 'handoff'), 0) AS handed_off"
-    "  FROM dn GROUP BY sequence_id, step, g),"
-    " en AS (SELECT e.sequence_id, count(*) AS enrolled FROM enrollments e, p"
-    "  WHERE e.created_at >= p.since GROUP BY e.sequence_id),"
-    " r AS (SELECT coalesce(mc.sequence_id, ec.sequence_id) AS sequence_id,"
-    "   coalesce(mc.step, ec.step) AS step, coalesce(mc.g, ec.g) AS g,"
-    "   jsonb_build_object('sent', coalesce(mc.sent, 0), 'opened', coalesce(ec.opened, 0),"
-    "    'clicked', coalesce(ec.clicked, 0), 'replied', coalesce(ec.replied, 0),"
-    "    'bounced', coalesce(ec.bounced, 0), 'unsubscribed', coalesce(ec.unsubscribed, 0),"
-    "    'handed_off', coalesce(ec.handed_off, 0)) AS counts"
-    "  FROM mc FULL JOIN ec ON ec.sequence_id = mc.sequence_id AND ec.g = mc.g"
-    "   AND coalesce(ec.step, 0) = coalesce(mc.step, 0))"
-    " SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'enrolled', coalesce(en.enrolled, 0))"
-    "   || coalesce(tot.counts, '{\"sent\":0,\"opened\":0,\"clicked\":0,\"replied\":0,"
-    "\"bounced\":0,\"unsubscribed\":0,\"handed_off\":0}')"
-    "   || jsonb_build_object('steps', coalesce((SELECT jsonb_agg(jsonb_build_object('step', x.step)"
-    "      || x.counts ORDER BY x.step) FROM r x WHERE x.sequence_id = s.id AND x.g = 0), '[]'))"
-    "   ORDER BY s.id), '[]')"
-    " FROM sequences s LEFT JOIN en ON en.sequence_id = s.id"
-    " LEFT JOIN r tot ON tot.sequence_id = s.id AND tot.g = 1";
-
-/* One (enrollment, step) is one message, so messages count people. */
-static const char variants_sql[] =
-    "WITH " SINCE_CTE ","
-    " m AS MATERIALIZED (SELECT m.id, m.sequence_id, m.step, m.variant FROM messages m, p"
-    "  WHERE m.variant IS NOT NULL AND m.state = 'sent'"
-    "   AND coalesce(m.sent_at, m.created_at) >= p.since),"
-    " ev AS (SELECT e.message_id, bool_or(e.type = 'open' AND NOT e.machine) AS o,"
-    "   bool_or(e.type = 'click' AND NOT e.machine) AS k, bool_or(e.type = 'reply') AS r"
-    "  FROM events e JOIN m ON m.id = e.message_id, p"
-    "  WHERE e.at >= p.since AND e.type IN ('open', 'click', 'reply') GROUP BY e.message_id)"
-    " SELECT coalesce(jsonb_agg(jsonb_build_object('sequence', sequence_id, 'step', step,"
-    "   'variant', variant, 'sent', n, 'opened', o, 'clicked', k, 'replied', r)"
-    "   ORDER BY sequence_id, step, variant), '[]')"
-    " FROM (SELECT m.sequence_id, m.step, m.variant, count(*) AS n,"
-    "   count(*) FILTER (WHERE ev.o) AS o, count(*) FILTER (WHERE ev.k) AS k,"
-    "   count(*) FILTER (WHERE ev.r) AS r"
-    "  FROM m LEFT JOIN ev ON ev.message_id = m.id GROUP BY 1, 2, 3) x";
-
-/* Pool size at the end of each week (Monday-based, UTC), counted back from
- * today's size: size(w) = size now - (arrivals - departures after w), with
- * arrivals and departures as `warmbench pool` counts them
- * (wb_pool_ledger); at most 520 weeks. */
-static const char growth_sql[] =
-    "WITH " SINCE_CTE ","
-    " j AS MATERIALIZED (SELECT candidate_id, suppression_id, created_at, left_at, left_pool"
-    "  FROM wb_pool_ledger),"
-    " wk AS (SELECT w, sum(n) AS new, sum(l) AS lft FROM ("
-    "   SELECT date_trunc('week', created_at AT TIME ZONE 'UTC') AS w, 1 AS n, 0 AS l"
-    "    FROM j WHERE candidate_id IS NOT NULL"
-    "   UNION ALL SELECT date_trunc('week', left_at AT TIME ZONE 'UTC'), 0, 1"
-    "    FROM j WHERE left_pool) x GROUP BY w),"
-    " span AS (SELECT greatest(date_trunc('week', p.since AT TIME ZONE 'UTC'), (SELECT min(w) FROM wk),"
-    "   date_trunc('week', now() AT TIME ZONE 'UTC') - interval '519 weeks') AS first,"
-    "   date_trunc('week', now() AT TIME ZONE 'UTC') AS last FROM p),"
-    " weeks AS (SELECT generate_series(first, last, interval '1 week') AS w FROM span"
-    "  WHERE first IS NOT NULL AND first <= last),"
-    " size AS (SELECT count(*) AS n FROM j WHERE candidate_id IS NOT NULL AND suppression_id IS NULL)"
-    " SELECT coalesce(jsonb_agg(jsonb_build_object('week', to_char(weeks.w, 'YYYY-MM-DD'),"
-    "   'new', coalesce(wk.new, 0), 'left', coalesce(wk.lft, 0),"
-    "   'size', size.n - coalesce((SELECT sum(a.new - a.lft) FROM wk a WHERE a.w > weeks.w), 0))"
-    "   ORDER BY weeks.w), '[]')"
-    " FROM weeks LEFT JOIN wk ON wk.w = weeks.w, size";
-
-/* Human opens, clicks and replies by weekday (1 = Monday) and hour in the
- * candidate's zone; a zone PostgreSQL does not know counts as UTC. */
-static const char heatmap_sql[] =
-    "WITH " SINCE_CTE ","
-    " z AS (SELECT name FROM pg_timezone_names)"
-    " SELECT coalesce(jsonb_agg(jsonb_build_array(d, h, n)), '[]') FROM ("
-    "  SELECT extract(isodow FROM lt)::int AS d, extract(hour FROM lt)::int AS h, count(*) AS n"
-    "  FROM (SELECT e.at AT TIME ZONE coalesce(z.name, 'UTC') AS lt"
-    "   FROM events e JOIN candidates c ON c.id = e.candidate_id"
-    "   LEFT JOIN z ON z.name = c.timezone, p"
-    "   WHERE e.type IN ('open', 'click', 'reply') AND NOT e.machine AND e.at >= p.since) x"
-    "  GROUP BY 1, 2) y";
 
 static const char page_head[] =
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -149,20 +42,6 @@ static const char page_head[] =
     "svg .bar{fill:#2f6db3}svg .track{fill:#e6ebf1}svg .axis{stroke:#9aa7b5;stroke-width:1}\n"
     "svg .line{fill:none;stroke:#2f6db3;stroke-width:2}\n"
     "</style>\n</head>\n<body>\n<main>\n";
-
-static json_t *fetch(PGconn *c, const char *what, const char *sql, const char *since)
-{
-    const char *p[] = {since};
-    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, what, sql, 1, p);
-    if (!r)
-        return NULL;
-    json_error_t err;
-    json_t *doc = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, &err);
-    PQclear(r);
-    if (!doc)
-        fprintf(stderr, "warmbench: report: %s: bad JSON from the database: %s\n", what, err.text);
-    return doc;
-}
 
 static long long iv(json_t *o, const char *k)
 {
@@ -242,6 +121,8 @@ static void section_pool(struct wb_buf *b, json_t *pool)
 
 static const char *const funnel_keys[] = {"enrolled", "sent", "opened", "clicked", "replied",
                                           "handed_off", "bounced", "unsubscribed"};
+static const char *const funnel_labels[] = {"enrolled", "sent", "opened", "clicked", "replied",
+                                            "handed off", "bounced", "unsubscribed"};
 #define FUNNEL_BARS 6 /* the first six are the funnel; the rest are its leaks */
 
 static void funnel_table(struct wb_buf *b, json_t *seqs)
@@ -250,7 +131,7 @@ static void funnel_table(struct wb_buf *b, json_t *seqs)
     json_t *s;
     wb_buf_puts(b, "<table><tr><th class=\"l\">sequence</th>");
     for (size_t k = 0; k < sizeof funnel_keys / sizeof *funnel_keys; k++)
-        wb_buf_printf(b, "<th>%s</th>", funnel_keys[k]);
+        wb_buf_printf(b, "<th>%s</th>", funnel_labels[k]);
     wb_buf_puts(b, "</tr>\n");
     json_array_foreach(seqs, i, s) {
         wb_buf_puts(b, "<tr><td class=\"l\">");
@@ -278,7 +159,7 @@ static void section_funnel(struct wb_buf *b, json_t *seqs)
     json_array_foreach(seqs, i, s) {
         struct wb_svg_bar bars[FUNNEL_BARS];
         for (size_t k = 0; k < FUNNEL_BARS; k++)
-            bars[k] = (struct wb_svg_bar){funnel_keys[k], iv(s, funnel_keys[k])};
+            bars[k] = (struct wb_svg_bar){funnel_labels[k], iv(s, funnel_keys[k])};
         char *aria = wb_xasprintf("funnel of sequence %s", sv(s, "id"));
         wb_buf_puts(b, "<h3>");
         esc(b, sv(s, "id"));
@@ -471,37 +352,7 @@ static void page_top(struct wb_buf *b, const char *since)
     }
 }
 
-struct docs {
-    json_t *pool, *funnel, *variants, *growth, *heatmap;
-};
-
-static void docs_free(struct docs *d)
-{
-    json_decref(d->pool);
-    json_decref(d->funnel);
-    json_decref(d->variants);
-    json_decref(d->growth);
-    json_decref(d->heatmap);
-}
-
-/* All sections from one snapshot, so their figures agree. */
-static int gather(PGconn *c, const struct wb_config *cfg, const char *since, struct docs *d)
-{
-    if (wb_db_cmd(c, "starting the report's snapshot",
-                  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) < 0)
-        return -1;
-    d->pool = wb_pool_query(c, cfg);
-    d->funnel = d->pool ? fetch(c, "reading the funnel", funnel_sql, since) : NULL;
-    d->variants = d->funnel ? fetch(c, "reading variants", variants_sql, since) : NULL;
-    d->growth = d->variants ? fetch(c, "reading pool growth", growth_sql, since) : NULL;
-    d->heatmap = d->growth ? fetch(c, "reading the heat map", heatmap_sql, since) : NULL;
-    bool ok = d->heatmap != NULL;
-    if (wb_db_cmd(c, "ending the report's snapshot", ok ? "COMMIT" : "ROLLBACK", 0, NULL) < 0)
-        return -1;
-    return ok ? 0 : -1;
-}
-
-static void render(struct wb_buf *b, const struct docs *d, const char *since)
+static void render(struct wb_buf *b, const struct wb_report_data *d, const char *since)
 {
     page_top(b, since);
     section_pool(b, d->pool);
@@ -582,15 +433,15 @@ int wb_report_html(PGconn *c, const struct wb_config *cfg, const char *path, con
         fprintf(stderr, "warmbench: report: --since \"%s\" is not a date (YYYY-MM-DD)\n", since);
         return WB_EXIT_USAGE;
     }
-    struct docs d = {0};
-    if (gather(c, cfg, since, &d) < 0) {
-        docs_free(&d);
+    struct wb_report_data d = {0};
+    if (wb_report_gather(c, cfg, since, &d) < 0) {
+        wb_report_data_free(&d);
         return WB_EXIT_FAIL;
     }
     struct wb_buf b;
     wb_buf_init(&b);
     render(&b, &d, since);
-    docs_free(&d);
+    wb_report_data_free(&d);
     int rc = write_atomic(path, b.data, b.len) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
     wb_buf_free(&b);
     return rc;

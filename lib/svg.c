@@ -148,7 +148,7 @@ void wb_svg_heatmap(struct wb_buf *b, const long long cells[7][24], const char *
             max = cells[d][h] > max ? cells[d][h] : max;
     open_svg(b, HM_LEFT + 24 * HM_CW + 10, HM_TOP + 7 * HM_CH + 40, aria);
     for (int h = 0; h < 24; h += 3) {
-        char l[8];
+        char l[16];
         snprintf(l, sizeof l, "%02d", h);
         text(b, HM_LEFT + h * HM_CW + HM_CW / 2.0, HM_TOP - 7, "middle", "lbl", l);
     }

@@ -113,7 +113,7 @@ class ReportContentTest(ReportBase):
         self.assertEqual([stats["nurture"][k] for k in FUNNEL], ALL_TIME)
         # The funnel chart carries the same figures.
         for key, n in zip(FUNNEL[:6], ALL_TIME):
-            self.assertIn(f"<title>{key}: {n}</title>", html)
+            self.assertIn(f"<title>{key.replace('_', ' ')}: {n}</title>", html)
 
     def test_nothing_external(self):
         html = self.report()
