@@ -56,11 +56,13 @@ static const char funnel_sql[] =
     " FROM sequences s LEFT JOIN en ON en.sequence_id = s.id"
     " LEFT JOIN r tot ON tot.sequence_id = s.id AND tot.g = 1";
 
-/* One (enrollment, step) is one message, so messages count people. */
+/* As `warmbench stats` counts variants (so the two agree): people sent to,
+ * and people who opened, clicked or replied to a message of that variant.
+ * One (enrollment, step) is one message, so messages count people. */
 static const char variants_sql[] =
     "WITH " SINCE_CTE ","
-    " m AS MATERIALIZED (SELECT m.id, m.sequence_id, m.step, m.variant FROM messages m, p"
-    "  WHERE m.variant IS NOT NULL AND m.state = 'sent'"
+    " m AS MATERIALIZED (SELECT m.id, m.sequence_id, m.step, m.variant, m.state"
+    "  FROM messages m, p WHERE m.variant IS NOT NULL"
     "   AND coalesce(m.sent_at, m.created_at) >= p.since),"
     " ev AS (SELECT e.message_id, bool_or(e.type = 'open' AND NOT e.machine) AS o,"
     "   bool_or(e.type = 'click' AND NOT e.machine) AS k, bool_or(e.type = 'reply') AS r"
@@ -69,7 +71,7 @@ static const char variants_sql[] =
     " SELECT coalesce(jsonb_agg(jsonb_build_object('sequence', sequence_id, 'step', step,"
     "   'variant', variant, 'sent', n, 'opened', o, 'clicked', k, 'replied', r)"
     "   ORDER BY sequence_id, step, variant), '[]')"
-    " FROM (SELECT m.sequence_id, m.step, m.variant, count(*) AS n,"
+    " FROM (SELECT m.sequence_id, m.step, m.variant, count(*) FILTER (WHERE m.state = 'sent') AS n,"
     "   count(*) FILTER (WHERE ev.o) AS o, count(*) FILTER (WHERE ev.k) AS k,"
     "   count(*) FILTER (WHERE ev.r) AS r"
     "  FROM m LEFT JOIN ev ON ev.message_id = m.id GROUP BY 1, 2, 3) x";

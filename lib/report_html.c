@@ -223,10 +223,16 @@ static void variant_label(struct wb_buf *b, long long v)
         wb_buf_printf(b, "%lld", v + 1);
 }
 
+/* base: variant A of the same step, NULL when none was sent in the period
+ * (or for A itself, which is the control). */
 static void p_cell(struct wb_buf *b, json_t *v, json_t *base, const char *key)
 {
-    if (!base) {
+    if (iv(v, "variant") == 0) {
         wb_buf_puts(b, "<td>&mdash;</td>");
+        return;
+    }
+    if (!base) {
+        wb_buf_puts(b, "<td>n/a</td>");
         return;
     }
     double p = wb_ztest_two_prop_p((long)iv(v, key), (long)iv(v, "sent"), (long)iv(base, key),
@@ -262,9 +268,10 @@ static void variant_row(struct wb_buf *b, json_t *v, json_t *base)
 
 static void section_variants(struct wb_buf *b, json_t *rows)
 {
-    wb_buf_puts(b, "<h2>Variant comparison (A/B)</h2>\n<p class=\"note\">Each variant against the "
-                   "first one of its step; p is the two-sided p-value of a pooled two-proportion "
-                   "z-test (below 0.05 in green). Small groups make large p-values.</p>\n");
+    wb_buf_puts(b, "<h2>Variant comparison (A/B)</h2>\n<p class=\"note\">Each variant against "
+                   "variant A of its step; p is the two-sided p-value of a pooled two-proportion "
+                   "z-test (below 0.05 in green), as in <code>warmbench stats</code>. Small groups "
+                   "make large p-values.</p>\n");
     if (json_array_size(rows) == 0) {
         wb_buf_puts(b, "<p>No step with variants was sent in this period.</p>\n");
         return;
@@ -275,10 +282,9 @@ static void section_variants(struct wb_buf *b, json_t *rows)
     size_t i;
     json_t *v, *base = NULL;
     json_array_foreach(rows, i, v) {
-        bool first = !same_step(v, base);
-        if (first)
+        if (iv(v, "variant") == 0)
             base = v;
-        variant_row(b, v, first ? NULL : base);
+        variant_row(b, v, same_step(v, base) ? base : NULL);
     }
     wb_buf_puts(b, "</table>\n");
 }

@@ -148,6 +148,13 @@ class ReportContentTest(ReportBase):
         self.assertIn("<td>%.3f</td>" % ztest_p(3, 4, 2, 4), row_b)
         self.assertIn("<td>%.3f</td>" % ztest_p(2, 4, 1, 4), row_b)
         self.assertTrue(row_b.endswith("<td>1.000</td>"), row_b)  # replies: 1 of 4 each
+        # The same figures as `warmbench stats`.
+        stats = json.loads(self.wb("stats", "--json", check=0).stdout)
+        step1 = [st for s in stats["sequences"] if s["id"] == "nurture"
+                 for st in s["steps"] if st["step"] == 1][0]
+        self.assertEqual([[v[k] for k in ("variant", "sent", "opened", "clicked", "replied")]
+                          for v in step1["variants"]], [[0, 4, 2, 1, 1], [1, 4, 3, 2, 1]])
+        self.assertIn("<td>%.3f</td>" % step1["variants"][1]["p_value"], row_b)
         # Growth: the last week's size is today's pool (10, nobody suppressed).
         self.assertRegex(html, r"<td>\d+</td><td>\d+</td><td>10</td></tr>\n</table>\n<h2>When")
         # Heat map, in each candidate's zone: Tokyo is UTC+9; an unknown zone is UTC.
