@@ -120,41 +120,52 @@ CREATE TRIGGER events_score AFTER INSERT ON events
     REFERENCING NEW TABLE AS new
     FOR EACH STATEMENT EXECUTE FUNCTION wb_events_score();
 
--- Recomputes every score (and last_engaged_at) from the events in one
--- statement: score_at is the time of the latest scored event, the score
--- the sum decayed to it; candidates without one get 0 and NULL. Takes a
--- SHARE lock on events so that no insert runs (or is in flight, unseen)
--- meanwhile: its trigger's update would be overwritten. Only rows whose
--- values change are written. Returns the number of candidates, of those
--- rewritten, and the largest change of a score as of now.
-CREATE FUNCTION wb_rescore(OUT n_candidates bigint, OUT n_changed bigint, OUT max_change float8)
-LANGUAGE plpgsql AS $$
-DECLARE
-    hl float8 := wb_score_half_life();
-BEGIN
-    LOCK TABLE events IN SHARE MODE;
+-- Scores computed from scratch from the events, for the candidates in
+-- p_ids (all when NULL) that have any: the sum of the scored events
+-- decayed to the latest of them (score_at), and the latest human open,
+-- click or reply. A SQL function, so it is inlined and the NULL folds away.
+CREATE FUNCTION wb_score_fresh(p_ids bigint[])
+RETURNS TABLE (candidate_id bigint, score float8, score_at timestamptz,
+               last_engaged_at timestamptz)
+LANGUAGE sql STABLE AS $$
     WITH ev AS (
         SELECT e.candidate_id, e.at, e.type, coalesce(q.weight, t.weight, 0) AS w
         FROM events e
         LEFT JOIN score_weights q ON q.key = e.type || ':' || wb_score_qualifier(e.type, e.detail)
         LEFT JOIN score_weights t ON t.key = e.type
         WHERE NOT e.machine AND e.candidate_id IS NOT NULL
+          AND (p_ids IS NULL OR e.candidate_id = ANY (p_ids))
     ), latest AS (
         SELECT candidate_id, max(at) FILTER (WHERE w <> 0) AS m,
                max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged
         FROM ev GROUP BY candidate_id
-    ), fresh AS (
-        SELECT l.candidate_id, l.m, l.engaged,
-               coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), hl))
-                        FILTER (WHERE e.w <> 0), 0) AS s
-        FROM latest l JOIN ev e USING (candidate_id)
-        GROUP BY l.candidate_id, l.m, l.engaged
-    ), target AS (
-        SELECT c.id, coalesce(f.s, 0) AS s, f.m, f.engaged,
-               (c.score IS DISTINCT FROM coalesce(f.s, 0) OR c.score_at IS DISTINCT FROM f.m
-                OR c.last_engaged_at IS DISTINCT FROM f.engaged) AS differs,
-               abs(wb_score_now(c.score, c.score_at) - wb_score_now(coalesce(f.s, 0), f.m)) AS delta
-        FROM candidates c LEFT JOIN fresh f ON f.candidate_id = c.id
+    )
+    SELECT l.candidate_id,
+           coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), (SELECT wb_score_half_life())))
+                    FILTER (WHERE e.w <> 0), 0),
+           l.m, l.engaged
+    FROM latest l JOIN ev e USING (candidate_id)
+    GROUP BY l.candidate_id, l.m, l.engaged
+$$;
+
+-- Recomputes every score (and last_engaged_at) from the events in one
+-- statement; candidates without scored events get 0 and NULL. Takes a
+-- SHARE lock on events so that no insert runs (or is in flight, unseen)
+-- meanwhile: its trigger's update would be overwritten. Only rows whose
+-- values change are written. Returns the number of candidates, of those
+-- rewritten, and the largest change of a score as of now.
+CREATE FUNCTION wb_rescore(OUT n_candidates bigint, OUT n_changed bigint, OUT max_change float8)
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE events IN SHARE MODE;
+    WITH target AS (
+        SELECT c.id, coalesce(f.score, 0) AS s, f.score_at AS m, f.last_engaged_at AS engaged,
+               (c.score IS DISTINCT FROM coalesce(f.score, 0)
+                OR c.score_at IS DISTINCT FROM f.score_at
+                OR c.last_engaged_at IS DISTINCT FROM f.last_engaged_at) AS differs,
+               abs(wb_score_now(c.score, c.score_at)
+                   - wb_score_now(coalesce(f.score, 0), f.score_at)) AS delta
+        FROM candidates c LEFT JOIN wb_score_fresh(NULL) f ON f.candidate_id = c.id
     ), upd AS (
         UPDATE candidates c SET score = t.s, score_at = t.m, last_engaged_at = t.engaged
         FROM target t
@@ -166,6 +177,44 @@ BEGIN
     INTO n_candidates, n_changed, max_change;
 END
 $$;
+
+-- Events deleted or rewritten (forget and retention delete them with their
+-- candidate; an operator may fix times or types by hand): the candidates
+-- concerned are recomputed from what is left, so scores and
+-- last_engaged_at never keep a trace of events that are gone.
+CREATE FUNCTION wb_events_rescore() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT o.candidate_id) INTO ids FROM old o
+        WHERE o.candidate_id IS NOT NULL;
+    ELSE
+        -- Only rows whose scored columns changed (not, say, message_id
+        -- set NULL when a message is deleted).
+        SELECT array_agg(DISTINCT x.id) INTO ids FROM old o JOIN new n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.candidate_id), (n.candidate_id)) AS x(id)
+        WHERE x.id IS NOT NULL
+          AND (o.candidate_id IS DISTINCT FROM n.candidate_id OR o.type <> n.type
+               OR o.machine <> n.machine OR o.detail <> n.detail OR o.at <> n.at);
+    END IF;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE candidates c SET score = coalesce(f.score, 0), score_at = f.score_at,
+        last_engaged_at = f.last_engaged_at
+    FROM unnest(ids) AS i(id) LEFT JOIN wb_score_fresh(ids) f ON f.candidate_id = i.id
+    WHERE c.id = i.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_rescore_delete AFTER DELETE ON events
+    REFERENCING OLD TABLE AS old
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_events_rescore();
+CREATE TRIGGER events_rescore_update AFTER UPDATE ON events
+    REFERENCING OLD TABLE AS old NEW TABLE AS new
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_events_rescore();
 
 -- Stores the weights and half-life from warmbench.json (lib/scoring.c,
 -- by the CLI and each daemon at start and on reload). Syncs are serialised
@@ -298,4 +347,4 @@ END
 $$;
 
 -- Scores of events stored before this migration.
-SELECT wb_rescore();
+SELECT * FROM wb_rescore();

@@ -184,6 +184,23 @@ class ScoringTest(WbTestCase):
                                       f" WHERE id = {c}"))
         self.assertAlmostEqual(score_now, 0.5, places=4)
 
+    def test_deleted_and_rewritten_events_are_rescored(self):
+        self.world()
+        rng = random.Random(5)
+        self.record(self.random_events(rng, 300))
+        cands = sorted(self.msg)
+        self.sql(f"DELETE FROM events WHERE candidate_id IN ({cands[0]}, {cands[1]})"
+                 f" AND type IN ('reply', 'open')")
+        self.sql(f"UPDATE events SET at = at - interval '45 days'"
+                 f" WHERE candidate_id = {cands[2]} AND type <> 'enrolled'")
+        self.sql(f"UPDATE events SET candidate_id = {cands[4]} WHERE candidate_id = {cands[3]}")
+        self.sql(f"DELETE FROM candidates WHERE id = {cands[5]}")
+        self.sql("DELETE FROM messages WHERE candidate_id = %d" % cands[6])  # message_id -> NULL
+        got = self.stored()
+        self.assert_matches(got, model(self.events(), DEFAULT_WEIGHTS, 30), "after edits")
+        self.assertEqual(got[cands[3]], (0.0, None, None))
+        self.assertEqual(self.rescore()[1], 0)
+
     def test_changed_weights_recompute_every_score(self):
         self.world()
         rng = random.Random(11)
