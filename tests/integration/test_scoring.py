@@ -8,10 +8,12 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import threading
 
 import harness
+from daemon_util import Daemon, wait_until
 from harness import WbTestCase, write
 
 DEFAULT_WEIGHTS = {"open": 1, "click": 3, "reply": 10, "reply:interested": 20,
@@ -220,6 +222,33 @@ class ScoringTest(WbTestCase):
         out = self.wb("rescore", check=0).stdout
         self.assertNotIn("changed since the last sync", out)
         self.assertEqual(RESCORED.search(out).group(2), "0")
+
+    def test_daemon_syncs_weights_at_start_and_on_reload(self):
+        self.world()
+        self.sql("UPDATE enrollments SET state = 'stopped'")  # nothing to send
+        self.record(self.random_events(random.Random(9), 120))
+        self.config(sequences=[SEQ], scoring={"half_life_days": 10})
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "warmbenchd.log")).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait_log("scoring weights or half-life changed: every score recomputed", 5)
+        self.assert_matches(self.stored(), model(self.events(), DEFAULT_WEIGHTS, 10), "start")
+
+        self.config(sequences=[SEQ], scoring={"half_life_days": 10, "weights": {"click": 0}})
+        d.signal(signal.SIGHUP)
+        d.wait_log("configuration reloaded", 5)
+        wait_until(lambda: self.scalar("SELECT count(*) FROM score_weights"
+                                       " WHERE key = 'click' AND weight = 0") == "1",
+                   5, "the new weights stored")
+        self.assert_matches(self.stored(),
+                            model(self.events(), dict(DEFAULT_WEIGHTS, click=0), 10), "reload")
+        # An invalid configuration changes nothing.
+        write(self.cfg_path, "{")
+        d.signal(signal.SIGHUP)
+        d.wait_log("keeping the configuration in use", 5)
+        self.assertEqual(self.scalar("SELECT value FROM wb_settings"
+                                     " WHERE key = 'score_half_life_days'"), "10")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(d.text().count("every score recomputed"), 2)
 
     def test_rescore_while_events_arrive(self):
         """Inserts running during a rescore are neither lost nor counted twice."""
