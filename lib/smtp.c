@@ -60,8 +60,10 @@ struct wb_smtp *wb_smtp_new(struct wb_curl_loop *cl, const struct wb_smtp_opts *
 }
 
 /* Easy handles are kept for the next message: creating and freeing one per
- * message showed up as a tenth of the daemon's time (large buffers). The
- * reset comes first, so the handle holds no pointer into what is freed next. */
+ * message showed up as a tenth of the daemon's time (large buffers). A job
+ * takes one only when it goes on the wire, so `connections` of them serve
+ * every message. The reset comes first, so the handle holds no pointer into
+ * what is freed next. */
 static void release_easy(struct wb_smtp *s, CURL *e)
 {
     if (!e)
@@ -149,8 +151,10 @@ static int recipient_gone(const char *line)
 static void classify(struct job *j, CURLcode rc, struct wb_smtp_result *r)
 {
     long code = 0;
-    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME, &r->seconds);
+    if (j->easy) { /* none when the job never got onto the wire */
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME, &r->seconds);
+    }
     if (rc == CURLE_OK) {
         r->outcome = WB_SMTP_SENT;
         r->code = (int)code;
@@ -216,8 +220,14 @@ static void on_done(CURL *easy, CURLcode rc, void *ud)
         start_next(s);
 }
 
+static void set_options(struct wb_smtp *s, struct job *j);
+
 static int launch(struct wb_smtp *s, struct job *j)
 {
+    j->easy = take_easy(s);
+    if (!j->easy)
+        return -1;
+    set_options(s, j);
     if (wb_curl_loop_add(s->cl, j->easy, on_done, j) < 0)
         return -1;
     j->prev = NULL;
@@ -255,9 +265,10 @@ static long use_ssl(enum wb_tls t)
     }
 }
 
-static void set_options(struct wb_smtp *s, struct job *j, const char *rcpt)
+static void set_options(struct wb_smtp *s, struct job *j)
 {
     CURL *e = j->easy;
+    wb_mail_attach(e, &j->h);
     curl_easy_setopt(e, CURLOPT_URL, s->o.url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl(s->o.tls));
@@ -267,9 +278,6 @@ static void set_options(struct wb_smtp *s, struct job *j, const char *rcpt)
         curl_easy_setopt(e, CURLOPT_USERNAME, s->o.username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, s->o.password ? s->o.password : "");
     }
-    char *angle = wb_xasprintf("<%s>", rcpt);
-    j->rcpts = curl_slist_append(NULL, angle);
-    free(angle);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
@@ -292,13 +300,18 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
     j->done = done;
     j->ud = ud;
     j->from = wb_xasprintf("<%s>", envelope_from);
-    j->easy = take_easy(s);
-    if (!j->easy || wb_mail_setup(j->easy, m, &j->h, err, sizeof err) < 0) {
-        wb_warn("smtp: not sending %s: %s", m->message_id, j->easy ? err : "curl_easy_init failed");
+    if (wb_mail_prepare(m, &j->h, err, sizeof err) < 0) {
+        wb_warn("smtp: not sending %s: %s", m->message_id, err);
         job_free(j);
         return -1;
     }
-    set_options(s, j, rcpt);
+    char *angle = wb_xasprintf("<%s>", rcpt);
+    j->rcpts = curl_slist_append(NULL, angle);
+    free(angle);
+    if (!j->rcpts) {
+        job_free(j);
+        return -1;
+    }
     /* Straight onto the wire when a slot is free; curl_loop defers `done`. */
     if (!s->qhead && s->running < (size_t)s->o.connections && !s->free_pending) {
         if (launch(s, j) < 0) {

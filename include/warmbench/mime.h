@@ -1,9 +1,8 @@
 /* One outgoing message, built for libcurl's SMTP upload (SPEC.md "Mail that
- * goes out"). Text and HTML: multipart/alternative through curl's MIME API
- * (curl adds MIME-Version itself; each part quoted-printable, utf-8). One
- * part only: curl's MIME API always wraps a multipart around its root, so we
- * write that single-part message ourselves (same headers, our own
- * quoted-printable) and hand it to curl through CURLOPT_READFUNCTION.
+ * goes out"): the whole message in one buffer that curl reads through
+ * CURLOPT_READFUNCTION. Text and HTML: multipart/alternative; one part only:
+ * that part alone. Bodies are quoted-printable, utf-8, with CRLF line
+ * breaks.
  *
  * Headers never carry CR or LF from data: every control character in a
  * display name or subject becomes a space (a removed line break would glue
@@ -31,21 +30,26 @@ struct wb_mail {
     time_t date;
 };
 
-/* What the easy handle points at until its transfer ends. */
+/* What the easy handle reads from until its transfer ends. */
 struct wb_mail_handles {
-    curl_mime *mime;            /* multipart/alternative, or NULL */
-    struct curl_slist *headers; /* the message headers */
-    char *raw;                  /* a whole single-part message, or NULL */
+    char *raw;                  /* the whole message, CRLF line breaks */
     size_t raw_len, raw_off;
 };
 
-/* Sets CURLOPT_UPLOAD and either CURLOPT_MIMEPOST + CURLOPT_HTTPHEADER or
- * CURLOPT_READFUNCTION/READDATA/INFILESIZE on easy. h must stay at the same
- * address until the transfer ends, then go to wb_mail_handles_free. 0 on
- * success; -1 with a reason in err (h left empty) for a bad address, id or
- * URL, or neither part. */
+/* Builds the message and sets CURLOPT_UPLOAD, CURLOPT_READFUNCTION/READDATA
+ * and CURLOPT_INFILESIZE_LARGE on easy. h must stay at the same address
+ * until the transfer ends, then go to wb_mail_handles_free. 0 on success; -1
+ * with a reason in err (h left empty) for a bad address, id or URL, or
+ * neither part. */
 int wb_mail_setup(CURL *easy, const struct wb_mail *m, struct wb_mail_handles *h,
                   char *err, size_t errsz);
+/* wb_mail_setup in two halves: checks and builds the message into h (no
+ * easy handle needed yet), then points easy at it. */
+int wb_mail_prepare(const struct wb_mail *m, struct wb_mail_handles *h, char *err, size_t errsz);
+void wb_mail_attach(CURL *easy, struct wb_mail_handles *h);
+/* Appends the whole message (headers, blank line, body) to b; m must have
+ * passed wb_mail_setup's checks. */
+void wb_mail_build(const struct wb_mail *m, struct wb_buf *b);
 void wb_mail_handles_free(struct wb_mail_handles *h);
 
 /* --- pure helpers, exposed for tests --- */

@@ -142,6 +142,16 @@ START_TEST(test_quoted_printable)
         total += n;
     }
     ck_assert_uint_gt(total, 398);
+    /* Every byte escaped: the worst case for the room reserved up front. */
+    for (size_t n = 1; n < 600; n += 37) {
+        char all[600];
+        memset(all, '\xff', n);
+        all[n] = '\0';
+        wb_buf_reset(&b);
+        wb_mime_qp(&b, all);
+        ck_assert_uint_eq(b.len, strlen(b.data));
+        ck_assert_uint_eq(b.len, n * 3 + (n * 3 - 1) / 75 * 3);
+    }
     wb_buf_free(&b);
 }
 END_TEST
@@ -181,21 +191,31 @@ START_TEST(test_setup_refuses_and_builds)
     m.list_unsubscribe_url = "https://go.example.com/u/T";
     m.subject = "a\r\nX-Injected: 1";
     ck_assert_int_eq(wb_mail_setup(e, &m, &h, err, sizeof err), 0);
-    ck_assert_ptr_nonnull(h.mime);
-    int seen = 0;
-    for (struct curl_slist *l = h.headers; l; l = l->next) {
-        ck_assert_ptr_null(strchr(l->data, '\n'));
-        seen += !strcmp(l->data, "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
-        seen += !strcmp(l->data, "References: <0@example.com>");
-        seen += !strcmp(l->data, "Subject: a  X-Injected: 1");
-    }
-    ck_assert_int_eq(seen, 3);
+    ck_assert_uint_eq(h.raw_len, strlen(h.raw));
+    /* Every line ends in CRLF; the injection stayed inside its header. */
+    for (const char *p = h.raw; (p = strchr(p, '\n')); p++)
+        ck_assert(p > h.raw && p[-1] == '\r');
+    ck_assert_ptr_nonnull(strstr(h.raw, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+    ck_assert_ptr_nonnull(strstr(h.raw, "\r\nReferences: <0@example.com>\r\n"));
+    ck_assert_ptr_nonnull(strstr(h.raw, "\r\nSubject: a  X-Injected: 1\r\n"));
+    ck_assert_ptr_null(strstr(h.raw, "\r\nX-Injected"));
+    const char *ct = strstr(h.raw, "\r\nContent-Type: multipart/alternative; boundary=\"");
+    ck_assert_ptr_nonnull(ct);
+    char bnd[64];
+    ck_assert_int_eq(sscanf(ct, "\r\nContent-Type: multipart/alternative; boundary=\"%63[^\"]\"", bnd), 1);
+    char want[512];
+    snprintf(want, sizeof want, "\r\n\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello\r\n--%s\r\n"
+             "Content-Type: text/html; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>hello</p>\r\n--%s--\r\n",
+             bnd, bnd, bnd);
+    ck_assert_str_eq(strstr(h.raw, "\r\n\r\n"), want);
     wb_mail_handles_free(&h);
     m.html = NULL;
     ck_assert_int_eq(wb_mail_setup(e, &m, &h, err, sizeof err), 0);
-    ck_assert_ptr_null(h.mime);
     ck_assert_ptr_nonnull(strstr(h.raw, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
     ck_assert_ptr_nonnull(strstr(h.raw, "\r\nMIME-Version: 1.0\r\n"));
+    ck_assert_ptr_null(strstr(h.raw, "multipart"));
     wb_mail_handles_free(&h);
     curl_easy_cleanup(e);
 }
