@@ -50,12 +50,34 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 say() { echo "== $*"; }
+# CPU seconds (user + system) used so far by a process, by the PostgreSQL
+# cluster (the postmaster, its live children, and its reaped ones), and by
+# the whole machine (all CPUs, idle excluded): each run's cost per message
+# is the difference, which the machine's other load does not change much.
+tck=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$tck" '{ s = 0; for (i = 14; i <= 17; i++) s += $i; printf "%.2f\n", s / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {
+    local pm s=0 c
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    for c in $pm $(cat /proc/"$pm"/task/*/children 2>/dev/null); do
+        s=$(awk -v a="$s" -v b="$(cpu_of "$c")" 'BEGIN {print a + b}')
+    done
+    echo "$s"
+}
+busy_cpu() { awk -v t="$tck" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / t }' /proc/stat; }
 
 say "PostgreSQL (throwaway cluster in $tmp/pg)"
+# PGSTAT=1: pg_stat_statements (nested statements and planning included)
+# over run 1, printed at the end: where PostgreSQL's time goes.
+if [ -n "${PGSTAT:-}" ]; then
+    WB_PG_OPTS="${WB_PG_OPTS:-} -c shared_preload_libraries=pg_stat_statements
+        -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
+fi
 wb_pg_start "$tmp/pg"
 psql -X -q -d "$WB_PG_URL" -c "CREATE DATABASE warmbench"
 db="postgresql://postgres@127.0.0.1:$WB_PG_PORT/warmbench"
 q() { psql -X -A -t -q -d "$db" -c "$1"; }
+[ -n "${PGSTAT:-}" ] && q "CREATE EXTENSION pg_stat_statements"
 pg_settings=$(q "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
                  WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_level',
                                 'shared_buffers', 'commit_delay')")
@@ -165,6 +187,8 @@ base=$(sink_at)
 printf '%s \\watch 0.2\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
 watch_pid=$!
 pids+=($watch_pid)
+[ -n "${PGSTAT:-}" ] && q "SELECT pg_stat_statements_reset()" >/dev/null
+b1=$(busy_cpu) p1=$(pg_cpu) s1=$(cpu_of "$sink_pid")
 /usr/bin/time -v -o "$tmp/time.txt" "$WBD" --config "$cfg/warmbench.json" \
     2> "$tmp/warmbenchd.log" &
 tpid=$!
@@ -196,7 +220,11 @@ while :; do
     if [ -z "$t_db" ]; then
         t_db=$(awk -v n="$COUNT" 'NF == 2 && $2 >= n {print $1; exit}' "$tmp/watch.out")
     fi
-    [ -n "$t_sink" ] && [ -n "$t_db" ] && break
+    if [ -n "$t_sink" ] && [ -n "$t_db" ]; then
+        w_cpu=$(cpu_of "$wpid")
+        w_busy=$(busy_cpu) w_pg=$(pg_cpu) w_sink=$(cpu_of "$sink_pid")
+        break
+    fi
     kill -0 "$tpid" 2>/dev/null || { echo "bench-send: warmbenchd exited; see $tmp/warmbenchd.log" >&2; KEEP=1; exit 1; }
     if [ "$(date +%s)" -gt "$deadline" ]; then
         echo "bench-send: not done after 600 s (sink $(( $(sink_at) - base )), db $(q "$sent_q"))" >&2
@@ -213,13 +241,24 @@ echo "warmbenchd CPU: $wbd_cpu"
 states=$(q "SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM
             (SELECT state, count(*) n FROM messages GROUP BY state) s")
 echo "messages by state: $states"
+if [ -n "${PGSTAT:-}" ]; then
+    psql -X -q -d "$db" -c "SELECT calls, round(total_exec_time::numeric, 0) AS exec_ms,
+            round(total_plan_time::numeric, 0) AS plan_ms, rows,
+            round((1000 * total_exec_time / $COUNT)::numeric, 1) AS us_per_msg,
+            wal_records, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" > "$tmp/pgstat.txt"
+fi
 wbd_sink_s=$(awk -v a="$t0" -v b="$t_sink" 'BEGIN {print b - a}')
 wbd_db_s=$(awk -v a="$t0" -v b="$t_db" 'BEGIN {print b - a}')
 
 # --- run 2: the raw libcurl loop -------------------------------------------
 say "run 2: raw libcurl multi loop, $COUNT copies of that message, $CONNS connections"
 base=$(sink_at)
-raw_line=$("$RAW" "smtp://127.0.0.1:$sink_port" "$sample" "$COUNT" "$CONNS" "$env_from" "$rcpt")
+b2=$(busy_cpu) s2=$(cpu_of "$sink_pid")
+raw_line=$(/usr/bin/time -f '%U %S' -o "$tmp/raw-time.txt" \
+    "$RAW" "smtp://127.0.0.1:$sink_port" "$sample" "$COUNT" "$CONNS" "$env_from" "$rcpt")
+r_busy=$(busy_cpu) r_sink=$(cpu_of "$sink_pid")
+r_cpu=$(awk '{print $1 + $2}' "$tmp/raw-time.txt")
 echo "$raw_line"
 raw_s=$(echo "$raw_line" | sed -n 's/.* \([0-9.]*\) s,.*/\1/p')
 sleep 0.3
@@ -229,10 +268,14 @@ echo "sink got $(( $(sink_at) - base ))"
 say "run 3: smtp-source -d -s $CONNS -m $COUNT -F (that message)"
 tr -d '\r' < "$sample" > "$tmp/sample.lf" # smtp-source -F appends CRLF to each line
 base=$(sink_at)
+b3=$(busy_cpu) s3=$(cpu_of "$sink_pid")
 t0=$(now)
-"$SOURCE" -d -s "$CONNS" -m "$COUNT" -F "$tmp/sample.lf" -f "$env_from" -t "$rcpt" \
+/usr/bin/time -f '%U %S' -o "$tmp/src-time.txt" \
+    "$SOURCE" -d -s "$CONNS" -m "$COUNT" -F "$tmp/sample.lf" -f "$env_from" -t "$rcpt" \
     127.0.0.1:"$sink_port"
 t1=$(now)
+x_busy=$(busy_cpu) x_sink=$(cpu_of "$sink_pid")
+x_cpu=$(awk '{print $1 + $2}' "$tmp/src-time.txt")
 sleep 0.3
 src_got=$(( $(sink_at) - base ))
 echo "sink got $src_got"
@@ -253,4 +296,21 @@ awk -v n="$COUNT" -v c="$CONNS" -v bytes="$msg_bytes" -v wdb="$wbd_db_s" -v wsk=
     printf "ratio warmbenchd/raw-curl:    %.2f  (target >= 0.80) %s\n", w / r, ((w / r >= 0.8) ? "ok" : "BELOW TARGET")
     printf "ratio warmbenchd/smtp-source: %.2f\n", w / s
     printf "warmbenchd peak RSS: %.1f MB (time -v; VmHWM before SIGTERM %.1f MB)  (target <= 64 MB) %s\n", rss / 1024, hwm / 1024, ((rss / 1024 <= 64) ? "ok" : "ABOVE TARGET")
+}'
+[ -n "${PGSTAT:-}" ] && cat "$tmp/pgstat.txt"
+# CPU time per message, in microseconds: the sender itself, PostgreSQL (all
+# its processes, the \watch session included), the sink, and the whole
+# machine (which includes other work on it: compare with the load above).
+awk -v n="$COUNT" -v w="$w_cpu" -v pg="$(awk -v a="$p1" -v b="$w_pg" 'BEGIN {print b - a}')" \
+    -v ws="$(awk -v a="$s1" -v b="$w_sink" 'BEGIN {print b - a}')" \
+    -v wb="$(awk -v a="$b1" -v b="$w_busy" 'BEGIN {print b - a}')" \
+    -v r="$r_cpu" -v rs="$(awk -v a="$s2" -v b="$r_sink" 'BEGIN {print b - a}')" \
+    -v rb="$(awk -v a="$b2" -v b="$r_busy" 'BEGIN {print b - a}')" \
+    -v x="$x_cpu" -v xs="$(awk -v a="$s3" -v b="$x_sink" 'BEGIN {print b - a}')" \
+    -v xb="$(awk -v a="$b3" -v b="$x_busy" 'BEGIN {print b - a}')" 'BEGIN {
+    u = 1e6 / n
+    printf "CPU per message (us):   sender  PostgreSQL    sink  machine (all processes)\n"
+    printf "  warmbenchd            %6.1f      %6.1f  %6.1f  %7.1f\n", w * u, pg * u, ws * u, wb * u
+    printf "  raw libcurl loop      %6.1f           -  %6.1f  %7.1f\n", r * u, rs * u, rb * u
+    printf "  smtp-source -d        %6.1f           -  %6.1f  %7.1f\n", x * u, xs * u, xb * u
 }'
