@@ -78,6 +78,9 @@ $$;
 -- order events arrive in, so it equals wb_rescore's. Every value read from
 -- the candidate row is read in the UPDATE itself, so a concurrent update
 -- of the same row (re-checked under READ COMMITTED) is decayed correctly.
+-- Each candidate's latest time is found by a window rather than a
+-- self-join: a transition table has no statistics, and a misjudged join
+-- turns into a nested loop over large batches.
 -- last_engaged_at follows human opens, clicks and replies. A score
 -- without score_at (written by hand) is a value without a time: it is
 -- carried over undecayed, as wb_score_now reads it.
@@ -93,16 +96,15 @@ BEGIN
         LEFT JOIN score_weights t ON t.key = n.type
         WHERE NOT n.machine AND n.candidate_id IS NOT NULL
     ), latest AS (
-        SELECT candidate_id, max(at) FILTER (WHERE w <> 0) AS m,
-               max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged
-        FROM ev GROUP BY candidate_id
+        SELECT ev.*, max(at) FILTER (WHERE w <> 0) OVER (PARTITION BY candidate_id) AS m
+        FROM ev
     ), batch AS (
-        SELECT l.candidate_id, l.m, l.engaged,
-               coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), hl))
-                        FILTER (WHERE e.w <> 0), 0) AS s
-        FROM latest l JOIN ev e USING (candidate_id)
-        WHERE l.m IS NOT NULL OR l.engaged IS NOT NULL
-        GROUP BY l.candidate_id, l.m, l.engaged
+        SELECT candidate_id, m,
+               max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged,
+               coalesce(sum(wb_score_decay(w, wb_days_between(at, m), hl))
+                        FILTER (WHERE w <> 0), 0) AS s
+        FROM latest
+        GROUP BY candidate_id, m
     )
     UPDATE candidates c SET
         score = CASE WHEN b.m IS NULL THEN c.score ELSE
@@ -112,7 +114,7 @@ BEGIN
         score_at = greatest(c.score_at, b.m),
         last_engaged_at = greatest(c.last_engaged_at, b.engaged)
     FROM batch b
-    WHERE c.id = b.candidate_id;
+    WHERE c.id = b.candidate_id AND (b.m IS NOT NULL OR b.engaged IS NOT NULL);
     RETURN NULL;
 END
 $$;
@@ -136,31 +138,32 @@ LANGUAGE sql STABLE AS $$
         WHERE NOT e.machine AND e.candidate_id IS NOT NULL
           AND (p_ids IS NULL OR e.candidate_id = ANY (p_ids))
     ), latest AS (
-        SELECT candidate_id, max(at) FILTER (WHERE w <> 0) AS m,
-               max(at) FILTER (WHERE type IN ('open', 'click', 'reply')) AS engaged
-        FROM ev GROUP BY candidate_id
+        SELECT ev.*, max(at) FILTER (WHERE w <> 0) OVER (PARTITION BY candidate_id) AS m
+        FROM ev
     )
-    SELECT l.candidate_id,
-           coalesce(sum(wb_score_decay(e.w, wb_days_between(e.at, l.m), (SELECT wb_score_half_life())))
-                    FILTER (WHERE e.w <> 0), 0),
-           l.m, l.engaged
-    FROM latest l JOIN ev e USING (candidate_id)
-    GROUP BY l.candidate_id, l.m, l.engaged
+    SELECT candidate_id,
+           coalesce(sum(wb_score_decay(w, wb_days_between(at, m), (SELECT wb_score_half_life())))
+                    FILTER (WHERE w <> 0), 0),
+           m, max(at) FILTER (WHERE type IN ('open', 'click', 'reply'))
+    FROM latest
+    GROUP BY candidate_id, m
 $$;
 
 -- Recomputes every score (and last_engaged_at) from the events in one
 -- statement; candidates without scored events get 0 and NULL. Takes a
 -- SHARE lock on events so that no insert runs (or is in flight, unseen)
 -- meanwhile: its trigger's update would be overwritten. Only rows whose
--- values change are written. Returns the number of candidates, of those
--- rewritten, and the largest change of a score as of now.
+-- values change are written; a score that differs only by rounding (sums
+-- taken in another order, relative 1e-9) is left alone. Returns the number
+-- of candidates, of those rewritten, and the largest change of a score as
+-- of now.
 CREATE FUNCTION wb_rescore(OUT n_candidates bigint, OUT n_changed bigint, OUT max_change float8)
 LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE events IN SHARE MODE;
     WITH target AS (
         SELECT c.id, coalesce(f.score, 0) AS s, f.score_at AS m, f.last_engaged_at AS engaged,
-               (c.score IS DISTINCT FROM coalesce(f.score, 0)
+               (abs(c.score - coalesce(f.score, 0)) > 1e-9 * greatest(1, abs(f.score))
                 OR c.score_at IS DISTINCT FROM f.score_at
                 OR c.last_engaged_at IS DISTINCT FROM f.last_engaged_at) AS differs,
                abs(wb_score_now(c.score, c.score_at)
@@ -215,6 +218,18 @@ CREATE TRIGGER events_rescore_delete AFTER DELETE ON events
 CREATE TRIGGER events_rescore_update AFTER UPDATE ON events
     REFERENCING OLD TABLE AS old NEW TABLE AS new
     FOR EACH STATEMENT EXECUTE FUNCTION wb_events_rescore();
+
+-- With every event gone, so is every score.
+CREATE FUNCTION wb_events_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE candidates SET score = 0, score_at = NULL, last_engaged_at = NULL
+    WHERE score <> 0 OR score_at IS NOT NULL OR last_engaged_at IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_rescore_truncate AFTER TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_events_truncated();
 
 -- Stores the weights and half-life from warmbench.json (lib/scoring.c,
 -- by the CLI and each daemon at start and on reload). Syncs are serialised
