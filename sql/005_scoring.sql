@@ -60,16 +60,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                        WHEN 'click' THEN p_detail->>'link' END
 $$;
 
--- The weight of one stored event: machine events weigh nothing; else
--- "type:qualifier", falling back to "type", else 0. For one-off readers;
--- the trigger and wb_rescore join score_weights themselves (set-based).
-CREATE FUNCTION wb_event_weight(p_type text, p_machine boolean, p_detail jsonb) RETURNS float8
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN p_machine THEN 0::float8 ELSE coalesce(
-        (SELECT weight FROM score_weights WHERE key = p_type || ':' || wb_score_qualifier(p_type, p_detail)),
-        (SELECT weight FROM score_weights WHERE key = p_type), 0) END
-$$;
-
 -- Incremental maintenance: every statement that inserts events (tracking,
 -- IMAP, ATS, enroll, outcomes, handoffs) updates the candidates concerned
 -- in one set-based UPDATE. A batch's scored events are summed as of their
