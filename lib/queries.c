@@ -7,87 +7,16 @@ const char *const wb_q_schema_version =
 const char *const wb_q_claim =
     "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer)";
 
+/* Like the claim, the mark and the outcomes are functions in
+ * sql/006_send.sql, written so that each batch is fetched by key (the
+ * reasons are there). */
 const char *const wb_q_mark_sending =
-    "UPDATE messages m SET state = 'sending', message_id = v.mid, rcpt = v.rcpt,"
-    " subject = v.subj, variant = v.variant, sending_at = now(),"
-    " lease_until = now() + make_interval(secs => $7::integer), updated_at = now()"
-    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[])"
-    "   AS v(id, mid, rcpt, subj, variant), enrollments e"
-    " WHERE m.id = v.id AND m.lease_owner = $6"
-    "   AND (m.state = 'claimed' OR (m.state = 'sending' AND m.message_id = v.mid))"
-    "   AND e.id = m.enrollment_id AND e.state = 'active'"
-    " RETURNING m.id";
+    "SELECT * FROM wb_mark_sending($1::bigint[], $2::text[], $3::text[], $4::text[],"
+    " $5::integer[], $6, $7::integer)";
 
-/* "m is sending, or claimed by owner", written as a CASE so that the planner
- * cannot match it to the partial index on claimed and sending rows: with
- * that index a generic plan scans every claimed and sending row version
- * (dead ones included, until vacuum) for each batch instead of looking up
- * the batch's ids by primary key, and each batch gets slower as the run goes
- * on. */
-#define WB_OURS_IN_FLIGHT(m, owner) \
-    "CASE " m ".state WHEN 'sending' THEN true WHEN 'claimed' THEN " m ".lease_owner = " owner \
-    " ELSE false END"
-
-/* One statement writes a whole batch: messages, their events, the next step
- * of each enrollment (inside its window), and for hard bounces the
- * suppression and the end of the person's other enrollments. */
 const char *const wb_q_results =
-    "WITH r AS ("
-    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::float8[])"
-    "   AS r(id, outcome, code, reply, retry_s)"
-    "), m AS ("
-    " UPDATE messages m SET"
-    "  state = CASE WHEN r.outcome IN ('sent', 'retry', 'unknown') THEN r.outcome ELSE 'failed' END,"
-    "  last_reply = r.reply,"
-    "  sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,"
-    "  next_attempt_at = CASE WHEN r.outcome = 'retry' THEN wb_seq_next_due("
-    "    now() + make_interval(secs => r.retry_s), s.definition, c.timezone)"
-    "    ELSE m.next_attempt_at END,"
-    "  lease_owner = NULL, lease_until = NULL, updated_at = now()"
-    " FROM r, sequences s, candidates c"
-    " WHERE m.id = r.id AND s.id = m.sequence_id"
-    "   AND " WB_OURS_IN_FLIGHT("m", "$6")
-    "   AND c.id = m.candidate_id"
-    " RETURNING m.id, m.enrollment_id, m.candidate_id, m.sequence_id, m.step, m.rcpt,"
-    "   r.outcome, r.code, r.reply, s.definition, c.timezone, m.next_attempt_at"
-    "), ev AS ("
-    " INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type, detail)"
-    " SELECT candidate_id, id, enrollment_id, sequence_id, step,"
-    "  CASE WHEN outcome IN ('sent', 'bounce', 'unknown') THEN outcome ELSE 'failed' END,"
-    "  CASE outcome WHEN 'sent' THEN '{}'::jsonb"
-    "   WHEN 'bounce' THEN jsonb_build_object('kind', 'hard', 'smtp_code', code, 'reply', reply)"
-    "   ELSE jsonb_build_object('smtp_code', code, 'reply', reply) END"
-    " FROM m WHERE outcome <> 'retry'"
-    "), en AS ("
-    " UPDATE enrollments e SET"
-    "  next_due_at = CASE WHEN m.outcome IN ('sent', 'unknown')"
-    "    AND e.step < jsonb_array_length(m.definition->'steps')"
-    "   THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),"
-    "        m.definition, m.timezone) END,"
-    "  state = CASE WHEN m.outcome NOT IN ('sent', 'unknown') THEN 'stopped'"
-    "   WHEN e.step < jsonb_array_length(m.definition->'steps') THEN 'active'"
-    "   ELSE 'finished' END,"
-    "  stop_reason = CASE m.outcome WHEN 'failed' THEN 'failed' WHEN 'bounce' THEN 'bounce'"
-    "   ELSE e.stop_reason END,"
-    "  ended_at = CASE WHEN m.outcome NOT IN ('sent', 'unknown')"
-    "    OR e.step >= jsonb_array_length(m.definition->'steps') THEN now() END,"
-    "  updated_at = now()"
-    " FROM m WHERE e.id = m.enrollment_id AND m.outcome <> 'retry' AND e.state = 'active'"
-    " RETURNING e.next_due_at"
-    "), sup AS ("
-    " INSERT INTO suppressions (email, email_hash, reason)"
-    " SELECT lower(rcpt), wb_email_hash(rcpt), 'bounce' FROM m"
-    " WHERE outcome = 'bounce' AND rcpt IS NOT NULL"
-    " ON CONFLICT (email_hash) DO NOTHING"
-    "), stop_all AS ("
-    " UPDATE enrollments e SET state = 'stopped', stop_reason = 'bounce', next_due_at = NULL,"
-    "  ended_at = now(), updated_at = now()"
-    " FROM m WHERE m.outcome = 'bounce' AND e.candidate_id = m.candidate_id"
-    "   AND e.id <> m.enrollment_id AND e.state = 'active'"
-    ")"
-    " SELECT (SELECT count(*) FROM m),"
-    "  extract(epoch FROM least((SELECT min(next_due_at) FROM en),"
-    "   (SELECT min(next_attempt_at) FROM m WHERE outcome = 'retry')) - now())";
+    "SELECT * FROM wb_store_outcomes($1::bigint[], $2::text[], $3::integer[], $4::text[],"
+    " $5::float8[], $6)";
 
 /* A claim counted against its sender's daily_limit (wb_claim); a claim that
  * goes back unsent gives its count back, to the day it was taken (a claimed

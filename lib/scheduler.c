@@ -23,6 +23,7 @@
 #define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
+#define REPLAN_FIRST 1024
 
 struct item {
     struct wb_rendered r;
@@ -50,6 +51,7 @@ struct wb_sched {
     size_t claims_this_tick;
     size_t sender_i, claimed_this_tick;
     uint64_t recovered_at;          /* uv_now of the last lease recovery */
+    uint64_t claimed_total, replan_at; /* messages claimed since start; see replan() */
     uint64_t wake_at;               /* uv_now by which a tick must run, 0 = none */
     struct item *head, *tail;       /* ready queue */
     size_t n_ready;
@@ -261,6 +263,21 @@ static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     wb_claimed_free(&c);
 }
 
+/* A cached generic plan is made for the table sizes of its moment: made
+ * while messages was small (a new database), it scans the whole table for
+ * every batch once the table has grown (sql/006_send.sql). Plans are made
+ * afresh as this daemon's claims pass 1k, 4k, 16k, ... messages; later,
+ * autovacuum's ANALYZE renews them as the table grows by a tenth. */
+static void replan(struct wb_sched *s, size_t claimed)
+{
+    s->claimed_total += claimed;
+    if (s->claimed_total < s->replan_at)
+        return;
+    s->replan_at *= 4;
+    wb_pg_query(s->pg, "DISCARD PLANS", 0, NULL, NULL, NULL);
+    wb_pg_query(s->pg_mark, "DISCARD PLANS", 0, NULL, NULL, NULL);
+}
+
 static void on_claim(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
@@ -272,6 +289,7 @@ static void on_claim(PGresult *r, void *ud)
     for (int i = 0; i < n; i++)
         take_claimed_row(s, r, i);
     s->claimed_this_tick += (size_t)n;
+    replan(s, (size_t)n);
     if (n >= claim_batch(s))
         s->full_this_tick = true;
     s->claims_this_tick++;
@@ -652,6 +670,7 @@ struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *p
     s->smtp = smtp;
     s->cfg = cfg;
     s->owner = wb_xstrdup(owner);
+    s->replan_at = REPLAN_FIRST;
     uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
     for (size_t i = 0; i < 3; i++) {
         uv_timer_init(loop, timers[i]);
