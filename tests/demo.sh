@@ -88,6 +88,11 @@ rm -f "$demo/daemon.pid"
 
 echo "== warmbench stats"
 $wb stats
+echo "== warmbench pool"
+$wb pool
+echo "== warmbench report --html $demo/report.html"
+$wb report --html "$demo/report.html"
 echo
+echo "The report is $demo/report.html (one self-contained page; open it in a browser)."
 echo "Sent mail is in $demo/mail (one .eml per message, with its envelope in .json);"
 echo "the daemon's log is $demo/warmbenchd.log."
