@@ -24,10 +24,24 @@
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
 #define REPLAN_FIRST 1024
+#define MARK_MIN(cap) ((cap) / 4)
+#define MARKS_IN_FLIGHT 2
 
+/* A claimed message: rendered only when it is about to be marked, so a
+ * claim of hundreds does not hold the loop (and every SMTP reply waiting
+ * on it) for the milliseconds rendering them all at once takes. */
 struct item {
+    struct wb_claimed c;
     struct wb_rendered r;
+    bool rendered;
     struct item *next;
+};
+
+/* One mark in flight: its messages, in the order they were sent. */
+struct batch {
+    struct item **v;
+    size_t n;
+    struct batch *next;
 };
 
 struct sendctx {
@@ -55,8 +69,8 @@ struct wb_sched {
     uint64_t wake_at;               /* uv_now by which a tick must run, 0 = none */
     struct item *head, *tail;       /* ready queue */
     size_t n_ready;
-    struct item **marking;          /* the batch whose mark is in flight */
-    size_t n_marking;
+    struct batch *marks, *marks_tail; /* marks in flight, oldest first: answers come in order */
+    size_t n_marks, n_marking;      /* marks in flight, messages in them */
     size_t inflight;
     int releasing;                  /* release queries in flight */
     struct wb_outcomes res;          /* sent, retry, failed, bounce, unknown */
@@ -70,6 +84,7 @@ struct wb_sched {
 
 static void tick(struct wb_sched *s);
 static void pump(struct wb_sched *s);
+static void mark(struct wb_sched *s, struct batch *b);
 static void flush(struct wb_sched *s);
 static void check_drain(struct wb_sched *s);
 static void on_tick_timer(uv_timer_t *t);
@@ -151,14 +166,21 @@ static struct item *pop_ready(struct wb_sched *s)
 
 static void free_item(struct item *it)
 {
+    wb_claimed_free(&it->c);
     wb_rendered_free(&it->r);
     free(it);
 }
 
+/* Outcomes are written RESULT_BATCH at a time, or FLUSH_DELAY_MS after the
+ * first of a batch: one statement per few dozen messages, not per event. */
 static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int code,
                        const char *reply, double retry_s)
 {
     wb_outcomes_add(&s->res, id, outcome, code, wb_xstrdup(reply ? reply : ""), retry_s);
+    if (s->res.n >= RESULT_BATCH)
+        flush(s);
+    else if (!uv_is_active((uv_handle_t *)&s->flush_timer))
+        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
 }
 
 /* --- tick: recover → claim per sender → next wake ---------------------- */
@@ -231,6 +253,7 @@ static void claim_next(struct wb_sched *s);
 
 static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
 {
+    struct item *it = wb_xcalloc(1, sizeof *it);
     struct wb_claimed c = {0};
     c.id = atoll(PQgetvalue(r, i, WB_CLAIM_ID));
     c.step = atoi(PQgetvalue(r, i, WB_CLAIM_STEP));
@@ -251,16 +274,25 @@ static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     }
     c.thread_id = col(r, i, WB_CLAIM_THREAD_ID);
     c.consent = col(r, i, WB_CLAIM_CONSENT);
-    struct item *it = wb_xcalloc(1, sizeof *it);
-    char err[256];
-    if (wb_render(s->cfg, &c, &it->r, err, sizeof err) == 0) {
-        push_ready(s, it);
-    } else {
-        wb_warn("message %lld not sent: %s", (long long)c.id, err);
-        add_result(s, c.id, "failed", 0, err, 0);
+    it->c = c;
+    push_ready(s, it);
+}
+
+/* The next ready message, rendered; one that cannot be rendered fails. */
+static struct item *pop_rendered(struct wb_sched *s)
+{
+    struct item *it;
+    while ((it = pop_ready(s)) && !it->rendered) {
+        char err[256];
+        if (wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0) {
+            it->rendered = true;
+            break;
+        }
+        wb_warn("message %lld not sent: %s", (long long)it->c.id, err);
+        add_result(s, it->c.id, "failed", 0, err, 0);
         free_item(it);
     }
-    wb_claimed_free(&c);
+    return it;
 }
 
 /* A cached generic plan is made for the table sizes of its moment: made
@@ -293,8 +325,6 @@ static void on_claim(PGresult *r, void *ud)
     if (n >= claim_batch(s))
         s->full_this_tick = true;
     s->claims_this_tick++;
-    if (s->res.n)
-        flush(s);
     if (s->draining) {
         /* SIGTERM came while this claim was on its way: give it back. */
         release_ready(s);
@@ -425,10 +455,6 @@ static void on_sent(const struct wb_smtp_result *r, void *ud)
         break;
     }
     free(x);
-    if (s->res.n >= RESULT_BATCH)
-        flush(s);
-    else if (!uv_is_active((uv_handle_t *)&s->flush_timer))
-        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
     pump(s);
     if (!s->ticking && s->claim_full && s->n_ready < (size_t)claim_batch(s) / 2)
         wb_sched_kick(s);
@@ -451,64 +477,105 @@ static void send_item(struct wb_sched *s, struct item *it)
     free_item(it);
 }
 
-/* Puts the marking batch back at the head of the ready queue. */
-static void unmark(struct wb_sched *s)
+static void push_batch(struct wb_sched *s, struct batch *b)
 {
-    for (size_t i = s->n_marking; i-- > 0;) {
-        struct item *it = s->marking[i];
+    if (s->marks_tail)
+        s->marks_tail->next = b;
+    else
+        s->marks = b;
+    s->marks_tail = b;
+    s->n_marks++;
+    s->n_marking += b->n;
+}
+
+static struct batch *pop_batch(struct wb_sched *s)
+{
+    struct batch *b = s->marks;
+    s->marks = b->next;
+    if (!s->marks)
+        s->marks_tail = NULL;
+    s->n_marks--;
+    s->n_marking -= b->n;
+    return b;
+}
+
+static void free_batch(struct batch *b, bool items)
+{
+    for (size_t i = 0; items && i < b->n; i++)
+        free_item(b->v[i]);
+    free(b->v);
+    free(b);
+}
+
+/* Puts a batch back at the head of the ready queue. */
+static void unmark(struct wb_sched *s, struct batch *b)
+{
+    for (size_t i = b->n; i-- > 0;) {
+        struct item *it = b->v[i];
         it->next = s->head;
         s->head = it;
         if (!s->tail)
             s->tail = it;
         s->n_ready++;
     }
-    s->n_marking = 0;
+    free_batch(b, false);
 }
 
 static void on_marked(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
+    struct batch *b = pop_batch(s);
     if (!r) { /* the mark may or may not have happened: it is repeatable */
-        unmark(s);
+        unmark(s, b);
         return;
     }
     if (!res_ok(r, "marking messages sending")) {
         /* Not sent; their claim lease expires and they go back to the queue. */
-        for (size_t i = 0; i < s->n_marking; i++)
-            free_item(s->marking[i]);
-        s->n_marking = 0;
+        free_batch(b, true);
         check_drain(s);
         return;
     }
     int n = PQntuples(r);
-    for (size_t i = 0; i < s->n_marking; i++) {
-        struct item *it = s->marking[i];
+    for (size_t i = 0; i < b->n; i++) {
+        struct item *it = b->v[i];
         bool ok = false;
         for (int k = 0; k < n && !ok; k++)
-            ok = atoll(PQgetvalue(r, k, 0)) == it->r.id;
+            ok = atoll(PQgetvalue(r, k, 0)) == it->c.id;
         if (ok)
             send_item(s, it);
         else
             free_item(it); /* enrollment ended or claim lost: not ours to send */
     }
-    s->n_marking = 0;
-    if (s->res.n)
-        flush(s);
+    free_batch(b, false);
     pump(s);
     check_drain(s);
 }
 
 static void pump(struct wb_sched *s)
 {
-    /* Mark in batches of at least half the window: per-row cost falls fast
-     * with batch size. */
-    size_t cap = mark_window(s);
-    if (s->n_marking || !s->n_ready || s->inflight > cap / 2 || !wb_pg_ready(s->pg_mark))
+    /* A new mark as soon as a quarter of the window is free, while the last
+     * one may still be on its way: the wire keeps going through a mark's
+     * round trip and commit. Larger batches would cost fewer statements;
+     * this keeps three quarters of the window ahead of the wire. */
+    size_t cap = mark_window(s), busy = s->inflight + s->n_marking;
+    if (!s->n_ready || busy + MARK_MIN(cap) > cap || s->n_marks >= MARKS_IN_FLIGHT
+        || !wb_pg_ready(s->pg_mark))
         return;
-    size_t k = cap - s->inflight;
-    if (k > s->n_ready)
-        k = s->n_ready;
-    s->marking = wb_xrealloc(s->marking, k * sizeof *s->marking);
+    struct batch *b = wb_xcalloc(1, sizeof *b);
+    b->v = wb_xcalloc(cap - busy, sizeof *b->v);
+    struct item *it;
+    while (b->n < cap - busy && (it = pop_rendered(s)))
+        b->v[b->n++] = it;
+    if (b->n)
+        mark(s, b);
+    else
+        free_batch(b, false);
+}
+
+/* Marks a batch `sending`; on_marked hands it on. */
+static void mark(struct wb_sched *s, struct batch *b)
+{
+    size_t k = b->n;
     struct wb_buf ids, vars;
     wb_buf_init(&ids);
     wb_buf_init(&vars);
@@ -517,9 +584,8 @@ static void pump(struct wb_sched *s)
     wb_buf_putc(&ids, '{');
     wb_buf_putc(&vars, '{');
     for (size_t i = 0; i < k; i++) {
-        struct item *it = pop_ready(s);
-        s->marking[i] = it;
-        wb_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)it->r.id);
+        struct item *it = b->v[i];
+        wb_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)it->c.id);
         if (it->r.variant >= 0)
             wb_buf_printf(&vars, "%s%d", i ? "," : "", it->r.variant);
         else
@@ -528,15 +594,16 @@ static void pump(struct wb_sched *s)
         rcpts[i] = it->r.rcpt;
         subjs[i] = it->r.subject ? it->r.subject : "";
     }
-    s->n_marking = k;
     wb_buf_putc(&ids, '}');
     wb_buf_putc(&vars, '}');
     char *a_mid = wb_pg_array_str(mids, k, 0), *a_rcpt = wb_pg_array_str(rcpts, k, 0);
     char *a_subj = wb_pg_array_str(subjs, k, 0), lease[16];
     snprintf(lease, sizeof lease, "%d", sending_lease_s(s));
     const char *p[] = {ids.data, a_mid, a_rcpt, a_subj, vars.data, s->owner, lease};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, on_marked, s) < 0)
-        unmark(s);
+    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, on_marked, s) == 0)
+        push_batch(s, b);
+    else
+        unmark(s, b);
     free(a_mid);
     free(a_rcpt);
     free(a_subj);
@@ -634,7 +701,7 @@ static void release_ready(struct wb_sched *s)
     struct item *it;
     size_t i = 0;
     while ((it = pop_ready(s))) {
-        wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->r.id);
+        wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->c.id);
         free_item(it);
     }
     wb_buf_putc(&ids, '}');
@@ -733,9 +800,8 @@ void wb_sched_free(struct wb_sched *s)
     struct item *it;
     while ((it = pop_ready(s)))
         free_item(it);
-    for (size_t i = 0; i < s->n_marking; i++)
-        free_item(s->marking[i]);
-    free(s->marking);
+    while (s->marks)
+        free_batch(pop_batch(s), true);
     wb_outcomes_free(&s->res);
     wb_outcomes_free(&s->flushing);
     uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};

@@ -16,6 +16,9 @@
 --  * A generic plan is cached for the table sizes of its moment; made while
 --    messages was small it kept scanning the whole table as it grew. The
 --    daemon has its plans made again as its claims grow (scheduler.c).
+-- Only the mark waits for its commit to reach disk before it answers: the
+-- claim and the outcomes are made durable by the marks that follow them
+-- (each function says why that is enough).
 
 -- wb_claim as in 001; the enrollments to move and the rows to return are
 -- fetched by primary key.
@@ -32,6 +35,11 @@ DECLARE
     n integer := p_batch;
     ids bigint[];
 BEGIN
+    -- Committed without waiting for the WAL flush: nothing is sent before
+    -- the mark, and the mark's own durable commit flushes this claim's WAL
+    -- with it. A claim lost in a crash of PostgreSQL itself had sent
+    -- nothing: its enrollments are due again, its count off the day's limit.
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO sender_usage (sender, day) VALUES (p_sender, (now() AT TIME ZONE 'UTC')::date)
     ON CONFLICT (sender, day) DO NOTHING;
     SELECT * INTO u FROM sender_usage
@@ -166,6 +174,12 @@ LANGUAGE plpgsql
 SET random_page_cost = 1.1 AS $$
 #variable_conflict use_column
 BEGIN
+    -- Committed without waiting for the WAL flush: the next mark's flush
+    -- (a few milliseconds later) makes this durable too. Lost in a crash of
+    -- PostgreSQL itself, these rows stay `sending` and become `unknown` when
+    -- their lease runs out, as outcomes a crashed daemon had not stored do:
+    -- never resent.
+    PERFORM set_config('synchronous_commit', 'off', true);
     RETURN QUERY
     WITH r AS (
         SELECT * FROM unnest(p_ids, p_outcomes, p_codes, p_replies, p_delays)

@@ -176,17 +176,17 @@ due=$(q "SELECT count(*) FROM enrollments e JOIN candidates c ON c.id = e.candid
          WHERE e.state = 'active' AND c.email LIKE 'person%'")
 [ "$due" = "$COUNT" ] || { echo "bench-send: $due enrollments active, expected $COUNT" >&2; exit 1; }
 # The database is the truth: one psql session (no process or backend started
-# per poll, which would steal CPU from the run) counts 'sent' every 0.2 s
-# with the server's clock, less the calibration run's messages.
+# per poll) counts 'sent' every 0.05 s with the server's clock, less the
+# calibration run's messages. It starts once the sink has every message, so
+# that its count(*), a scan of the whole table, does not take CPU from the
+# run itself (it did: about 10 us of PostgreSQL time per message).
 cal_sent=$(q "SELECT count(*) FROM messages WHERE state = 'sent'")
 sent_q="SELECT count(*) - $cal_sent FROM messages WHERE state = 'sent'"
 watch_q="SELECT extract(epoch FROM clock_timestamp()), count(*) - $cal_sent
          FROM messages WHERE state = 'sent'"
 say "run 1: warmbenchd, $COUNT due enrollments, $CONNS connections"
 base=$(sink_at)
-printf '%s \\watch 0.2\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
-watch_pid=$!
-pids+=($watch_pid)
+watch_pid=""
 [ -n "${PGSTAT:-}" ] && q "SELECT pg_stat_statements_reset()" >/dev/null
 b1=$(busy_cpu) p1=$(pg_cpu) s1=$(cpu_of "$sink_pid")
 /usr/bin/time -v -o "$tmp/time.txt" "$WBD" --config "$cfg/warmbench.json" \
@@ -216,8 +216,13 @@ while :; do
         h=$(awk '/^VmHWM/ {print $2}' "/proc/$wpid/status" 2>/dev/null || true)
         [ -n "$h" ] && hwm_kb=$h
     fi
-    if [ -z "$t_sink" ] && [ $(( $(sink_at) - base )) -ge "$COUNT" ]; then t_sink=$(now); fi
-    if [ -z "$t_db" ]; then
+    if [ -z "$t_sink" ] && [ $(( $(sink_at) - base )) -ge "$COUNT" ]; then
+        t_sink=$(now)
+        printf '%s \\watch 0.05\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
+        watch_pid=$!
+        pids+=($watch_pid)
+    fi
+    if [ -z "$t_db" ] && [ -n "$watch_pid" ]; then
         t_db=$(awk -v n="$COUNT" 'NF == 2 && $2 >= n {print $1; exit}' "$tmp/watch.out")
     fi
     if [ -n "$t_sink" ] && [ -n "$t_db" ]; then
@@ -233,7 +238,7 @@ while :; do
     sleep 0.2
 done
 [ -n "$wpid" ] && kill -TERM "$wpid"
-kill "$watch_pid" 2>/dev/null || true
+[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
 wait "$tpid" || true
 rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$tmp/time.txt")
 wbd_cpu=$(awk -F: '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f s user, %.2f s sys", u, s}' "$tmp/time.txt")
@@ -299,7 +304,7 @@ awk -v n="$COUNT" -v c="$CONNS" -v bytes="$msg_bytes" -v wdb="$wbd_db_s" -v wsk=
 }'
 [ -n "${PGSTAT:-}" ] && cat "$tmp/pgstat.txt"
 # CPU time per message, in microseconds: the sender itself, PostgreSQL (all
-# its processes, the \watch session included), the sink, and the whole
+# its processes), the sink, and the whole
 # machine (which includes other work on it: compare with the load above).
 awk -v n="$COUNT" -v w="$w_cpu" -v pg="$(awk -v a="$p1" -v b="$w_pg" 'BEGIN {print b - a}')" \
     -v ws="$(awk -v a="$s1" -v b="$w_sink" 'BEGIN {print b - a}')" \
