@@ -244,3 +244,20 @@ BEGIN
             (SELECT min(m.next_attempt_at) FROM m WHERE m.outcome = 'retry')) - now())::float8;
 END
 $$;
+
+-- The scheduler updates each enrollment twice per message, and the
+-- statement trigger of 001 copied every updated row into a transition table
+-- to look for due ones among them. A row trigger whose condition is checked
+-- as the row is written fires only for a row that is due now; PostgreSQL
+-- sends one notification per transaction however many rows fire it.
+CREATE FUNCTION wb_notify_enrollment_due() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wb_enrollments', '');
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER enrollments_notify_update ON enrollments;
+CREATE TRIGGER enrollments_notify_update AFTER UPDATE ON enrollments
+    FOR EACH ROW WHEN (NEW.state = 'active' AND NEW.next_due_at <= now())
+    EXECUTE FUNCTION wb_notify_enrollment_due();
