@@ -523,7 +523,7 @@ START_TEST(test_example_config_loads)
     wb_diags_print(&d, stderr);
     ck_assert_uint_eq(d.n, 0);
     ck_assert_ptr_nonnull(c);
-    ck_assert_uint_eq(c->n_sequences, 2);
+    ck_assert_uint_eq(c->n_sequences, 3);
     ck_assert_str_eq(c->sequences[0].id, "backend-silver-medallists");
     ck_assert_ptr_null(c->sequences[0].window.timezone);
     const struct wb_sequence *q = wb_config_sequence(c, "data-passive-prospects");
@@ -531,6 +531,11 @@ START_TEST(test_example_config_loads)
     ck_assert_str_eq(q->file, "ex/sequences/data-passive-prospects.json");
     ck_assert_str_eq(q->window.fallback_timezone, "Europe/Berlin");
     ck_assert_uint_eq(q->n_steps, 3);
+    const struct wb_sequence *r = wb_config_sequence(c, "reengage-dormant");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->audience.dormant_days, 180);
+    ck_assert(r->audience.auto_enroll);
+    ck_assert_uint_eq(r->steps[0].n_variants, 2);
     wb_config_free(c);
     wb_diags_free(&d);
 }
