@@ -494,8 +494,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* curl frees a 64 KB upload buffer after every message; with glibc's
      * default 128 KB trim threshold the heap was shrunk and grown again each
-     * time (brk calls and TLB shootdowns, a tenth of the daemon's time). */
+     * time (brk calls and TLB shootdowns, a tenth of the daemon's time).
+     * Setting it freezes the mmap threshold at 128 KB, which would map and
+     * unmap every larger block (a claim's result): 4 MB keeps those on the
+     * heap too. */
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d.loop = uv_default_loop();
     rc = setup(&d);

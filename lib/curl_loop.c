@@ -4,14 +4,21 @@
 #include "warmbench/curl_loop.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-/* One watched socket; lives from CURL_POLL_IN/OUT until CURL_POLL_REMOVE. */
+/* One socket of curl's: watched from CURL_POLL_IN/OUT to CURL_POLL_REMOVE,
+ * then kept, stopped ("parked"), while curl keeps the connection for the
+ * next transfer, and closed when curl closes the socket. Setting up and
+ * tearing down a poll handle for every SMTP message cost a twentieth of
+ * the daemon's time. */
 struct wb_sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct wb_curl_loop *cl;
+    bool parked;
     struct wb_sock *prev, *next;
 };
 
@@ -167,8 +174,17 @@ static struct wb_sock *sock_open(struct wb_curl_loop *cl, curl_socket_t fd)
     return s;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: the poll is closed on REMOVE, i.e. before curl
- * closes the fd, so libuv never watches a closed (or reused) descriptor. */
+static struct wb_sock *parked_sock(struct wb_curl_loop *cl, curl_socket_t fd)
+{
+    for (struct wb_sock *s = cl->socks; s; s = s->next)
+        if (s->fd == fd && s->parked)
+            return s;
+    return NULL;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: polling stops on REMOVE, so libuv never watches
+ * a socket curl is not using; the handle waits for the socket's next
+ * transfer. */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
@@ -177,9 +193,14 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             curl_multi_assign(cl->multi, fd, NULL);
-            sock_close(s);
+            uv_poll_stop(&s->poll);
+            s->parked = true;
         }
         return 0;
+    }
+    if (!s && (s = parked_sock(cl, fd))) {
+        s->parked = false;
+        curl_multi_assign(cl->multi, fd, s);
     }
     if (!s && !(s = sock_open(cl, fd)))
         return -1;
@@ -189,6 +210,19 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
     return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll handle goes first, so libuv never
+ * watches a closed (or reused) descriptor. */
+static int close_cb(void *clientp, curl_socket_t fd)
+{
+    struct wb_curl_loop *cl = clientp;
+    for (struct wb_sock *s = cl->socks; s; s = s->next)
+        if (s->fd == fd) {
+            sock_close(s);
+            break;
+        }
+    return close(fd);
 }
 
 struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop)
@@ -232,6 +266,8 @@ int wb_curl_loop_add(struct wb_curl_loop *cl, CURL *easy, wb_curl_done_fn done, 
     x->done = done;
     x->ud = ud;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cl);
     CURLMcode mc = curl_multi_add_handle(cl->multi, easy);
     if (mc != CURLM_OK) {
         wb_warn("curl: cannot add transfer: %s", curl_multi_strerror(mc));

@@ -1,9 +1,10 @@
 /* The sending engine. A tick (recover leases → claim per sender, which
  * turns due enrollment steps into claimed messages → compute the next
- * wake) runs as a chain of pg_loop callbacks; claimed messages are rendered into a ready queue; pump() marks
- * a few `sending` at a time just before SMTP gets them; outcomes are
- * written back in batches. Only the mark makes a message sendable, which is
- * what keeps "at most once" across crashes and several daemons. */
+ * wake) runs as a chain of pg_loop callbacks; claimed messages wait in a
+ * ready queue; pump() renders a few and marks them `sending` just before
+ * SMTP gets them; outcomes are written back in batches. Only the mark makes
+ * a message sendable, which is what keeps "at most once" across crashes and
+ * several daemons. */
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
 #include "warmbench/log.h"
@@ -253,7 +254,6 @@ static void claim_next(struct wb_sched *s);
 
 static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
 {
-    struct item *it = wb_xcalloc(1, sizeof *it);
     struct wb_claimed c = {0};
     c.id = atoll(PQgetvalue(r, i, WB_CLAIM_ID));
     c.step = atoi(PQgetvalue(r, i, WB_CLAIM_STEP));
@@ -274,6 +274,7 @@ static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     }
     c.thread_id = col(r, i, WB_CLAIM_THREAD_ID);
     c.consent = col(r, i, WB_CLAIM_CONSENT);
+    struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;
     push_ready(s, it);
 }

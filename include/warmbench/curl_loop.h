@@ -1,8 +1,9 @@
 /* One libcurl multi handle driven by a libuv loop (curl's multi-uv.c
  * pattern), shared by SMTP, IMAP and webhook transfers.
  *
- * Ownership: wb_curl_loop uses CURLOPT_PRIVATE of every easy handle it runs;
- * callers keep their own state in `ud`, never in CURLOPT_PRIVATE. */
+ * Ownership: wb_curl_loop uses CURLOPT_PRIVATE and CURLOPT_CLOSESOCKETFUNCTION
+ * (and its data) of every easy handle it runs; callers keep their own state
+ * in `ud`, never in CURLOPT_PRIVATE. */
 #ifndef WB_CURL_LOOP_H
 #define WB_CURL_LOOP_H
 #include <stddef.h>

@@ -5,7 +5,8 @@
 # connections:
 #   raw-curl     a bare libcurl multi loop sending pre-rendered copies of one
 #                message warmbenchd sent (tests/bench/raw_curl_send.c) — the
-#                floor of this stack: libcurl speaks no SMTP PIPELINING
+#                floor of this stack: libcurl speaks no SMTP PIPELINING. Like
+#                warmbenchd it turns glibc's heap trimming off.
 #   smtp-source  Postfix's `smtp-source -d -s 8` with that same message (-F)
 # Prints msg/s of all three, warmbenchd/raw-curl (target >= 0.8) and
 # warmbenchd/smtp-source, and warmbenchd's peak RSS (target <= 64 MB).

@@ -3,12 +3,16 @@
  * connection is reused), CURLOPT_UPLOAD over one pre-rendered message held in
  * memory, curl_multi_poll as the loop. No database, no rendering, no libuv:
  * what libcurl's SMTP (one transaction at a time per connection, no
- * PIPELINING) costs on its own.
+ * PIPELINING) costs on its own. Heap trimming is off, as in warmbenchd:
+ * with glibc's default threshold the 64 KB upload buffer curl frees after
+ * each message made the heap shrink and grow again every time, which cost
+ * this loop half its CPU time; a floor should not carry that.
  *
  * Usage: raw_curl_send URL MESSAGE_FILE COUNT CONNS FROM TO
  * Prints one line: "raw-curl: N sent, F failed, S s, R msg/s". Exit 1 when
  * any message failed. Links only libcurl. */
 #include <curl/curl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +79,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "raw_curl_send: COUNT and CONNS must be positive\n");
         return 64;
     }
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
     msg = load(argv[2], &msg_len);
     if (!msg) {
         fprintf(stderr, "raw_curl_send: cannot read %s\n", argv[2]);
