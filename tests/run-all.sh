@@ -36,7 +36,7 @@ done
 # The integration modules run as WB_SHARDS parallel processes (each with
 # its own PostgreSQL): most of their time is spent waiting on servers.
 if [ -n "$last" ]; then
-    shards=${WB_SHARDS:-2}
+    shards=${WB_SHARDS:-3}
     echo "== integration tests ($last, $shards shards)"
     for ((k = 0; k < shards; k++)); do
         WB_BUILD="$last" WB_SHARD="$k/$shards" /usr/bin/python3 tests/integration/run.py \
