@@ -9,7 +9,9 @@
 #                warmbenchd it turns glibc's heap trimming off.
 #   smtp-source  Postfix's `smtp-source -d -s 8` with that same message (-F)
 # Prints msg/s of all three, warmbenchd/raw-curl (target >= 0.8) and
-# warmbenchd/smtp-source, and warmbenchd's peak RSS (target <= 64 MB).
+# warmbenchd/smtp-source, warmbenchd's peak RSS (target <= 64 MB), and the
+# CPU time per message of each sender, of PostgreSQL and of the sink: on a
+# shared machine the rates move with the other load, these much less.
 #
 # PostgreSQL runs with its production durability defaults (fsync on,
 # synchronous_commit on, full_page_writes on), as the daemon path would;
@@ -20,6 +22,7 @@
 #
 # Usage: tests/bench/bench_send.sh [BUILD_DIR]
 #   COUNT=N (default 20000)   CONNS=N (default 8)   KEEP=1 keeps the folder
+#   PGSTAT=1 pg_stat_statements over run 1   PERF=1 or PERF=wbd (see below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
