@@ -175,10 +175,13 @@ static void on_schema(PGresult *r, void *ud)
     struct daemon *d = ud;
     if (!r)
         return; /* connection lost: checked again on reconnect */
-    int want = wb_migrations_latest(wb_sql_dir());
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || atoi(PQgetvalue(r, 0, 0)) < want) {
-        wb_error("the database schema is not current (migrations in %s up to %d); "
-                 "run 'warmbench migrate'", wb_sql_dir(), want);
+    /* Every migration in the folder must be applied, not only the newest:
+     * numbers may skip, and a later one can land before an earlier one. */
+    size_t want = 0;
+    free(wb_migrations_versions(wb_sql_dir(), &want));
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || strtoul(PQgetvalue(r, 0, 0), NULL, 10) < want) {
+        wb_error("the database schema is not current (%zu migrations in %s); "
+                 "run 'warmbench migrate'", want, wb_sql_dir());
         stop(d, WB_EXIT_CONFIG);
         return;
     }
@@ -192,7 +195,12 @@ static void on_connect(struct wb_pg *pg, void *ud)
     if (d->stopping)
         return;
     if (!d->ready) {
-        if (wb_pg_query(d->pg, wb_q_schema_version, 0, NULL, on_schema, d) < 0)
+        size_t n;
+        char *versions = wb_migrations_versions(wb_sql_dir(), &n);
+        const char *p[1] = {versions ? versions : "{}"};
+        int rc = wb_pg_query(d->pg, wb_q_schema_version, 1, p, on_schema, d);
+        free(versions);
+        if (rc < 0)
             wb_warn("database connection lost again before the schema check");
         return;
     }

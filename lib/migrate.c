@@ -2,6 +2,7 @@
  * recorded in schema_migrations; an advisory lock keeps two concurrent runs
  * from both applying one. */
 #include "warmbench/db.h"
+#include "warmbench/buf.h"
 #include "warmbench/util.h"
 #include <dirent.h>
 #include <errno.h>
@@ -213,13 +214,17 @@ const char *wb_sql_dir(void)
     return e && *e ? e : WB_SQL_DIR;
 }
 
-int wb_migrations_latest(const char *dir)
+char *wb_migrations_versions(const char *dir, size_t *n)
 {
     struct migration *m;
-    size_t n;
-    if (list_migrations(dir, &m, &n) < 0)
-        return -1;
-    int v = n ? m[n - 1].version : 0;
-    free_migs(m, n);
-    return v;
+    if (list_migrations(dir, &m, n) < 0)
+        return NULL;
+    struct wb_buf b;
+    wb_buf_init(&b);
+    wb_buf_putc(&b, '{');
+    for (size_t i = 0; i < *n; i++)
+        wb_buf_printf(&b, "%s%d", i ? "," : "", m[i].version);
+    wb_buf_putc(&b, '}');
+    free_migs(m, *n);
+    return b.data;
 }

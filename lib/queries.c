@@ -2,7 +2,7 @@
 #include "warmbench/queries.h"
 
 const char *const wb_q_schema_version =
-    "SELECT coalesce(max(version), 0) FROM schema_migrations";
+    "SELECT count(*) FROM schema_migrations WHERE version = ANY ($1::integer[])";
 
 const char *const wb_q_claim =
     "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer)";

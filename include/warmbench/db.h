@@ -32,7 +32,8 @@ const char *wb_sql_dir(void);
 /* 1 when every migration in dir is applied, 0 when some are pending, -1 on error. */
 int wb_migrations_current(PGconn *c, const char *dir);
 
-/* Highest migration number in dir (0 when none), -1 when unreadable. */
-int wb_migrations_latest(const char *dir);
+/* The versions of the migrations in dir as a PostgreSQL int[] literal
+ * ("{1,2,5}", malloc'd) and their count in *n; NULL when unreadable. */
+char *wb_migrations_versions(const char *dir, size_t *n);
 
 #endif

@@ -5,7 +5,7 @@
 #define WB_QUERIES_H
 
 /* Highest applied migration: no params → one row, one column. */
-extern const char *const wb_q_schema_version;
+extern const char *const wb_q_schema_version; /* $1: int[] of versions; applied count */
 /* Claims and returns the data to render. $1 sender, $2 batch, $3 daily_limit,
  * $4 min_interval_s, $5 owner, $6 lease seconds. Columns: see WB_CLAIM_*. */
 extern const char *const wb_q_claim;

@@ -287,6 +287,17 @@ class TestNotify(harness.WbTestCase):
             pass
         self.assertNotIn("READY=1", got)
 
+    def test_a_skipped_earlier_migration_is_pending(self):
+        """Every migration must be applied, not only the newest: a database
+        missing an earlier one (numbers skip; one can land late) is refused."""
+        self.config()
+        self.wb("migrate", check=0)
+        self.sql("DELETE FROM schema_migrations WHERE version = 2")
+        p = subprocess.run([harness.WARMBENCHD, "--config", self.cfg_path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("warmbench migrate", p.stderr)
+
     @staticmethod
     def _log(f):
         f.flush()
