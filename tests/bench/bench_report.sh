@@ -10,32 +10,23 @@ BUILD=${1:-build}
 N=${CANDIDATES:-100000}
 RUNS=${RUNS:-3}
 TARGET=5
-PGBIN=${WB_PGBIN:-/usr/lib/postgresql/15/bin}
 WB=$PWD/$BUILD/warmbench
 [ -x "$WB" ] || { echo "bench-report: $WB not built" >&2; exit 1; }
+. tests/pg.sh
+now() { date +%s.%N; }
 
 tmp=$(mktemp -d /tmp/wbbench-XXXXXX)
 chmod 755 "$tmp"
-pgdir=$tmp/pg
 cleanup() {
-    [ -d "$pgdir/data" ] && as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" stop -m immediate >/dev/null 2>&1 || true
+    wb_pg_stop "$tmp/pg"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# PostgreSQL refuses to run as root: run it as postgres when we are root.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-now() { date +%s.%N; }
-
-mkdir -p "$pgdir"
-chmod 700 "$pgdir"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir"
-as_pg "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres --no-sync -E UTF8 --locale=C >/dev/null
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -w -l "$pgdir/log" start -o \
-    "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
-url="postgresql://postgres@127.0.0.1:$port/postgres"
+WB_PG_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" wb_pg_start "$tmp/pg"
+url=$WB_PG_URL
+port=$WB_PG_PORT
 
 mkdir -p "$tmp/cfg/sequences" "$tmp/cfg/templates"
 echo "bench-secret-0123456789abcdef" > "$tmp/cfg/secret.key"
