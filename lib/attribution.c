@@ -4,7 +4,7 @@
  * C adds the rates and prints it. */
 #include "warmbench/attribution.h"
 #include "warmbench/db.h"
-#include "warmbench/exitcodes.h"
+#include "warmbench/report.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,17 +200,9 @@ static void print_text(FILE *out, json_t *doc)
 json_t *wb_attribution_doc(PGconn *c, const char *sequence)
 {
     const char *p[] = {sequence};
-    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading attribution", attribution_sql, 1, p);
-    if (!r)
+    json_t *doc = wb_db_json(c, "reading attribution", attribution_sql, 1, p);
+    if (!doc)
         return NULL;
-    json_error_t err;
-    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
-    PQclear(r);
-    if (!doc) {
-        fprintf(stderr, "warmbench: stats --attribution: bad JSON from the database: %s\n",
-                err.text);
-        return NULL;
-    }
     add_list_rates(json_object_get(doc, "sequences"));
     add_list_rates(json_object_get(doc, "sources"));
     add_rates(json_object_get(doc, "total"));
@@ -219,20 +211,5 @@ json_t *wb_attribution_doc(PGconn *c, const char *sequence)
 
 int wb_attribution(PGconn *c, const char *sequence, bool json, FILE *out)
 {
-    json_t *doc = wb_attribution_doc(c, sequence);
-    if (!doc)
-        return WB_EXIT_FAIL;
-    if (sequence && json_array_size(json_object_get(doc, "sequences")) == 0) {
-        fprintf(stderr, "warmbench: stats: unknown sequence \"%s\"\n", sequence);
-        json_decref(doc);
-        return WB_EXIT_USAGE;
-    }
-    if (json) {
-        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
-        fputc('\n', out);
-    } else {
-        print_text(out, doc);
-    }
-    json_decref(doc);
-    return WB_EXIT_OK;
+    return wb_stats_print(wb_attribution_doc(c, sequence), sequence, json, 10, print_text, out);
 }

@@ -56,3 +56,17 @@ int wb_db_cmd(PGconn *c, const char *what, const char *sql, int nparams,
     PQclear(r);
     return 0;
 }
+
+json_t *wb_db_json(PGconn *c, const char *what, const char *sql, int nparams,
+                   const char *const *params)
+{
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, what, sql, nparams, params);
+    if (!r)
+        return NULL;
+    json_error_t err;
+    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
+    PQclear(r);
+    if (!doc)
+        fprintf(stderr, "warmbench: %s: bad JSON from the database: %s\n", what, err.text);
+    return doc;
+}

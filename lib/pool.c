@@ -153,15 +153,8 @@ json_t *wb_pool_query(PGconn *c, const struct wb_config *cfg)
     char *threshold = wb_xasprintf("%.17g", s.ready_threshold);
     wb_scoring_free(&s);
     const char *p[] = {threshold};
-    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading pool health", pool_sql, 1, p);
+    json_t *doc = wb_db_json(c, "reading pool health", pool_sql, 1, p);
     free(threshold);
-    if (!r)
-        return NULL;
-    json_error_t err;
-    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
-    PQclear(r);
-    if (!doc)
-        fprintf(stderr, "warmbench: pool: bad JSON from the database: %s\n", err.text);
     return doc;
 }
 

@@ -232,23 +232,15 @@ static void print_text(FILE *out, json_t *doc)
 json_t *wb_stats_doc(PGconn *c, const char *sequence)
 {
     const char *p[] = {sequence};
-    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading stats", stats_sql, 1, p);
-    if (!r)
-        return NULL;
-    json_error_t err;
-    json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, &err);
-    PQclear(r);
-    if (!doc) {
-        fprintf(stderr, "warmbench: stats: bad JSON from the database: %s\n", err.text);
-        return NULL;
-    }
-    add_all_rates(doc);
+    json_t *doc = wb_db_json(c, "reading stats", stats_sql, 1, p);
+    if (doc)
+        add_all_rates(doc);
     return doc;
 }
 
-int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
+int wb_stats_print(json_t *doc, const char *sequence, bool json, int precision,
+                   void (*text)(FILE *, json_t *), FILE *out)
 {
-    json_t *doc = wb_stats_doc(c, sequence);
     if (!doc)
         return WB_EXIT_FAIL;
     if (sequence && json_array_size(json_object_get(doc, "sequences")) == 0) {
@@ -257,11 +249,16 @@ int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
         return WB_EXIT_USAGE;
     }
     if (json) {
-        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
+        json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(precision));
         fputc('\n', out);
     } else {
-        print_text(out, doc);
+        text(out, doc);
     }
     json_decref(doc);
     return WB_EXIT_OK;
+}
+
+int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
+{
+    return wb_stats_print(wb_stats_doc(c, sequence), sequence, json, 4, print_text, out);
 }

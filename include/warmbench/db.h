@@ -2,6 +2,7 @@
  * daemon's loop, which goes through pg_loop). */
 #ifndef WB_DB_H
 #define WB_DB_H
+#include <jansson.h>
 #include <libpq-fe.h>
 #include "warmbench/config.h"
 
@@ -19,6 +20,10 @@ void wb_db_report(const char *what, const PGresult *res);
  * `want`, else reports, clears it and returns NULL. */
 PGresult *wb_db_exec(PGconn *c, ExecStatusType want, const char *what, const char *sql,
                      int nparams, const char *const *params);
+/* Runs a statement whose one value is a JSON document (the reports build
+ * theirs in SQL) and parses it; NULL after reporting, naming what. */
+json_t *wb_db_json(PGconn *c, const char *what, const char *sql, int nparams,
+                   const char *const *params);
 /* Runs a command that returns no rows; 0 on success, -1 reported. */
 int wb_db_cmd(PGconn *c, const char *what, const char *sql, int nparams,
               const char *const *params);

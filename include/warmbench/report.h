@@ -9,6 +9,11 @@
 /* Per sequence and per step counts of people (SPEC "stats"); sequence NULL
  * = all. Returns an exit code. */
 int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out);
+/* Prints a stats-like document (taken; NULL = the query failed) as JSON
+ * with `precision` significant digits, or through text(); a SEQUENCE that
+ * the document does not list is a usage error. Returns an exit code. */
+int wb_stats_print(json_t *doc, const char *sequence, bool json, int precision,
+                   void (*text)(FILE *, json_t *), FILE *out);
 /* The document `stats --json` prints ({"sequences": [...]}, rates and
  * per-variant p-values included), or NULL after reporting to stderr. An
  * unknown sequence gives an empty list. The caller json_decref()s it. */
