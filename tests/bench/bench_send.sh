@@ -204,43 +204,42 @@ if [ "${PERF:-}" = 1 ]; then
     perf record -a -g -o "$tmp/perf.data" -- sleep "${PERF_S:-20}" > "$tmp/perf.log" 2>&1 &
     pids+=($!)
 fi
-t_sink="" t_db="" hwm_kb=""
+# One watcher process (tests/bench/watch_send.py) waits for the sink to have
+# them all: a shell loop here forked enough to take CPU from the run.
+/usr/bin/python3 tests/bench/watch_send.py "$tmp/sink.out" "$base" "$COUNT" "$tpid" 600 \
+    > "$tmp/watch-sink.out" &
+watcher=$!
+pids+=($watcher)
 wpid=""
-deadline=$(( $(date +%s) + 600 ))
-while :; do
-    if [ -z "$wpid" ]; then
-        wpid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
-        if [ -n "$wpid" ] && [ "${PERF:-}" = wbd ]; then
-            perf record -F 499 --call-graph dwarf,16384 -p "$wpid" -o "$tmp/perf.data" \
-                > "$tmp/perf.log" 2>&1 &
-            pids+=($!)
-        fi
-    fi
-    if [ -n "$wpid" ]; then
-        h=$(awk '/^VmHWM/ {print $2}' "/proc/$wpid/status" 2>/dev/null || true)
-        [ -n "$h" ] && hwm_kb=$h
-    fi
-    if [ -z "$t_sink" ] && [ $(( $(sink_at) - base )) -ge "$COUNT" ]; then
-        t_sink=$(now)
-        printf '%s \\watch 0.05\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
-        watch_pid=$!
-        pids+=($watch_pid)
-    fi
-    if [ -z "$t_db" ] && [ -n "$watch_pid" ]; then
-        t_db=$(awk -v n="$COUNT" 'NF == 2 && $2 >= n {print $1; exit}' "$tmp/watch.out")
-    fi
-    if [ -n "$t_sink" ] && [ -n "$t_db" ]; then
-        w_cpu=$(cpu_of "$wpid")
-        w_busy=$(busy_cpu) w_pg=$(pg_cpu) w_sink=$(cpu_of "$sink_pid")
-        break
-    fi
-    kill -0 "$tpid" 2>/dev/null || { echo "bench-send: warmbenchd exited; see $tmp/warmbenchd.log" >&2; KEEP=1; exit 1; }
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-        echo "bench-send: not done after 600 s (sink $(( $(sink_at) - base )), db $(q "$sent_q"))" >&2
-        KEEP=1; exit 1
-    fi
-    sleep 0.2
+for _ in $(seq 200); do
+    wpid=$(awk '$1 == "wpid" {print $2}' "$tmp/watch-sink.out")
+    [ -n "$wpid" ] && break
+    sleep 0.05
 done
+if [ -n "$wpid" ] && [ "${PERF:-}" = wbd ]; then
+    perf record -F 499 --call-graph dwarf,16384 -p "$wpid" -o "$tmp/perf.data" \
+        > "$tmp/perf.log" 2>&1 &
+    pids+=($!)
+fi
+if ! wait "$watcher" || [ -z "$wpid" ]; then
+    echo "bench-send: run 1 did not finish ($(tail -1 "$tmp/watch-sink.out")); sink $(( $(sink_at) - base )), db $(q "$sent_q"); see $tmp/warmbenchd.log" >&2
+    KEEP=1; exit 1
+fi
+read -r _ t_sink hwm_kb < <(grep '^done ' "$tmp/watch-sink.out")
+# Then the database: one psql session counts 'sent' every 0.05 s with the
+# server's clock until it has them all.
+printf '%s \\watch 0.05\n' "$watch_q" | psql -X -A -t -q -F ' ' -d "$db" > "$tmp/watch.out" 2>&1 &
+watch_pid=$!
+pids+=($watch_pid)
+t_db=""
+for _ in $(seq 1200); do
+    t_db=$(awk -v n="$COUNT" 'NF == 2 && $2 >= n {print $1; exit}' "$tmp/watch.out")
+    [ -n "$t_db" ] && break
+    sleep 0.05
+done
+[ -n "$t_db" ] || { echo "bench-send: the database never had $COUNT sent ($(q "$sent_q"))" >&2; KEEP=1; exit 1; }
+w_cpu=$(cpu_of "$wpid")
+w_busy=$(busy_cpu) w_pg=$(pg_cpu) w_sink=$(cpu_of "$sink_pid")
 [ -n "$wpid" ] && kill -TERM "$wpid"
 [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
 wait "$tpid" || true
