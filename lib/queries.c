@@ -5,11 +5,11 @@ const char *const wb_q_schema_version =
     "SELECT count(*) FROM schema_migrations WHERE version = ANY ($1::integer[])";
 
 const char *const wb_q_claim =
-    "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer)";
+    "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer, $7)";
 
-/* Like the claim, the mark and the outcomes are functions in
- * sql/006_send.sql, written so that each batch is fetched by key (the
- * reasons are there). */
+/* Like the claim, the mark, the outcomes and lease recovery are functions
+ * in sql/ (006, 009), written so that each batch is fetched by key and a
+ * message's row is rewritten in place (the reasons are there). */
 const char *const wb_q_mark_sending =
     "SELECT * FROM wb_mark_sending($1::bigint[], $2::text[], $3::text[], $4::text[],"
     " $5::integer[], $6, $7::integer)";
@@ -33,7 +33,7 @@ const char *const wb_q_release =
     " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2 FOR UPDATE"
     "), rel AS ("
     " UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
-    "  attempts = greatest(m.attempts - 1, 0), updated_at = now()"
+    "  next_attempt_at = now(), attempts = greatest(m.attempts - 1, 0), updated_at = now()"
     " FROM claimed WHERE m.id = claimed.id"
     " RETURNING m.id, m.sender, claimed.claimed_at"
     "), usage AS ("
@@ -41,61 +41,17 @@ const char *const wb_q_release =
     ")"
     " SELECT count(*) FROM rel";
 
-/* An expired claim never reached SMTP: back to the queue. An expired
- * `sending` row may have been delivered: `unknown`, never resent, and the
- * sequence goes on as if it had been sent. */
-const char *const wb_q_recover =
-    "WITH expired AS MATERIALIZED ("
-    " SELECT id, sender, updated_at AS claimed_at FROM messages"
-    " WHERE state = 'claimed' AND lease_until < now() FOR UPDATE SKIP LOCKED"
-    "), back AS ("
-    " UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
-    "  updated_at = now()"
-    " FROM expired WHERE m.id = expired.id RETURNING m.id, m.sender, expired.claimed_at"
-    "), usage AS ("
-    WB_GIVE_BACK_USAGE("back")
-    "), lost AS ("
-    " UPDATE messages SET state = 'unknown', lease_owner = NULL, lease_until = NULL,"
-    "  updated_at = now()"
-    " WHERE state = 'sending' AND lease_until < now()"
-    " RETURNING id, enrollment_id, candidate_id, sequence_id, step, sending_at"
-    "), ev AS ("
-    " INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type, detail)"
-    " SELECT candidate_id, id, enrollment_id, sequence_id, step, 'unknown',"
-    "  jsonb_build_object('reason', 'lease expired while sending') FROM lost"
-    "), en AS ("
-    " UPDATE enrollments e SET"
-    "  next_due_at = CASE WHEN e.step < jsonb_array_length(s.definition->'steps')"
-    "   THEN wb_seq_next_due(lost.sending_at + wb_duration(s.definition->'steps'->e.step->>'after'),"
-    "        s.definition, c.timezone) END,"
-    "  state = CASE WHEN e.step < jsonb_array_length(s.definition->'steps') THEN 'active'"
-    "   ELSE 'finished' END,"
-    "  updated_at = now()"
-    " FROM lost, sequences s, candidates c"
-    " WHERE e.id = lost.enrollment_id AND s.id = e.sequence_id AND c.id = e.candidate_id"
-    "   AND e.state = 'active'"
-    "), fin AS ("
-    " UPDATE enrollments e SET state = 'finished', next_due_at = NULL, ended_at = now(),"
-    "  updated_at = now()"
-    " FROM sequences s"
-    " WHERE s.id = e.sequence_id AND e.state = 'active' AND e.next_due_at <= now()"
-    "   AND e.step >= jsonb_array_length(s.definition->'steps')"
-    "), cancel AS ("
-    " UPDATE messages m SET state = 'cancelled', lease_owner = NULL, lease_until = NULL,"
-    "  updated_at = now()"
-    " FROM enrollments e"
-    " WHERE m.state IN ('queued', 'retry') AND e.id = m.enrollment_id AND e.state <> 'active'"
-    " RETURNING m.id"
-    ")"
-    " SELECT (SELECT count(*) FROM back), (SELECT count(*) FROM lost),"
-    "  (SELECT count(*) FROM cancel)";
+const char *const wb_q_recover = "SELECT requeued, lost, cancelled FROM wb_recover()";
 
 const char *const wb_q_next_wake =
     "SELECT extract(epoch FROM least("
     " (SELECT min(next_due_at) FROM enrollments WHERE state = 'active' AND next_due_at IS NOT NULL),"
-    " (SELECT min(next_attempt_at) FROM messages WHERE state IN ('queued', 'retry'))) - now())";
+    " (SELECT min(next_attempt_at) FROM messages"
+    "  WHERE next_attempt_at IS NOT NULL AND state IN ('queued', 'retry'))) - now())";
 
 const char *const wb_q_queue_figures =
     "SELECT (SELECT count(*) FROM enrollments WHERE state = 'active' AND next_due_at <= now()),"
-    " (SELECT count(*) FROM messages WHERE state IN ('queued', 'retry')),"
-    " (SELECT count(*) FROM messages WHERE state IN ('claimed', 'sending'))";
+    " (SELECT count(*) FROM messages"
+    "  WHERE next_attempt_at IS NOT NULL AND state IN ('queued', 'retry')),"
+    " (SELECT count(*) FROM send_claims c, unnest(c.ids) x(id), messages m"
+    "  WHERE m.id = x.id AND m.state IN ('claimed', 'sending'))";

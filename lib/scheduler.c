@@ -350,8 +350,10 @@ static void claim_next(struct wb_sched *s)
     snprintf(daily, sizeof daily, "%d", snd->daily_limit);
     snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
     snprintf(lease, sizeof lease, "%d", claim_lease_s(s));
-    const char *p[] = {snd->id, batch, daily, gap, s->owner, lease};
-    if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 6, p, on_claim, s) < 0)
+    /* The claim makes each Message-ID, in the From address's domain. */
+    const char *at = strchr(snd->from_email, '@');
+    const char *p[] = {snd->id, batch, daily, gap, s->owner, lease, at ? at + 1 : "localhost"};
+    if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 7, p, on_claim, s) < 0)
         tick_end(s, 1000);
 }
 

@@ -22,7 +22,8 @@
 #
 # Usage: tests/bench/bench_send.sh [BUILD_DIR]
 #   COUNT=N (default 20000)   CONNS=N (default 8)   KEEP=1 keeps the folder
-#   PGSTAT=1 pg_stat_statements over run 1   PERF=1 or PERF=wbd (see below)
+#   PGSTAT=1 pg_stat_statements over run 1   PGPROC=1 PostgreSQL CPU by process
+#   PERF=1 or PERF=wbd (see below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -67,6 +68,17 @@ pg_cpu() {
         s=$(awk -v a="$s" -v b="$(cpu_of "$c")" 'BEGIN {print a + b}')
     done
     echo "$s"
+}
+# PGPROC=1: PostgreSQL's CPU over run 1 per process (backends by pid, the
+# others by title), user and system apart.
+pg_procs() {
+    local pm c
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid" 2>/dev/null) || return 0
+    for c in $pm $(cat /proc/"$pm"/task/*/children 2>/dev/null); do
+        awk -v t="$tck" -v c="$c" -v title="$(tr '\0' ' ' < /proc/"$c"/cmdline 2>/dev/null)" \
+            '{ printf "%s %.3f %.3f %s\n", c, ($14 + $16) / t, ($15 + $17) / t, title }' \
+            "/proc/$c/stat" 2>/dev/null || true
+    done
 }
 busy_cpu() { awk -v t="$tck" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / t }' /proc/stat; }
 
@@ -193,6 +205,7 @@ base=$(sink_at)
 watch_pid=""
 [ -n "${PGSTAT:-}" ] && q "SELECT pg_stat_statements_reset()" >/dev/null
 b1=$(busy_cpu) p1=$(pg_cpu) s1=$(cpu_of "$sink_pid")
+[ -n "${PGPROC:-}" ] && pg_procs > "$tmp/pgproc1.txt"
 /usr/bin/time -v -o "$tmp/time.txt" "$WBD" --config "$cfg/warmbench.json" \
     2> "$tmp/warmbenchd.log" &
 tpid=$!
@@ -240,6 +253,7 @@ done
 [ -n "$t_db" ] || { echo "bench-send: the database never had $COUNT sent ($(q "$sent_q"))" >&2; KEEP=1; exit 1; }
 w_cpu=$(cpu_of "$wpid")
 w_busy=$(busy_cpu) w_pg=$(pg_cpu) w_sink=$(cpu_of "$sink_pid")
+[ -n "${PGPROC:-}" ] && pg_procs > "$tmp/pgproc2.txt"
 [ -n "$wpid" ] && kill -TERM "$wpid"
 [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
 wait "$tpid" || true
@@ -306,6 +320,14 @@ awk -v n="$COUNT" -v c="$CONNS" -v bytes="$msg_bytes" -v wdb="$wbd_db_s" -v wsk=
     printf "warmbenchd peak RSS: %.1f MB (time -v; VmHWM before SIGTERM %.1f MB)  (target <= 64 MB) %s\n", rss / 1024, hwm / 1024, ((rss / 1024 <= 64) ? "ok" : "ABOVE TARGET")
 }'
 [ -n "${PGSTAT:-}" ] && cat "$tmp/pgstat.txt"
+if [ -n "${PGPROC:-}" ]; then
+    echo "PostgreSQL CPU per message over run 1, by process (us, user + system):"
+    awk -v n="$COUNT" 'NR == FNR { u[$1] = $2; s[$1] = $3; next }
+        { t = ""; for (i = 4; i <= NF; i++) t = t " " $i
+          du = 1e6 * ($2 - u[$1]) / n; ds = 1e6 * ($3 - s[$1]) / n
+          if (du + ds >= 0.5) printf "  %7.1f + %6.1f  %s\n", du, ds, t }' \
+        "$tmp/pgproc1.txt" "$tmp/pgproc2.txt"
+fi
 # CPU time per message, in microseconds: the sender itself, PostgreSQL (all
 # its processes), the sink, and the whole
 # machine (which includes other work on it: compare with the load above).

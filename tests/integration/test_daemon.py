@@ -372,9 +372,11 @@ class CrashTest(DaemonCase):
         in_flight = {i for i, st in at_kill.items() if st == "sending"}
         self.assertGreater(len(in_flight), 0, "nothing was in flight at the kill")
         # The leases would run out after smtp.timeout_s * 3 + 10 s; let that
-        # time pass at once.
+        # time pass at once (recovery looks at a claim's messages once its
+        # check_at has passed).
         self.sql("UPDATE messages SET lease_until = now() - interval '1 second'"
                  " WHERE state IN ('claimed', 'sending')")
+        self.sql("UPDATE send_claims SET check_at = now() - interval '1 second'")
         d2 = self.daemon()
         wait_until(lambda: self.count("state IN ('sent', 'unknown')") == 200, 60,
                    "every message sent or unknown", interval=0.2)
@@ -395,6 +397,77 @@ class CrashTest(DaemonCase):
                          [["finished", "200"]])
         # Claims given back after the crash no longer count as sends of the day.
         self.assertEqual(int(self.scalar("SELECT sum(sent) FROM sender_usage")), 200)
+
+
+class RecoveryTest(DaemonCase):
+    """Lease recovery (sql/009_send_hot.sql wb_recover) of what a crashed
+    daemon left: claimed rows go back to the queue and are sent once;
+    sending rows become unknown and are never sent; a claim with a message
+    still under lease waits for it."""
+
+    def test_recover_claimed_sending_and_live_leases(self):
+        s = self.smtpd()
+        self.setup_world(s, 12)
+        # A daemon that crashed: 12 claimed in two claims, 4 of them marked.
+        ids = [int(r[0]) for r in self.sql(
+            "SELECT id FROM wb_claim('ana', 8, 0, 0, 'ghost', 60, 'example.com')")]
+        ids += [int(r[0]) for r in self.sql(
+            "SELECT id FROM wb_claim('ana', 8, 0, 0, 'ghost', 60, 'example.com')")]
+        self.assertEqual(len(ids), 12)
+        rows = self.sql("SELECT id, message_id FROM messages ORDER BY id")
+        for mid in [r[1] for r in rows]:
+            self.assertRegex(mid, r"^wb\.[0-9]+\.[0-9a-f]{16}@example\.com$")
+        marked = [int(r[0]) for r in rows[:4]]
+        mids = [r[1] for r in rows[:4]]
+        got = self.sql("SELECT id FROM wb_mark_sending('{%s}', '{%s}', '{a@x,b@x,c@x,d@x}',"
+                       " '{s,s,s,s}', '{NULL,NULL,NULL,NULL}', 'ghost', 60)"
+                       % (",".join(map(str, marked)), ",".join(mids)))
+        self.assertEqual(sorted(int(r[0]) for r in got), marked)
+        # A mark whose Message-ID is not the claim's is refused.
+        self.assertEqual(self.sql(
+            "SELECT id FROM wb_mark_sending(ARRAY[%s]::bigint[], '{wb.0.x@evil.example}',"
+            " '{e@x}', '{s}', '{NULL}', 'ghost', 60)" % rows[4][0]), [])
+        # Nothing has expired: recovery changes nothing, keeps both claims.
+        self.assertEqual(self.sql("SELECT * FROM wb_recover()"), [["0", "0", "0"]])
+        self.assertEqual(self.scalar("SELECT count(*) FROM send_claims"), "2")
+        # Every lease runs out but one of the sending rows', which still has a minute.
+        self.sql("UPDATE messages SET lease_until = now() - interval '1 second'")
+        self.sql("UPDATE messages SET lease_until = now() + interval '1 minute' WHERE id = %d"
+                 % marked[0])
+        self.sql("UPDATE send_claims SET check_at = now() - interval '1 second'")
+        self.assertEqual(self.sql("SELECT * FROM wb_recover()"), [["8", "3", "0"]])
+        self.assertEqual(self.states(), {"queued": 8, "unknown": 3, "sending": 1})
+        self.assertEqual(self.count("state = 'queued' AND next_attempt_at IS NULL"), 0)
+        self.assertEqual(self.count("state <> 'queued' AND next_attempt_at IS NOT NULL"), 0)
+        # The claim holding the live lease waits for it; the other is done.
+        left = self.sql("SELECT %d = ANY (ids), check_at > now() + interval '50 seconds'"
+                        " FROM send_claims" % marked[0])
+        self.assertEqual(left, [["t", "t"]])
+        self.assertEqual(int(self.scalar("SELECT sum(sent) FROM sender_usage")), 4)
+        # A daemon sends the 8 given back, each once, and none of the 4 marked.
+        d = self.daemon()
+        wait_until(lambda: self.count("state = 'sent'") == 8, 30, "8 requeued sent")
+        d.stop()
+        msgs, _ = self.assert_once_each(s, expect_all_sent=False)
+        self.assertEqual(len(msgs), 8)
+        got_mids = {m["msg"]["Message-ID"].strip("<>") for m in msgs}
+        self.assertEqual(got_mids & set(mids), set(), "a marked message was sent")
+
+    def test_send_path_columns_are_not_indexed(self):
+        """The rows of a message are rewritten in place (HOT) only while no
+        index covers a column that claim -> sending -> sent changes."""
+        s = self.smtpd()
+        self.setup_world(s, 0)
+        changed = {"state", "lease_owner", "lease_until", "rcpt", "subject", "variant",
+                   "sending_at", "sent_at", "last_reply", "updated_at", "attempts"}
+        rows = self.sql("""SELECT i.indexrelid::regclass, a.attname FROM pg_index i
+                           JOIN pg_attribute a ON a.attrelid = i.indrelid
+                           WHERE i.indrelid = 'messages'::regclass AND a.attnum > 0
+                             AND (a.attnum = ANY (i.indkey::int2[])
+                                  OR pg_get_expr(i.indpred, i.indrelid) ~ ('\m' || a.attname || '\M')
+                                  OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\m' || a.attname || '\M'))""")
+        self.assertTrue(rows)
+        self.assertEqual([r for r in rows if r[1] in changed], [])
 
 
 class PgRestartTest(DaemonCase):
