@@ -76,6 +76,49 @@ START_TEST(test_each_single_byte_alteration_rejected)
 }
 END_TEST
 
+/* Known answers, made with OpenSSL's one-shot HMAC() before the padded key
+ * states were kept (tokens.c): keys shorter than, equal to and longer than
+ * SHA-256's block, one after another, so each call changes the kept key. */
+START_TEST(test_known_answers_across_key_changes)
+{
+    static const struct { size_t keylen; int kind; const char *tok; } v[] = {
+        {1, 1, "AQAAAAAAEtaHc6tKadmMx-5ejSATa1aDRg"},
+        {1, 2, "AgAAAAAAEtaHAAMw4GcJ3flAe5bPzrX-ZhlX"},
+        {1, 3, "AwAAAAAAEtaHi2xEG3On3B17eNGnmdXFKg"},
+        {1, 4, "aqaaaaaaaajnnb2cvlueigcrgxex2i4rj3q62xg2"},
+        {28, 1, "AQAAAAAAEtaIaEQk4-1taafSoWANbTI9iQ"},
+        {28, 2, "AgAAAAAAEtaIAAPBqRkLNSrOAYwpemazlVK2"},
+        {28, 3, "AwAAAAAAEtaIc_Ape3LIzsLdUend79f8cg"},
+        {28, 4, "aqaaaaaaaajnncaf4m6wc7ciilcipcfykvyby4f2"},
+        {64, 1, "AQAAAAAAEtaJHIVra36FzQNgnS30adr0Xg"},
+        {64, 2, "AgAAAAAAEtaJAAPupPffsqZZABFeJP9sAGpj"},
+        {64, 3, "AwAAAAAAEtaJKN-T8YMt985-P6KtjFaz-w"},
+        {64, 4, "aqaaaaaaaajnncmc5i3qrwyliujfisltj6bikcpl"},
+        {65, 1, "AQAAAAAAEtaKrg0YV_SXOnGGErT8XFDJAA"},
+        {65, 2, "AgAAAAAAEtaKAAMBL-agLmCxstdTm6564gk3"},
+        {65, 3, "AwAAAAAAEtaKiO8NpU6PigOi2ZHNgO8OFg"},
+        {65, 4, "aqaaaaaaaajnncuorgmbppsqwwb2q7afxwvdd5uo"},
+        {100, 1, "AQAAAAAAEtaL0vDXSML_fka7pWvF28X0bA"},
+        {100, 2, "AgAAAAAAEtaLAAM5z2jxmrCbfY2SHbj49TEJ"},
+        {100, 3, "AwAAAAAAEtaLBWVQQkLJ2ri_FLs-VxQyQw"},
+        {100, 4, "aqaaaaaaaajnnc76fzqlajs7aee7plgfrl46voub"},
+    };
+    unsigned char k[100];
+    for (int i = 0; i < 100; i++)
+        k[i] = (unsigned char)(i * 37 + 11);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            char t[WB_TOKEN_MAX];
+            int64_t id = 1234567 + (int64_t)(i / 4);
+            ck_assert_uint_gt(wb_token_make(k, v[i].keylen, v[i].kind, id, 3, t, sizeof t), 0);
+            ck_assert_str_eq(t, v[i].tok);
+            struct wb_token o;
+            ck_assert_int_eq(wb_token_parse(k, v[i].keylen, t, strlen(t), &o), 0);
+            ck_assert(o.message_id == id);
+        }
+}
+END_TEST
+
 START_TEST(test_wrong_key_truncation_garbage_rejected)
 {
     char t[WB_TOKEN_MAX];
@@ -123,6 +166,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_each_single_byte_alteration_rejected);
     tcase_add_test(tc, test_wrong_key_truncation_garbage_rejected);
     tcase_add_test(tc, test_make_refuses_bad_input);
+    tcase_add_test(tc, test_known_answers_across_key_changes);
     suite_add_tcase(s, tc);
     return s;
 }
