@@ -25,6 +25,10 @@ DROP INDEX messages_due_idx;
 DROP INDEX messages_lease_idx;
 CREATE INDEX messages_due_idx ON messages (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 ALTER TABLE messages SET (fillfactor = 50);
+-- Statistics taken while next_attempt_at was NOT NULL say every row has
+-- one: until they are taken again, the retry queue's queries would scan
+-- the whole table rather than its index.
+ANALYZE messages;
 
 -- One row per claim: the messages it took, looked at by lease recovery once
 -- check_at passes (the claim's lease end, later the latest lease among its
