@@ -83,11 +83,6 @@ static const char attribution_sql[] =
 static const char *const stages[] = {"enrolled", "replied", "handed_off", "applied", "hired"};
 #define NSTAGES (sizeof stages / sizeof stages[0])
 
-static json_int_t geti(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
 static json_t *fraction(json_int_t n, json_int_t of)
 {
     return of > 0 ? json_real((double)n / (double)of) : json_null();
@@ -101,9 +96,9 @@ static void add_rates(json_t *o)
 {
     json_t *rates = json_object(), *steps = json_object();
     for (size_t i = 1; i < NSTAGES; i++) {
-        json_int_t n = geti(o, stages[i]);
-        json_object_set_new(rates, stages[i], fraction(n, geti(o, "enrolled")));
-        json_object_set_new(steps, stages[i], fraction(n, geti(o, stages[i - 1])));
+        json_int_t n = wb_jcount(o, stages[i]);
+        json_object_set_new(rates, stages[i], fraction(n, wb_jcount(o, "enrolled")));
+        json_object_set_new(steps, stages[i], fraction(n, wb_jcount(o, stages[i - 1])));
     }
     json_object_set_new(o, "rates", rates);
     json_object_set_new(o, "step_rates", steps);
@@ -143,10 +138,10 @@ void wb_duration_text(double s, char *buf, size_t size)
 static void print_funnel(FILE *out, int indent, const char *label, json_t *o)
 {
     fprintf(out, "%*s%-*s", indent, "", 20 - indent, label);
-    json_int_t of = geti(o, "enrolled");
+    json_int_t of = wb_jcount(o, "enrolled");
     for (size_t i = 0; i < NSTAGES; i++) {
         char cell[48];
-        json_int_t n = geti(o, stages[i]);
+        json_int_t n = wb_jcount(o, stages[i]);
         if (i == 0 || of == 0)
             snprintf(cell, sizeof cell, "%lld", (long long)n);
         else
@@ -157,7 +152,7 @@ static void print_funnel(FILE *out, int indent, const char *label, json_t *o)
     char d[32] = "-", cell[64];
     if (json_is_number(m))
         wb_duration_text(json_number_value(m), d, sizeof d);
-    snprintf(cell, sizeof cell, "%s (%lld)", d, (long long)geti(o, "engaged"));
+    snprintf(cell, sizeof cell, "%s (%lld)", d, (long long)wb_jcount(o, "engaged"));
     fprintf(out, " %15s\n", cell);
 }
 
@@ -194,7 +189,7 @@ static void print_text(FILE *out, json_t *doc)
     fprintf(out, "\nrates are of enrolled; median engage: first send to first human reply"
                  " (over the number in brackets)\n"
                  "credited to no sequence (no enrollment before the event): applied %lld, hired %lld\n",
-            (long long)geti(un, "applied"), (long long)geti(un, "hired"));
+            (long long)wb_jcount(un, "applied"), (long long)wb_jcount(un, "hired"));
 }
 
 json_t *wb_attribution_doc(PGconn *c, const char *sequence)

@@ -134,11 +134,6 @@ static void add_rates(json_t *o)
     json_object_set_new(o, "rates", rates);
 }
 
-static json_int_t geti(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
 /* Each variant's reply rate, and the p-value of its difference from
  * variant 0 (pooled two-proportion z-test; null for variant 0 itself and
  * when either has no one sent to). */
@@ -148,12 +143,13 @@ static void add_variant_stats(json_t *variants)
     size_t k;
     json_t *v;
     json_array_foreach(variants, k, v) {
-        json_int_t sent = geti(v, "sent"), replied = geti(v, "replied");
+        json_int_t sent = wb_jcount(v, "sent"), replied = wb_jcount(v, "replied");
         json_object_set_new(v, "reply_rate",
                             json_real(sent ? (double)replied / (double)sent : 0.0));
         double p = k == 0 ? WB_ZTEST_NONE
                           : wb_ztest_two_prop_p((long)replied, (long)sent,
-                                                (long)geti(base, "replied"), (long)geti(base, "sent"));
+                                                (long)wb_jcount(base, "replied"),
+                                                (long)wb_jcount(base, "sent"));
         json_object_set_new(v, "p_value", p < 0 ? json_null() : json_real(p));
     }
 }
@@ -177,7 +173,7 @@ static void print_variants(FILE *out, json_t *st)
     if (!json_array_size(variants))
         return;
     char label[32];
-    snprintf(label, sizeof label, "step %lld A/B", (long long)geti(st, "step"));
+    snprintf(label, sizeof label, "step %lld A/B", (long long)wb_jcount(st, "step"));
     fprintf(out, "  %-18s %7s %7s %7s %7s %10s %9s\n", label, "sent", "opened", "clicked",
             "replied", "reply rate", "p vs 0");
     size_t k;
@@ -188,10 +184,10 @@ static void print_variants(FILE *out, json_t *st)
         if (json_is_number(p))
             snprintf(pv, sizeof pv, json_number_value(p) < 1e-4 ? "<0.0001" : "%.4f",
                      json_number_value(p));
-        snprintf(label, sizeof label, "variant %lld", (long long)geti(v, "variant"));
+        snprintf(label, sizeof label, "variant %lld", (long long)wb_jcount(v, "variant"));
         fprintf(out, "    %-16s %7lld %7lld %7lld %7lld %9.1f%% %9s\n", label,
-                (long long)geti(v, "sent"), (long long)geti(v, "opened"),
-                (long long)geti(v, "clicked"), (long long)geti(v, "replied"),
+                (long long)wb_jcount(v, "sent"), (long long)wb_jcount(v, "opened"),
+                (long long)wb_jcount(v, "clicked"), (long long)wb_jcount(v, "replied"),
                 100.0 * json_number_value(json_object_get(v, "reply_rate")), pv);
     }
 }
