@@ -1,28 +1,26 @@
 #!/usr/bin/env bash
 # Times `warmbench import` of a generated CSV (1,000,000 rows by default)
 # against `psql \copy` of the same file into a plain table with the same
-# columns, on a throwaway PostgreSQL cluster (set up as harness.py does).
+# columns, on a throwaway PostgreSQL cluster (tests/pg.sh).
 # Usage: tests/bench/bench_import.sh [BUILD_DIR]   (ROWS=N to change the size)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 ROWS=${ROWS:-1000000}
-PGBIN=${WB_PGBIN:-/usr/lib/postgresql/15/bin}
 WB=$PWD/$BUILD/warmbench
 [ -x "$WB" ] || { echo "bench-import: $WB not built" >&2; exit 1; }
+. tests/pg.sh
 
 tmp=$(mktemp -d /tmp/wbbench-XXXXXX)
 chmod 755 "$tmp"
 pgdir=$tmp/pg
 cleanup() {
-    [ -d "$pgdir/data" ] && as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" stop -m immediate >/dev/null 2>&1 || true
+    wb_pg_stop "$pgdir"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# PostgreSQL refuses to run as root: run it as postgres when we are root.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 now() { date +%s.%N; }
 
 echo "generating $ROWS rows"
@@ -38,13 +36,9 @@ awk -v n="$ROWS" 'BEGIN {
 }' > "$csv"
 echo "file: $(du -h "$csv" | cut -f1)"
 
-mkdir -p "$pgdir"
-chmod 700 "$pgdir"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir"
-as_pg "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres --no-sync -E UTF8 --locale=C >/dev/null
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -w -l "$pgdir/log" start -o \
-    "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
+# The bench measures the import's own work, not the disk: no fsync.
+WB_PG_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" wb_pg_start "$pgdir"
+port=$WB_PG_PORT
 url="postgresql://postgres@127.0.0.1:$port/postgres"
 
 mkdir -p "$tmp/cfg/sequences" "$tmp/cfg/templates"
