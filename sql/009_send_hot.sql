@@ -19,8 +19,11 @@
 
 ALTER TABLE messages ALTER COLUMN next_attempt_at DROP NOT NULL,
                      ALTER COLUMN next_attempt_at DROP DEFAULT;
+-- Rows in flight keep theirs: a daemon older than this migration may still
+-- give them back to the queue (its release leaves next_attempt_at as it
+-- is), and the claim finds queued rows by it. Claiming clears it.
 UPDATE messages SET next_attempt_at = NULL
-WHERE state NOT IN ('queued', 'retry') AND next_attempt_at IS NOT NULL;
+WHERE state NOT IN ('queued', 'retry', 'claimed', 'sending') AND next_attempt_at IS NOT NULL;
 DROP INDEX messages_due_idx;
 DROP INDEX messages_lease_idx;
 CREATE INDEX messages_due_idx ON messages (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
@@ -96,9 +99,15 @@ BEGIN
         LIMIT n
         FOR UPDATE OF m SKIP LOCKED
     ), upd AS (
+        -- A row queued by a daemon older than this migration (released
+        -- at SIGTERM, or recovered) has no Message-ID yet: it gets one as
+        -- new rows do below.
         UPDATE messages m SET state = 'claimed', lease_owner = p_owner,
             lease_until = now() + make_interval(secs => p_lease_s), next_attempt_at = NULL,
-            attempts = m.attempts + 1, updated_at = now()
+            attempts = m.attempts + 1, updated_at = now(),
+            message_id = coalesce(m.message_id, 'wb.' || m.id || '.'
+                || lpad(to_hex((random() * 4294967296)::bigint), 8, '0')
+                || lpad(to_hex((random() * 4294967296)::bigint), 8, '0') || '@' || p_domain)
         WHERE m.id = ANY (ARRAY(SELECT id FROM pick))
         RETURNING m.id
     )
@@ -157,7 +166,8 @@ END
 $$;
 
 -- claimed -> sending as in 006, but the Message-ID is the one the claim
--- made: a row whose Message-ID differs is not marked.
+-- made: a row whose Message-ID differs is not marked. A row claimed before
+-- this migration has none yet and takes the daemon's, as in 006.
 CREATE OR REPLACE FUNCTION wb_mark_sending(p_ids bigint[], p_mids text[], p_rcpts text[],
                                            p_subjects text[], p_variants integer[], p_owner text,
                                            p_lease_s integer)
@@ -169,11 +179,11 @@ BEGIN
     RETURN QUERY
     WITH marked AS (
         UPDATE messages m SET state = 'sending', rcpt = v.rcpt, subject = v.subj,
-            variant = v.variant, sending_at = now(),
+            variant = v.variant, sending_at = now(), message_id = v.mid,
             lease_until = now() + make_interval(secs => p_lease_s), updated_at = now()
         FROM unnest(p_ids, p_mids, p_rcpts, p_subjects, p_variants)
             AS v(id, mid, rcpt, subj, variant), enrollments e
-        WHERE m.id = v.id AND m.message_id = v.mid
+        WHERE m.id = v.id AND coalesce(m.message_id, v.mid) = v.mid
           AND CASE m.state WHEN 'claimed' THEN m.lease_owner = p_owner
               WHEN 'sending' THEN m.lease_owner = p_owner
               ELSE false END

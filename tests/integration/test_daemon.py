@@ -7,6 +7,7 @@ import email.utils
 import json
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -83,9 +84,10 @@ class DaemonCase(WbTestCase):
         return d.start(wait_ready=wait_ready)
 
     def setup_world(self, smtp, n=0, sequences=None, templates=None, senders=None, rows=None,
-                    timeout_s=2, connections=4, enroll=True):
-        """Config pointing at smtp (a Smtpd), migrate, import n candidates
-        (p000@example.org...) plus extra rows, enroll into every sequence."""
+                    timeout_s=2, connections=4, enroll=True, migrate_env=None):
+        """Config pointing at smtp (a Smtpd), migrate (migrate_env: its
+        environment), import n candidates (p000@example.org...) plus extra
+        rows, enroll into every sequence."""
         self.seqs = sequences or [sequence()]
         self.config(
             sequences=self.seqs, templates=templates or TEMPLATES,
@@ -95,7 +97,7 @@ class DaemonCase(WbTestCase):
             senders=senders or {"ana": {"from": "Ana Ruiz <ana@example.com>",
                                         "reply_to": "ana@example.com",
                                         "daily_limit": 100000, "min_interval_s": 0}})
-        self.wb("migrate", check=0)
+        self.wb("migrate", check=0, env=migrate_env)
         lines = ["email,first_name,last_name,timezone,tags,consent"]
         lines += ["%s,P%d,Last,UTC,backend,opt_in" % (addr(i), i) for i in range(n)]
         lines += rows or []
@@ -427,6 +429,10 @@ class RecoveryTest(DaemonCase):
         self.assertEqual(self.sql(
             "SELECT id FROM wb_mark_sending(ARRAY[%s]::bigint[], '{wb.0.x@evil.example}',"
             " '{e@x}', '{s}', '{NULL}', 'ghost', 60)" % rows[4][0]), [])
+        # One claimed row as a daemon older than migration 009 left it: no
+        # Message-ID until its mark.
+        legacy = int(rows[11][0])
+        self.sql("UPDATE messages SET message_id = NULL WHERE id = %d" % legacy)
         # Nothing has expired: recovery changes nothing, keeps both claims.
         self.assertEqual(self.sql("SELECT * FROM wb_recover()"), [["0", "0", "0"]])
         self.assertEqual(self.scalar("SELECT count(*) FROM send_claims"), "2")
@@ -452,6 +458,11 @@ class RecoveryTest(DaemonCase):
         self.assertEqual(len(msgs), 8)
         got_mids = {m["msg"]["Message-ID"].strip("<>") for m in msgs}
         self.assertEqual(got_mids & set(mids), set(), "a marked message was sent")
+        # The legacy row was given a Message-ID when claimed again, and sent.
+        mid = self.scalar("SELECT message_id FROM messages WHERE id = %d AND state = 'sent'"
+                          % legacy)
+        self.assertRegex(mid or "", r"^wb\.%d\.[0-9a-f]{16}@example\.com$" % legacy)
+        self.assertIn(mid, got_mids)
 
     def test_send_path_columns_are_not_indexed(self):
         """The rows of a message are rewritten in place (HOT) only while no
@@ -468,6 +479,58 @@ class RecoveryTest(DaemonCase):
                                   OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\m' || a.attname || '\M'))""")
         self.assertTrue(rows)
         self.assertEqual([r for r in rows if r[1] in changed], [])
+
+
+class UpgradeTest(DaemonCase):
+    """Migration 009 on a database a daemon older than it was using: what
+    that daemon had claimed, marked or given back is sent at most once."""
+
+    def old_claim(self, n):
+        return [r[0] for r in self.sql(
+            "SELECT id FROM wb_claim('ana', %d, 0, 0, 'old', 60)" % n)]
+
+    def test_rows_of_an_older_daemon_after_009(self):
+        s = self.smtpd()
+        old_sql = os.path.join(self.tmp, "sql-008")
+        os.makedirs(old_sql)
+        for f in sorted(os.listdir(os.path.join(harness.ROOT, "sql"))):
+            if f.endswith(".sql") and f < "009":
+                shutil.copy(os.path.join(harness.ROOT, "sql", f), old_sql)
+        self.setup_world(s, 8, migrate_env={"WARMBENCH_SQL_DIR": old_sql})
+        self.assertEqual(self.scalar("SELECT max(version) FROM schema_migrations"), "8")
+        # The old daemon claimed 8 (no Message-ID until marked), marked 2
+        # and gave 2 back at SIGTERM (its release leaves next_attempt_at).
+        ids = sorted(int(i) for i in self.old_claim(8))
+        self.assertEqual(len(ids), 8)
+        self.sql("SELECT wb_mark_sending('{%d,%d}', '{wb.%d.a@example.com,wb.%d.b@example.com}',"
+                 " '{a@x,b@x}', '{s,s}', '{NULL,NULL}', 'old', 60)"
+                 % (ids[0], ids[1], ids[0], ids[1]))
+        self.sql("UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL"
+                 " WHERE id IN (%d, %d)" % (ids[2], ids[3]))
+        self.assertEqual(self.count("message_id IS NULL"), 6)
+        self.wb("migrate", check=0)
+        self.assertEqual(self.scalar("SELECT max(version) FROM schema_migrations"), "9")
+        # Still running across the migration, the old daemon marks one more
+        # (the Message-ID is its own) and gives one back.
+        got = self.sql("SELECT id FROM wb_mark_sending('{%d}', '{wb.%d.c@example.com}', '{c@x}',"
+                       " '{s}', '{NULL}', 'old', 60)" % (ids[4], ids[4]))
+        self.assertEqual(got, [[str(ids[4])]])
+        self.sql("UPDATE messages SET state = 'queued', lease_owner = NULL, lease_until = NULL"
+                 " WHERE id = %d" % ids[5])
+        # Then it stops for good; its leases run out.
+        self.sql("UPDATE messages SET lease_until = now() - interval '1 second'"
+                 " WHERE state IN ('claimed', 'sending')")
+        self.sql("UPDATE send_claims SET check_at = now() - interval '1 second'")
+        d = self.daemon()
+        wait_until(lambda: self.count("state = 'sent'") == 5, 30, "5 sent")
+        wait_until(lambda: self.count("state = 'unknown'") == 3, 30, "3 unknown")
+        d.stop()
+        self.assertEqual(self.states(), {"sent": 5, "unknown": 3})
+        msgs, _ = self.assert_once_each(s)
+        self.assertEqual(len(msgs), 5)
+        self.assertEqual(self.count("state = 'unknown' AND id NOT IN (%d, %d, %d)"
+                                    % (ids[0], ids[1], ids[4])), 0)
+        self.assertEqual(self.count("message_id IS NULL"), 0)
 
 
 class PgRestartTest(DaemonCase):
