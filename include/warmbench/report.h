@@ -9,14 +9,14 @@
 /* Per sequence and per step counts of people (SPEC "stats"); sequence NULL
  * = all. Returns an exit code. */
 int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out);
-/* Prints a stats-like document (taken; NULL = the query failed) as JSON
- * with `precision` significant digits, or through text(); a SEQUENCE that
- * the document does not list is a usage error. Returns an exit code. */
 /* A count in a report document (0 when absent). */
 static inline json_int_t wb_jcount(json_t *o, const char *key)
 {
     return json_integer_value(json_object_get(o, key));
 }
+/* Prints a stats-like document (taken; NULL = the query failed) as JSON
+ * with `precision` significant digits, or through text(); a SEQUENCE that
+ * the document does not list is a usage error. Returns an exit code. */
 int wb_stats_print(json_t *doc, const char *sequence, bool json, int precision,
                    void (*text)(FILE *, json_t *), FILE *out);
 /* The document `stats --json` prints ({"sequences": [...]}, rates and
