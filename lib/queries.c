@@ -48,10 +48,3 @@ const char *const wb_q_next_wake =
     " (SELECT min(next_due_at) FROM enrollments WHERE state = 'active' AND next_due_at IS NOT NULL),"
     " (SELECT min(next_attempt_at) FROM messages"
     "  WHERE next_attempt_at IS NOT NULL AND state IN ('queued', 'retry'))) - now())";
-
-const char *const wb_q_queue_figures =
-    "SELECT (SELECT count(*) FROM enrollments WHERE state = 'active' AND next_due_at <= now()),"
-    " (SELECT count(*) FROM messages"
-    "  WHERE next_attempt_at IS NOT NULL AND state IN ('queued', 'retry')),"
-    " (SELECT count(*) FROM send_claims c, unnest(c.ids) x(id), messages m"
-    "  WHERE m.id = x.id AND m.state IN ('claimed', 'sending'))";

@@ -28,13 +28,12 @@ extern const char *const wb_q_mark_sending;
 extern const char *const wb_q_results;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;
-/* Expired leases: claimed → queued, sending → unknown; queued messages of
- * ended enrollments → cancelled; due enrollments past their sequence's last
- * step (it was shortened) → finished. Row: back, unknown, cancelled. */
+/* Expired leases (wb_recover, sql/009): claimed → queued, sending →
+ * unknown; queued messages of ended enrollments → cancelled; due
+ * enrollments past their sequence's last step (it was shortened) →
+ * finished. Row: requeued, lost (now unknown), cancelled. */
 extern const char *const wb_q_recover;
 /* Seconds until the next due enrollment or message (NULL when none). */
 extern const char *const wb_q_next_wake;
-/* Queue figures for STATUS= and logs: due, queued, sending. */
-extern const char *const wb_q_queue_figures;
 
 #endif

@@ -25,7 +25,7 @@ int main(int argc, char **argv)
         {"schema_version", wb_q_schema_version}, {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
         {"results", wb_q_results},               {"release", wb_q_release},
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
-        {"queue_figures", wb_q_queue_figures},   {"enroll", q.sql},
+        {"enroll", q.sql},
         {"sequence_sync", wb_sequence_sync_sql}, {"suppress", wb_suppress_sql},
     };
     int failed = 0;
