@@ -31,3 +31,25 @@ wb_pg_stop() {
         wb_as_pg "$WB_PGBIN/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1 || true
     fi
 }
+
+# wb_bench_config DIR DB_URL PORT: a configuration in DIR/cfg that the CLI
+# accepts (a secret, empty sequence and template folders, one sender, HTTP
+# on PORT), for benchmarks that only run `warmbench`; sets WB_BENCH_CFG to
+# its warmbench.json.
+wb_bench_config() {
+    local cfg=$1/cfg
+    mkdir -p "$cfg/sequences" "$cfg/templates"
+    echo "bench-secret-0123456789abcdef" > "$cfg/secret.key"
+    chmod 600 "$cfg/secret.key"
+    cat > "$cfg/warmbench.json" <<JSON
+{ "database": "$2",
+  "http": { "listen": "127.0.0.1:$3", "public_url": "http://127.0.0.1:8025" },
+  "secret_file": "secret.key",
+  "smtp": { "url": "smtp://127.0.0.1:2525", "tls": "off" },
+  "bounce_domain": "bounces.example.com",
+  "senders": { "ana": { "from": "Ana <ana@example.com>", "reply_to": "ana@example.com",
+                        "daily_limit": 0, "min_interval_s": 0 } },
+  "sequences_dir": "sequences", "templates_dir": "templates" }
+JSON
+    WB_BENCH_CFG=$cfg/warmbench.json
+}

@@ -41,20 +41,8 @@ WB_PG_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" wb_p
 port=$WB_PG_PORT
 url="postgresql://postgres@127.0.0.1:$port/postgres"
 
-mkdir -p "$tmp/cfg/sequences" "$tmp/cfg/templates"
-echo "bench-secret-0123456789abcdef" > "$tmp/cfg/secret.key"
-chmod 600 "$tmp/cfg/secret.key"
-cat > "$tmp/cfg/warmbench.json" <<JSON
-{ "database": "$url",
-  "http": { "listen": "127.0.0.1:$port", "public_url": "http://127.0.0.1:8025" },
-  "secret_file": "secret.key",
-  "smtp": { "url": "smtp://127.0.0.1:2525", "tls": "off" },
-  "bounce_domain": "bounces.example.com",
-  "senders": { "ana": { "from": "Ana <ana@example.com>", "reply_to": "ana@example.com",
-                        "daily_limit": 100, "min_interval_s": 0 } },
-  "sequences_dir": "sequences", "templates_dir": "templates" }
-JSON
-"$WB" --config "$tmp/cfg/warmbench.json" migrate >/dev/null
+wb_bench_config "$tmp" "$url" "$port"
+"$WB" --config "$WB_BENCH_CFG" migrate >/dev/null
 psql -X -q -d "$url" -c "CREATE TABLE plain (email text, first_name text, last_name text,
     title text, company text, location text, timezone text, tags text, skills text,
     consent text, source text, github text, years_experience text)"
@@ -63,7 +51,7 @@ cat "$csv" > /dev/null # both runs start with the file in the page cache
 t0=$(now)
 psql -X -q -d "$url" -c "\\copy plain FROM '$csv' CSV HEADER"
 t1=$(now)
-"$WB" --config "$tmp/cfg/warmbench.json" import "$csv"
+"$WB" --config "$WB_BENCH_CFG" import "$csv"
 t2=$(now)
 # The floor for any importer: the same rows written into candidates (its
 # heap and five indexes) straight from the plain table, without a check.

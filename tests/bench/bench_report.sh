@@ -28,20 +28,8 @@ WB_PG_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" wb_p
 url=$WB_PG_URL
 port=$WB_PG_PORT
 
-mkdir -p "$tmp/cfg/sequences" "$tmp/cfg/templates"
-echo "bench-secret-0123456789abcdef" > "$tmp/cfg/secret.key"
-chmod 600 "$tmp/cfg/secret.key"
-cat > "$tmp/cfg/warmbench.json" <<JSON
-{ "database": "$url",
-  "http": { "listen": "127.0.0.1:$port", "public_url": "http://127.0.0.1:8025" },
-  "secret_file": "secret.key",
-  "smtp": { "url": "smtp://127.0.0.1:2525", "tls": "off" },
-  "bounce_domain": "bounces.example.com",
-  "senders": { "ana": { "from": "Ana <ana@example.com>", "reply_to": "ana@example.com",
-                        "daily_limit": 0, "min_interval_s": 0 } },
-  "sequences_dir": "sequences", "templates_dir": "templates" }
-JSON
-"$WB" --config "$tmp/cfg/warmbench.json" migrate >/dev/null
+wb_bench_config "$tmp" "$url" "$port"
+"$WB" --config "$WB_BENCH_CFG" migrate >/dev/null
 
 echo "seeding $N candidates with messages and events (not timed)"
 t0=$(now)
@@ -132,7 +120,7 @@ awk -v s="$(echo "$t1 - $t0" | bc)" -v c="$nc" -v m="$nm" -v e="$ne" -v x="$ns" 
 best=""
 for i in $(seq 1 "$RUNS"); do
     a=$(now)
-    "$WB" --config "$tmp/cfg/warmbench.json" report --html "$tmp/report.html"
+    "$WB" --config "$WB_BENCH_CFG" report --html "$tmp/report.html"
     b=$(now)
     t=$(echo "$b - $a" | bc)
     printf "run %d: %.2f s\n" "$i" "$t"
