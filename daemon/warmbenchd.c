@@ -454,7 +454,7 @@ static int setup(struct daemon *d)
     d->curl = wb_curl_loop_new(d->loop);
     struct wb_smtp_opts so = {d->cfg->smtp.url, d->cfg->smtp.username, d->cfg->smtp.password,
                               d->cfg->smtp.tls, d->cfg->smtp.connections, d->cfg->smtp.timeout_s};
-    d->smtp = d->curl ? wb_smtp_new(d->curl, &so) : NULL;
+    d->smtp = wb_smtp_new(d->loop, &so);
     if (!d->smtp) {
         wb_error("cannot set up SMTP for %s", d->cfg->smtp.url);
         return WB_EXIT_FAIL;

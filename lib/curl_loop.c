@@ -37,14 +37,14 @@ struct wb_curl_loop {
     struct wb_sock *socks;
     struct wb_xfer *xfers;
     size_t active;
-    long maxconnects;
     int open_handles;   /* uv handles not yet closed; memory goes at 0 */
     int dispatching;    /* depth of done callbacks on the stack */
     int free_pending;   /* wb_curl_loop_free called from a done callback */
     int closing;
 };
 
-#define WB_CURL_CACHE_BASE 16
+/* Idle connections curl keeps for reuse (IMAP, the ATS). */
+#define WB_CURL_CACHE_BASE 16L
 
 static void free_now(struct wb_curl_loop *cl);
 
@@ -237,24 +237,17 @@ struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop)
     uv_timer_init(loop, &cl->timer);
     cl->timer.data = cl;
     cl->open_handles = 1;
-    cl->maxconnects = WB_CURL_CACHE_BASE;
     curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
     curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
-    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, cl->maxconnects);
+    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, WB_CURL_CACHE_BASE);
     return cl;
 }
 
 CURLM *wb_curl_loop_multi(struct wb_curl_loop *cl)
 {
     return cl->multi;
-}
-
-void wb_curl_loop_reserve(struct wb_curl_loop *cl, size_t n)
-{
-    cl->maxconnects += (long)n;
-    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, cl->maxconnects);
 }
 
 int wb_curl_loop_add(struct wb_curl_loop *cl, CURL *easy, wb_curl_done_fn done, void *ud)

@@ -1,114 +1,91 @@
-/* SMTP sender on the shared curl_loop: a FIFO of built messages, at most
- * `connections` transactions on the wire, reply lines read through curl's
- * debug callback (CURLINFO_HEADER_IN/OUT), outcome classified per SPEC.md. */
+/* SMTP sender: a FIFO of built messages (loop → workers), one worker thread
+ * per connection running curl_easy_perform on its own easy handle, a FIFO
+ * of finished jobs (workers → loop) announced with uv_async. Reply lines
+ * are read through curl's debug callback (CURLINFO_HEADER_IN/OUT) and the
+ * outcome is classified per SPEC.md in the worker, so the loop only stores
+ * it. */
 #include "warmbench/smtp.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 /* The command a reply answers, so a 5.1.x is blamed on the right address. */
-enum stage { ST_SESSION, ST_MAIL, ST_RCPT, ST_DATA };
+enum smtp_stage { SMTP_ST_SESSION, SMTP_ST_MAIL, SMTP_ST_RCPT, SMTP_ST_DATA };
 
-struct job {
-    struct wb_smtp *s;
-    CURL *easy;
+struct smtp_job {
     struct wb_mail_handles h;
     struct curl_slist *rcpts;
     char *from;
     wb_smtp_done_fn done;
     void *ud;
-    enum stage stage, err_stage;
-    char last[WB_SMTP_REPLY_MAX];  /* the latest reply line */
-    char fail[WB_SMTP_REPLY_MAX];  /* the latest 4xx/5xx reply line */
+    struct wb_smtp_result r;        /* filled by the worker */
+    TAILQ_ENTRY(smtp_job) link;
+};
+TAILQ_HEAD(smtp_jobs, smtp_job);
+
+/* A worker's state for the transfer it runs; only that thread touches it. */
+struct smtp_worker {
+    struct wb_smtp *s;
+    pthread_t tid;
+    CURL *easy;
+    enum smtp_stage stage, err_stage;
+    char last[WB_SMTP_REPLY_MAX];   /* the latest reply line */
+    char fail[WB_SMTP_REPLY_MAX];   /* the latest 4xx/5xx reply line */
     char errbuf[CURL_ERROR_SIZE];
-    struct job *prev, *next;
 };
 
 struct wb_smtp {
-    struct wb_curl_loop *cl;
     struct wb_smtp_opts o;
-    struct job *qhead, *qtail;  /* waiting for a slot */
-    struct job *wire;           /* on the wire */
-    size_t queued, running;
-    int dispatching, free_pending;
-    CURL **idle;                /* finished easy handles, reset for reuse */
-    size_t nidle;
+    uv_async_t async;
+    pthread_mutex_t mu;             /* guards todo, done, busy, stopping */
+    pthread_cond_t cv;              /* todo gained a job, or stopping */
+    struct smtp_jobs todo, done;
+    size_t busy;
+    bool stopping;
+    atomic_int abort;               /* workers abort their transfer */
+    struct smtp_worker *w;
+    int nw;
+    size_t inflight;                /* loop only: handed over, done not yet run */
+    int dispatching, free_pending;  /* loop only */
 };
 
-static char *dup_or_null(const char *s)
+static void smtp_job_free(struct smtp_job *j)
 {
-    return s && *s ? wb_xstrdup(s) : NULL;
-}
-
-struct wb_smtp *wb_smtp_new(struct wb_curl_loop *cl, const struct wb_smtp_opts *o)
-{
-    if (!o->url || !*o->url || o->connections < 1)
-        return NULL;
-    struct wb_smtp *s = wb_xcalloc(1, sizeof *s);
-    s->cl = cl;
-    s->o = *o;
-    s->o.url = wb_xstrdup(o->url);
-    s->o.username = dup_or_null(o->username);
-    s->o.password = dup_or_null(o->password);
-    s->idle = wb_xcalloc((size_t)o->connections * 2, sizeof *s->idle);
-    /* Idle connections must survive in curl's cache to be reused. */
-    wb_curl_loop_reserve(cl, (size_t)o->connections);
-    return s;
-}
-
-/* Easy handles are kept for the next message: creating and freeing one per
- * message showed up as a tenth of the daemon's time (large buffers). A job
- * takes one only when it goes on the wire, so `connections` of them serve
- * every message. The reset comes first, so the handle holds no pointer into
- * what is freed next. */
-static void release_easy(struct wb_smtp *s, CURL *e)
-{
-    if (!e)
-        return;
-    curl_easy_reset(e);
-    if (s->nidle < (size_t)s->o.connections * 2) {
-        s->idle[s->nidle++] = e;
-        return;
-    }
-    curl_easy_cleanup(e);
-}
-
-static CURL *take_easy(struct wb_smtp *s)
-{
-    return s->nidle ? s->idle[--s->nidle] : curl_easy_init();
-}
-
-static void job_free(struct job *j)
-{
-    release_easy(j->s, j->easy);
     wb_mail_handles_free(&j->h);
     curl_slist_free_all(j->rcpts);
     free(j->from);
     free(j);
 }
 
-static void keep_line(struct job *j, const char *p, size_t n)
+/* --- reply reading and classification (worker side) -------------------- */
+
+static void smtp_keep_line(struct smtp_worker *w, const char *p, size_t n)
 {
     while (n && (p[n - 1] == '\r' || p[n - 1] == '\n'))
         n--;
     if (n >= WB_SMTP_REPLY_MAX)
         n = WB_SMTP_REPLY_MAX - 1;
-    memcpy(j->last, p, n);
-    j->last[n] = '\0';
+    memcpy(w->last, p, n);
+    w->last[n] = '\0';
     if (n >= 3 && (p[0] == '4' || p[0] == '5')) {
-        memcpy(j->fail, j->last, n + 1);
-        j->err_stage = j->stage;
+        memcpy(w->fail, w->last, n + 1);
+        w->err_stage = w->stage;
     }
 }
 
 /* Only replies and commands matter; body bytes pass by untouched. */
-static int on_debug(CURL *easy, curl_infotype type, char *data, size_t n, void *ud)
+static int smtp_on_debug(CURL *easy, curl_infotype type, char *data, size_t n, void *ud)
 {
     (void)easy;
-    struct job *j = ud;
+    struct smtp_worker *w = ud;
     if (type == CURLINFO_HEADER_IN) {
         /* One callback may hold several lines of a multi-line reply. */
         const char *end = data + n, *line = data;
@@ -116,21 +93,30 @@ static int on_debug(CURL *easy, curl_infotype type, char *data, size_t n, void *
             const char *nl = memchr(line, '\n', (size_t)(end - line));
             size_t len = nl ? (size_t)(nl - line + 1) : (size_t)(end - line);
             if (len > 2 || (len && line[0] != '\r'))
-                keep_line(j, line, len);
+                smtp_keep_line(w, line, len);
             line += len;
         }
     } else if (type == CURLINFO_HEADER_OUT && n >= 4) {
         if (!strncasecmp(data, "MAIL", 4))
-            j->stage = ST_MAIL;
+            w->stage = SMTP_ST_MAIL;
         else if (!strncasecmp(data, "RCPT", 4))
-            j->stage = ST_RCPT;
+            w->stage = SMTP_ST_RCPT;
         else if (!strncasecmp(data, "DATA", 4))
-            j->stage = ST_DATA;
+            w->stage = SMTP_ST_DATA;
     }
     return 0;
 }
 
-static int reply_code(const char *line)
+/* curl calls this at least once a second, blocking DONE phase included
+ * (pingpong's wait loop): the way to stop a worker that waits on a server. */
+static int smtp_on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    struct smtp_worker *w = ud;
+    return atomic_load(&w->s->abort) ? 1 : 0;
+}
+
+static int smtp_reply_code(const char *line)
 {
     if (strlen(line) < 3 || line[0] < '1' || line[0] > '5')
         return 0;
@@ -139,7 +125,7 @@ static int reply_code(const char *line)
 
 /* "550 5.1.1 ..." or "550-5.1.1 ...": 1 when the enhanced status is 5.1.x
  * about the recipient (5.1.7 and 5.1.8 are about the sender). */
-static int recipient_gone(const char *line)
+static int smtp_recipient_gone(const char *line)
 {
     const char *p = line + 4;
     if (strlen(line) < 9 || strncmp(p, "5.1.", 4))
@@ -148,115 +134,40 @@ static int recipient_gone(const char *line)
     return p[4] >= '0' && p[4] <= '9' && x != 7 && x != 8;
 }
 
-static void classify(struct job *j, CURLcode rc, struct wb_smtp_result *r)
+static void smtp_classify(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r)
 {
     long code = 0;
-    if (j->easy) { /* none when the job never got onto the wire */
-        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME, &r->seconds);
-    }
+    curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(w->easy, CURLINFO_TOTAL_TIME, &r->seconds);
     if (rc == CURLE_OK) {
         r->outcome = WB_SMTP_SENT;
         r->code = (int)code;
-        snprintf(r->reply, sizeof r->reply, "%s", j->last);
+        snprintf(r->reply, sizeof r->reply, "%s", w->last);
         return;
     }
-    if (j->fail[0]) {
-        r->code = reply_code(j->fail);
-        snprintf(r->reply, sizeof r->reply, "%s", j->fail);
+    if (w->fail[0]) {
+        r->code = smtp_reply_code(w->fail);
+        snprintf(r->reply, sizeof r->reply, "%s", w->fail);
         /* A refusal before MAIL (greeting, TLS, AUTH) is the server's or our
          * configuration's problem, not this message's: try again later. */
-        if (r->code < 500 || j->err_stage == ST_SESSION)
+        if (r->code < 500 || w->err_stage == SMTP_ST_SESSION)
             r->outcome = WB_SMTP_TEMPFAIL;
-        else if (j->err_stage != ST_MAIL && recipient_gone(j->fail))
+        else if (w->err_stage != SMTP_ST_MAIL && smtp_recipient_gone(w->fail))
             r->outcome = WB_SMTP_HARDBOUNCE;
         else
             r->outcome = WB_SMTP_PERMFAIL;
         return;
     }
-    /* No refusal seen: connection, TLS or timeout trouble. */
+    /* No refusal seen: connection, TLS, timeout or abort. */
     r->outcome = WB_SMTP_TEMPFAIL;
-    r->uncertain = j->stage == ST_DATA;
+    r->uncertain = w->stage == SMTP_ST_DATA;
     r->code = code >= 400 ? (int)code : 0;
-    snprintf(r->reply, sizeof r->reply, "%s", j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc));
+    snprintf(r->reply, sizeof r->reply, "%s", w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
 }
 
-static void start_next(struct wb_smtp *s);
-static void really_free(struct wb_smtp *s);
+/* --- worker ------------------------------------------------------------- */
 
-static void wire_unlink(struct wb_smtp *s, struct job *j)
-{
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        s->wire = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    s->running--;
-}
-
-static void finish(struct job *j, CURLcode rc)
-{
-    struct wb_smtp *s = j->s;
-    struct wb_smtp_result r;
-    memset(&r, 0, sizeof r);
-    classify(j, rc, &r);
-    s->dispatching++;
-    j->done(&r, j->ud);
-    s->dispatching--;
-    job_free(j);
-}
-
-static void on_done(CURL *easy, CURLcode rc, void *ud)
-{
-    (void)easy;
-    struct job *j = ud;
-    struct wb_smtp *s = j->s;
-    wire_unlink(s, j);
-    finish(j, rc);
-    if (s->free_pending && !s->dispatching)
-        really_free(s);
-    else if (!s->dispatching)
-        start_next(s);
-}
-
-static void set_options(struct wb_smtp *s, struct job *j);
-
-static int launch(struct wb_smtp *s, struct job *j)
-{
-    j->easy = take_easy(s);
-    if (!j->easy)
-        return -1;
-    set_options(s, j);
-    if (wb_curl_loop_add(s->cl, j->easy, on_done, j) < 0)
-        return -1;
-    j->prev = NULL;
-    j->next = s->wire;
-    if (s->wire)
-        s->wire->prev = j;
-    s->wire = j;
-    s->running++;
-    return 0;
-}
-
-/* Runs from the loop only, so a failure can report through `done`. */
-static void start_next(struct wb_smtp *s)
-{
-    while (s->qhead && s->running < (size_t)s->o.connections) {
-        struct job *j = s->qhead;
-        s->qhead = j->next;
-        if (!s->qhead)
-            s->qtail = NULL;
-        s->queued--;
-        j->next = NULL;
-        if (launch(s, j) < 0) {
-            snprintf(j->errbuf, sizeof j->errbuf, "the transfer loop refused the message");
-            finish(j, CURLE_FAILED_INIT);
-        }
-    }
-}
-
-static long use_ssl(enum wb_tls t)
+static long smtp_use_ssl(enum wb_tls t)
 {
     switch (t) {
     case WB_TLS_TRY: return (long)CURLUSESSL_TRY;
@@ -265,26 +176,155 @@ static long use_ssl(enum wb_tls t)
     }
 }
 
-static void set_options(struct wb_smtp *s, struct job *j)
+/* curl_easy_reset keeps the handle's live connection, so the next message
+ * goes over the same SMTP session (RSET, not a new TCP and TLS handshake). */
+static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
 {
-    CURL *e = j->easy;
+    const struct wb_smtp_opts *o = &w->s->o;
+    CURL *e = w->easy;
+    curl_easy_reset(e);
     wb_mail_attach(e, &j->h);
-    curl_easy_setopt(e, CURLOPT_URL, s->o.url);
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl(s->o.tls));
-    if (s->o.timeout_s > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)s->o.timeout_s);
-    if (s->o.username) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, s->o.username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, s->o.password ? s->o.password : "");
+    curl_easy_setopt(e, CURLOPT_USE_SSL, smtp_use_ssl(o->tls));
+    if (o->timeout_s > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)o->timeout_s);
+    if (o->username) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, o->password ? o->password : "");
     }
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->errbuf);
     /* The debug callback is where curl shows SMTP reply text. */
     curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
-    curl_easy_setopt(e, CURLOPT_DEBUGDATA, j);
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, smtp_on_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, w);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, smtp_on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, w);
+}
+
+static void smtp_run(struct smtp_worker *w, struct smtp_job *j)
+{
+    w->stage = w->err_stage = SMTP_ST_SESSION;
+    w->last[0] = w->fail[0] = w->errbuf[0] = '\0';
+    smtp_set_options(w, j);
+    CURLcode rc = curl_easy_perform(w->easy);
+    smtp_classify(w, rc, &j->r);
+    /* Nothing of this job may stay in the handle past its free. */
+    curl_easy_setopt(w->easy, CURLOPT_MAIL_RCPT, NULL);
+    curl_easy_setopt(w->easy, CURLOPT_READDATA, NULL);
+}
+
+static void *smtp_worker_main(void *arg)
+{
+    struct smtp_worker *w = arg;
+    struct wb_smtp *s = w->s;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        struct smtp_job *j = TAILQ_FIRST(&s->todo);
+        if (!j) {
+            if (s->stopping)
+                break;
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        TAILQ_REMOVE(&s->todo, j, link);
+        s->busy++;
+        pthread_mutex_unlock(&s->mu);
+        smtp_run(w, j);
+        pthread_mutex_lock(&s->mu);
+        s->busy--;
+        TAILQ_INSERT_TAIL(&s->done, j, link);
+        uv_async_send(&s->async);
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* QUIT happens here, off the loop, however slow the server is. */
+    curl_easy_cleanup(w->easy);
+    w->easy = NULL;
+    return NULL;
+}
+
+/* --- loop side ---------------------------------------------------------- */
+
+static void smtp_really_free(struct wb_smtp *s);
+
+/* An idle sender must not keep uv_run alive; one with work must. */
+static void smtp_ref(struct wb_smtp *s)
+{
+    if (s->inflight)
+        uv_ref((uv_handle_t *)&s->async);
+    else
+        uv_unref((uv_handle_t *)&s->async);
+}
+
+static void smtp_on_async(uv_async_t *a)
+{
+    struct wb_smtp *s = a->data;
+    struct smtp_jobs got = TAILQ_HEAD_INITIALIZER(got);
+    pthread_mutex_lock(&s->mu);
+    TAILQ_CONCAT(&got, &s->done, link);
+    pthread_mutex_unlock(&s->mu);
+    s->dispatching++;
+    struct smtp_job *j;
+    while ((j = TAILQ_FIRST(&got))) {
+        TAILQ_REMOVE(&got, j, link);
+        s->inflight--;
+        if (!s->free_pending)
+            j->done(&j->r, j->ud);
+        smtp_job_free(j);
+    }
+    s->dispatching--;
+    if (s->free_pending)
+        smtp_really_free(s);
+    else
+        smtp_ref(s);
+}
+
+static char *smtp_dup_or_null(const char *s)
+{
+    return s && *s ? wb_xstrdup(s) : NULL;
+}
+
+static int smtp_start_workers(struct wb_smtp *s)
+{
+    for (s->nw = 0; s->nw < s->o.connections; s->nw++) {
+        struct smtp_worker *w = &s->w[s->nw];
+        w->s = s;
+        w->easy = curl_easy_init();
+        if (!w->easy || pthread_create(&w->tid, NULL, smtp_worker_main, w) != 0) {
+            if (w->easy)
+                curl_easy_cleanup(w->easy);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o)
+{
+    if (!o->url || !*o->url || o->connections < 1)
+        return NULL;
+    struct wb_smtp *s = wb_xcalloc(1, sizeof *s);
+    s->o = *o;
+    s->o.url = wb_xstrdup(o->url);
+    s->o.username = smtp_dup_or_null(o->username);
+    s->o.password = smtp_dup_or_null(o->password);
+    TAILQ_INIT(&s->todo);
+    TAILQ_INIT(&s->done);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->w = wb_xcalloc((size_t)o->connections, sizeof *s->w);
+    uv_async_init(loop, &s->async, smtp_on_async);
+    s->async.data = s;
+    smtp_ref(s);
+    if (smtp_start_workers(s) < 0) {
+        wb_error("smtp: cannot start %d worker thread(s)", o->connections);
+        smtp_really_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
@@ -295,65 +335,79 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
         wb_warn("smtp: not sending %s: bad envelope address", m->message_id);
         return -1;
     }
-    struct job *j = wb_xcalloc(1, sizeof *j);
-    j->s = s;
+    struct smtp_job *j = wb_xcalloc(1, sizeof *j);
     j->done = done;
     j->ud = ud;
     j->from = wb_xasprintf("<%s>", envelope_from);
     if (wb_mail_prepare(m, &j->h, err, sizeof err) < 0) {
         wb_warn("smtp: not sending %s: %s", m->message_id, err);
-        job_free(j);
+        smtp_job_free(j);
         return -1;
     }
     char *angle = wb_xasprintf("<%s>", rcpt);
     j->rcpts = curl_slist_append(NULL, angle);
     free(angle);
-    if (!j->rcpts) {
-        job_free(j);
+    if (!j->rcpts || s->free_pending) {
+        smtp_job_free(j);
         return -1;
     }
-    /* Straight onto the wire when a slot is free; curl_loop defers `done`. */
-    if (!s->qhead && s->running < (size_t)s->o.connections && !s->free_pending) {
-        if (launch(s, j) < 0) {
-            job_free(j);
-            return -1;
-        }
-        return 0;
-    }
-    if (s->qtail)
-        s->qtail->next = j;
-    else
-        s->qhead = j;
-    s->qtail = j;
-    s->queued++;
+    s->inflight++;
+    smtp_ref(s);
+    pthread_mutex_lock(&s->mu);
+    TAILQ_INSERT_TAIL(&s->todo, j, link);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
 size_t wb_smtp_inflight(struct wb_smtp *s)
 {
-    return s->queued + s->running;
+    return s->inflight;
 }
 
-static void really_free(struct wb_smtp *s)
+size_t wb_smtp_busy(struct wb_smtp *s)
 {
-    while (s->wire) {
-        struct job *j = s->wire;
-        wire_unlink(s, j);
-        wb_curl_loop_cancel(s->cl, j->easy);
-        job_free(j);
-    }
-    while (s->qhead) {
-        struct job *j = s->qhead;
-        s->qhead = j->next;
-        job_free(j);
-    }
-    while (s->nidle)
-        curl_easy_cleanup(s->idle[--s->nidle]);
-    free(s->idle);
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->busy;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void smtp_on_closed(uv_handle_t *h)
+{
+    struct wb_smtp *s = h->data;
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->w);
     free((char *)s->o.url);
     free((char *)s->o.username);
     free((char *)s->o.password);
     free(s);
+}
+
+static void smtp_drop_all(struct smtp_jobs *q)
+{
+    struct smtp_job *j;
+    while ((j = TAILQ_FIRST(q))) {
+        TAILQ_REMOVE(q, j, link);
+        smtp_job_free(j);
+    }
+}
+
+/* Queued jobs go first, so no worker takes another; a transfer on the wire
+ * stops at its next progress call. */
+static void smtp_really_free(struct wb_smtp *s)
+{
+    pthread_mutex_lock(&s->mu);
+    smtp_drop_all(&s->todo);
+    s->stopping = true;
+    atomic_store(&s->abort, s->busy ? 1 : 0);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->nw; i++)
+        pthread_join(s->w[i].tid, NULL);
+    smtp_drop_all(&s->done);
+    uv_close((uv_handle_t *)&s->async, smtp_on_closed);
 }
 
 void wb_smtp_free(struct wb_smtp *s)
@@ -363,5 +417,5 @@ void wb_smtp_free(struct wb_smtp *s)
     if (s->dispatching)
         s->free_pending = 1; /* called from a done callback: finish that first */
     else
-        really_free(s);
+        smtp_really_free(s);
 }

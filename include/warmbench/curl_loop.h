@@ -1,5 +1,6 @@
 /* One libcurl multi handle driven by a libuv loop (curl's multi-uv.c
- * pattern), shared by SMTP, IMAP and webhook transfers.
+ * pattern), shared by IMAP and HTTP(S) transfers (webhooks, tokens); SMTP runs
+ * in worker threads (smtp.h says why).
  *
  * Ownership: wb_curl_loop uses CURLOPT_PRIVATE and CURLOPT_CLOSESOCKETFUNCTION
  * (and its data) of every easy handle it runs; callers keep their own state
@@ -23,11 +24,6 @@ struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop);
 /* The multi handle, for curl_multi_setopt (e.g. CURLMOPT_MAX_HOST_CONNECTIONS).
  * Do not add or remove easy handles on it directly. */
 CURLM *wb_curl_loop_multi(struct wb_curl_loop *cl);
-
-/* Raises the multi's idle-connection cache by n connections (it starts at
- * 16), so that users who expect reuse (SMTP) keep their connections open
- * even when little else is in flight. */
-void wb_curl_loop_reserve(struct wb_curl_loop *cl, size_t n);
 
 /* Starts the transfer. 0 on success; -1 (and `done` is never called) when
  * curl refuses the handle or the loop is being freed. */

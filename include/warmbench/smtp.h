@@ -1,18 +1,24 @@
-/* The SMTP sender: messages go out over libcurl on the shared curl_loop,
- * at most `connections` SMTP transactions at once (the rest wait here in
- * FIFO order), over connections curl keeps open and reuses between
- * messages.
+/* The SMTP sender: one worker thread per configured connection, in the way
+ * Postfix runs one delivery agent per connection. Each worker owns one curl
+ * easy handle, and with it one SMTP connection that it reuses from message
+ * to message; it takes the next built message from a FIFO shared with the
+ * loop and hands the outcome back through a uv_async.
  *
- * Known limit of libcurl 7.88: after the body, curl's SMTP "done" step waits
- * for the final reply to the end-of-data dot synchronously (and QUIT on
- * closing a connection), so a slow server's final answer stalls the loop for
- * that long. Point `url` at a nearby relay (SPEC's smtp://127.0.0.1:2525),
- * which answers in milliseconds. */
+ * Why threads and not the loop's curl multi: libcurl (7.88 and later) runs
+ * SMTP's DONE phase in blocking mode. After the body it waits for the reply
+ * to the final dot with a blocking poll, even under the multi interface, and
+ * QUIT likewise. Remote providers answer the dot in 0.2 to 1 s, which on
+ * the loop froze tracking, /healthz and the database for that long, one
+ * message at a time. A worker may block; the loop never does.
+ *
+ * Workers touch nothing but their easy handle, the job they took and the
+ * two queues (under one mutex): no PostgreSQL, no loop state, no logging.
+ * Every `done` runs on the loop. */
 #ifndef WB_SMTP_H
 #define WB_SMTP_H
 #include <stddef.h>
+#include <uv.h>
 #include "warmbench/config.h"
-#include "warmbench/curl_loop.h"
 #include "warmbench/mime.h"
 
 struct wb_smtp;
@@ -22,7 +28,7 @@ struct wb_smtp_opts {
     const char *username;   /* NULL or "": no AUTH */
     const char *password;
     enum wb_tls tls;        /* required → CURLUSESSL_ALL, try → _TRY, off → _NONE */
-    int connections;        /* concurrent SMTP connections, >= 1 */
+    int connections;        /* worker threads, one connection each, >= 1 */
     int timeout_s;          /* whole transaction, connect included */
 };
 
@@ -47,23 +53,29 @@ struct wb_smtp_result {
 
 typedef void (*wb_smtp_done_fn)(const struct wb_smtp_result *r, void *ud);
 
-/* NULL when opts are unusable (no url, connections < 1). Copies opts. */
-struct wb_smtp *wb_smtp_new(struct wb_curl_loop *cl, const struct wb_smtp_opts *o);
+/* Starts `connections` workers. NULL when opts are unusable (no url,
+ * connections < 1) or a thread cannot be made. Copies opts. */
+struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o);
 
 /* Builds the message now (m and the strings need not outlive the call) and
- * sends it when a connection slot is free. `done` runs once, from the loop,
+ * queues it for the next free worker. `done` runs once, from the loop,
  * never from inside this call. -1 (done never runs; the reason is logged)
  * when the message can't be built: a bad address, id or URL. */
 int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
                  const struct wb_mail *m, wb_smtp_done_fn done, void *ud);
 
-/* Messages handed over and not yet done: queued plus on the wire. */
+/* Messages handed over whose `done` has not run: queued plus on the wire. */
 size_t wb_smtp_inflight(struct wb_smtp *s);
 
-/* Stops everything at once WITHOUT calling any pending `done`: a message
- * that was on the wire has an unknown outcome, which is the caller's to
- * record. For a clean stop, send nothing more and wait until
- * wb_smtp_inflight() is 0 first. */
+/* Transactions a worker is running now (at most `connections`). */
+size_t wb_smtp_busy(struct wb_smtp *s);
+
+/* Stops everything WITHOUT calling any pending `done`: a transfer on the
+ * wire is aborted within a second (its outcome is unknown, the caller's to
+ * record), the workers say QUIT and end, and the memory goes once the loop
+ * has closed the async handle (run the loop once more). For a clean stop,
+ * send nothing more and wait until wb_smtp_inflight() is 0 first. Safe to
+ * call from inside a `done`. */
 void wb_smtp_free(struct wb_smtp *s);
 
 #endif

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "warmbench/curl_loop.h"
 #include "warmbench/smtp.h"
 #include "warmbench/tokens.h"
 
@@ -97,10 +96,9 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct wb_curl_loop *cl = wb_curl_loop_new(&loop);
     struct wb_smtp_opts o = {.url = argv[1], .tls = WB_TLS_OFF, .connections = k,
                              .timeout_s = timeout};
-    struct wb_smtp *smtp = wb_smtp_new(cl, &o);
+    struct wb_smtp *smtp = wb_smtp_new(&loop, &o);
     struct slot *slots = calloc((size_t)n, sizeof *slots);
     int left = n;
     for (int i = 0; i < n; i++) {
@@ -115,7 +113,6 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     printf("DONE %d left %zu inflight\n", left, smtp ? wb_smtp_inflight(smtp) : 0);
     wb_smtp_free(smtp);
-    wb_curl_loop_free(cl);
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
     free(slots);
