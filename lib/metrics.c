@@ -48,6 +48,7 @@ struct wb_metrics {
     struct flight *flight;
     struct waiter *waiters;
     struct hist smtp[NO];
+    unsigned long long repeats[2];  /* opens, clicks */
 };
 
 static uint64_t now_ms(void)
@@ -79,6 +80,12 @@ void wb_metrics_observe_smtp(struct wb_metrics *m, double seconds, int outcome)
             h->le[i]++;
     h->count++;
     h->sum += seconds;
+}
+
+void wb_metrics_count_repeat(struct wb_metrics *m, bool click)
+{
+    if (m)
+        m->repeats[click]++;
 }
 
 static void wake(struct wb_metrics *m)
@@ -240,6 +247,12 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
     }
     if (m->q)
         render_eventq(m->q, b);
+    wb_buf_printf(b, "# HELP warmbench_tracking_repeats_total Opens and clicks answered without "
+                     "an event: recorded already this minute.\n"
+                     "# TYPE warmbench_tracking_repeats_total counter\n"
+                     "warmbench_tracking_repeats_total{type=\"open\"} %llu\n"
+                     "warmbench_tracking_repeats_total{type=\"click\"} %llu\n",
+                  m->repeats[0], m->repeats[1]);
     render_hist(m, b);
 }
 

@@ -7,6 +7,7 @@
 #include "warmbench/tracking.h"
 #include "warmbench/ats_in.h"
 #include "warmbench/buf.h"
+#include "warmbench/dedup.h"
 #include "warmbench/http_loop.h"
 #include "warmbench/log.h"
 #include "warmbench/machine.h"
@@ -30,6 +31,11 @@ static const char lookup_sql[] =
  * and send time never change once it is sent, and a bounded table keeps
  * memory flat however many messages are clicked. */
 #define CACHE_SLOTS 4096
+
+/* Opens and clicks recorded this minute (dedup.h): 65,536 distinct hits a
+ * minute before repeats start to be recorded twice, in 1.5 MB. */
+#define DEDUP_ENTRIES 65536
+#define DEDUP_WINDOW_S 60
 struct cache_slot {
     int64_t id;          /* 0 = empty */
     char *sequence;
@@ -53,6 +59,7 @@ struct wb_tracking {
     struct listener pub, adm;
     struct treq *waiting;           /* suspended requests */
     uv_timer_t sweep;               /* answers those that waited too long */
+    struct wb_dedup *dedup;         /* opens and clicks recorded this minute */
     struct cache_slot cache[CACHE_SLOTS];
 };
 
@@ -286,12 +293,43 @@ static char *detail(const char *link, const char *why)
 }
 
 static int record(struct treq *q, const char *type, const char *link, const char *why,
-                  wb_eventq_done_fn done, void *ud)
+                  double at, wb_eventq_done_fn done, void *ud)
 {
     char *d = detail(link, why);
-    int rc = wb_eventq_push(q->t->q, q->r.tok.message_id, type, why != NULL, d, now_s(), done, ud);
+    int rc = wb_eventq_push(q->t->q, q->r.tok.message_id, type, why != NULL, d, at, done, ud);
     free(d);
     return rc;
+}
+
+/* Records an open (what WB_DEDUP_OPEN) or a click on link `what` unless
+ * the same hit was recorded this minute: one recipient or one scanner
+ * repeating a hit must not fill the queue that others' unsubscribes need.
+ * Machine and human hits count apart, so a proxy's prefetch cannot hide
+ * the person's own open or click. 0 when recorded or a repeat; -1 when the
+ * queue refused it, which is then not remembered, so a retry can store it. */
+static int record_once(struct treq *q, int what, const char *link, const char *why)
+{
+    struct wb_dedup_key k = {q->r.tok.message_id, what, why != NULL};
+    double now = now_s();
+    if (wb_dedup_seen(q->t->dedup, &k, now)) {
+        wb_metrics_count_repeat(q->t->metrics, what != WB_DEDUP_OPEN);
+        return 0;
+    }
+    if (record(q, what == WB_DEDUP_OPEN ? "open" : "click", link, why, now, NULL, NULL) < 0)
+        return -1;
+    wb_dedup_mark(q->t->dedup, &k, now);
+    return 0;
+}
+
+/* A click that may be a repeat, before its machine flag is known. */
+static bool click_maybe_repeat(const struct treq *q)
+{
+    struct wb_dedup_key k = {q->r.tok.message_id, q->r.tok.link, false};
+    double now = now_s();
+    if (wb_dedup_seen(q->t->dedup, &k, now))
+        return true;
+    k.machine = true;
+    return wb_dedup_seen(q->t->dedup, &k, now);
 }
 
 /* ---- routes ---- */
@@ -299,7 +337,7 @@ static int record(struct treq *q, const char *type, const char *link, const char
 static enum MHD_Result do_open(struct treq *q)
 {
     struct wb_machine_req m = machine_req(q, -1);
-    if (record(q, "open", NULL, wb_machine_open(&m), NULL, NULL) < 0)
+    if (record_once(q, WB_DEDUP_OPEN, NULL, wb_machine_open(&m)) < 0)
         return answer(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, busy());
     struct MHD_Response *r =
         MHD_create_response_from_buffer(sizeof pixel, (void *)pixel, MHD_RESPMEM_PERSISTENT);
@@ -320,7 +358,7 @@ static int click_answer(struct treq *q, const char *sequence, double sent_at,
         return MHD_HTTP_NOT_FOUND;
     }
     struct wb_machine_req m = machine_req(q, sent_at > 0 ? now_s() - sent_at : -1);
-    if (record(q, "click", s->links[link].name, wb_machine_click(&m), NULL, NULL) < 0) {
+    if (record_once(q, link, s->links[link].name, wb_machine_click(&m)) < 0) {
         *out = busy();
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -359,13 +397,14 @@ static void on_lookup(PGresult *res, void *ud)
 static enum MHD_Result do_click(struct treq *q)
 {
     struct cache_slot *c = &q->t->cache[(uint64_t)q->r.tok.message_id % CACHE_SLOTS];
-    if (wb_eventq_full(q->t->q))
-        return answer(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, busy());
     if (c->id == q->r.tok.message_id && c->sequence) {
         struct MHD_Response *r;
         int status = click_answer(q, c->sequence, c->sent_at, &r);
         return answer(q->conn, status, r);
     }
+    /* A lookup only to answer 503 would be wasted; a repeat needs no room. */
+    if (wb_eventq_full(q->t->q) && !click_maybe_repeat(q))
+        return answer(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, busy());
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)q->r.tok.message_id);
     const char *p[] = {id};
@@ -389,8 +428,9 @@ static void on_unsub_stored(bool stored, void *ud)
 static enum MHD_Result do_unsub(struct treq *q)
 {
     /* A one-click POST comes from the person's mail provider acting for
-     * them: never flagged as a machine. */
-    if (record(q, "unsubscribe", NULL, NULL, on_unsub_stored, q) < 0)
+     * them: never flagged as a machine, and never deduplicated (each one
+     * is stored; a second is harmless). */
+    if (record(q, "unsubscribe", NULL, NULL, now_s(), on_unsub_stored, q) < 0)
         return answer(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, busy());
     wait_begin(q);
     return MHD_YES;
@@ -635,6 +675,7 @@ struct wb_tracking *wb_tracking_new(uv_loop_t *loop, const struct wb_config *cfg
     t->pg = pg;
     t->q = q;
     t->metrics = metrics;
+    t->dedup = wb_dedup_new(DEDUP_ENTRIES, DEDUP_WINDOW_S);
     uv_timer_init(loop, &t->sweep);
     t->sweep.data = t;
     uv_timer_start(&t->sweep, on_sweep, 500, 500);
@@ -689,5 +730,6 @@ void wb_tracking_free(struct wb_tracking *t)
     wb_http_free(t->adm.http);
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(t->cache[i].sequence);
+    wb_dedup_free(t->dedup);
     uv_close((uv_handle_t *)&t->sweep, free_tracking);
 }

@@ -5,6 +5,7 @@
  * histogram fed by the scheduler; the tracking queue's figures. */
 #ifndef WB_METRICS_H
 #define WB_METRICS_H
+#include <stdbool.h>
 #include "warmbench/buf.h"
 #include "warmbench/eventq.h"
 #include "warmbench/pg_loop.h"
@@ -16,6 +17,9 @@ struct wb_metrics;
 struct wb_metrics *wb_metrics_new(struct wb_pg *pg, unsigned refresh_s);
 /* Adds the tracking queue's depth and counters to the output (q may be NULL). */
 void wb_metrics_set_eventq(struct wb_metrics *m, const struct wb_eventq *q);
+/* One open (click false) or click answered as a repeat (dedup.h); m may
+ * be NULL. */
+void wb_metrics_count_repeat(struct wb_metrics *m, bool click);
 /* One SMTP transaction took `seconds`; outcome is an enum wb_smtp_outcome. */
 void wb_metrics_observe_smtp(struct wb_metrics *m, double seconds, int outcome);
 /* Returns 0 when the figures can be rendered now (a stale cache is

@@ -2,7 +2,9 @@
  * links, unsubscribe pages and one-click POSTs on http.listen, /healthz and
  * /metrics on http.admin_listen when set. Events go through eventq; a
  * click is answered once its message's sequence is known, an unsubscribe
- * once its event is stored. */
+ * once its event is stored. An open or click already recorded this minute
+ * is answered without a new event (dedup.h); unsubscribes are always
+ * recorded. */
 #ifndef WB_TRACKING_H
 #define WB_TRACKING_H
 #include <stdbool.h>
