@@ -129,13 +129,14 @@ class HttpTest(harness.WbTestCase):
 
     def test_privacy_proxy_opens_are_machine(self):
         self.start()
-        mid, _, _ = self.message()
-        path = "/o/%s.gif" % self.token("open", mid)
+        # One message each: repeats of one message within a minute are not
+        # recorded again.
+        path = lambda: "/o/%s.gif" % self.token("open", self.message()[0])
         for ua in ("Mozilla/5.0", GOOGLE, "YahooMailProxy; https://help.yahoo.com", None):
-            self.assertEqual(self.request("GET", path, ua=ua)[0], 200)
-        st, _, _ = self.request("GET", path, headers={"Sec-Purpose": "prefetch"})
+            self.assertEqual(self.request("GET", path(), ua=ua)[0], 200)
+        st, _, _ = self.request("GET", path(), headers={"Sec-Purpose": "prefetch"})
         self.assertEqual(st, 200)
-        st, h, body = self.request("HEAD", path)
+        st, h, body = self.request("HEAD", path())
         self.assertEqual((st, h["Content-Type"], body), (200, "image/gif", b""))
         ev = self.wait_events(6)
         self.assertEqual(len(ev), 6)
@@ -178,8 +179,8 @@ class HttpTest(harness.WbTestCase):
 
     def test_scanner_click_is_machine(self):
         self.start()
-        mid, _, _ = self.message()
         for ua in ("Barracuda Sentinel (EE)", "python-requests/2.31", "curl/7.88.1"):
+            mid, _, _ = self.message()
             self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 1), ua=ua)[0],
                              302)
         ev = self.wait_events(3)
@@ -372,14 +373,16 @@ class HttpTest(harness.WbTestCase):
     def test_full_queue_answers_503_and_sigterm_flushes(self):
         self.start(env={"WB_EVENTQ_MAX": "3", "WB_EVENTQ_DELAY_MS": "600000",
                         "WB_EVENTQ_BATCH": "1000"})
+        paths = ["/o/%s.gif" % self.token("open", self.message()[0]) for _ in range(3)]
+        self.assertEqual([self.request("GET", p)[0] for p in paths], [200] * 3)
         mid, _, _ = self.message()
-        path = "/o/%s.gif" % self.token("open", mid)
-        self.assertEqual([self.request("GET", path)[0] for _ in range(3)], [200] * 3)
-        st, h, _ = self.request("GET", path)
+        st, h, _ = self.request("GET", "/o/%s.gif" % self.token("open", mid))
         self.assertEqual(st, 503)
         self.assertIn("Retry-After", h)
         self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 0))[0], 503)
         self.assertEqual(self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"")[0], 503)
+        # A repeat needs no room in the queue: it is answered as usual.
+        self.assertEqual(self.request("GET", paths[0])[0], 200)
         self.assertEqual(self.events(), [])  # still waiting for the batch delay
         self.stop()
         self.assertEqual(len(self.events()), 3)
@@ -490,3 +493,105 @@ class HttpTest(harness.WbTestCase):
             time.sleep(0.5)
         self.stop()
         self.assertEqual(self.events(), [])
+
+    # ---- repeats: one open per message, one click per link, a minute ----
+    def metric(self, sample):
+        """The value of one sample line of /metrics, e.g. 'name{type="open"}'."""
+        text = self.request("GET", "/metrics")[2].decode()
+        m = re.search(r"^%s (\S+)$" % re.escape(sample), text, re.M)
+        self.assertIsNotNone(m, text)
+        return float(m.group(1))
+
+    def repeats(self, kind):
+        return self.metric('warmbench_tracking_repeats_total{type="%s"}' % kind)
+
+    @staticmethod
+    def same_minute(need_s):
+        """Waits, if need be, until the next need_s seconds lie in one
+        calendar minute (the window repeats are counted in)."""
+        left = 60 - time.time() % 60
+        if left < need_s:
+            time.sleep(left + 0.2)
+
+    def test_repeated_pixel_hits_store_one_open_and_count_the_repeats(self):
+        self.start()
+        mid, _, _ = self.message()
+        other, _, _ = self.message()
+        path = "/o/%s.gif" % self.token("open", mid)
+        self.same_minute(20)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: self.request("GET", path), range(40)))
+        for st, h, body in answers:
+            self.assertEqual((st, h["Content-Type"], len(body)), (200, "image/gif", 43))
+        self.assertEqual(self.request("GET", "/o/%s.gif" % self.token("open", other))[0], 200)
+        self.assertEqual((self.repeats("open"), self.repeats("click")), (39, 0))
+        self.stop()
+        self.assertEqual([e[:3] for e in self.events()],
+                         [[str(mid), "open", "f"], [str(other), "open", "f"]])
+
+    def test_clicks_on_two_links_of_one_message_store_two_clicks(self):
+        self.start()
+        mid, _, _ = self.message()
+        self.same_minute(15)
+        for _ in range(3):
+            for link, url in ((0, SEQ["links"]["apply"]), (1, SEQ["links"]["blog"])):
+                st, h, _ = self.request("GET", "/c/%s" % self.token("click", mid, link))
+                self.assertEqual((st, h["Location"]), (302, url))
+        self.assertEqual((self.repeats("open"), self.repeats("click")), (0, 4))
+        self.stop()
+        self.assertEqual([(e[1], e[2], json.loads(e[3])) for e in self.events()],
+                         [("click", "f", {"link": "apply"}), ("click", "f", {"link": "blog"})])
+
+    def test_repeats_keep_machine_and_human_hits_apart(self):
+        """A proxy's open or a scanner's too-soon click does not hide the
+        person's own a moment later, and machine_click_s still applies."""
+        self.start(machine_click_s=2)
+        mid, _, _ = self.message(sent_ago_s=0)
+        self.same_minute(20)
+        click = "/c/%s" % self.token("click", mid, 1)
+        for _ in range(2):
+            self.assertEqual(self.request("GET", click)[0], 302)  # too soon: machine
+        opened = "/o/%s.gif" % self.token("open", mid)
+        for ua in (GOOGLE, GOOGLE, BROWSER, BROWSER):
+            self.assertEqual(self.request("GET", opened, ua=ua)[0], 200)
+        time.sleep(2.5)
+        for _ in range(2):
+            self.assertEqual(self.request("GET", click)[0], 302)  # the person
+        self.assertEqual((self.repeats("open"), self.repeats("click")), (2, 2))
+        self.stop()
+        ev = [(e[1], e[2], json.loads(e[3]).get("why")) for e in self.events()]
+        self.assertEqual(ev, [("click", "t", "too-soon"), ("open", "t", "google-proxy"),
+                              ("open", "f", None), ("click", "f", None)])
+
+    def test_a_refused_hit_is_not_remembered(self):
+        self.start(env={"WB_EVENTQ_MAX": "1", "WB_EVENTQ_DELAY_MS": "1500"})
+        self.wait_healthy()
+        a, _, _ = self.message()
+        b, _, _ = self.message()
+        pa, pb = ("/o/%s.gif" % self.token("open", m) for m in (a, b))
+        click = "/c/%s" % self.token("click", b, 0)
+        self.same_minute(20)
+        self.assertEqual(self.request("GET", pa)[0], 200)  # queued: the queue is full
+        self.assertEqual(self.request("GET", pb)[0], 503)
+        self.assertEqual(self.request("GET", click)[0], 503)
+        self.assertEqual(self.request("GET", pa)[0], 200)  # a repeat needs no room
+        self.wait_events(1)
+        self.assertEqual(self.request("GET", pb)[0], 200)  # the retry is recorded
+        self.wait_events(2)
+        self.assertEqual(self.request("GET", click)[0], 302)
+        self.wait_events(3)
+        self.assertEqual(self.repeats("open"), 1)
+        self.stop()
+        self.assertEqual([e[:2] for e in self.events()],
+                         [[str(a), "open"], [str(b), "open"], [str(b), "click"]])
+
+    def test_unsubscribe_posts_are_never_deduplicated(self):
+        self.start()
+        mid, eid, _ = self.message()
+        path = "/u/%s" % self.token("unsub", mid)
+        for _ in range(3):
+            self.assertEqual(self.request("POST", path, body=b"")[0], 200)
+        self.assertEqual(self.scalar("SELECT state FROM enrollments WHERE id = %d" % eid), "stopped")
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'unsubscribe' "
+                                     "AND message_id = %d" % mid), "3")
+        self.assertEqual((self.repeats("open"), self.repeats("click")), (0, 0))
