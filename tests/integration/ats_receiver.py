@@ -11,8 +11,9 @@ a test can change it at any time:
   {"retry_after": "2"}                     add Retry-After to the non-2xx
   {"status": 400, "body": "bad"}           answer 400 with that body
   {"hang": SECONDS}                        read the request, answer nothing
-"until", "count" and "hang" combine with "status" as written. Prints
-READY once listening."""
+"until", "count" and "hang" combine with "status" as written.
+--delay-ms N holds every answer N ms after the request is recorded (a slow
+ATS); 0, the default, answers at once. Prints READY once listening."""
 import argparse
 import hashlib
 import hmac
@@ -66,6 +67,8 @@ def make_handler(args, secret):
                    "answer": answer}
             with LOCK, open(args.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+            if args.delay_ms > 0:
+                time.sleep(args.delay_ms / 1000.0)
             if m.get("hang"):
                 time.sleep(m["hang"])
                 self.close_connection = True
@@ -88,6 +91,7 @@ def main():
     ap.add_argument("--secret-file", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", required=True)
+    ap.add_argument("--delay-ms", type=int, default=0)
     args = ap.parse_args()
     with open(args.secret_file, "rb") as f:
         secret = f.read().rstrip(b"\r\n")

@@ -8,8 +8,11 @@ Run with /usr/bin/python3 (Debian's python3-aiosmtpd):
 
 Each accepted message is saved as DIR/NNNNNN.eml (raw bytes as received) and
 DIR/NNNNNN.json ({"mail_from", "rcpt_tos", "peer"}). DIR/stats.json holds
-{"connections", "max_concurrent", "messages", "refused"}, rewritten
-atomically on every change. Prints "READY" once listening; stops on SIGTERM.
+{"connections", "max_concurrent", "messages", "refused", "max_in_data"},
+rewritten atomically on every change; max_in_data is the most sessions
+that were between the final dot and the answer at once (with --delay-ms:
+how many transfers the client really had in flight together). Prints
+"READY" once listening; stops on SIGTERM.
 """
 import argparse
 import asyncio
@@ -31,13 +34,16 @@ class Stats:
         self.max_concurrent = 0
         self.messages = 0
         self.refused = 0
+        self.in_data = 0
+        self.max_in_data = 0
         self.save()
 
     def save(self):
         path = os.path.join(self.outdir, "stats.json")
         with open(path + ".tmp", "w") as f:
             json.dump({"connections": self.connections, "max_concurrent": self.max_concurrent,
-                       "messages": self.messages, "refused": self.refused}, f)
+                       "messages": self.messages, "refused": self.refused,
+                       "max_in_data": self.max_in_data}, f)
         os.replace(path + ".tmp", path)
 
 
@@ -70,8 +76,16 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.args.delay_ms > 0:
-            await asyncio.sleep(self.args.delay_ms / 1000.0)
+        s = self.stats
+        s.in_data += 1
+        if s.in_data > s.max_in_data:
+            s.max_in_data = s.in_data
+            s.save()
+        try:
+            if self.args.delay_ms > 0:
+                await asyncio.sleep(self.args.delay_ms / 1000.0)
+        finally:
+            s.in_data -= 1
         if self.args.drop_after_data:
             server.transport.abort()
             return "250 2.0.0 unreachable: the connection is gone"
