@@ -1,9 +1,7 @@
--- wrk script for bench_track.sh: GETs the pixels (one per message, in
--- turn) until the last second of the run, then a path that records
--- nothing, so every pixel request is
--- answered before wrk stops; counts the 43-byte 200 answers (pixels) and
--- the 503s (queue full).
--- args: FILE_OF_PIXEL_PATHS IDLE_PATH DURATION_S
+-- wrk script for bench_track.sh: GETs the pixels of FILE_OF_PIXEL_PATHS
+-- (one per message) in turn, over and over, and counts the answers: the
+-- 43-byte 200s (pixels), the non-2xx ones, and any other 2xx.
+-- args: FILE_OF_PIXEL_PATHS
 local threads = {}
 
 function setup(thread)
@@ -17,16 +15,12 @@ function init(args)
         table.insert(pixel_reqs, wrk.format("GET", path, h))
     end
     next_req = 0
-    idle_req = wrk.format("GET", args[2], h)
-    stop_at = os.time() + tonumber(args[3]) - 1
     pixels = 0
-    busy = 0
+    non2xx = 0
+    odd = 0
 end
 
 function request()
-    if os.time() >= stop_at then
-        return idle_req
-    end
     next_req = next_req % #pixel_reqs + 1
     return pixel_reqs[next_req]
 end
@@ -34,16 +28,19 @@ end
 function response(status, headers, body)
     if status == 200 and #body == 43 then
         pixels = pixels + 1
-    elseif status == 503 then
-        busy = busy + 1
+    elseif status < 200 or status > 299 then
+        non2xx = non2xx + 1
+    else
+        odd = odd + 1
     end
 end
 
 function done(summary, latency, requests)
-    local n, b = 0, 0
+    local p, n, o = 0, 0, 0
     for _, t in ipairs(threads) do
-        n = n + t:get("pixels")
-        b = b + t:get("busy")
+        p = p + t:get("pixels")
+        n = n + t:get("non2xx")
+        o = o + t:get("odd")
     end
-    io.write(string.format("pixels %d\nbusy %d\n", n, b))
+    io.write(string.format("pixels %d\nnon2xx %d\nodd %d\n", p, n, o))
 end
