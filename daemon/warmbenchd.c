@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -474,7 +475,10 @@ static int setup(struct daemon *d)
     }
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
-    char *owner = wb_xasprintf("%s:%d", host, (int)getpid());
+    /* Unique per start, even where every start has the same pid (a
+     * container): the liveness lock and the leases are keyed by it. */
+    char *owner = wb_xasprintf("%s:%d:%08x", host, (int)getpid(),
+                               (unsigned)(uv_hrtime() ^ ((uint64_t)time(NULL) << 20)));
     static const struct wb_pg_callbacks mark_cb = {on_mark_connect, on_disconnect, NULL};
     d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &mark_cb, d);
     d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);

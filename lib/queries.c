@@ -41,7 +41,10 @@ const char *const wb_q_release =
     ")"
     " SELECT count(*) FROM rel";
 
-const char *const wb_q_recover = "SELECT requeued, lost, cancelled FROM wb_recover()";
+const char *const wb_q_recover = "SELECT requeued, lost, cancelled FROM wb_recover($1)";
+
+/* sql/010_liveness.sql: held by the marking connection while it lives. */
+const char *const wb_q_owner_lock = "SELECT wb_owner_lock($1)";
 
 const char *const wb_q_next_wake =
     "SELECT extract(epoch FROM least("

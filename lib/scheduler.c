@@ -2,9 +2,12 @@
  * turns due enrollment steps into claimed messages → compute the next
  * wake) runs as a chain of pg_loop callbacks; claimed messages wait in a
  * ready queue; pump() renders a few and marks them `sending` just before
- * SMTP gets them; outcomes are written back in batches. Only the mark makes
- * a message sendable, which is what keeps "at most once" across crashes and
- * several daemons. */
+ * SMTP gets them; outcomes are written back as soon as the last write is
+ * done. Only the mark makes a message sendable, which is what keeps "at
+ * most once" across crashes and several daemons; the window of marked
+ * messages whose outcome is not stored bounds what a crash leaves
+ * `unknown`. The marking connection holds this daemon's liveness lock
+ * (sql/010_liveness.sql): nothing is claimed or marked without it. */
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
 #include "warmbench/log.h"
@@ -19,13 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RESULT_BATCH 128
-#define FLUSH_DELAY_MS 50
+#define FLUSH_RETRY_MS 1000
 #define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
 #define REPLAN_FIRST 1024
-#define MARK_MIN(cap) ((cap) / 4)
+#define MARK_MIN(cap) ((cap) >= 8 ? (cap) / 4 : 1)
 #define MARKS_IN_FLIGHT 2
 
 /* A claimed message: rendered only when it is about to be marked, so a
@@ -53,14 +55,17 @@ struct sendctx {
 
 struct wb_sched {
     uv_loop_t *loop;
-    struct wb_pg *pg;               /* ticks, claims, outcomes */
-    struct wb_pg *pg_mark;          /* marks only: SMTP never waits behind a claim */
+    struct wb_pg *pg;               /* ticks and claims */
+    struct wb_pg *pg_mark;          /* the lock, marks and outcomes: the window never
+                                       waits behind a claim */
     struct wb_smtp *smtp;
     const struct wb_config *cfg;
     char *owner;
     uv_timer_t tick_timer, flush_timer, drain_timer;
     int handles_open;
     bool started, ticking, tick_again, draining;
+    bool locked, locking;           /* liveness lock held on pg_mark, or asked for */
+    unsigned lock_gen;              /* pg_mark's reconnect count when it was taken */
     bool claim_full;                /* a claim came back full: more is due */
     bool full_this_tick;
     size_t claims_this_tick;
@@ -105,12 +110,19 @@ static int claim_batch(const struct wb_sched *s)
     return n < 64 ? 64 : n > 512 ? 512 : n;
 }
 
-/* Messages marked `sending` ahead of SMTP: enough to keep every connection
- * busy across a database round trip, few enough that a crash leaves little
- * `unknown`. */
+/* Messages marked `sending` whose outcome is not stored yet: one on each
+ * connection's wire and one waiting behind it, so a connection never waits
+ * for a mark, and a kill -9 leaves at most this many `unknown`. */
 static size_t mark_window(const struct wb_sched *s)
 {
-    return (size_t)conns(s) * 8;
+    return (size_t)conns(s) * 2;
+}
+
+/* What the window holds: marks on their way, messages at SMTP, outcomes
+ * not yet stored. */
+static size_t window_used(const struct wb_sched *s)
+{
+    return s->n_marking + s->inflight + s->res.n + s->flushing.n;
 }
 
 /* A `sending` lease covers the wait behind the rest of the window plus the
@@ -172,16 +184,58 @@ static void free_item(struct item *it)
     free(it);
 }
 
-/* Outcomes are written RESULT_BATCH at a time, or FLUSH_DELAY_MS after the
- * first of a batch: one statement per few dozen messages, not per event. */
+/* An outcome is written at once, or with the next write when one is on
+ * its way: batches form by themselves while the database is busy, and the
+ * window frees as soon as it can. */
 static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int code,
                        const char *reply, double retry_s)
 {
     wb_outcomes_add(&s->res, id, outcome, code, wb_xstrdup(reply ? reply : ""), retry_s);
-    if (s->res.n >= RESULT_BATCH)
-        flush(s);
-    else if (!uv_is_active((uv_handle_t *)&s->flush_timer))
-        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
+    flush(s);
+}
+
+/* --- liveness lock ------------------------------------------------------ */
+
+/* Held while pg_mark's session is the one that took it: a reconnect is a
+ * new session, which must take it again. */
+static bool alive(const struct wb_sched *s)
+{
+    return s->locked && s->lock_gen == wb_pg_reconnects(s->pg_mark);
+}
+
+static void on_locked(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    s->locking = false;
+    if (!r)
+        return; /* connection lost: its return kicks */
+    if (!res_ok(r, "taking the liveness lock")) {
+        uv_timer_start(&s->tick_timer, on_tick_timer, 1000, 0);
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "t")) {
+        /* An earlier session of ours the server has not yet seen die. */
+        wb_warn("liveness lock of %s held by another session; retrying", s->owner);
+        uv_timer_start(&s->tick_timer, on_tick_timer, 1000, 0);
+        return;
+    }
+    s->locked = true;
+    wb_sched_kick(s);
+}
+
+/* true when alive; else asks for the lock (on_locked kicks when it comes). */
+static bool ensure_alive(struct wb_sched *s)
+{
+    if (alive(s))
+        return true;
+    if (s->locking || !wb_pg_ready(s->pg_mark))
+        return false;
+    s->locked = false;
+    s->lock_gen = wb_pg_reconnects(s->pg_mark);
+    const char *p[] = {s->owner};
+    if (wb_pg_query(s->pg_mark, wb_q_owner_lock, 1, p, on_locked, s) == 0)
+        s->locking = true;
+    return false;
 }
 
 /* --- tick: recover → claim per sender → next wake ---------------------- */
@@ -388,8 +442,8 @@ static void tick(struct wb_sched *s)
         s->tick_again = true;
         return;
     }
-    if (!wb_pg_ready(s->pg))
-        return; /* on_connect kicks */
+    if (!wb_pg_ready(s->pg) || !ensure_alive(s))
+        return; /* on_connect and on_locked kick */
     s->ticking = true;
     s->wake_at = 0; /* this tick's next-wake query sees everything written so far */
     s->full_this_tick = false;
@@ -401,7 +455,8 @@ static void tick(struct wb_sched *s)
         return;
     }
     s->recovered_at = uv_now(s->loop);
-    if (wb_pg_query_prepared(s->pg, "wb_recover", wb_q_recover, 0, NULL, on_recover, s) < 0)
+    const char *p[] = {s->owner};
+    if (wb_pg_query_prepared(s->pg, "wb_recover", wb_q_recover, 1, p, on_recover, s) < 0)
         tick_end(s, 1000);
 }
 
@@ -538,17 +593,22 @@ static void on_marked(PGresult *r, void *ud)
         check_drain(s);
         return;
     }
+    /* Each id marked goes out once, even were it twice in the batch. */
     int n = PQntuples(r);
+    bool *used = wb_xcalloc((size_t)n + 1, sizeof *used);
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = b->v[i];
-        bool ok = false;
-        for (int k = 0; k < n && !ok; k++)
-            ok = atoll(PQgetvalue(r, k, 0)) == it->c.id;
-        if (ok)
+        int k = 0;
+        while (k < n && (used[k] || atoll(PQgetvalue(r, k, 0)) != it->c.id))
+            k++;
+        if (k < n) {
+            used[k] = true;
             send_item(s, it);
-        else
+        } else {
             free_item(it); /* enrollment ended or claim lost: not ours to send */
+        }
     }
+    free(used);
     free_batch(b, false);
     pump(s);
     check_drain(s);
@@ -558,11 +618,10 @@ static void pump(struct wb_sched *s)
 {
     /* A new mark as soon as a quarter of the window is free, while the last
      * one may still be on its way: the wire keeps going through a mark's
-     * round trip and commit. Larger batches would cost fewer statements;
-     * this keeps three quarters of the window ahead of the wire. */
-    size_t cap = mark_window(s), busy = s->inflight + s->n_marking;
+     * round trip and commit. */
+    size_t cap = mark_window(s), busy = window_used(s);
     if (!s->n_ready || busy + MARK_MIN(cap) > cap || s->n_marks >= MARKS_IN_FLIGHT
-        || !wb_pg_ready(s->pg_mark))
+        || !wb_pg_ready(s->pg_mark) || !ensure_alive(s))
         return;
     struct batch *b = wb_xcalloc(1, sizeof *b);
     b->v = wb_xcalloc(cap - busy, sizeof *b->v);
@@ -626,28 +685,26 @@ static void on_flushed(PGresult *r, void *ud)
         /* Keep them: they are written after the reconnect (or the retry). */
         wb_outcomes_requeue(&s->res, &s->flushing);
         if (r && !uv_is_active((uv_handle_t *)&s->flush_timer))
-            uv_timer_start(&s->flush_timer, on_flush_timer, 1000, 0);
+            uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_RETRY_MS, 0);
         return;
     }
     if (!PQgetisnull(r, 0, 1))
         wake_within(s, atof(PQgetvalue(r, 0, 1)));
     wb_outcomes_clear(&s->flushing);
-    if (s->res.n >= RESULT_BATCH || (s->res.n && s->draining))
-        flush(s);
-    else if (s->res.n && !uv_is_active((uv_handle_t *)&s->flush_timer))
-        uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
+    flush(s);
+    pump(s);
     check_drain(s);
 }
 
 static void flush(struct wb_sched *s)
 {
-    if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg))
+    if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg_mark))
         return;
     wb_outcomes_move(&s->flushing, &s->res);
     char *a[5];
     wb_outcomes_params(&s->flushing, a);
     const char *p[] = {a[0], a[1], a[2], a[3], a[4], s->owner};
-    if (wb_pg_query_prepared(s->pg, "wb_results", wb_q_results, 6, p, on_flushed, s) < 0)
+    if (wb_pg_query_prepared(s->pg_mark, "wb_results", wb_q_results, 6, p, on_flushed, s) < 0)
         on_flushed(NULL, s);
     wb_outcomes_params_free(a);
 }

@@ -28,11 +28,15 @@ extern const char *const wb_q_mark_sending;
 extern const char *const wb_q_results;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;
-/* Expired leases (wb_recover, sql/009): claimed → queued, sending →
- * unknown; queued messages of ended enrollments → cancelled; due
+/* Expired leases, and every lease of a daemon whose liveness lock is gone
+ * (wb_recover, sql/010; $1 our owner, never taken as dead): claimed →
+ * queued, sending → unknown; queued messages of ended enrollments → cancelled; due
  * enrollments past their sequence's last step (it was shortened) →
  * finished. Row: requeued, lost (now unknown), cancelled. */
 extern const char *const wb_q_recover;
+/* $1 owner: takes the owner's session-level advisory lock, by which other
+ * daemons know this one lives (sql/010_liveness.sql). Row: t or f. */
+extern const char *const wb_q_owner_lock;
 /* Seconds until the next due enrollment or message (NULL when none). */
 extern const char *const wb_q_next_wake;
 
