@@ -8,6 +8,7 @@
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
+#include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
 #include "warmbench/privacy.h"
 #include "warmbench/report.h"
@@ -38,6 +39,9 @@ static const char usage_text[] =
     "  export EMAIL [--json]             everything held on the person, as JSON\n"
     "  handoff EMAIL [--sequence S]      hand the candidate to the ATS now\n"
     "  webhooks [--dead] [--retry ID]    list handoff deliveries; re-queue a dead one\n"
+    "  messages --unknown [--requeue ID|--all]\n"
+    "                                    list what a crash left unknown; resend it\n"
+    "                                    deliberately (it may arrive twice)\n"
     "  pool [--json]                     pool health: size, growth, engagement, ready per tag\n"
     "  report --html FILE [--since DATE] one self-contained HTML report (DATE: YYYY-MM-DD)\n"
     "  rescore                           recompute every engagement score from the events\n"
@@ -67,6 +71,9 @@ struct args {
     const char *retry;
     const char *html;  /* report --html FILE */
     const char *since; /* report --since DATE */
+    bool unknown;      /* messages --unknown */
+    const char *requeue;
+    bool all;
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -93,7 +100,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"dead", no_argument, NULL, 'd'},         {"sequence", required_argument, NULL, 's'},
         {"retry", required_argument, NULL, 'r'},  {"attribution", no_argument, NULL, 'A'},
         {"html", required_argument, NULL, 'H'},   {"since", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+        {"unknown", no_argument, NULL, 'U'},      {"requeue", required_argument, NULL, 'Q'},
+        {"all", no_argument, NULL, 'a'},          {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1 || optind < argc) {
@@ -116,6 +124,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'A': a->attribution = true; break;
         case 'H': a->html = optarg; break;
         case 'S': a->since = optarg; break;
+        case 'U': a->unknown = true; break;
+        case 'Q': a->requeue = optarg; break;
+        case 'a': a->all = true; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -265,6 +276,14 @@ static int cmd_webhooks(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_webhooks(c, a->dead, a->retry, stdout);
 }
 
+static int cmd_messages(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos || !a->unknown || (a->requeue && a->all))
+        return usage_error("%s", "messages takes --unknown [--requeue ID|--all]");
+    return wb_cmd_messages(c, a->requeue, a->all, stdout);
+}
+
 static int cmd_forget(PGconn *c, const struct wb_config *cfg, struct args *a)
 {
     (void)cfg;
@@ -322,7 +341,7 @@ struct command {
 static const struct command commands[] = {
     {"migrate", cmd_migrate}, {"import", cmd_import}, {"enroll", cmd_enroll},
     {"stats", cmd_stats},     {"show", cmd_show},     {"suppress", cmd_suppress},
-    {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks},
+    {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks}, {"messages", cmd_messages},
     {"forget", cmd_forget},   {"export", cmd_export},
     {"pool", cmd_pool},       {"report", cmd_report},
     {"rescore", cmd_rescore},
