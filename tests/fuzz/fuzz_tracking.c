@@ -1,10 +1,12 @@
 /* libFuzzer target for the tracking endpoint's pure parts: routing (token
- * parsing in constant time, kinds, admin split) and the machine rules.
- * Oracle: a request routed to a token route must carry the one canonical
- * token for what it decoded to (no second spelling of a token is ever
- * accepted), and nothing may crash or trip ASan/UBSan.
+ * parsing in constant time, kinds, admin split), the machine rules and the
+ * repeat table. Oracle: a request routed to a token route must carry the
+ * one canonical token for what it decoded to (no second spelling of a
+ * token is ever accepted), a hit just marked in the repeat table is seen
+ * at that time, and nothing may crash or trip ASan/UBSan.
  * Input: byte 0 picks the method and the listener flags, byte 1 splits
  * the rest into a path and a User-Agent. */
+#include "warmbench/dedup.h"
 #include "warmbench/machine.h"
 #include "warmbench/tokens.h"
 #include "warmbench/tracking.h"
@@ -24,6 +26,22 @@ static void check_canonical(const char *path, const struct wb_route *r)
         abort();
     const char *rest = path + 3 + n;
     if (strcmp(rest, r->kind == WB_ROUTE_OPEN ? ".gif" : ""))
+        abort();
+}
+
+/* Routed opens and clicks go through one small table (so sets fill and
+ * evict) at a clock read from the input's first bytes: any double,
+ * NaN and infinities included. */
+static void repeat_table(const struct wb_route *r, const uint8_t *data, size_t size)
+{
+    static struct wb_dedup *d;
+    if (!d)
+        d = wb_dedup_new(16, 60);
+    double now = 0;
+    memcpy(&now, data, size < sizeof now ? size : sizeof now);
+    struct wb_dedup_key k = {r->tok.message_id, r->tok.link, data[0] & 1};
+    wb_dedup_mark(d, &k, now);
+    if (!wb_dedup_seen(d, &k, now))
         abort();
 }
 
@@ -50,6 +68,8 @@ static void altered_token(const uint8_t *data, size_t size)
     enum wb_route_kind got = wb_route("GET", path, false, false, key, KL, &r);
     if (got != (ch == orig ? want[k] : WB_ROUTE_NONE))
         abort();
+    if (got == WB_ROUTE_OPEN || got == WB_ROUTE_CLICK)
+        repeat_table(&r, data, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k == WB_ROUTE_OPEN || k == WB_ROUTE_CLICK || k == WB_ROUTE_UNSUB_PAGE ||
         k == WB_ROUTE_UNSUB_POST)
         check_canonical(path, &r);
+    if (k == WB_ROUTE_OPEN || k == WB_ROUTE_CLICK)
+        repeat_table(&r, data, size);
     if ((k == WB_ROUTE_HEALTHZ || k == WB_ROUTE_METRICS) && split && !admin)
         abort();
     struct wb_machine_req m = {ua, data[0] & 32 ? ua : NULL, data[0] & 64 ? path : NULL,
