@@ -14,9 +14,11 @@ const char *const wb_q_mark_sending =
     "SELECT * FROM wb_mark_sending($1::bigint[], $2::text[], $3::text[], $4::text[],"
     " $5::integer[], $6, $7::integer)";
 
-const char *const wb_q_results =
-    "SELECT * FROM wb_store_outcomes($1::bigint[], $2::text[], $3::integer[], $4::text[],"
+const char *const wb_q_stage_outcomes =
+    "SELECT wb_stage_outcomes($1::bigint[], $2::text[], $3::integer[], $4::text[],"
     " $5::float8[], $6)";
+
+const char *const wb_q_apply_outcomes = "SELECT * FROM wb_apply_outcomes($1, $2::integer)";
 
 /* A claim counted against its sender's daily_limit (wb_claim); a claim that
  * goes back unsent gives its count back, to the day it was taken (a claimed

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define FLUSH_RETRY_MS 1000
+#define APPLY_BATCH 128
+#define APPLY_DELAY_MS 50
 #define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
@@ -61,7 +63,7 @@ struct wb_sched {
     struct wb_smtp *smtp;
     const struct wb_config *cfg;
     char *owner;
-    uv_timer_t tick_timer, flush_timer, drain_timer;
+    uv_timer_t tick_timer, flush_timer, apply_timer, drain_timer;
     int handles_open;
     bool started, ticking, tick_again, draining;
     bool locked, locking;           /* liveness lock held on pg_mark, or asked for */
@@ -80,7 +82,9 @@ struct wb_sched {
     size_t inflight;
     int releasing;                  /* release queries in flight */
     struct wb_outcomes res;          /* sent, retry, failed, bounce, unknown */
-    struct wb_outcomes flushing;     /* the batch being written */
+    struct wb_outcomes flushing;     /* the batch being staged */
+    size_t staged;                  /* staged by us, not yet applied */
+    bool applying;
     void (*drain_done)(void *);
     void *drain_ud;
     wb_sched_observe_fn observe;
@@ -95,6 +99,7 @@ static void flush(struct wb_sched *s);
 static void check_drain(struct wb_sched *s);
 static void on_tick_timer(uv_timer_t *t);
 static void on_flush_timer(uv_timer_t *t);
+static void apply(struct wb_sched *s);
 static void release_ready(struct wb_sched *s);
 
 /* --- small helpers ------------------------------------------------------ */
@@ -676,26 +681,71 @@ static void mark(struct wb_sched *s, struct batch *b)
     wb_buf_free(&vars);
 }
 
-/* --- results ------------------------------------------------------------ */
+/* --- results: staged at once (the window), applied in batches ---------- */
+
+static void on_apply_timer(uv_timer_t *t)
+{
+    apply(t->data);
+}
+
+static void apply_soon(struct wb_sched *s)
+{
+    if (s->staged >= APPLY_BATCH || (s->staged && s->draining))
+        apply(s);
+    else if (s->staged && !uv_is_active((uv_handle_t *)&s->apply_timer))
+        uv_timer_start(&s->apply_timer, on_apply_timer, APPLY_DELAY_MS, 0);
+}
+
+static void on_applied(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    s->applying = false;
+    if (!res_ok(r, "applying send outcomes")) {
+        /* Still staged: applied after the reconnect (or by recovery). */
+        if (r && !uv_is_active((uv_handle_t *)&s->apply_timer))
+            uv_timer_start(&s->apply_timer, on_apply_timer, FLUSH_RETRY_MS, 0);
+        return;
+    }
+    size_t taken = (size_t)atoll(PQgetvalue(r, 0, 0));
+    s->staged = taken < s->staged ? s->staged - taken : 0;
+    if (!PQgetisnull(r, 0, 1))
+        wake_within(s, atof(PQgetvalue(r, 0, 1)));
+    apply_soon(s);
+    check_drain(s);
+}
+
+/* Events, the next step's time, suppressions: on the claims connection, so
+ * the marks and the window never wait for them. */
+static void apply(struct wb_sched *s)
+{
+    if (s->applying || !s->staged || !wb_pg_ready(s->pg))
+        return;
+    uv_timer_stop(&s->apply_timer);
+    const char *p[] = {s->owner, "1000"};
+    if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, on_applied, s) == 0)
+        s->applying = true;
+}
 
 static void on_flushed(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "storing send outcomes")) {
-        /* Keep them: they are written after the reconnect (or the retry). */
+    if (!res_ok(r, "staging send outcomes")) {
+        /* Kept: staged after the reconnect (or the retry). */
         wb_outcomes_requeue(&s->res, &s->flushing);
         if (r && !uv_is_active((uv_handle_t *)&s->flush_timer))
             uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_RETRY_MS, 0);
         return;
     }
-    if (!PQgetisnull(r, 0, 1))
-        wake_within(s, atof(PQgetvalue(r, 0, 1)));
+    s->staged += s->flushing.n;
     wb_outcomes_clear(&s->flushing);
     flush(s);
     pump(s);
+    apply_soon(s);
     check_drain(s);
 }
 
+/* Stages what came back since the last write: one cheap insert that frees
+ * its messages' place in the window. */
 static void flush(struct wb_sched *s)
 {
     if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg_mark))
@@ -704,7 +754,7 @@ static void flush(struct wb_sched *s)
     char *a[5];
     wb_outcomes_params(&s->flushing, a);
     const char *p[] = {a[0], a[1], a[2], a[3], a[4], s->owner};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_results", wb_q_results, 6, p, on_flushed, s) < 0)
+    if (wb_pg_query_prepared(s->pg_mark, "wb_stage", wb_q_stage_outcomes, 6, p, on_flushed, s) < 0)
         on_flushed(NULL, s);
     wb_outcomes_params_free(a);
 }
@@ -729,7 +779,8 @@ static void check_drain(struct wb_sched *s)
 {
     if (!s->draining || !s->drain_done)
         return;
-    if (s->n_marking || s->inflight || s->res.n || s->flushing.n || s->ticking || s->releasing)
+    if (s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged || s->applying
+        || s->ticking || s->releasing)
         return;
     finish_drain(s);
 }
@@ -739,6 +790,9 @@ static void on_drain_timer(uv_timer_t *t)
     struct wb_sched *s = t->data;
     wb_warn("shutdown: gave up waiting; %zu transaction(s) in flight and %zu outcome(s) not "
             "stored will show as unknown (never resent)", s->inflight, s->res.n + s->flushing.n);
+    if (s->staged)
+        wb_warn("shutdown: %zu staged outcome(s) not applied yet; the next recovery applies them",
+                s->staged);
     finish_drain(s);
 }
 
@@ -779,6 +833,7 @@ void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
     uv_timer_stop(&s->tick_timer);
     release_ready(s); /* a tick in flight releases what it still claims */
     flush(s);
+    apply(s);
     uv_timer_start(&s->drain_timer, on_drain_timer,
                    (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, 0);
     check_drain(s);
@@ -798,8 +853,8 @@ struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *p
     s->cfg = cfg;
     s->owner = wb_xstrdup(owner);
     s->replan_at = REPLAN_FIRST;
-    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
-    for (size_t i = 0; i < 3; i++) {
+    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->apply_timer, &s->drain_timer};
+    for (size_t i = 0; i < 4; i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = s;
     }
@@ -843,7 +898,7 @@ void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
     *f = s->fig;
     f->ready = s->n_ready;
     f->inflight = s->inflight;
-    f->unwritten = s->res.n + s->flushing.n;
+    f->unwritten = s->res.n + s->flushing.n + s->staged;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -864,8 +919,8 @@ void wb_sched_free(struct wb_sched *s)
         free_batch(pop_batch(s), true);
     wb_outcomes_free(&s->res);
     wb_outcomes_free(&s->flushing);
-    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->drain_timer};
-    s->handles_open = 3;
-    for (size_t i = 0; i < 3; i++)
+    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->apply_timer, &s->drain_timer};
+    s->handles_open = 4;
+    for (size_t i = 0; i < 4; i++)
         uv_close((uv_handle_t *)timers[i], on_closed);
 }

@@ -13,6 +13,72 @@
 -- live daemons collide with odds of one in four billion; a collision only
 -- makes recovery wait for the leases, as before this migration.
 
+-- SMTP outcomes, staged the moment they are known (a cheap insert, no
+-- trigger), then applied to messages, events and enrollments in batches
+-- by wb_apply_outcomes. A daemon keeps at most 2 x connections messages
+-- marked `sending` whose outcome is not staged yet, which bounds what a
+-- kill -9 leaves `unknown`; the apply (about a millisecond of fixed cost
+-- per statement: the event triggers, the enrollment updates) stays
+-- batched. A staged outcome is never lost to recovery: wb_recover applies
+-- it before it turns anything `unknown`.
+CREATE TABLE send_outcomes (
+    message_id  bigint PRIMARY KEY,
+    owner       text NOT NULL,
+    outcome     text NOT NULL,
+    code        integer NOT NULL,
+    reply       text NOT NULL,
+    retry_s     double precision NOT NULL
+);
+CREATE INDEX send_outcomes_owner_idx ON send_outcomes (owner);
+
+-- Stages a batch. Committed without waiting for the WAL flush, as 006's
+-- outcomes were: lost in a crash of PostgreSQL itself, these messages stay
+-- `sending` and become `unknown`, never resent.
+CREATE FUNCTION wb_stage_outcomes(p_ids bigint[], p_outcomes text[], p_codes integer[],
+                                  p_replies text[], p_delays double precision[], p_owner text)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO send_outcomes (message_id, owner, outcome, code, reply, retry_s)
+    SELECT r.id, p_owner, r.outcome, r.code, r.reply, r.retry_s
+    FROM unnest(p_ids, p_outcomes, p_codes, p_replies, p_delays) AS r(id, outcome, code, reply, retry_s)
+    ON CONFLICT (message_id) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Applies staged outcomes (006's wb_store_outcomes) and removes them, in
+-- one transaction: p_ids NULL takes up to p_limit of p_owner's, else those
+-- of the messages named (recovery). Returns how many staged rows were taken
+-- and the seconds until the earliest next step or retry (NULL when none).
+CREATE FUNCTION wb_apply_outcomes(p_owner text, p_limit integer, p_ids bigint[] DEFAULT NULL,
+                                  OUT taken bigint, OUT wake_s double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[]; outs text[]; codes integer[]; replies text[]; delays double precision[];
+BEGIN
+    WITH pick AS (
+        SELECT o.message_id FROM send_outcomes o
+        WHERE CASE WHEN p_ids IS NULL THEN o.owner = p_owner ELSE o.message_id = ANY (p_ids) END
+        ORDER BY o.message_id LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM send_outcomes o USING pick WHERE o.message_id = pick.message_id
+        RETURNING o.*
+    )
+    SELECT array_agg(g.message_id), array_agg(g.outcome), array_agg(g.code),
+           array_agg(g.reply), array_agg(g.retry_s), count(*)
+    INTO ids, outs, codes, replies, delays, taken FROM gone g;
+    IF taken = 0 THEN
+        RETURN;
+    END IF;
+    SELECT w.wake_s INTO wake_s FROM wb_store_outcomes(ids, outs, codes, replies, delays, p_owner) w;
+END
+$$;
+
 -- Takes the owner's lock for this session; false when another session has it.
 CREATE FUNCTION wb_owner_lock(p_owner text) RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
@@ -42,10 +108,19 @@ SET random_page_cost = 1.1 AS $$
 DECLARE
     claims bigint[];
     dead text[] := wb_dead_owners(p_owner);
+    staged bigint[];
 BEGIN
     SELECT array_agg(c.id) INTO claims FROM (
         SELECT c.id FROM send_claims c WHERE c.check_at < now() OR c.owner = ANY (dead)
         ORDER BY c.check_at LIMIT 1000 FOR UPDATE SKIP LOCKED) c;
+    -- What the stopped daemon had learnt and staged is applied first: only
+    -- what it never heard back about becomes unknown.
+    SELECT array_agg(o.message_id) INTO staged
+    FROM send_claims c, unnest(c.ids) x(mid), send_outcomes o
+    WHERE c.id = ANY (claims) AND o.message_id = x.mid;
+    IF staged IS NOT NULL THEN
+        PERFORM wb_apply_outcomes(NULL, cardinality(staged), staged);
+    END IF;
     WITH inflight AS MATERIALIZED (
         SELECT m.id, m.state, m.sender, m.updated_at AS claimed_at
         FROM messages m

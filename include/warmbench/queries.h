@@ -20,12 +20,16 @@ enum {
  * connection is repeated, and only then are the messages sent). $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
  * $6 owner, $7 lease seconds. Rows: the ids that may be sent now. */
 extern const char *const wb_q_mark_sending;
-/* SMTP outcomes of a batch. $1 ids, $2 outcomes (sent|retry|failed|bounce|unknown;
- * unknown: the connection broke after the data, the sequence goes on as if sent),
- * $3 SMTP codes, $4 reply lines, $5 retry delays (s), $6 owner (a claimed row of ours may fail before
- * SMTP, e.g. when it cannot be rendered). Row: count applied, seconds until the
- * earliest next step or retry it scheduled (NULL when none). */
-extern const char *const wb_q_results;
+/* Stages SMTP outcomes (sql/010_liveness.sql). $1 ids, $2 outcomes
+ * (sent|retry|failed|bounce|unknown; unknown: the connection broke after the
+ * data, the sequence goes on as if sent), $3 SMTP codes, $4 reply lines, $5
+ * retry delays (s), $6 owner. Row: count staged. */
+extern const char *const wb_q_stage_outcomes;
+/* Applies up to $2 of owner $1's staged outcomes to messages, events and
+ * enrollments (wb_store_outcomes of sql/006; a claimed row of ours may fail
+ * before SMTP, e.g. when it cannot be rendered). Row: count taken, seconds
+ * until the earliest next step or retry it scheduled (NULL when none). */
+extern const char *const wb_q_apply_outcomes;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;
 /* Expired leases, and every lease of a daemon whose liveness lock is gone

@@ -23,7 +23,8 @@ int main(int argc, char **argv)
     wb_enroll_query_build(&s, NULL, 0, NULL, 0, "cli", &q);
     const struct { const char *name, *sql; } all[] = {
         {"schema_version", wb_q_schema_version}, {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
-        {"results", wb_q_results},               {"release", wb_q_release},
+        {"stage", wb_q_stage_outcomes},          {"apply", wb_q_apply_outcomes},
+        {"release", wb_q_release},               {"owner_lock", wb_q_owner_lock},
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
         {"enroll", q.sql},
         {"sequence_sync", wb_sequence_sync_sql}, {"suppress", wb_suppress_sql},
