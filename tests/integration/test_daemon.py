@@ -502,14 +502,22 @@ class RecoveryTest(DaemonCase):
         self.sql("SELECT wb_mark_sending('{%s}', '{%s}', '{a@x,b@x,c@x}', '{s,s,s}',"
                  " '{NULL,NULL,NULL}', 'dead', 600)"
                  % (",".join(r[0] for r in rows), ",".join(r[1] for r in rows)))
+        # It heard back about one of the three and staged that before dying.
+        self.assertEqual(self.scalar(
+            "SELECT wb_stage_outcomes('{%s}', '{sent}', '{250}', '{250 ok}', '{0}', 'dead')"
+            % rows[0][0]), "1")
         self.hold_lock("dead")
         self.assertEqual(self.sql("SELECT * FROM wb_recover('tester')"), [["0", "0", "0"]])
         self.release_lock("dead")
         # The owner itself never takes its own claims as dead.
         self.assertEqual(self.sql("SELECT * FROM wb_recover('dead')"), [["0", "0", "0"]])
-        self.assertEqual(self.sql("SELECT * FROM wb_recover('tester')"), [["5", "3", "0"]])
-        self.assertEqual(self.states(), {"queued": 5, "unknown": 3})
+        self.assertEqual(self.sql("SELECT * FROM wb_recover('tester')"), [["5", "2", "0"]])
+        self.assertEqual(self.states(), {"queued": 5, "unknown": 2, "sent": 1})
+        self.assertEqual(self.scalar("SELECT state FROM messages WHERE id = %s" % rows[0][0]),
+                         "sent")
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'sent'"), "1")
         self.assertEqual(self.sql("SELECT count(*) FROM send_claims"), [["0"]])
+        self.assertEqual(self.sql("SELECT count(*) FROM send_outcomes"), [["0"]])
 
     def test_send_path_columns_are_not_indexed(self):
         """The rows of a message are rewritten in place (HOT) only while no
