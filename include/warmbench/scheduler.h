@@ -22,9 +22,10 @@ struct wb_sched_figures {
 /* Called once per SMTP transaction, for the latency histogram. */
 typedef void (*wb_sched_observe_fn)(const struct wb_smtp_result *r, void *ud);
 
-/* pg runs ticks, claims and outcome writes; pg_mark (a second connection)
- * only the `sending` marks, so the SMTP pipeline never waits behind a
- * claim or a batch of outcomes. */
+/* pg runs ticks, claims and the batched apply of outcomes; pg_mark (a
+ * second connection) holds the liveness lock and runs the `sending` marks
+ * and the staging of outcomes, so the window of marked messages never
+ * waits behind a claim or an apply. smtp's done callbacks run on loop. */
 struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
                               struct wb_smtp *smtp, const struct wb_config *cfg,
                               const char *owner);
@@ -36,8 +37,8 @@ void wb_sched_start(struct wb_sched *s);
 /* Something changed (NOTIFY, reconnect): run a tick soon. */
 void wb_sched_kick(struct wb_sched *s);
 /* Stop claiming, release what was claimed and not started, let the SMTP
- * transactions in flight finish (bounded by the SMTP timeout), store their
- * outcomes, then call done. */
+ * transactions in flight finish (bounded by the SMTP timeout), stage and
+ * apply their outcomes, then call done. */
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud);
 void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f);
 /* Frees everything; only after drain's done (or with nothing in flight). */
