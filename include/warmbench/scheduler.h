@@ -1,6 +1,7 @@
 /* The sending engine: claims due work from PostgreSQL in batches, renders
- * it, marks it `sending` just before handing it to SMTP, and writes the
- * outcomes back in batches. All on the daemon's one loop. */
+ * it, marks it `sending` just before handing it to the SMTP workers, stages
+ * each outcome at once and applies them in batches. All on the daemon's
+ * one loop; only smtp.c's workers run elsewhere. */
 #ifndef WB_SCHEDULER_H
 #define WB_SCHEDULER_H
 #include <stdbool.h>
