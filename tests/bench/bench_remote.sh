@@ -217,7 +217,7 @@ print(re.search(r"src=\"(http://[^\"]+/o/[^\"]+\.gif)\"", m.get_body(("html",)).
 done
 
 echo
-echo "bench-remote: $COUNT messages per delay, $CONNS connections, $(nproc) CPUs (load $(cut -d' ' -f1-3 /proc/loadavg)), warmbenchd $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "bench-remote: $COUNT messages per delay, $CONNS connections, $(nproc) CPUs (load $(cut -d' ' -f1-3 /proc/loadavg)), $BUILD/warmbenchd of tree $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 for r in "${results[@]}"; do
     echo "$r" | awk -v c="$CONNS" -v n="$COUNT" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
