@@ -2,15 +2,22 @@
 
 Run with /usr/bin/python3:
     slowproxy.py --port P --target HOST:PORT [--delay-ms 500] [--up-delay-ms 0]
+                 [--split-last-line]
 
 Accepts on 127.0.0.1:P and opens one connection to the target per client.
 Bytes go both ways unchanged and in order; each chunk the server sends is
 held --delay-ms after it arrived before the client gets it (each chunk
 its own delay from its arrival, not added up: the link is slow, not
 narrow). --up-delay-ms does the same for client -> server. A side that
-closes closes the other once what it sent is through. Prints "READY" once
-listening; stops on SIGTERM. Counts connections and chunks in --stats
-(JSON, rewritten on each new connection) when given.
+closes closes the other once what it sent is through.
+
+--split-last-line: a server chunk of several lines goes in two parts, all
+but its last line after --delay-ms and the last line after twice that: a
+server whose answer to a command comes in a later packet than the data
+it closes (IMAP's tagged OK after a FETCH literal).
+
+Prints "READY" once listening; stops on SIGTERM. With --stats FILE, keeps
+{"connections", "open"} there (JSON, rewritten as connections come and go).
 """
 import argparse
 import asyncio
@@ -34,10 +41,11 @@ class Stats:
         os.replace(self.path + ".tmp", self.path)
 
 
-async def pump(reader, writer, delay):
+async def pump(reader, writer, delay, split=False):
     """Copies reader -> writer, each chunk delivered delay seconds after it
-    was read. A queue between the reading and the writing keeps chunks in
-    order while later ones are already being read."""
+    was read (split: its last line delay seconds later again). A queue
+    between the reading and the writing keeps chunks in order while later
+    ones are already being read."""
     loop = asyncio.get_running_loop()
     q = asyncio.Queue()
 
@@ -45,7 +53,12 @@ async def pump(reader, writer, delay):
         try:
             while True:
                 data = await reader.read(65536)
-                await q.put((loop.time() + delay, data))
+                cut = data.rfind(b"\n", 0, len(data) - 1) + 1 if split else 0
+                if cut > 0:
+                    await q.put((loop.time() + delay, data[:cut]))
+                    await q.put((loop.time() + 2 * delay, data[cut:]))
+                else:
+                    await q.put((loop.time() + delay, data))
                 if not data:
                     return
         except (ConnectionError, OSError):
@@ -86,7 +99,8 @@ async def handle(client_r, client_w, args, stats):
     stats.save()
     try:
         await asyncio.gather(pump(client_r, server_w, args.up_delay_ms / 1000.0),
-                             pump(server_r, client_w, args.delay_ms / 1000.0))
+                             pump(server_r, client_w, args.delay_ms / 1000.0,
+                                  args.split_last_line))
     finally:
         for w in (client_w, server_w):
             w.close()
@@ -114,6 +128,7 @@ def main():
     p.add_argument("--target", required=True, help="HOST:PORT of the real server")
     p.add_argument("--delay-ms", type=int, default=500, help="server -> client, per chunk")
     p.add_argument("--up-delay-ms", type=int, default=0, help="client -> server, per chunk")
+    p.add_argument("--split-last-line", action="store_true")
     p.add_argument("--stats", default=None)
     asyncio.run(serve(p.parse_args()))
     return 0
