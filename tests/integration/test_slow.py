@@ -99,18 +99,24 @@ class SlowCase(WbTestCase):
 
     def _finish(self):
         problems = []
-        for p in self.probers:
-            p.stop()
-        for d in self.daemons:
-            if d.proc is None:
-                continue
-            rc = d.stop() if d.alive() else d.returncode
-            if rc != 0:
-                problems.append(f"warmbenchd exited {rc} on SIGTERM:\n{d.text()[-4000:]}")
-            if d.sanitizer_report():
-                problems.append("sanitizer report:\n" + d.text()[-8000:])
-        for h in reversed(self.helpers):
-            (getattr(h, "cleanup", None) or h.stop)()
+        try:
+            for p in self.probers:
+                p.stop()
+            for d in self.daemons:
+                if d.proc is None:
+                    continue
+                try:
+                    rc = d.stop() if d.alive() else d.returncode
+                except AssertionError as e:  # did not stop: killed
+                    problems.append(str(e))
+                    continue
+                if rc != 0:
+                    problems.append(f"warmbenchd exited {rc} on SIGTERM:\n{d.text()[-4000:]}")
+                if d.sanitizer_report():
+                    problems.append("sanitizer report:\n" + d.text()[-8000:])
+        finally:
+            for h in reversed(self.helpers):
+                (getattr(h, "cleanup", None) or h.stop)()
         if problems:
             self.fail("\n\n".join(problems))
 
