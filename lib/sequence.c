@@ -1,6 +1,7 @@
 /* Sequence files: one JSON object each in sequences_dir, with the template
  * files their steps name. Every problem is reported at its place. */
 #include "warmbench/sequence.h"
+#include "warmbench/cfkeys.h"
 #include "warmbench/readfile.h"
 #include "warmbench/util.h"
 #include <dirent.h>
@@ -13,30 +14,34 @@
 
 /* What loading one sequence file needs to hand around. */
 struct sload {
-    struct wb_config *c;
+    const struct wb_seq_env *env;
     struct wb_jv *jv;
     struct wb_sequence *s;
-    const char *tpl_name;  /* templates_dir as written, for messages */
-    bool check_senders;
+    const struct wb_sequence *before; /* the files loaded so far */
+    size_t n_before;
     EVP_MD_CTX *hash;
 };
 
 static const char *const SEQ_KEYS[] = {"id", "sender", "audience", "window", "links",
                                        "steps", "stop_on", "handoff_on", NULL};
-static const char *const AUD_KEYS[] = {"tags_any", "skills_any", "locations_any",
-                                       "sources_any", "score_min", "score_max",
-                                       "dormant_days", "auto_enroll", "exclusive", NULL};
+#define AUD(f) offsetof(struct wb_audience, f)
+static const struct wb_cf_key AUDIENCE[] = {
+    WB_CF_STRS("tags_any", struct wb_audience, tags_any, n_tags_any),
+    WB_CF_STRS("skills_any", struct wb_audience, skills_any, n_skills_any),
+    WB_CF_STRS("locations_any", struct wb_audience, locations_any, n_locations_any),
+    WB_CF_STRS("sources_any", struct wb_audience, sources_any, n_sources_any),
+    WB_CF_NUM("score_min", struct wb_audience, score_min, AUD(has_score_min)),
+    WB_CF_NUM("score_max", struct wb_audience, score_max, AUD(has_score_max)),
+    WB_CF_INT("dormant_days", struct wb_audience, dormant_days, 0, 0, 0),
+    WB_CF_BOOL("auto_enroll", struct wb_audience, auto_enroll, false),
+    WB_CF_BOOL("exclusive", struct wb_audience, exclusive, true),
+    WB_CF_END};
 static const char *const WIN_KEYS[] = {"days", "start", "end", "timezone",
                                        "fallback_timezone", NULL};
 static const char *const STEP_KEYS[] = {"after", "subject", "text", "html", "thread",
                                         "variants", NULL};
 static const char *const VARIANT_KEYS[] = {"subject", "text", "html", NULL};
 static const char *const DAYS[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-static bool has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
 
 static bool only_chars(const char *s, const char *extra)
 {
@@ -81,7 +86,7 @@ bool wb_tz_valid(const char *name)
     /* Relative names only, no escape from the zone folder, and not the
      * posix/ and right/ trees, which duplicate every zone. */
     if (!only_chars(name, "/_+-") || name[0] == '/' || strstr(name, "..") ||
-        has_prefix(name, "posix/") || has_prefix(name, "right/"))
+        wb_has_prefix(name, "posix/") || wb_has_prefix(name, "right/"))
         return false;
     const char *dir = getenv("TZDIR");
     char *path = wb_path_join(dir && dir[0] ? dir : "/usr/share/zoneinfo", name);
@@ -104,13 +109,13 @@ bool wb_event_valid(const char *ev, const struct wb_sequence *s)
     for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
         if (!strcmp(ev, plain[i]))
             return true;
-    if (has_prefix(ev, "reply:")) {
+    if (wb_has_prefix(ev, "reply:")) {
         for (size_t i = 0; i < sizeof intents / sizeof *intents; i++)
             if (!strcmp(ev + 6, intents[i]))
                 return true;
         return false;
     }
-    return has_prefix(ev, "click:") && wb_sequence_link(s, ev + 6) != NULL;
+    return wb_has_prefix(ev, "click:") && wb_sequence_link(s, ev + 6) != NULL;
 }
 
 /* The fields a template of this sequence may use. */
@@ -123,32 +128,23 @@ static bool field_known(const char *name, void *ud)
     for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
         if (!strcmp(name, plain[i]))
             return true;
-    if (has_prefix(name, "attrs."))
+    if (wb_has_prefix(name, "attrs."))
         return name[6] != '\0';
-    return has_prefix(name, "links.") && wb_sequence_link(s, name + 6) != NULL;
+    return wb_has_prefix(name, "links.") && wb_sequence_link(s, name + 6) != NULL;
 }
 
 static void load_audience(struct sload *S, json_t *root)
 {
     struct wb_audience *a = &S->s->audience;
-    a->exclusive = true;
+    wb_cf_defaults(AUDIENCE, a);
     json_t *o = wb_jv_object(S->jv, root, "", "audience", false);
     if (!o)
         return;
-    struct wb_jv *jv = S->jv;
-    wb_jv_keys(jv, o, "/audience", AUD_KEYS);
-    wb_jv_strings(jv, o, "/audience", "tags_any", &a->tags_any, &a->n_tags_any);
-    wb_jv_strings(jv, o, "/audience", "skills_any", &a->skills_any, &a->n_skills_any);
-    wb_jv_strings(jv, o, "/audience", "locations_any", &a->locations_any,
-                  &a->n_locations_any);
-    wb_jv_strings(jv, o, "/audience", "sources_any", &a->sources_any, &a->n_sources_any);
-    a->has_score_min = wb_jv_number(jv, o, "/audience", "score_min", false, &a->score_min);
-    a->has_score_max = wb_jv_number(jv, o, "/audience", "score_max", false, &a->score_max);
+    struct wb_cf_ctx x = {S->jv, S->jv->file, S->env->sequences_dir};
+    wb_cf_load(&x, o, "/audience", AUDIENCE, a);
     if (a->has_score_min && a->has_score_max && a->score_min > a->score_max)
-        wb_jv_err_val(jv, "/audience/score_max", "\"score_max\" must not be below \"score_min\"");
-    wb_jv_int(jv, o, "/audience", "dormant_days", false, 0, &a->dormant_days);
-    wb_jv_bool(jv, o, "/audience", "auto_enroll", false, &a->auto_enroll);
-    wb_jv_bool(jv, o, "/audience", "exclusive", false, &a->exclusive);
+        wb_jv_err_val(S->jv, "/audience/score_max",
+                      "\"score_max\" must not be below \"score_min\"");
 }
 
 static void load_days(struct sload *S, json_t *o)
@@ -259,7 +255,7 @@ static void load_links(struct sload *S, json_t *root)
         /* The name appears in templates as links.<name> and in click:<name>. */
         if (!only_chars(name, "-_"))
             wb_jv_err_key(S->jv, p, "bad link name \"%s\" (use letters, digits, - and _)", name);
-        else if (!u || !((has_prefix(u, "http://") && u[7]) || (has_prefix(u, "https://") && u[8])))
+        else if (!u || !wb_url_ok(u, "http"))
             wb_jv_err_val(S->jv, p, "link \"%s\" must be an http(s) URL", name);
         else
             s->links[s->n_links++] = (struct wb_link){wb_xstrdup(name), wb_xstrdup(u)};
@@ -272,16 +268,17 @@ static struct wb_template *load_tpl_file(struct sload *S, const char *jpath, con
 {
     if (!name[0] || name[0] == '/' || strstr(name, "..")) {
         wb_jv_err_val(S->jv, jpath, "template file \"%s\" must be a name inside %s/", name,
-                      S->tpl_name);
+                      S->env->tpl_dir_name);
         return NULL;
     }
-    char *path = wb_path_join(S->c->templates_dir, name);
+    char *path = wb_path_join(S->env->templates_dir, name);
     char *text;
     size_t len;
     int e = wb_read_file(path, &text, &len);
     struct wb_template *t = NULL;
     if (e == ENOENT) {
-        wb_jv_err_val(S->jv, jpath, "template file \"%s\" not found in %s/", name, S->tpl_name);
+        wb_jv_err_val(S->jv, jpath, "template file \"%s\" not found in %s/", name,
+                      S->env->tpl_dir_name);
     } else if (e) {
         wb_jv_err_val(S->jv, jpath, "cannot read template file \"%s\": %s", path, strerror(e));
     } else {
@@ -427,8 +424,8 @@ static void load_id(struct sload *S, json_t *root)
         return;
     }
     S->s->id = wb_xstrdup(id);
-    for (size_t i = 0; i + 1 < S->c->n_sequences; i++) {
-        const struct wb_sequence *o = &S->c->sequences[i];
+    for (size_t i = 0; i < S->n_before; i++) {
+        const struct wb_sequence *o = &S->before[i];
         if (o->id && !strcmp(o->id, id)) {
             wb_jv_err_val(S->jv, "/id", "duplicate sequence id \"%s\" (also in %s)", id, o->file);
             return;
@@ -442,8 +439,13 @@ static void load_sender_ref(struct sload *S, json_t *root)
     if (!wb_jv_string(S->jv, root, "", "sender", true, &snd))
         return;
     S->s->sender = wb_xstrdup(snd);
-    if (S->check_senders && !wb_config_sender(S->c, snd))
-        wb_jv_err_val(S->jv, "/sender", "unknown sender \"%s\"", snd);
+    const struct wb_seq_env *env = S->env;
+    if (!env->check_senders)
+        return;
+    for (size_t i = 0; i < env->n_senders; i++)
+        if (!strcmp(env->senders[i], snd))
+            return;
+    wb_jv_err_val(S->jv, "/sender", "unknown sender \"%s\"", snd);
 }
 
 static void load_sequence(struct sload *S, json_t *root)
@@ -470,8 +472,8 @@ static void hex(const unsigned char *md, unsigned n, char *out)
     out[2 * n] = '\0';
 }
 
-static void load_file(struct wb_config *c, const char *path, const char *tpl_name,
-                      bool check_senders, struct wb_diags *diags)
+static void load_file(const struct wb_seq_env *env, const char *path, struct wb_sequence **all,
+                      size_t *n_all, struct wb_diags *diags)
 {
     char *text;
     size_t len;
@@ -483,12 +485,12 @@ static void load_file(struct wb_config *c, const char *path, const char *tpl_nam
     struct wb_jv jv;
     json_t *root = wb_jv_open(&jv, path, text, len, diags);
     if (root) {
-        c->sequences = wb_xrealloc(c->sequences, (c->n_sequences + 1) * sizeof *c->sequences);
-        struct wb_sequence *s = &c->sequences[c->n_sequences++];
+        *all = wb_xrealloc(*all, (*n_all + 1) * sizeof **all);
+        struct wb_sequence *s = &(*all)[(*n_all)++];
         memset(s, 0, sizeof *s);
         s->file = wb_xstrdup(path);
         s->definition = root;
-        struct sload S = {c, &jv, s, tpl_name, check_senders, EVP_MD_CTX_new()};
+        struct sload S = {env, &jv, s, *all, *n_all - 1, EVP_MD_CTX_new()};
         EVP_DigestInit_ex(S.hash, EVP_sha256(), NULL);
         EVP_DigestUpdate(S.hash, text, len);
         load_sequence(&S, root);
@@ -525,21 +527,21 @@ static char **list_json(DIR *d, size_t *n)
     return v;
 }
 
-void wb_sequences_load(struct wb_config *c, struct wb_jv *cfg, const char *tpl_name,
-                       bool check_senders, struct wb_diags *diags)
+void wb_sequences_load(const struct wb_seq_env *env, struct wb_jv *cfg,
+                       struct wb_sequence **out, size_t *n_out, struct wb_diags *diags)
 {
-    DIR *d = opendir(c->sequences_dir);
+    DIR *d = opendir(env->sequences_dir);
     if (!d) {
         wb_jv_err_val(cfg, "/sequences_dir", "cannot open sequences folder \"%s\": %s",
-                      c->sequences_dir, strerror(errno));
+                      env->sequences_dir, strerror(errno));
         return;
     }
     size_t n;
     char **names = list_json(d, &n);
     closedir(d);
     for (size_t i = 0; i < n; i++) {
-        char *path = wb_path_join(c->sequences_dir, names[i]);
-        load_file(c, path, tpl_name, check_senders, diags);
+        char *path = wb_path_join(env->sequences_dir, names[i]);
+        load_file(env, path, out, n_out, diags);
         free(path);
         free(names[i]);
     }
@@ -558,11 +560,7 @@ void wb_sequence_free(struct wb_sequence *s)
     free(s->id);
     free(s->file);
     free(s->sender);
-    struct wb_audience *a = &s->audience;
-    wb_strings_free(a->tags_any, a->n_tags_any);
-    wb_strings_free(a->skills_any, a->n_skills_any);
-    wb_strings_free(a->locations_any, a->n_locations_any);
-    wb_strings_free(a->sources_any, a->n_sources_any);
+    wb_cf_free(AUDIENCE, &s->audience);
     free(s->window.timezone);
     free(s->window.fallback_timezone);
     for (size_t i = 0; i < s->n_links; i++) {
@@ -583,4 +581,33 @@ void wb_sequence_free(struct wb_sequence *s)
     wb_strings_free(s->stop_on, s->n_stop_on);
     wb_strings_free(s->handoff_on, s->n_handoff_on);
     json_decref(s->definition);
+}
+
+const char *wb_sequence_link(const struct wb_sequence *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_links; i++)
+        if (!strcmp(s->links[i].name, name))
+            return s->links[i].url;
+    return NULL;
+}
+
+long wb_duration_parse(const char *s)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    long unit;
+    switch (*end) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    case 'w': unit = 7 * 86400; break;
+    default: return -1;
+    }
+    if (errno || end[1] || n > 100L * 365 * 86400 / unit)
+        return -1;
+    return n * unit;
 }

@@ -80,3 +80,18 @@ char *wb_dirname(const char *path)
         return wb_xstrdup("/");
     return wb_xstrndup(path, (size_t)(slash - path));
 }
+
+bool wb_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool wb_url_ok(const char *u, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    if (strncmp(u, scheme, n))
+        return false;
+    /* The "s" form (https, smtps, imaps) is the same scheme over TLS. */
+    const char *rest = u[n] == 's' ? u + n + 1 : u + n;
+    return wb_has_prefix(rest, "://") && rest[3] != '\0';
+}

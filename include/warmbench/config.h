@@ -1,5 +1,6 @@
 /* warmbench.json, the sequence files and their templates, loaded and
- * validated as SPEC.md "Files an operator or sourcer writes" describes. */
+ * validated as SPEC.md "Files an operator or sourcer writes" describes.
+ * Sequences (sequence.h) are loaded from here, never the other way. */
 #ifndef WB_CONFIG_H
 #define WB_CONFIG_H
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 #include <jansson.h>
 #include "warmbench/diag.h"
 #include "warmbench/log.h"
+#include "warmbench/sequence.h"
 #include "warmbench/template.h"
 
 enum wb_tls { WB_TLS_REQUIRED, WB_TLS_TRY, WB_TLS_OFF };
@@ -20,59 +22,6 @@ struct wb_sender {
     char *reply_to;    /* NULL when not set */
     int daily_limit;   /* 0 = no limit */
     int min_interval_s;
-};
-
-struct wb_link {
-    char *name;
-    char *url;
-};
-
-struct wb_variant {
-    struct wb_template *subject, *text, *html; /* text or html may be NULL */
-};
-
-struct wb_step {
-    long after_s;                 /* delay from the previous step's send */
-    bool thread;                  /* reply in the thread of step 1 */
-    struct wb_template *subject;
-    struct wb_template *text;     /* NULL when the step has no text part */
-    struct wb_template *html;     /* NULL when the step has no HTML part */
-    struct wb_variant *variants;  /* A/B; n_variants == 0 when none */
-    size_t n_variants;
-};
-
-struct wb_window {
-    uint8_t days;           /* bit 0 = Monday ... bit 6 = Sunday */
-    int start_min;          /* minutes after local midnight */
-    int end_min;            /* exclusive; > start_min */
-    char *timezone;         /* IANA name, or NULL for "candidate" */
-    char *fallback_timezone;/* for "candidate"; NULL = UTC */
-};
-
-struct wb_audience {
-    char **tags_any;   size_t n_tags_any;
-    char **skills_any; size_t n_skills_any;
-    char **locations_any; size_t n_locations_any;
-    char **sources_any; size_t n_sources_any;
-    bool has_score_min, has_score_max;
-    double score_min, score_max;
-    int dormant_days;  /* 0 = not used */
-    bool auto_enroll;
-    bool exclusive;    /* default true */
-};
-
-struct wb_sequence {
-    char *id;
-    char *file;              /* path it was loaded from */
-    char *sender;            /* key into wb_config.senders */
-    struct wb_audience audience;
-    struct wb_window window;
-    struct wb_link *links;   size_t n_links;
-    struct wb_step *steps;   size_t n_steps;
-    char **stop_on;          size_t n_stop_on;    /* "reply", "click:apply", ... */
-    char **handoff_on;       size_t n_handoff_on;
-    char content_hash[65];   /* hex SHA-256 of the file and its templates */
-    json_t *definition;      /* the parsed file, stored in the sequences table */
 };
 
 struct wb_config {
@@ -136,10 +85,6 @@ void wb_config_free(struct wb_config *c);
 
 const struct wb_sender *wb_config_sender(const struct wb_config *c, const char *id);
 const struct wb_sequence *wb_config_sequence(const struct wb_config *c, const char *id);
-const char *wb_sequence_link(const struct wb_sequence *s, const char *name);
-
-/* "30m", "12h", "3d", "2w" (also "45s") → seconds; -1 when malformed. */
-long wb_duration_parse(const char *s);
 
 /* The default config path: $WARMBENCH_CONFIG, else /etc/warmbench/warmbench.json. */
 const char *wb_config_default_path(void);

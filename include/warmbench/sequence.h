@@ -1,20 +1,89 @@
 /* Sequence files (one JSON object each in sequences_dir) and the small
- * parsers they need; loaded by wb_config_load. */
+ * parsers they need. This module knows nothing of warmbench.json: the
+ * loader gets the folders and the sender names as data (wb_seq_env). */
 #ifndef WB_SEQUENCE_H
 #define WB_SEQUENCE_H
 #include <stdbool.h>
-#include "warmbench/config.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "warmbench/diag.h"
 #include "warmbench/jsonval.h"
+#include "warmbench/template.h"
 
-/* Loads every *.json in c->sequences_dir, sorted by name (bytewise), into
- * c->sequences. cfg says where sequences_dir and templates_dir were written
- * in warmbench.json, for errors about the folders themselves; tpl_dir_name
- * is templates_dir as written, for messages. Sender names are checked only
- * when check_senders (false when "senders" itself was broken). */
-void wb_sequences_load(struct wb_config *c, struct wb_jv *cfg, const char *tpl_dir_name,
-                       bool check_senders, struct wb_diags *diags);
+struct wb_link {
+    char *name;
+    char *url;
+};
+
+struct wb_variant {
+    struct wb_template *subject, *text, *html; /* text or html may be NULL */
+};
+
+struct wb_step {
+    long after_s;                 /* delay from the previous step's send */
+    bool thread;                  /* reply in the thread of step 1 */
+    struct wb_template *subject;
+    struct wb_template *text;     /* NULL when the step has no text part */
+    struct wb_template *html;     /* NULL when the step has no HTML part */
+    struct wb_variant *variants;  /* A/B; n_variants == 0 when none */
+    size_t n_variants;
+};
+
+struct wb_window {
+    uint8_t days;           /* bit 0 = Monday ... bit 6 = Sunday */
+    int start_min;          /* minutes after local midnight */
+    int end_min;            /* exclusive; > start_min */
+    char *timezone;         /* IANA name, or NULL for "candidate" */
+    char *fallback_timezone;/* for "candidate"; NULL = UTC */
+};
+
+struct wb_audience {
+    char **tags_any;   size_t n_tags_any;
+    char **skills_any; size_t n_skills_any;
+    char **locations_any; size_t n_locations_any;
+    char **sources_any; size_t n_sources_any;
+    bool has_score_min, has_score_max;
+    double score_min, score_max;
+    int dormant_days;  /* 0 = not used */
+    bool auto_enroll;
+    bool exclusive;    /* default true */
+};
+
+struct wb_sequence {
+    char *id;
+    char *file;              /* path it was loaded from */
+    char *sender;            /* key into wb_config.senders */
+    struct wb_audience audience;
+    struct wb_window window;
+    struct wb_link *links;   size_t n_links;
+    struct wb_step *steps;   size_t n_steps;
+    char **stop_on;          size_t n_stop_on;    /* "reply", "click:apply", ... */
+    char **handoff_on;       size_t n_handoff_on;
+    char content_hash[65];   /* hex SHA-256 of the file and its templates */
+    json_t *definition;      /* the parsed file, stored in the sequences table */
+};
+
+/* What loading the sequences needs from warmbench.json. */
+struct wb_seq_env {
+    const char *sequences_dir;   /* resolved */
+    const char *templates_dir;   /* resolved */
+    const char *tpl_dir_name;    /* templates_dir as written, for messages */
+    const char *const *senders;  /* the sender ids a sequence may name */
+    size_t n_senders;
+    bool check_senders;          /* false when "senders" itself was broken */
+};
+
+/* Loads every *.json in env->sequences_dir, sorted by name (bytewise),
+ * into a malloc'd *out of *n. cfg is warmbench.json, for errors about the
+ * folder itself (at "/sequences_dir"). Every problem goes to diags. */
+void wb_sequences_load(const struct wb_seq_env *env, struct wb_jv *cfg,
+                       struct wb_sequence **out, size_t *n, struct wb_diags *diags);
 void wb_sequence_free(struct wb_sequence *s);
 
+const char *wb_sequence_link(const struct wb_sequence *s, const char *name);
+/* "30m", "12h", "3d", "2w" (also "45s") → seconds; -1 when malformed. */
+long wb_duration_parse(const char *s);
 /* "HH:MM" (00:00..24:00) → minutes after midnight; -1 when malformed. */
 int wb_clock_parse(const char *s);
 /* "mon".."sun" → 0..6; -1 otherwise. */

@@ -3,6 +3,7 @@
  * few bytes has no safe way to go on. */
 #ifndef WB_UTIL_H
 #define WB_UTIL_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdarg.h>
 
@@ -18,5 +19,11 @@ char *wb_xvasprintf(const char *fmt, va_list ap);
 char *wb_path_join(const char *dir, const char *path);
 /* Directory part of path ("." when none); malloc'd. */
 char *wb_dirname(const char *path);
+
+/* True when s starts with prefix. */
+bool wb_has_prefix(const char *s, const char *prefix);
+/* True when u is scheme://something or schemes://something ("http" takes
+ * http:// and https://, "smtp" smtp:// and smtps://). */
+bool wb_url_ok(const char *u, const char *scheme);
 
 #endif
