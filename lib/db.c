@@ -2,6 +2,8 @@
 #include "warmbench/db.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "warmbench/util.h"
 
 const char *wb_db_conninfo(const struct wb_config *cfg)
 {
@@ -11,9 +13,44 @@ const char *wb_db_conninfo(const struct wb_config *cfg)
     return url ? url : "";
 }
 
+/* JIT compilation pays off for long analytic scans; warmbench's statements
+ * are either short (the daemon's, the CLI's lookups) or report queries
+ * whose cost the planner overestimates on small or empty tables, so
+ * compiling them cost seconds and saved nothing (README "Scale"). The
+ * user's own options (conninfo, else PGOPTIONS, which libpq would ignore
+ * once options is given) follow ours, so they can turn it back on. */
+#define WB_DB_OPTIONS "-c jit=off"
+
+char *wb_db_options(const char *conninfo)
+{
+    const char *user = NULL;
+    PQconninfoOption *opts = NULL;
+    if (conninfo && *conninfo) {
+        char *err = NULL;
+        opts = PQconninfoParse(conninfo, &err);
+        PQfreemem(err); /* a bare database name, or bad: connecting reports it */
+    }
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "options") && o->val && *o->val)
+            user = o->val;
+    if (!user)
+        user = getenv("PGOPTIONS");
+    char *s = user && *user ? wb_xasprintf("%s %s", WB_DB_OPTIONS, user)
+                            : wb_xstrdup(WB_DB_OPTIONS);
+    PQconninfoFree(opts);
+    return s;
+}
+
 PGconn *wb_db_connect(const struct wb_config *cfg)
 {
-    PGconn *c = PQconnectdb(wb_db_conninfo(cfg));
+    /* dbname with expand_dbname takes a URL or key=value string whole (""
+     * leaves libpq's environment); options after it replaces the string's. */
+    const char *conninfo = wb_db_conninfo(cfg);
+    char *options = wb_db_options(conninfo);
+    const char *keys[] = {"dbname", "options", NULL};
+    const char *vals[] = {conninfo, options, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    free(options);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password. */
         fprintf(stderr, "warmbench: cannot connect to the database: %s", PQerrorMessage(c));

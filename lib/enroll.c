@@ -15,20 +15,33 @@ const char *const wb_sequence_sync_sql =
     "definition = excluded.definition, loaded_at = now() "
     "WHERE sequences.content_hash <> excluded.content_hash";
 
+/* The checks are joins, not EXISTS tests inside the CASE (which run once
+ * per candidate as index probes): the planner then hashes the sequence's
+ * enrollments when the audience is large and probes the index when it is
+ * one address (ATS in). The address hash takes the salt once
+ * (sql/011_scale.sql: wb_email_hash per row cost 7 us a candidate). The
+ * first step's due time depends only on the zone (the start time is the
+ * statement's), so wb_next_in_window, PL/pgSQL, runs once per distinct
+ * zone instead of once per candidate. What is left at a million is mostly
+ * PostgreSQL's own per-row work: the two inserts, their indexes and five
+ * foreign-key checks per candidate (README "Scale"). */
 static const char enroll_sql[] =
-    "WITH target AS ("
-    " SELECT c.id, c.timezone,"
+    "WITH target AS MATERIALIZED ("
+    " SELECT c.id, coalesce($12::text, c.timezone, $13::text, 'UTC') AS zone,"
     "  CASE"
     "   WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'"
     "   WHEN s.id IS NOT NULL THEN 'suppressed'"
     "   WHEN c.consent IS NULL THEN 'no_consent'"
-    "   WHEN EXISTS (SELECT 1 FROM enrollments e WHERE e.candidate_id = c.id"
-    "                AND e.sequence_id = $1) THEN 'already'"
-    "   WHEN $2::boolean AND EXISTS (SELECT 1 FROM enrollments e WHERE e.candidate_id = c.id"
-    "                AND e.state = 'active' AND e.sequence_id <> $1) THEN 'busy'"
+    "   WHEN a.id IS NOT NULL THEN 'already'"
+    "   WHEN b.candidate_id IS NOT NULL THEN 'busy'"
     "   ELSE 'enrolled' END AS verdict"
     " FROM candidates c"
-    " LEFT JOIN suppressions s ON s.email_hash = wb_email_hash(c.email)"
+    " LEFT JOIN suppressions s"
+    "  ON s.email_hash = wb_email_hash_salted(c.email, (SELECT wb_hash_salt()))"
+    " LEFT JOIN enrollments a ON a.candidate_id = c.id AND a.sequence_id = $1"
+    " LEFT JOIN (SELECT DISTINCT e.candidate_id FROM enrollments e"
+    "            WHERE $2::boolean AND e.state = 'active' AND e.sequence_id <> $1) b"
+    "  ON b.candidate_id = c.id"
     " WHERE ($3::text[] IS NULL OR c.tags && $3::text[])"
     "   AND ($4::text[] IS NULL OR lower(c.email) = ANY ($4::text[]))"
     "   AND ($5::text[] IS NULL OR c.skills && $5::text[])"
@@ -38,12 +51,14 @@ static const char enroll_sql[] =
     "   AND ($9::float8 IS NULL OR wb_score_now(c.score, c.score_at) <= $9::float8)"
     "   AND ($10::integer IS NULL OR coalesce(c.last_engaged_at, c.created_at)"
     "        < now() - make_interval(days => $10::integer))"
+    "), zones AS MATERIALIZED ("
+    " SELECT z.zone, wb_next_in_window(now() + make_interval(secs => $11::float8), z.zone,"
+    "        $14::integer, $15::time, $16::time) AS due"
+    " FROM (SELECT DISTINCT zone FROM target WHERE verdict = 'enrolled') z"
     "), ins AS ("
     " INSERT INTO enrollments (candidate_id, sequence_id, step, next_due_at, source)"
-    " SELECT t.id, $1, 0, wb_next_in_window(now() + make_interval(secs => $11::float8),"
-    "        coalesce($12::text, t.timezone, $13::text, 'UTC'), $14::integer,"
-    "        $15::time, $16::time), $17"
-    " FROM target t WHERE t.verdict = 'enrolled'"
+    " SELECT t.id, $1, 0, z.due, $17"
+    " FROM target t JOIN zones z ON z.zone = t.zone WHERE t.verdict = 'enrolled'"
     " ON CONFLICT (candidate_id, sequence_id) DO NOTHING"
     " RETURNING id, candidate_id"
     "), ev AS ("

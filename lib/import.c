@@ -511,7 +511,8 @@ static const char odd_sql[] =
     "     THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
     "                 left(a.consent, 100))"
     "    WHEN lower(a.addr) IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
-    "      OR wb_email_hash(a.addr) IN (SELECT email_hash FROM suppressions)"
+    "      OR wb_email_hash_salted(a.addr, (SELECT wb_hash_salt()))"
+    "         IN (SELECT email_hash FROM suppressions)"
     "     THEN 'suppressed'"
     "   END AS reject"
     STAGE_FROM

@@ -2,6 +2,7 @@
  * one in flight, reconnect with exponential backoff, LISTEN/NOTIFY. */
 #include "warmbench/pg_loop.h"
 #include "warmbench/buf.h"
+#include "warmbench/db.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
 #include <arpa/inet.h>
@@ -328,13 +329,17 @@ static void start_libpq(struct wb_pg *pg)
         }
     }
     /* Entries before dbname are defaults conninfo may override: keepalives
-     * notice a silently vanished server in about a minute, not hours. */
+     * notice a silently vanished server in about a minute, not hours.
+     * options comes after: JIT off, then conninfo's own (wb_db_options). */
+    char *options = wb_db_options(pg->conninfo);
     const char *keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count",
-                          "dbname", "fallback_application_name", "host", "hostaddr", "port", NULL};
-    const char *vals[] = {"30", "10", "3", pg->conninfo, "warmbenchd", host.data, hostaddr.data,
-                          port.data, NULL};
+                          "dbname", "options", "fallback_application_name", "host", "hostaddr",
+                          "port", NULL};
+    const char *vals[] = {"30", "10", "3", pg->conninfo, options, "warmbenchd", host.data,
+                          hostaddr.data, port.data, NULL};
     pg->state = PG_CONNECTING;
     pg->conn = PQconnectStartParams(keys, vals, 1);
+    free(options);
     if (pg->conn)
         PQsetNoticeReceiver(pg->conn, on_notice, pg);
     wb_buf_free(&host);

@@ -13,6 +13,10 @@ PGconn *wb_db_connect(const struct wb_config *cfg);
 /* The connection string to use: cfg->database, else $DATABASE_URL, else ""
  * (libpq's PG* variables). */
 const char *wb_db_conninfo(const struct wb_config *cfg);
+/* The libpq "options" every warmbench connection uses (the CLI's here,
+ * the daemon's in pg_loop): "-c jit=off", then the options conninfo gives,
+ * else $PGOPTIONS, so a user's own settings come later and win. malloc'd. */
+char *wb_db_options(const char *conninfo);
 
 /* Prints "what: SQLSTATE message" for a failed result to stderr. */
 void wb_db_report(const char *what, const PGresult *res);
