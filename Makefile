@@ -198,5 +198,14 @@ bench-deps:
 bench-report: $(BUILD)/warmbench
 	@tests/bench/bench_report.sh $(BUILD)
 
+# Issue 12's scale figures on a throwaway cluster: import and enroll of
+# 1,000,000 candidates (import beside the \copy floor), wb_claim's p50/p99
+# at 10,000 and 1,000,000 (pgbench, rolled back), stats, pool and report
+# with 5,000,000 events, and the event writer's rate. About 15 minutes;
+# not part of `make check`.
+.PHONY: bench-scale
+bench-scale: $(BUILD)/warmbench
+	@tests/bench/bench_scale.sh $(BUILD)
+
 # Every benchmark in turn (not tests: each prints its figures).
-bench: bench-import bench-send bench-track bench-report
+bench: bench-import bench-send bench-track bench-report bench-scale
