@@ -308,7 +308,7 @@ static void teardown(struct daemon *d)
         wb_eventq_free(d->eventq);
     if (d->metrics)
         wb_metrics_free(d->metrics);
-    wb_mailbox_free(d->mailbox); /* before the curl loop and the connection it uses */
+    wb_mailbox_free(d->mailbox); /* before the connection it uses */
     if (d->smtp)
         wb_smtp_free(d->smtp);
     if (d->curl)
@@ -490,7 +490,7 @@ static int setup(struct daemon *d)
         wb_pg_listen(d->pg, "wb_handoffs");
     }
     free(owner);
-    if (d->cfg->mailbox.enabled && !(d->mailbox = wb_mailbox_new(d->loop, d->curl, d->pg, d->cfg)))
+    if (d->cfg->mailbox.enabled && !(d->mailbox = wb_mailbox_new(d->loop, d->pg, d->cfg)))
         return WB_EXIT_CONFIG;
     start_watchdog(d);
     uv_timer_start(&d->status, on_status_timer, 5000, 5000);

@@ -5,9 +5,13 @@
  *   last_uid.
  * libcurl's IMAP URL forms do the fetches (a custom FETCH would only return
  * its first line); custom requests only for STATUS and SEARCH, whose
- * untagged answers curl hands to the write callback. */
+ * untagged answers curl hands to the write callback.
+ * The transfers run in the mailbox's own worker thread (curl_thread.h):
+ * libcurl's imap_done waits for a FETCH's tagged OK with a blocking poll,
+ * which on the loop stalled everything else for a server round trip. */
 #include "warmbench/mailbox.h"
 #include "warmbench/buf.h"
+#include "warmbench/curl_thread.h"
 #include "warmbench/intent.h"
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
@@ -102,12 +106,14 @@ struct msg {
 
 struct wb_mailbox {
     uv_loop_t *loop;
-    struct wb_curl_loop *cl;
+    struct wb_curl_thread *ct;  /* runs easy's transfers, one at a time */
     struct wb_pg *pg;
     uv_timer_t timer;
     struct settings *s, *next;
-    CURL *easy;
+    CURL *easy;                 /* kept between transfers: so is its connection */
     void (*on_xfer)(struct wb_mailbox *m, CURLcode rc);
+    /* Written by on_write in the worker while a transfer runs (xfer); the
+     * loop touches them only between transfers. */
     struct wb_buf in;
     size_t cap;
     bool overflow;
@@ -228,6 +234,8 @@ static struct settings *settings_new(const struct wb_config *cfg)
 
 /* ---- transfers --------------------------------------------------------- */
 
+/* Runs in the worker thread: touches in, cap and overflow only (no
+ * logging; wb_buf's allocation failure aborts the process anyway). */
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     struct wb_mailbox *m = ud;
@@ -265,7 +273,6 @@ static int transfer(struct wb_mailbox *m, const char *url, const char *custom, s
     m->overflow = false;
     m->on_xfer = then;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
@@ -274,13 +281,18 @@ static int transfer(struct wb_mailbox *m, const char *url, const char *custom, s
     /* A fresh connection per poll: a reused one may not show new mail to
      * SEARCH until the server syncs its view of the mailbox. */
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+    /* The handle's own connection cache (curl_easy_perform's) keeps one
+     * connection: the poll's, reused by SEARCH and the fetches. The one a
+     * fresh poll replaces is logged out then, in the worker, rather than
+     * kept idle until curl_easy_cleanup, which runs on the loop. */
+    curl_easy_setopt(e, CURLOPT_MAXCONNECTS, 1L);
     /* imaps:// is TLS from the start; imap:// upgrades when offered. */
     curl_easy_setopt(e, CURLOPT_USE_SSL, m->s->tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
     if (m->s->username) {
         curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, m->s->password ? m->s->password : "");
     }
-    if (wb_curl_loop_add(m->cl, e, on_xfer_done, m) < 0)
+    if (wb_curl_thread_add(m->ct, e, on_xfer_done, m) < 0)
         return -1;
     m->xfer = true;
     return 0;
@@ -823,17 +835,22 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- lifetime --------------------------------------------------------- */
 
-struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
-                                  const struct wb_config *cfg)
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg)
 {
     struct settings *s = settings_new(cfg);
     if (!s || !s->rules) {
         settings_free(s);
         return NULL;
     }
+    struct wb_curl_thread *ct = wb_curl_thread_new(loop);
+    if (!ct) {
+        wb_error("mailbox: cannot start its worker thread");
+        settings_free(s);
+        return NULL;
+    }
     struct wb_mailbox *m = wb_xcalloc(1, sizeof *m);
     m->loop = loop;
-    m->cl = cl;
+    m->ct = ct;
     m->pg = pg;
     m->s = s;
     wb_buf_init(&m->in);
@@ -869,7 +886,8 @@ void wb_mailbox_poll_now(struct wb_mailbox *m)
 static void abandon(struct wb_mailbox *m)
 {
     if (m->xfer) { /* its messages are read again next time */
-        wb_curl_loop_cancel(m->cl, m->easy);
+        /* Waits (up to about a second) for the worker to let go of easy. */
+        wb_curl_thread_cancel(m->ct, m->easy);
         m->xfer = false;
     }
     msg_clear(&m->cur);
@@ -908,8 +926,12 @@ static void on_closed(uv_handle_t *h)
     free(m);
 }
 
+/* The thread first: nothing runs easy after it. The cleanup then logs
+ * out of the one cached connection (a round trip, once, at the end). */
 static void release(struct wb_mailbox *m)
 {
+    wb_curl_thread_free(m->ct);
+    m->ct = NULL;
     if (m->easy)
         curl_easy_cleanup(m->easy);
     m->easy = NULL;

@@ -2,27 +2,28 @@
  * reads the messages that arrived since the last UID it stored, and records
  * replies (with their intent), automatic replies and bounces through
  * wb_record_events, in the same statement that advances mailbox_state, so a
- * restart neither misses nor repeats one. Runs on the shared curl_loop and
- * pg_loop; never blocks the loop.
+ * restart neither misses nor repeats one. Its IMAP transfers run in a
+ * worker thread of its own (curl_thread.h: libcurl's IMAP DONE phase
+ * blocks), its SQL on the shared pg_loop; never blocks the loop, except
+ * for up to about a second in stop or free when a transfer is in flight.
  *
- * Lifetime, for the daemon: create after the curl_loop and the pg_loop;
- * on shutdown call wb_mailbox_stop and, once its `done` has run,
- * wb_mailbox_free, before wb_curl_loop_free and wb_pg_close. */
+ * Lifetime, for the daemon: create after the pg_loop; on shutdown call
+ * wb_mailbox_stop and, once its `done` has run, wb_mailbox_free, before
+ * wb_pg_close. */
 #ifndef WB_MAILBOX_H
 #define WB_MAILBOX_H
 #include <uv.h>
 #include "warmbench/config.h"
-#include "warmbench/curl_loop.h"
 #include "warmbench/pg_loop.h"
 
 struct wb_mailbox;
 
-/* NULL (logged) when cfg->mailbox is not enabled, its URL is unusable or
+/* NULL (logged) when cfg->mailbox is not enabled, its URL is unusable,
  * the intent rules (intent.json beside the config, else WB_SHARE_DIR) do
- * not load. The first poll starts as soon as the database is ready. cfg is
- * not kept: what is needed is copied. */
-struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
-                                  const struct wb_config *cfg);
+ * not load or the worker thread cannot start. The first poll starts as
+ * soon as the database is ready. cfg is not kept: what is needed is
+ * copied. */
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg);
 
 /* A reloaded configuration: URL, credentials, poll_s, bounce domain,
  * secret and intent rules take effect at the next poll (the poll in flight
@@ -35,8 +36,9 @@ void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg);
 void wb_mailbox_poll_now(struct wb_mailbox *m);
 
 /* Stops polling: an IMAP transfer in flight is abandoned (nothing of it
- * was recorded; its messages are read again next time), a statement in
- * flight is waited for. done(ud) then runs once, from the loop. */
+ * was recorded; its messages are read again next time; the worker is
+ * waited for, up to about a second), a statement in flight is waited for.
+ * done(ud) then runs once, from the loop. */
 void wb_mailbox_stop(struct wb_mailbox *m, void (*done)(void *ud), void *ud);
 
 /* Releases everything (after stop's `done` has run, or instead of stop:

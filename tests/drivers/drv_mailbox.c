@@ -1,17 +1,18 @@
-/* Runs the IMAP poller alone on one loop (curl_loop + pg_loop + mailbox)
+/* Runs the IMAP poller alone on one loop (pg_loop + mailbox, whose IMAP
+ * transfers run in its own worker thread)
  * for tests/integration/test_mailbox.py.
  * usage: drv_mailbox --config PATH             polls until SIGTERM/SIGINT,
  *                                                then stops cleanly, exit 0
  *        drv_mailbox --config PATH token ID    prints the bounce token of
  *                                                message ID for the config's
  *                                                secret */
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "warmbench/config.h"
-#include "warmbench/curl_loop.h"
 #include "warmbench/db.h"
 #include "warmbench/log.h"
 #include "warmbench/mailbox.h"
@@ -20,7 +21,6 @@
 
 struct drv {
     struct wb_config *cfg;
-    struct wb_curl_loop *cl;
     struct wb_pg *pg;
     struct wb_mailbox *mb;
     uv_signal_t sigterm, sigint;
@@ -36,7 +36,6 @@ static void stopped(void *ud)
     struct drv *d = ud;
     wb_mailbox_free(d->mb);
     d->mb = NULL;
-    wb_curl_loop_free(d->cl);
     wb_pg_close(d->pg, on_pg_closed, d);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -87,12 +86,10 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    d.cl = wb_curl_loop_new(&loop);
     d.pg = wb_pg_new(&loop, wb_db_conninfo(d.cfg), NULL, &d);
-    d.mb = wb_mailbox_new(&loop, d.cl, d.pg, d.cfg);
+    d.mb = wb_mailbox_new(&loop, d.pg, d.cfg);
     int rc = 0;
     if (!d.mb) {
-        wb_curl_loop_free(d.cl);
         wb_pg_close(d.pg, on_pg_closed, &d);
         rc = 1;
     } else {
