@@ -318,13 +318,13 @@ static void teardown(struct daemon *d)
     if (d->pg_mark)
         wb_pg_close(d->pg_mark, on_pg_closed, d);
     if (d->sched)
-        wb_sched_free(d->sched);
+        wb_sched_stop(d->sched);
     if (d->autoenroll)
         wb_autoenroll_free(d->autoenroll);
     if (d->retention)
         wb_retention_free(d->retention);
     if (d->handoff)
-        wb_handoff_free(d->handoff);
+        wb_handoff_stop(d->handoff);
     d->tracking = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
     d->smtp = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
     d->retention = NULL;
@@ -379,7 +379,7 @@ static void stop(struct daemon *d, int code)
     wb_eventq_flush(d->eventq, events_flushed, d);
     wb_sched_drain(d->sched, drained, d);
     if (d->handoff)
-        wb_handoff_stop(d->handoff, drained, d);
+        wb_handoff_drain(d->handoff, drained, d);
     if (d->mailbox)
         wb_mailbox_stop(d->mailbox, drained, d);
 }

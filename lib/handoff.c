@@ -6,9 +6,11 @@
  * under the same Idempotency-Key. */
 #include "warmbench/handoff.h"
 #include "warmbench/buf.h"
+#include "warmbench/engine.h"
 #include "warmbench/log.h"
 #include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
+#include "warmbench/states.h"
 #include "warmbench/util.h"
 #include "warmbench/webhook_sign.h"
 #include <jansson.h>
@@ -17,8 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_INFLIGHT 32
 #define CONNECT_TIMEOUT_S 10
@@ -114,51 +116,38 @@ struct delivery {
     char *body;
     struct wb_buf resp;             /* the first ERROR_KEEP bytes */
     char errbuf[CURL_ERROR_SIZE];
-    struct delivery *prev, *next;   /* in flight, for stop and free */
+    LIST_ENTRY(delivery) link;      /* in flight, for drain and stop */
 };
+LIST_HEAD(deliveries, delivery);
 
 struct wb_handoff {
+    struct wb_engine e;             /* rounds: recover → claim → next wake */
     uv_loop_t *loop;
     struct wb_curl_loop *cl;
     struct wb_pg *pg;
     const struct wb_config *cfg;
     char *owner;
-    uv_timer_t tick_timer, flush_timer, stop_timer;
-    bool started, ticking, tick_again, backlog, stopping, gave_up, warned_unsigned;
+    bool backlog, gave_up, warned_unsigned;
     size_t claimed_this_tick;
-    int handles_open;
-    struct delivery *inflight;
+    struct deliveries inflight;
     size_t n_inflight;
     struct wb_outcomes res;       /* delivered, pending, dead */
     struct wb_outcomes flushing;  /* the batch being written */
-    void (*stop_done)(void *);
-    void *stop_ud;
     struct wb_handoff_figures fig;
 };
 
-static void tick(struct wb_handoff *h);
-static void flush(struct wb_handoff *h);
-static void check_stop(struct wb_handoff *h);
-static void on_tick_timer(uv_timer_t *t);
-static void on_flush_timer(uv_timer_t *t);
+static void ho_flush(struct wb_handoff *h);
 
 /* --- small helpers ------------------------------------------------------ */
 
-static bool res_ok(PGresult *r, const char *what)
+static bool ho_res_ok(struct wb_handoff *h, PGresult *r, const char *what)
 {
-    if (!r)
-        return false; /* connection lost: pg_loop reconnects, on_connect kicks */
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return true;
-    wb_error("handoff: %s: %s %s", what, PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?",
-             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: PQresultErrorMessage(r));
-    return false;
+    return wb_engine_ok(&h->e, r, what);
 }
 
 /* Response bodies are arbitrary bytes; PostgreSQL text takes valid UTF-8
  * without NULs only, and one bad byte would fail the whole batch. */
-static char *clean_text(const char *p, size_t n)
+static char *ho_clean_text(const char *p, size_t n)
 {
     struct wb_buf b;
     wb_buf_init(&b);
@@ -183,19 +172,20 @@ static char *clean_text(const char *p, size_t n)
     return wb_buf_steal(&b) ?: wb_xstrdup("");
 }
 
-static void add_outcome(struct wb_handoff *h, int64_t id, const char *state, int status,
+static void ho_add_outcome(struct wb_handoff *h, int64_t id, enum wb_handoff_state to, int status,
                         char *error, double delay_s)
 {
-    wb_outcomes_add(&h->res, id, state, status, error, delay_s);
-    if (h->res.n >= RESULT_BATCH || h->stopping)
-        flush(h);
-    else if (!uv_is_active((uv_handle_t *)&h->flush_timer))
-        uv_timer_start(&h->flush_timer, on_flush_timer, FLUSH_DELAY_MS, 0);
+    wb_handoff_enter_state(id, WB_HO_DELIVERING, to, error);
+    wb_outcomes_add(&h->res, id, wb_handoff_state_name(to), status, error, delay_s);
+    if (h->res.n >= RESULT_BATCH || wb_engine_draining(&h->e))
+        ho_flush(h);
+    else
+        wb_engine_flush_in(&h->e, FLUSH_DELAY_MS);
 }
 
 /* retry_base_s × 2^(attempts−1), "full jitter" (uniform in [0, that]) so
  * the retries of one outage spread out; Retry-After, when larger, wins. */
-static double retry_delay(const struct wb_handoff *h, int attempts, double retry_after)
+static double ho_retry_delay(const struct wb_handoff *h, int attempts, double retry_after)
 {
     double d = (double)h->cfg->ats.retry_base_s * ldexp(1.0, attempts > 1 ? attempts - 1 : 0);
     if (d > MAX_BACKOFF_S)
@@ -208,7 +198,7 @@ static double retry_delay(const struct wb_handoff *h, int attempts, double retry
 
 /* --- the body: SPEC's key order for people reading it ------------------ */
 
-static json_t *ordered(json_t *in, const char *const *first, size_t n)
+static json_t *ho_ordered(json_t *in, const char *const *first, size_t n)
 {
     json_t *out = json_object();
     for (size_t i = 0; i < n; i++) {
@@ -228,7 +218,7 @@ static json_t *ordered(json_t *in, const char *const *first, size_t n)
 /* jsonb sorts keys by length; the ATS gets them in SPEC.md's order. When
  * Jansson cannot read the payload (an integer beyond 64 bits in attrs),
  * the stored text goes as it is: still the same bytes on every retry. */
-static char *make_body(const char *payload)
+static char *ho_make_body(const char *payload)
 {
     static const char *const top[] = {"type", "id", "occurred_at", "reason", "sequence",
                                       "candidate", "engagement"};
@@ -240,14 +230,14 @@ static char *make_body(const char *payload)
         json_decref(in);
         return wb_xstrdup(payload);
     }
-    json_t *out = ordered(in, top, 7);
+    json_t *out = ho_ordered(in, top, 7);
     json_t *c = json_object_get(in, "candidate");
     if (json_is_object(c))
-        json_object_set_new(out, "candidate", ordered(c, cand, 7));
+        json_object_set_new(out, "candidate", ho_ordered(c, cand, 7));
     json_t *eng = json_object_get(in, "engagement"), *arr = json_array(), *e;
     size_t i;
     json_array_foreach(eng, i, e) {
-        json_array_append_new(arr, json_is_object(e) ? ordered(e, ev, 3) : json_incref(e));
+        json_array_append_new(arr, json_is_object(e) ? ho_ordered(e, ev, 3) : json_incref(e));
     }
     json_object_set_new(out, "engagement", arr);
     char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -258,7 +248,7 @@ static char *make_body(const char *payload)
 
 /* --- one POST ----------------------------------------------------------- */
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+static size_t ho_on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct delivery *d = ud;
     size_t len = size * n;
@@ -267,18 +257,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len; /* the rest is read and dropped, so the status stands */
 }
 
-static void unlink_delivery(struct wb_handoff *h, struct delivery *d)
+static void ho_unlink_delivery(struct wb_handoff *h, struct delivery *d)
 {
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        h->inflight = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
+    LIST_REMOVE(d, link);
     h->n_inflight--;
 }
 
-static void free_delivery(struct delivery *d)
+static void ho_free_delivery(struct delivery *d)
 {
     curl_easy_cleanup(d->easy);
     curl_slist_free_all(d->headers);
@@ -288,18 +273,18 @@ static void free_delivery(struct delivery *d)
 }
 
 /* Decides what a finished POST means for its handoff. */
-static void record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
+static void ho_record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
 {
     long status = 0;
     curl_off_t ra = 0;
     curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra);
     char *text = rc == CURLE_OK || status
-                     ? clean_text(d->resp.data ? d->resp.data : "", d->resp.len)
+                     ? ho_clean_text(d->resp.data ? d->resp.data : "", d->resp.len)
                      : wb_xasprintf("%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
     if (status >= 200 && status < 300) {
         /* Accepted, even if reading the rest of the answer failed. */
-        add_outcome(h, d->id, "delivered", (int)status, text, 0);
+        ho_add_outcome(h, d->id, WB_HO_DELIVERED, (int)status, text, 0);
         h->fig.delivered++;
         return;
     }
@@ -308,31 +293,31 @@ static void record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
     if (permanent || d->attempts >= h->cfg->ats.max_attempts) {
         wb_warn("handoff %lld dead after %d attempt(s): %s%ld %.200s", (long long)d->id,
                 d->attempts, status ? "HTTP " : "", status, text);
-        add_outcome(h, d->id, "dead", (int)status, text, 0);
+        ho_add_outcome(h, d->id, WB_HO_DEAD, (int)status, text, 0);
         h->fig.dead++;
         return;
     }
-    double delay = retry_delay(h, d->attempts, (double)ra);
+    double delay = ho_retry_delay(h, d->attempts, (double)ra);
     wb_info("handoff %lld: attempt %d failed (%s%ld %.200s); next in %.1f s", (long long)d->id,
             d->attempts, status ? "HTTP " : "", status, text, delay);
-    add_outcome(h, d->id, "pending", (int)status, text, delay);
+    ho_add_outcome(h, d->id, WB_HO_PENDING, (int)status, text, delay);
     h->fig.retried++;
 }
 
-static void on_posted(CURL *easy, CURLcode rc, void *ud)
+static void ho_on_posted(CURL *easy, CURLcode rc, void *ud)
 {
     (void)easy;
     struct delivery *d = ud;
     struct wb_handoff *h = d->h;
-    unlink_delivery(h, d);
-    record(h, d, rc);
-    free_delivery(d);
-    if (h->backlog && !h->ticking)
+    ho_unlink_delivery(h, d);
+    ho_record(h, d, rc);
+    ho_free_delivery(d);
+    if (h->backlog && !wb_engine_in_round(&h->e))
         wb_handoff_kick(h);
-    check_stop(h);
+    wb_engine_check(&h->e);
 }
 
-static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, const char *v)
+static struct curl_slist *ho_add_header(struct curl_slist *l, const char *fmt, const char *v)
 {
     char *line = wb_xasprintf(fmt, v);
     struct curl_slist *n = curl_slist_append(l, line);
@@ -342,7 +327,7 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, cons
     return n;
 }
 
-static void post(struct wb_handoff *h, int64_t id, const char *key, int attempts,
+static void ho_post(struct wb_handoff *h, int64_t id, const char *key, int attempts,
                  const char *payload)
 {
     const struct wb_config *cfg = h->cfg;
@@ -350,17 +335,17 @@ static void post(struct wb_handoff *h, int64_t id, const char *key, int attempts
     d->h = h;
     d->id = id;
     d->attempts = attempts;
-    d->body = make_body(payload);
+    d->body = ho_make_body(payload);
     wb_buf_init(&d->resp);
-    d->headers = add_header(NULL, "%s", "Content-Type: application/json");
-    d->headers = add_header(d->headers, "Idempotency-Key: %s", key);
+    d->headers = ho_add_header(NULL, "%s", "Content-Type: application/json");
+    d->headers = ho_add_header(d->headers, "Idempotency-Key: %s", key);
     /* No 100-continue round trip: the body is small. */
-    d->headers = add_header(d->headers, "%s", "Expect:");
+    d->headers = ho_add_header(d->headers, "%s", "Expect:");
     if (cfg->ats.secret) {
         char sig[WB_SIG_HEADER_MAX];
         wb_webhook_sign(cfg->ats.secret, cfg->ats.secret_len, (long long)time(NULL), d->body,
                         strlen(d->body), sig);
-        d->headers = add_header(d->headers, "Warmbench-Signature: %s", sig);
+        d->headers = ho_add_header(d->headers, "Warmbench-Signature: %s", sig);
     } else if (!h->warned_unsigned) {
         h->warned_unsigned = true;
         wb_warn("handoff: ats.secret_file is not set; webhooks go out unsigned");
@@ -378,43 +363,31 @@ static void post(struct wb_handoff *h, int64_t id, const char *key, int attempts
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ho_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->errbuf);
-    if (wb_curl_loop_add(h->cl, e, on_posted, d) < 0) {
-        add_outcome(h, id, "pending", 0, wb_xstrdup("could not start the request"), 1.0);
-        free_delivery(d);
+    if (wb_curl_loop_add(h->cl, e, ho_on_posted, d) < 0) {
+        ho_add_outcome(h, id, WB_HO_PENDING, 0, wb_xstrdup("could not start the request"), 1.0);
+        ho_free_delivery(d);
         return;
     }
-    d->next = h->inflight;
-    if (d->next)
-        d->next->prev = d;
-    h->inflight = d;
+    LIST_INSERT_HEAD(&h->inflight, d, link);
     h->n_inflight++;
 }
 
 /* --- tick: recover → claim → next wake ---------------------------------- */
 
-static void tick_end(struct wb_handoff *h, double secs)
+static void ho_tick_end(struct wb_handoff *h, double secs)
 {
-    h->ticking = false;
-    if (h->stopping) {
-        check_stop(h);
-        return;
-    }
-    if (h->tick_again) {
-        h->tick_again = false;
-        secs = 0;
-    }
     /* Rounded up, so a retry is never claimed a millisecond early. */
-    uv_timer_start(&h->tick_timer, on_tick_timer, (uint64_t)ceil(secs * 1000.0), 0);
+    wb_engine_round_end(&h->e, (uint64_t)ceil(secs * 1000.0));
 }
 
-static void on_wake(PGresult *r, void *ud)
+static void ho_on_wake(PGresult *r, void *ud)
 {
     struct wb_handoff *h = ud;
-    if (!res_ok(r, "reading the next due time")) {
-        tick_end(h, 1.0);
+    if (!ho_res_ok(h, r, "reading the next due time")) {
+        ho_tick_end(h, 1.0);
         return;
     }
     double secs = PQgetisnull(r, 0, 0) ? MAX_SLEEP_S : atof(PQgetvalue(r, 0, 0));
@@ -428,37 +401,37 @@ static void on_wake(PGresult *r, void *ud)
         secs = 0;
     else if (h->backlog)
         secs = MAX_SLEEP_S; /* a finished POST kicks */
-    tick_end(h, secs);
+    ho_tick_end(h, secs);
 }
 
-static void phase_wake(struct wb_handoff *h)
+static void ho_phase_wake(struct wb_handoff *h)
 {
-    if (h->stopping || wb_pg_query(h->pg, wake_sql, 0, NULL, on_wake, h) < 0)
-        tick_end(h, 1.0);
+    if (wb_engine_draining(&h->e) || wb_pg_query(h->pg, wake_sql, 0, NULL, ho_on_wake, h) < 0)
+        ho_tick_end(h, 1.0);
 }
 
-static void on_claim(PGresult *r, void *ud)
+static void ho_on_claim(PGresult *r, void *ud)
 {
     struct wb_handoff *h = ud;
-    if (!res_ok(r, "claiming handoffs")) {
-        tick_end(h, 1.0);
+    if (!ho_res_ok(h, r, "claiming handoffs")) {
+        ho_tick_end(h, 1.0);
         return;
     }
     int n = PQntuples(r);
-    /* Claimed while stopping: still sent, and stop waits for them. */
+    /* Claimed while draining: still sent, and the drain waits for them. */
     for (int i = 0; i < n; i++)
-        post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 2)),
+        ho_post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 2)),
              PQgetvalue(r, i, 3));
     h->claimed_this_tick = (size_t)n;
     h->backlog = n > 0 && h->n_inflight >= MAX_INFLIGHT;
-    phase_wake(h);
+    ho_phase_wake(h);
 }
 
-static void on_recover(PGresult *r, void *ud)
+static void ho_on_recover(PGresult *r, void *ud)
 {
     struct wb_handoff *h = ud;
-    if (!res_ok(r, "recovering expired leases")) {
-        tick_end(h, 1.0);
+    if (!ho_res_ok(h, r, "recovering expired leases")) {
+        ho_tick_end(h, 1.0);
         return;
     }
     long back = atol(PQgetvalue(r, 0, 0)), dead = atol(PQgetvalue(r, 0, 1));
@@ -468,68 +441,59 @@ static void on_recover(PGresult *r, void *ud)
                 "(that was the last attempt)", back, dead);
     if (gone)
         wb_info("handoff: %ld pending handoff(s) dropped: the candidate was erased", gone);
-    if (h->stopping || h->n_inflight >= MAX_INFLIGHT) {
+    if (wb_engine_draining(&h->e) || h->n_inflight >= MAX_INFLIGHT) {
         h->backlog = h->n_inflight >= MAX_INFLIGHT;
-        phase_wake(h);
+        ho_phase_wake(h);
         return;
     }
     char batch[16], lease[16];
     snprintf(batch, sizeof batch, "%zu", MAX_INFLIGHT - h->n_inflight);
     snprintf(lease, sizeof lease, "%d", LEASE_S);
     const char *p[] = {batch, h->owner, lease};
-    if (wb_pg_query(h->pg, claim_sql, 3, p, on_claim, h) < 0)
-        tick_end(h, 1.0);
+    if (wb_pg_query(h->pg, claim_sql, 3, p, ho_on_claim, h) < 0)
+        ho_tick_end(h, 1.0);
 }
 
-static void tick(struct wb_handoff *h)
+static void ho_round(void *ud)
 {
-    if (!h->started || h->stopping)
-        return;
-    if (h->ticking) {
-        h->tick_again = true;
+    struct wb_handoff *h = ud;
+    if (!wb_pg_ready(h->pg)) {
+        wb_engine_round_idle(&h->e); /* on_connect kicks */
         return;
     }
-    if (!wb_pg_ready(h->pg))
-        return; /* on_connect kicks */
-    h->ticking = true;
     h->claimed_this_tick = 0;
     char max[16];
     snprintf(max, sizeof max, "%d", h->cfg->ats.max_attempts);
     const char *p[] = {max};
-    if (wb_pg_query(h->pg, recover_sql, 1, p, on_recover, h) < 0)
-        tick_end(h, 1.0);
-}
-
-static void on_tick_timer(uv_timer_t *t)
-{
-    tick(t->data);
+    if (wb_pg_query(h->pg, recover_sql, 1, p, ho_on_recover, h) < 0)
+        ho_tick_end(h, 1.0);
 }
 
 /* --- outcomes ----------------------------------------------------------- */
 
-static void on_flushed(PGresult *r, void *ud)
+static void ho_on_flushed(PGresult *r, void *ud)
 {
     struct wb_handoff *h = ud;
-    if (!res_ok(r, "storing delivery outcomes")) {
+    if (!ho_res_ok(h, r, "storing delivery outcomes")) {
         /* Kept and written after the reconnect (or the retry). */
         wb_outcomes_requeue(&h->res, &h->flushing);
-        if (r && !uv_is_active((uv_handle_t *)&h->flush_timer))
-            uv_timer_start(&h->flush_timer, on_flush_timer, 1000, 0);
+        if (r)
+            wb_engine_flush_in(&h->e, 1000);
         return;
     }
     bool retries = false;
     for (size_t i = 0; i < h->flushing.n; i++)
-        retries |= h->flushing.v[i].state[0] == 'p';
+        retries |= wb_handoff_state_parse(h->flushing.v[i].state) == WB_HO_PENDING;
     wb_outcomes_clear(&h->flushing);
     /* A retry is due sooner than the timer may be set for: recompute it. */
     if (retries)
         wb_handoff_kick(h);
     else if (h->res.n)
-        flush(h);
-    check_stop(h);
+        ho_flush(h);
+    wb_engine_check(&h->e);
 }
 
-static void flush(struct wb_handoff *h)
+static void ho_flush(struct wb_handoff *h)
 {
     if (h->flushing.n || !h->res.n || !wb_pg_ready(h->pg))
         return;
@@ -537,72 +501,61 @@ static void flush(struct wb_handoff *h)
     char *a[5];
     wb_outcomes_params(&h->flushing, a);
     const char *p[] = {a[0], a[1], a[2], a[3], a[4], h->owner};
-    if (wb_pg_query(h->pg, results_sql, 6, p, on_flushed, h) < 0)
-        on_flushed(NULL, h);
+    if (wb_pg_query(h->pg, results_sql, 6, p, ho_on_flushed, h) < 0)
+        ho_on_flushed(NULL, h);
     wb_outcomes_params_free(a);
 }
 
-static void on_flush_timer(uv_timer_t *t)
+static void ho_flush_due(void *ud)
 {
-    flush(t->data);
+    ho_flush(ud);
 }
 
-/* --- stop --------------------------------------------------------------- */
+/* --- drain -------------------------------------------------------------- */
 
-static void finish_stop(struct wb_handoff *h)
+static bool ho_idle(void *ud)
 {
-    void (*done)(void *) = h->stop_done;
-    h->stop_done = NULL;
-    uv_timer_stop(&h->stop_timer);
-    if (done)
-        done(h->stop_ud);
-}
-
-static void check_stop(struct wb_handoff *h)
-{
-    if (!h->stopping || !h->stop_done)
-        return;
-    if (h->ticking || h->n_inflight || h->res.n || h->flushing.n)
-        return;
-    finish_stop(h);
+    struct wb_handoff *h = ud;
+    return !(h->n_inflight || h->res.n || h->flushing.n);
 }
 
 /* First expiry: cancel what still runs and put it back to pending. Second:
  * the database did not take the outcomes; their leases expire instead. */
-static void on_stop_timer(uv_timer_t *t)
+static uint64_t ho_give_up(void *ud)
 {
-    struct wb_handoff *h = t->data;
+    struct wb_handoff *h = ud;
     if (h->gave_up) {
         wb_warn("handoff: shutdown: %zu outcome(s) not stored; those handoffs are retried "
                 "(same key) when their lease expires", h->res.n + h->flushing.n);
-        finish_stop(h);
-        return;
+        return 0;
     }
     h->gave_up = true;
     struct delivery *d;
-    while ((d = h->inflight)) {
-        unlink_delivery(h, d);
+    while ((d = LIST_FIRST(&h->inflight))) {
+        ho_unlink_delivery(h, d);
         wb_curl_loop_cancel(h->cl, d->easy);
-        add_outcome(h, d->id, "pending", 0, wb_xstrdup("interrupted by shutdown"), 0);
-        free_delivery(d);
+        ho_add_outcome(h, d->id, WB_HO_PENDING, 0, wb_xstrdup("interrupted by shutdown"), 0);
+        ho_free_delivery(d);
     }
-    uv_timer_start(&h->stop_timer, on_stop_timer, 5000, 0);
-    flush(h);
-    check_stop(h);
+    ho_flush(h);
+    return 5000;
 }
 
-void wb_handoff_stop(struct wb_handoff *h, void (*done)(void *ud), void *ud)
+void wb_handoff_drain(struct wb_handoff *h, void (*done)(void *ud), void *ud)
 {
-    h->stopping = true;
-    h->stop_done = done;
-    h->stop_ud = ud;
-    uv_timer_stop(&h->tick_timer);
-    uv_timer_start(&h->stop_timer, on_stop_timer, (TOTAL_TIMEOUT_S + 2) * 1000, 0);
-    flush(h);
-    check_stop(h);
+    ho_flush(h);
+    wb_engine_drain(&h->e, (TOTAL_TIMEOUT_S + 2) * 1000, done, ud);
 }
 
 /* --- lifecycle ---------------------------------------------------------- */
+
+static const struct wb_engine_ops ho_ops = {
+    .name = "handoff",
+    .round = ho_round,
+    .flush = ho_flush_due,
+    .idle = ho_idle,
+    .give_up = ho_give_up,
+};
 
 struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
                                   const struct wb_config *cfg, const char *owner)
@@ -613,12 +566,8 @@ struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, stru
     h->pg = pg;
     h->cfg = cfg;
     h->owner = wb_xstrdup(owner);
-    uv_timer_t *timers[] = {&h->tick_timer, &h->flush_timer, &h->stop_timer};
-    for (size_t i = 0; i < 3; i++) {
-        uv_timer_init(loop, timers[i]);
-        timers[i]->data = h;
-    }
-    srandom((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+    LIST_INIT(&h->inflight);
+    wb_engine_init(&h->e, loop, &ho_ops, h);
     return h;
 }
 
@@ -629,21 +578,13 @@ void wb_handoff_set_config(struct wb_handoff *h, const struct wb_config *cfg)
 
 void wb_handoff_start(struct wb_handoff *h)
 {
-    h->started = true;
-    wb_handoff_kick(h);
+    wb_engine_start(&h->e);
 }
 
 void wb_handoff_kick(struct wb_handoff *h)
 {
-    flush(h);
-    if (!h->started || h->stopping)
-        return;
-    if (h->ticking) {
-        h->tick_again = true;
-        return;
-    }
-    uv_timer_stop(&h->tick_timer);
-    uv_timer_start(&h->tick_timer, on_tick_timer, 0, 0);
+    ho_flush(h);
+    wb_engine_kick(&h->e);
 }
 
 void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f)
@@ -653,27 +594,22 @@ void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f
     f->unwritten = h->res.n + h->flushing.n;
 }
 
-static void on_closed(uv_handle_t *hd)
+static void ho_closed(void *ud)
 {
-    struct wb_handoff *h = hd->data;
-    if (--h->handles_open == 0) {
-        free(h->owner);
-        free(h);
-    }
+    struct wb_handoff *h = ud;
+    free(h->owner);
+    free(h);
 }
 
-void wb_handoff_free(struct wb_handoff *h)
+void wb_handoff_stop(struct wb_handoff *h)
 {
     struct delivery *d;
-    while ((d = h->inflight)) {
-        unlink_delivery(h, d);
+    while ((d = LIST_FIRST(&h->inflight))) {
+        ho_unlink_delivery(h, d);
         wb_curl_loop_cancel(h->cl, d->easy);
-        free_delivery(d);
+        ho_free_delivery(d);
     }
     wb_outcomes_free(&h->res);
     wb_outcomes_free(&h->flushing);
-    uv_timer_t *timers[] = {&h->tick_timer, &h->flush_timer, &h->stop_timer};
-    h->handles_open = 3;
-    for (size_t i = 0; i < 3; i++)
-        uv_close((uv_handle_t *)timers[i], on_closed);
+    wb_engine_stop(&h->e, ho_closed, h);
 }

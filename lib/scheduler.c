@@ -1,7 +1,7 @@
 /* The sending engine. A tick (recover leases → claim per sender, which
  * turns due enrollment steps into claimed messages → compute the next
  * wake) runs as a chain of pg_loop callbacks; claimed messages wait in a
- * ready queue; pump() renders a few and marks them `sending` just before
+ * ready queue; sched_pump() renders a few and marks them `sending` just before
  * SMTP gets them; outcomes are written back as soon as the last write is
  * done. Only the mark makes a message sendable, which is what keeps "at
  * most once" across crashes and several daemons; the window of marked
@@ -10,21 +10,24 @@
  * (sql/010_liveness.sql): nothing is claimed or marked without it. */
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
+#include "warmbench/engine.h"
 #include "warmbench/log.h"
 #include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/queries.h"
 #include "warmbench/render.h"
+#include "warmbench/states.h"
 #include "warmbench/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/queue.h>
 
 #define FLUSH_RETRY_MS 1000
 #define APPLY_BATCH 128
 #define APPLY_DELAY_MS 50
+#define WAKE_MAX_MS 30000           /* lease recovery runs at least this often */
 #define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
@@ -39,15 +42,17 @@ struct item {
     struct wb_claimed c;
     struct wb_rendered r;
     bool rendered;
-    struct item *next;
+    STAILQ_ENTRY(item) link;
 };
+STAILQ_HEAD(items, item);
 
 /* One mark in flight: its messages, in the order they were sent. */
 struct batch {
     struct item **v;
     size_t n;
-    struct batch *next;
+    STAILQ_ENTRY(batch) link;
 };
+STAILQ_HEAD(batches, batch);
 
 struct sendctx {
     struct wb_sched *s;
@@ -56,6 +61,7 @@ struct sendctx {
 };
 
 struct wb_sched {
+    struct wb_engine e;             /* rounds: recover → claim per sender → next wake */
     uv_loop_t *loop;
     struct wb_pg *pg;               /* ticks and claims */
     struct wb_pg *pg_mark;          /* the lock, marks and outcomes: the window never
@@ -63,9 +69,6 @@ struct wb_sched {
     struct wb_smtp *smtp;
     const struct wb_config *cfg;
     char *owner;
-    uv_timer_t tick_timer, flush_timer, apply_timer, drain_timer;
-    int handles_open;
-    bool started, ticking, tick_again, draining;
     bool locked, locking;           /* liveness lock held on pg_mark, or asked for */
     unsigned lock_gen;              /* pg_mark's reconnect count when it was taken */
     bool claim_full;                /* a claim came back full: more is due */
@@ -73,11 +76,10 @@ struct wb_sched {
     size_t claims_this_tick;
     size_t sender_i, claimed_this_tick;
     uint64_t recovered_at;          /* uv_now of the last lease recovery */
-    uint64_t claimed_total, replan_at; /* messages claimed since start; see replan() */
-    uint64_t wake_at;               /* uv_now by which a tick must run, 0 = none */
-    struct item *head, *tail;       /* ready queue */
+    uint64_t claimed_total, replan_at; /* messages claimed since start; see sched_replan() */
+    struct items ready;             /* claimed, waiting for a mark */
     size_t n_ready;
-    struct batch *marks, *marks_tail; /* marks in flight, oldest first: answers come in order */
+    struct batches marks;           /* marks in flight, oldest first: answers come in order */
     size_t n_marks, n_marking;      /* marks in flight, messages in them */
     size_t inflight;
     int releasing;                  /* release queries in flight */
@@ -85,104 +87,84 @@ struct wb_sched {
     struct wb_outcomes flushing;     /* the batch being staged */
     size_t staged;                  /* staged by us, not yet applied */
     bool applying;
-    void (*drain_done)(void *);
-    void *drain_ud;
     wb_sched_observe_fn observe;
     void *observe_ud;
     struct wb_sched_figures fig;
 };
 
-static void tick(struct wb_sched *s);
-static void pump(struct wb_sched *s);
-static void mark(struct wb_sched *s, struct batch *b);
-static void flush(struct wb_sched *s);
-static void check_drain(struct wb_sched *s);
-static void on_tick_timer(uv_timer_t *t);
-static void on_flush_timer(uv_timer_t *t);
-static void apply(struct wb_sched *s);
-static void release_ready(struct wb_sched *s);
+static void sched_pump(struct wb_sched *s);
+static void sched_mark(struct wb_sched *s, struct batch *b);
+static void sched_stage(struct wb_sched *s);
+static void sched_apply(struct wb_sched *s);
+static void sched_release_ready(struct wb_sched *s);
 
 /* --- small helpers ------------------------------------------------------ */
 
-static int conns(const struct wb_sched *s)
+static int sched_conns(const struct wb_sched *s)
 {
     return s->cfg->smtp.connections > 0 ? s->cfg->smtp.connections : 1;
 }
 
-static int claim_batch(const struct wb_sched *s)
+static int sched_claim_batch(const struct wb_sched *s)
 {
-    int n = conns(s) * 32;
+    int n = sched_conns(s) * 32;
     return n < 64 ? 64 : n > 512 ? 512 : n;
 }
 
 /* Messages marked `sending` whose outcome is not stored yet: one on each
  * connection's wire and one waiting behind it, so a connection never waits
- * for a mark, and a kill -9 leaves at most this many `unknown`. */
-static size_t mark_window(const struct wb_sched *s)
+ * for a sched_mark, and a kill -9 leaves at most this many `unknown`. */
+static size_t sched_mark_window(const struct wb_sched *s)
 {
-    return (size_t)conns(s) * 2;
+    return (size_t)sched_conns(s) * 2;
 }
 
 /* What the window holds: marks on their way, messages at SMTP, outcomes
  * not yet stored. */
-static size_t window_used(const struct wb_sched *s)
+static size_t sched_window_used(const struct wb_sched *s)
 {
     return s->n_marking + s->inflight + s->res.n + s->flushing.n;
 }
 
 /* A `sending` lease covers the wait behind the rest of the window plus the
  * message's own transaction. */
-static int sending_lease_s(const struct wb_sched *s)
+static int sched_sending_lease_s(const struct wb_sched *s)
 {
-    return s->cfg->smtp.timeout_s * (int)(mark_window(s) / (size_t)conns(s) + 1) + 10;
+    return s->cfg->smtp.timeout_s * (int)(sched_mark_window(s) / (size_t)sched_conns(s) + 1) + 10;
 }
 
-static int claim_lease_s(const struct wb_sched *s)
+static int sched_claim_lease_s(const struct wb_sched *s)
 {
     return 60 + s->cfg->smtp.timeout_s * 2;
 }
 
-static bool res_ok(PGresult *r, const char *what)
+static bool sched_res_ok(struct wb_sched *s, PGresult *r, const char *what)
 {
-    if (!r)
-        return false; /* connection lost: pg_loop reconnects, on_connect kicks */
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return true;
-    wb_error("%s: %s %s", what, PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?",
-             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: PQresultErrorMessage(r));
-    return false;
+    return wb_engine_ok(&s->e, r, what);
 }
 
-static char *col(PGresult *r, int row, int c)
+static char *sched_col(PGresult *r, int row, int c)
 {
     return PQgetisnull(r, row, c) ? NULL : wb_xstrdup(PQgetvalue(r, row, c));
 }
 
-static void push_ready(struct wb_sched *s, struct item *it)
+static void sched_push_ready(struct wb_sched *s, struct item *it)
 {
-    it->next = NULL;
-    if (s->tail)
-        s->tail->next = it;
-    else
-        s->head = it;
-    s->tail = it;
+    STAILQ_INSERT_TAIL(&s->ready, it, link);
     s->n_ready++;
 }
 
-static struct item *pop_ready(struct wb_sched *s)
+static struct item *sched_pop_ready(struct wb_sched *s)
 {
-    struct item *it = s->head;
+    struct item *it = STAILQ_FIRST(&s->ready);
     if (!it)
         return NULL;
-    s->head = it->next;
-    if (!s->head)
-        s->tail = NULL;
+    STAILQ_REMOVE_HEAD(&s->ready, link);
     s->n_ready--;
     return it;
 }
 
-static void free_item(struct item *it)
+static void sched_free_item(struct item *it)
 {
     wb_claimed_free(&it->c);
     wb_rendered_free(&it->r);
@@ -192,36 +174,38 @@ static void free_item(struct item *it)
 /* An outcome is written at once, or with the next write when one is on
  * its way: batches form by themselves while the database is busy, and the
  * window frees as soon as it can. */
-static void add_result(struct wb_sched *s, int64_t id, const char *outcome, int code,
-                       const char *reply, double retry_s)
+static void sched_add_result(struct wb_sched *s, int64_t id, enum wb_msg_state from,
+                       enum wb_send_outcome to, int code, const char *reply, double retry_s)
 {
-    wb_outcomes_add(&s->res, id, outcome, code, wb_xstrdup(reply ? reply : ""), retry_s);
-    flush(s);
+    wb_msg_enter_state(id, from, to, reply);
+    wb_outcomes_add(&s->res, id, wb_send_outcome_name(to), code,
+                    wb_xstrdup(reply ? reply : ""), retry_s);
+    sched_stage(s);
 }
 
 /* --- liveness lock ------------------------------------------------------ */
 
 /* Held while pg_mark's session is the one that took it: a reconnect is a
  * new session, which must take it again. */
-static bool alive(const struct wb_sched *s)
+static bool sched_alive(const struct wb_sched *s)
 {
     return s->locked && s->lock_gen == wb_pg_reconnects(s->pg_mark);
 }
 
-static void on_locked(PGresult *r, void *ud)
+static void sched_on_locked(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
     s->locking = false;
     if (!r)
         return; /* connection lost: its return kicks */
-    if (!res_ok(r, "taking the liveness lock")) {
-        uv_timer_start(&s->tick_timer, on_tick_timer, 1000, 0);
+    if (!sched_res_ok(s, r, "taking the liveness lock")) {
+        wb_engine_wake_within(&s->e, 1.0);
         return;
     }
     if (strcmp(PQgetvalue(r, 0, 0), "t")) {
         /* An earlier session of ours the server has not yet seen die. */
         wb_warn("liveness lock of %s held by another session; retrying", s->owner);
-        uv_timer_start(&s->tick_timer, on_tick_timer, 1000, 0);
+        wb_engine_wake_within(&s->e, 1.0);
         return;
     }
     s->locked = true;
@@ -229,128 +213,96 @@ static void on_locked(PGresult *r, void *ud)
 }
 
 /* true when alive; else asks for the lock (on_locked kicks when it comes). */
-static bool ensure_alive(struct wb_sched *s)
+static bool sched_ensure_alive(struct wb_sched *s)
 {
-    if (alive(s))
+    if (sched_alive(s))
         return true;
     if (s->locking || !wb_pg_ready(s->pg_mark))
         return false;
     s->locked = false;
     s->lock_gen = wb_pg_reconnects(s->pg_mark);
     const char *p[] = {s->owner};
-    if (wb_pg_query(s->pg_mark, wb_q_owner_lock, 1, p, on_locked, s) == 0)
+    if (wb_pg_query(s->pg_mark, wb_q_owner_lock, 1, p, sched_on_locked, s) == 0)
         s->locking = true;
     return false;
 }
 
-/* --- tick: recover → claim per sender → next wake ---------------------- */
+/* --- a round: recover → claim per sender → next wake -------------------- */
 
-/* A write just scheduled work `secs` from now (a next step, a retry): make
- * sure a tick runs by then, since no NOTIFY announces future due times. */
-static void wake_within(struct wb_sched *s, double secs)
+static void sched_tick_end(struct wb_sched *s, uint64_t delay_ms)
 {
-    uint64_t ms = secs <= 0 ? 0 : (uint64_t)(secs * 1000.0) + 1;
-    uint64_t at = uv_now(s->loop) + ms;
-    if (!s->wake_at || at < s->wake_at)
-        s->wake_at = at;
-    if (s->ticking || s->draining || !s->started)
-        return; /* tick_end honours wake_at */
-    if (!uv_is_active((uv_handle_t *)&s->tick_timer) ||
-        uv_timer_get_due_in(&s->tick_timer) > ms) {
-        uv_timer_stop(&s->tick_timer);
-        uv_timer_start(&s->tick_timer, on_tick_timer, ms, 0);
-    }
+    wb_engine_round_end(&s->e, delay_ms);
 }
 
-static void tick_end(struct wb_sched *s, uint64_t delay_ms)
-{
-    s->ticking = false;
-    if (s->draining) {
-        check_drain(s);
-        return;
-    }
-    if (s->tick_again) {
-        s->tick_again = false;
-        delay_ms = 0;
-    }
-    if (s->wake_at) {
-        uint64_t now = uv_now(s->loop);
-        uint64_t hint = s->wake_at > now ? s->wake_at - now : 0;
-        if (hint < delay_ms)
-            delay_ms = hint;
-    }
-    uv_timer_start(&s->tick_timer, on_tick_timer, delay_ms, 0);
-}
-
-static void on_wake(PGresult *r, void *ud)
+static void sched_on_wake(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "reading the next due time")) {
-        tick_end(s, 1000);
+    if (!sched_res_ok(s, r, "reading the next due time")) {
+        sched_tick_end(s, 1000);
         return;
     }
-    double secs = PQgetisnull(r, 0, 0) ? 30.0 : atof(PQgetvalue(r, 0, 0));
+    double secs = PQgetisnull(r, 0, 0) ? WAKE_MAX_MS / 1000.0 : atof(PQgetvalue(r, 0, 0));
     double lo = s->claimed_this_tick ? 0.0 : 1.0; /* nothing claimable: do not spin */
     if (secs < lo)
         secs = lo;
-    if (secs > 30.0)
-        secs = 30.0; /* lease recovery runs at least this often */
-    if (s->claim_full && s->n_ready < (size_t)claim_batch(s))
+    if (secs > WAKE_MAX_MS / 1000.0)
+        secs = WAKE_MAX_MS / 1000.0;
+    if (s->claim_full && s->n_ready < (size_t)sched_claim_batch(s))
         secs = 0;
-    tick_end(s, (uint64_t)(secs * 1000.0));
+    sched_tick_end(s, (uint64_t)(secs * 1000.0));
 }
 
-static void phase_wake(struct wb_sched *s)
+static void sched_phase_wake(struct wb_sched *s)
 {
     /* A tick that claimed nothing (ready queue full) learns nothing new. */
     if (s->claims_this_tick)
         s->claim_full = s->full_this_tick;
-    if (wb_pg_query_prepared(s->pg, "wb_next_wake", wb_q_next_wake, 0, NULL, on_wake, s) < 0)
-        tick_end(s, 1000);
+    if (wb_pg_query_prepared(s->pg, "wb_next_wake", wb_q_next_wake, 0, NULL, sched_on_wake, s) < 0)
+        sched_tick_end(s, 1000);
 }
 
-static void claim_next(struct wb_sched *s);
+static void sched_claim_next(struct wb_sched *s);
 
-static void take_claimed_row(struct wb_sched *s, PGresult *r, int i)
+static void sched_take_claimed_row(struct wb_sched *s, PGresult *r, int i)
 {
     struct wb_claimed c = {0};
     c.id = atoll(PQgetvalue(r, i, WB_CLAIM_ID));
     c.step = atoi(PQgetvalue(r, i, WB_CLAIM_STEP));
-    c.sequence = col(r, i, WB_CLAIM_SEQUENCE);
+    c.sequence = sched_col(r, i, WB_CLAIM_SEQUENCE);
     c.attempts = atoi(PQgetvalue(r, i, WB_CLAIM_ATTEMPTS));
-    c.message_id = col(r, i, WB_CLAIM_MESSAGE_ID);
+    c.message_id = sched_col(r, i, WB_CLAIM_MESSAGE_ID);
     c.candidate_id = atoll(PQgetvalue(r, i, WB_CLAIM_CANDIDATE_ID));
-    c.email = col(r, i, WB_CLAIM_EMAIL);
-    c.first_name = col(r, i, WB_CLAIM_FIRST_NAME);
-    c.last_name = col(r, i, WB_CLAIM_LAST_NAME);
-    c.title = col(r, i, WB_CLAIM_TITLE);
-    c.company = col(r, i, WB_CLAIM_COMPANY);
-    c.location = col(r, i, WB_CLAIM_LOCATION);
+    c.email = sched_col(r, i, WB_CLAIM_EMAIL);
+    c.first_name = sched_col(r, i, WB_CLAIM_FIRST_NAME);
+    c.last_name = sched_col(r, i, WB_CLAIM_LAST_NAME);
+    c.title = sched_col(r, i, WB_CLAIM_TITLE);
+    c.company = sched_col(r, i, WB_CLAIM_COMPANY);
+    c.location = sched_col(r, i, WB_CLAIM_LOCATION);
     c.attrs = json_loads(PQgetvalue(r, i, WB_CLAIM_ATTRS), 0, NULL);
     if (!json_is_object(c.attrs)) {
         json_decref(c.attrs);
         c.attrs = json_object();
     }
-    c.thread_id = col(r, i, WB_CLAIM_THREAD_ID);
-    c.consent = col(r, i, WB_CLAIM_CONSENT);
+    c.thread_id = sched_col(r, i, WB_CLAIM_THREAD_ID);
+    c.consent = sched_col(r, i, WB_CLAIM_CONSENT);
     struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;
-    push_ready(s, it);
+    sched_push_ready(s, it);
 }
 
 /* The next ready message, rendered; one that cannot be rendered fails. */
-static struct item *pop_rendered(struct wb_sched *s)
+static struct item *sched_pop_rendered(struct wb_sched *s)
 {
     struct item *it;
-    while ((it = pop_ready(s)) && !it->rendered) {
+    while ((it = sched_pop_ready(s)) && !it->rendered) {
         char err[256];
         if (wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0) {
             it->rendered = true;
             break;
         }
         wb_warn("message %lld not sent: %s", (long long)it->c.id, err);
-        add_result(s, it->c.id, "failed", 0, err, 0);
-        free_item(it);
+        sched_add_result(s, it->c.id, WB_MSG_CLAIMED, WB_OUT_FAILED, 0, err, 0);
+        sched_free_item(it);
     }
     return it;
 }
@@ -360,7 +312,7 @@ static struct item *pop_rendered(struct wb_sched *s)
  * every batch once the table has grown (sql/006_send.sql). Plans are made
  * afresh as this daemon's claims pass 1k, 4k, 16k, ... messages; later,
  * autovacuum's ANALYZE renews them as the table grows by a tenth. */
-static void replan(struct wb_sched *s, size_t claimed)
+static void sched_replan(struct wb_sched *s, size_t claimed)
 {
     s->claimed_total += claimed;
     if (s->claimed_total < s->replan_at)
@@ -370,63 +322,63 @@ static void replan(struct wb_sched *s, size_t claimed)
     wb_pg_query(s->pg_mark, "DISCARD PLANS", 0, NULL, NULL, NULL);
 }
 
-static void on_claim(PGresult *r, void *ud)
+static void sched_on_claim(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "claiming messages")) {
-        tick_end(s, 1000);
+    if (!sched_res_ok(s, r, "claiming messages")) {
+        sched_tick_end(s, 1000);
         return;
     }
     int n = PQntuples(r);
     for (int i = 0; i < n; i++)
-        take_claimed_row(s, r, i);
+        sched_take_claimed_row(s, r, i);
     s->claimed_this_tick += (size_t)n;
-    replan(s, (size_t)n);
-    if (n >= claim_batch(s))
+    sched_replan(s, (size_t)n);
+    if (n >= sched_claim_batch(s))
         s->full_this_tick = true;
     s->claims_this_tick++;
-    if (s->draining) {
+    if (wb_engine_draining(&s->e)) {
         /* SIGTERM came while this claim was on its way: give it back. */
-        release_ready(s);
-        tick_end(s, 0);
+        sched_release_ready(s);
+        sched_tick_end(s, 0);
         return;
     }
-    pump(s);
+    sched_pump(s);
     s->sender_i++;
-    claim_next(s);
+    sched_claim_next(s);
 }
 
-static void claim_next(struct wb_sched *s)
+static void sched_claim_next(struct wb_sched *s)
 {
     const struct wb_config *cfg = s->cfg;
-    if (s->sender_i >= cfg->n_senders || s->n_ready >= (size_t)claim_batch(s)) {
-        phase_wake(s);
+    if (s->sender_i >= cfg->n_senders || s->n_ready >= (size_t)sched_claim_batch(s)) {
+        sched_phase_wake(s);
         return;
     }
     const struct wb_sender *snd = &cfg->senders[s->sender_i];
     char batch[16], daily[16], gap[16], lease[16];
-    snprintf(batch, sizeof batch, "%d", claim_batch(s));
+    snprintf(batch, sizeof batch, "%d", sched_claim_batch(s));
     snprintf(daily, sizeof daily, "%d", snd->daily_limit);
     snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
-    snprintf(lease, sizeof lease, "%d", claim_lease_s(s));
+    snprintf(lease, sizeof lease, "%d", sched_claim_lease_s(s));
     /* The claim makes each Message-ID, in the From address's domain. */
     const char *at = strchr(snd->from_email, '@');
     const char *p[] = {snd->id, batch, daily, gap, s->owner, lease, at ? at + 1 : "localhost"};
-    if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 7, p, on_claim, s) < 0)
-        tick_end(s, 1000);
+    if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 7, p, sched_on_claim, s) < 0)
+        sched_tick_end(s, 1000);
 }
 
-static void phase_claim(struct wb_sched *s)
+static void sched_phase_claim(struct wb_sched *s)
 {
     s->sender_i = 0;
-    claim_next(s);
+    sched_claim_next(s);
 }
 
-static void on_recover(PGresult *r, void *ud)
+static void sched_on_recover(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "recovering expired leases") || s->draining) {
-        tick_end(s, 1000);
+    if (!sched_res_ok(s, r, "recovering expired leases") || wb_engine_draining(&s->e)) {
+        sched_tick_end(s, 1000);
         return;
     }
     long back = atol(PQgetvalue(r, 0, 0)), lost = atol(PQgetvalue(r, 0, 1));
@@ -436,43 +388,33 @@ static void on_recover(PGresult *r, void *ud)
                 "message(s) now unknown (not resent)", back, lost);
     if (cancelled)
         wb_info("%ld queued message(s) cancelled: their enrollment ended", cancelled);
-    phase_claim(s);
+    sched_phase_claim(s);
 }
 
-static void tick(struct wb_sched *s)
+static void sched_round(void *ud)
 {
-    if (s->draining || !s->started)
-        return;
-    if (s->ticking) {
-        s->tick_again = true;
+    struct wb_sched *s = ud;
+    if (!wb_pg_ready(s->pg) || !sched_ensure_alive(s)) {
+        wb_engine_round_idle(&s->e); /* on_connect and on_locked kick */
         return;
     }
-    if (!wb_pg_ready(s->pg) || !ensure_alive(s))
-        return; /* on_connect and on_locked kick */
-    s->ticking = true;
-    s->wake_at = 0; /* this tick's next-wake query sees everything written so far */
     s->full_this_tick = false;
     s->claims_this_tick = 0;
     s->claimed_this_tick = 0;
     /* Leases last a minute or more: recovering every few seconds is plenty. */
     if (s->recovered_at && uv_now(s->loop) - s->recovered_at < RECOVER_EVERY_MS) {
-        phase_claim(s);
+        sched_phase_claim(s);
         return;
     }
     s->recovered_at = uv_now(s->loop);
     const char *p[] = {s->owner};
-    if (wb_pg_query_prepared(s->pg, "wb_recover", wb_q_recover, 1, p, on_recover, s) < 0)
-        tick_end(s, 1000);
-}
-
-static void on_tick_timer(uv_timer_t *t)
-{
-    tick(t->data);
+    if (wb_pg_query_prepared(s->pg, "wb_recover", wb_q_recover, 1, p, sched_on_recover, s) < 0)
+        sched_tick_end(s, 1000);
 }
 
 /* --- pump: mark `sending`, then hand to SMTP ---------------------------- */
 
-static double retry_delay(const struct wb_sched *s, int attempts)
+static double sched_retry_delay(const struct wb_sched *s, int attempts)
 {
     double d = (double)s->cfg->smtp.retry_base_s * ldexp(1.0, attempts > 1 ? attempts - 1 : 0);
     if (d > MAX_RETRY_S)
@@ -481,7 +423,7 @@ static double retry_delay(const struct wb_sched *s, int attempts)
     return d / 2 + (d / 2) * ((double)random() / (double)RAND_MAX);
 }
 
-static void on_sent(const struct wb_smtp_result *r, void *ud)
+static void sched_on_sent(const struct wb_smtp_result *r, void *ud)
 {
     struct sendctx *x = ud;
     struct wb_sched *s = x->s;
@@ -490,112 +432,104 @@ static void on_sent(const struct wb_smtp_result *r, void *ud)
         s->observe(r, s->observe_ud);
     switch (r->outcome) {
     case WB_SMTP_SENT:
-        add_result(s, x->id, "sent", r->code, r->reply, 0);
+        sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_SENT, r->code, r->reply, 0);
         s->fig.sent++;
         break;
     case WB_SMTP_TEMPFAIL:
         if (r->uncertain) {
             /* The server may have taken it: a retry could send it twice. */
-            add_result(s, x->id, "unknown", r->code, r->reply, 0);
+            sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_UNKNOWN, r->code, r->reply, 0);
             s->fig.unknown++;
         } else if (x->attempts >= MAX_ATTEMPTS) {
             char why[WB_SMTP_REPLY_MAX + 64];
             snprintf(why, sizeof why, "gave up after %d attempts: %s", x->attempts, r->reply);
-            add_result(s, x->id, "failed", r->code, why, 0);
+            sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_FAILED, r->code, why, 0);
             s->fig.failed++;
         } else {
-            add_result(s, x->id, "retry", r->code, r->reply, retry_delay(s, x->attempts));
+            sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_RETRY, r->code, r->reply,
+                       sched_retry_delay(s, x->attempts));
             s->fig.retried++;
         }
         break;
     case WB_SMTP_PERMFAIL:
-        add_result(s, x->id, "failed", r->code, r->reply, 0);
+        sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_FAILED, r->code, r->reply, 0);
         s->fig.failed++;
         break;
     case WB_SMTP_HARDBOUNCE:
-        add_result(s, x->id, "bounce", r->code, r->reply, 0);
+        sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_BOUNCE, r->code, r->reply, 0);
         s->fig.bounced++;
         break;
     }
     free(x);
-    pump(s);
-    if (!s->ticking && s->claim_full && s->n_ready < (size_t)claim_batch(s) / 2)
+    sched_pump(s);
+    if (!wb_engine_in_round(&s->e) && s->claim_full && s->n_ready < (size_t)sched_claim_batch(s) / 2)
         wb_sched_kick(s);
-    check_drain(s);
+    wb_engine_check(&s->e);
 }
 
-static void send_item(struct wb_sched *s, struct item *it)
+static void sched_send_item(struct wb_sched *s, struct item *it)
 {
     struct wb_mail m;
     wb_rendered_mail(&it->r, &m);
     struct sendctx *x = wb_xmalloc(sizeof *x);
     *x = (struct sendctx){s, it->r.id, it->r.attempts};
-    if (wb_smtp_send(s->smtp, it->r.envelope_from, it->r.rcpt, &m, on_sent, x) == 0) {
+    if (wb_smtp_send(s->smtp, it->r.envelope_from, it->r.rcpt, &m, sched_on_sent, x) == 0) {
         s->inflight++;
     } else {
         free(x);
-        add_result(s, it->r.id, "failed", 0, "message could not be built (bad address or id)", 0);
+        sched_add_result(s, it->r.id, WB_MSG_SENDING, WB_OUT_FAILED, 0,
+                   "message could not be built (bad address or id)", 0);
         s->fig.failed++;
     }
-    free_item(it);
+    sched_free_item(it);
 }
 
-static void push_batch(struct wb_sched *s, struct batch *b)
+static void sched_push_batch(struct wb_sched *s, struct batch *b)
 {
-    if (s->marks_tail)
-        s->marks_tail->next = b;
-    else
-        s->marks = b;
-    s->marks_tail = b;
+    STAILQ_INSERT_TAIL(&s->marks, b, link);
     s->n_marks++;
     s->n_marking += b->n;
 }
 
-static struct batch *pop_batch(struct wb_sched *s)
+static struct batch *sched_pop_batch(struct wb_sched *s)
 {
-    struct batch *b = s->marks;
-    s->marks = b->next;
-    if (!s->marks)
-        s->marks_tail = NULL;
+    struct batch *b = STAILQ_FIRST(&s->marks);
+    STAILQ_REMOVE_HEAD(&s->marks, link);
     s->n_marks--;
     s->n_marking -= b->n;
     return b;
 }
 
-static void free_batch(struct batch *b, bool items)
+static void sched_free_batch(struct batch *b, bool items)
 {
     for (size_t i = 0; items && i < b->n; i++)
-        free_item(b->v[i]);
+        sched_free_item(b->v[i]);
     free(b->v);
     free(b);
 }
 
 /* Puts a batch back at the head of the ready queue. */
-static void unmark(struct wb_sched *s, struct batch *b)
+static void sched_unmark(struct wb_sched *s, struct batch *b)
 {
     for (size_t i = b->n; i-- > 0;) {
-        struct item *it = b->v[i];
-        it->next = s->head;
-        s->head = it;
-        if (!s->tail)
-            s->tail = it;
+        STAILQ_INSERT_HEAD(&s->ready, b->v[i], link);
         s->n_ready++;
     }
-    free_batch(b, false);
+    sched_free_batch(b, false);
 }
 
-static void on_marked(PGresult *r, void *ud)
+static void sched_on_marked(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    struct batch *b = pop_batch(s);
+    struct batch *b = sched_pop_batch(s);
     if (!r) { /* the mark may or may not have happened: it is repeatable */
-        unmark(s, b);
+        sched_unmark(s, b);
         return;
     }
-    if (!res_ok(r, "marking messages sending")) {
+    if (!sched_res_ok(s, r, "marking messages sending")) {
         /* Not sent; their claim lease expires and they go back to the queue. */
-        free_batch(b, true);
-        check_drain(s);
+        sched_free_batch(b, true);
+        wb_engine_check(&s->e);
         return;
     }
     /* Each id marked goes out once, even were it twice in the batch. */
@@ -608,39 +542,39 @@ static void on_marked(PGresult *r, void *ud)
             k++;
         if (k < n) {
             used[k] = true;
-            send_item(s, it);
+            sched_send_item(s, it);
         } else {
-            free_item(it); /* enrollment ended or claim lost: not ours to send */
+            sched_free_item(it); /* enrollment ended or claim lost: not ours to send */
         }
     }
     free(used);
-    free_batch(b, false);
-    pump(s);
-    check_drain(s);
+    sched_free_batch(b, false);
+    sched_pump(s);
+    wb_engine_check(&s->e);
 }
 
-static void pump(struct wb_sched *s)
+static void sched_pump(struct wb_sched *s)
 {
     /* A new mark as soon as a quarter of the window is free, while the last
      * one may still be on its way: the wire keeps going through a mark's
      * round trip and commit. */
-    size_t cap = mark_window(s), busy = window_used(s);
+    size_t cap = sched_mark_window(s), busy = sched_window_used(s);
     if (!s->n_ready || busy + MARK_MIN(cap) > cap || s->n_marks >= MARKS_IN_FLIGHT
-        || !wb_pg_ready(s->pg_mark) || !ensure_alive(s))
+        || !wb_pg_ready(s->pg_mark) || !sched_ensure_alive(s))
         return;
     struct batch *b = wb_xcalloc(1, sizeof *b);
     b->v = wb_xcalloc(cap - busy, sizeof *b->v);
     struct item *it;
-    while (b->n < cap - busy && (it = pop_rendered(s)))
+    while (b->n < cap - busy && (it = sched_pop_rendered(s)))
         b->v[b->n++] = it;
     if (b->n)
-        mark(s, b);
+        sched_mark(s, b);
     else
-        free_batch(b, false);
+        sched_free_batch(b, false);
 }
 
 /* Marks a batch `sending`; on_marked hands it on. */
-static void mark(struct wb_sched *s, struct batch *b)
+static void sched_mark(struct wb_sched *s, struct batch *b)
 {
     size_t k = b->n;
     struct wb_buf ids, vars;
@@ -665,12 +599,12 @@ static void mark(struct wb_sched *s, struct batch *b)
     wb_buf_putc(&vars, '}');
     char *a_mid = wb_pg_array_str(mids, k, 0), *a_rcpt = wb_pg_array_str(rcpts, k, 0);
     char *a_subj = wb_pg_array_str(subjs, k, 0), lease[16];
-    snprintf(lease, sizeof lease, "%d", sending_lease_s(s));
+    snprintf(lease, sizeof lease, "%d", sched_sending_lease_s(s));
     const char *p[] = {ids.data, a_mid, a_rcpt, a_subj, vars.data, s->owner, lease};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, on_marked, s) == 0)
-        push_batch(s, b);
+    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, sched_on_marked, s) == 0)
+        sched_push_batch(s, b);
     else
-        unmark(s, b);
+        sched_unmark(s, b);
     free(a_mid);
     free(a_rcpt);
     free(a_subj);
@@ -683,70 +617,73 @@ static void mark(struct wb_sched *s, struct batch *b)
 
 /* --- results: staged at once (the window), applied in batches ---------- */
 
-static void on_apply_timer(uv_timer_t *t)
+/* The engine's flush: stage what came back, apply what is staged (also
+ * the retry after a failed write). */
+static void sched_flush(void *ud)
 {
-    apply(t->data);
+    struct wb_sched *s = ud;
+    sched_stage(s);
+    sched_apply(s);
 }
 
-static void apply_soon(struct wb_sched *s)
+static void sched_apply_soon(struct wb_sched *s)
 {
-    if (s->staged >= APPLY_BATCH || (s->staged && s->draining))
-        apply(s);
-    else if (s->staged && !uv_is_active((uv_handle_t *)&s->apply_timer))
-        uv_timer_start(&s->apply_timer, on_apply_timer, APPLY_DELAY_MS, 0);
+    if (s->staged >= APPLY_BATCH || (s->staged && wb_engine_draining(&s->e)))
+        sched_apply(s);
+    else if (s->staged)
+        wb_engine_flush_in(&s->e, APPLY_DELAY_MS);
 }
 
-static void on_applied(PGresult *r, void *ud)
+static void sched_on_applied(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
     s->applying = false;
-    if (!res_ok(r, "applying send outcomes")) {
+    if (!sched_res_ok(s, r, "applying send outcomes")) {
         /* Still staged: applied after the reconnect (or by recovery). */
-        if (r && !uv_is_active((uv_handle_t *)&s->apply_timer))
-            uv_timer_start(&s->apply_timer, on_apply_timer, FLUSH_RETRY_MS, 0);
+        if (r)
+            wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
         return;
     }
     size_t taken = (size_t)atoll(PQgetvalue(r, 0, 0));
     s->staged = taken < s->staged ? s->staged - taken : 0;
     if (!PQgetisnull(r, 0, 1))
-        wake_within(s, atof(PQgetvalue(r, 0, 1)));
-    apply_soon(s);
-    check_drain(s);
+        wb_engine_wake_within(&s->e, atof(PQgetvalue(r, 0, 1)));
+    sched_apply_soon(s);
+    wb_engine_check(&s->e);
 }
 
 /* Events, the next step's time, suppressions: on the claims connection, so
  * the marks and the window never wait for them. */
-static void apply(struct wb_sched *s)
+static void sched_apply(struct wb_sched *s)
 {
     if (s->applying || !s->staged || !wb_pg_ready(s->pg))
         return;
-    uv_timer_stop(&s->apply_timer);
     const char *p[] = {s->owner, "1000"};
-    if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, on_applied, s) == 0)
+    if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, sched_on_applied, s) == 0)
         s->applying = true;
 }
 
-static void on_flushed(PGresult *r, void *ud)
+static void sched_on_staged(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
-    if (!res_ok(r, "staging send outcomes")) {
+    if (!sched_res_ok(s, r, "staging send outcomes")) {
         /* Kept: staged after the reconnect (or the retry). */
         wb_outcomes_requeue(&s->res, &s->flushing);
-        if (r && !uv_is_active((uv_handle_t *)&s->flush_timer))
-            uv_timer_start(&s->flush_timer, on_flush_timer, FLUSH_RETRY_MS, 0);
+        if (r)
+            wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
         return;
     }
     s->staged += s->flushing.n;
     wb_outcomes_clear(&s->flushing);
-    flush(s);
-    pump(s);
-    apply_soon(s);
-    check_drain(s);
+    sched_stage(s);
+    sched_pump(s);
+    sched_apply_soon(s);
+    wb_engine_check(&s->e);
 }
 
 /* Stages what came back since the last write: one cheap insert that frees
  * its messages' place in the window. */
-static void flush(struct wb_sched *s)
+static void sched_stage(struct wb_sched *s)
 {
     if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg_mark))
         return;
@@ -754,59 +691,42 @@ static void flush(struct wb_sched *s)
     char *a[5];
     wb_outcomes_params(&s->flushing, a);
     const char *p[] = {a[0], a[1], a[2], a[3], a[4], s->owner};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_stage", wb_q_stage_outcomes, 6, p, on_flushed, s) < 0)
-        on_flushed(NULL, s);
+    if (wb_pg_query_prepared(s->pg_mark, "wb_stage", wb_q_stage_outcomes, 6, p, sched_on_staged, s) < 0)
+        sched_on_staged(NULL, s);
     wb_outcomes_params_free(a);
-}
-
-static void on_flush_timer(uv_timer_t *t)
-{
-    flush(t->data);
 }
 
 /* --- drain -------------------------------------------------------------- */
 
-static void finish_drain(struct wb_sched *s)
+static bool sched_idle(void *ud)
 {
-    void (*done)(void *) = s->drain_done;
-    s->drain_done = NULL;
-    uv_timer_stop(&s->drain_timer);
-    if (done)
-        done(s->drain_ud);
+    struct wb_sched *s = ud;
+    return !(s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged ||
+             s->applying || s->releasing);
 }
 
-static void check_drain(struct wb_sched *s)
+static uint64_t sched_give_up(void *ud)
 {
-    if (!s->draining || !s->drain_done)
-        return;
-    if (s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged || s->applying
-        || s->ticking || s->releasing)
-        return;
-    finish_drain(s);
-}
-
-static void on_drain_timer(uv_timer_t *t)
-{
-    struct wb_sched *s = t->data;
+    struct wb_sched *s = ud;
     wb_warn("shutdown: gave up waiting; %zu transaction(s) in flight and %zu outcome(s) not "
             "stored will show as unknown (never resent)", s->inflight, s->res.n + s->flushing.n);
     if (s->staged)
         wb_warn("shutdown: %zu staged outcome(s) not applied yet; the next recovery applies them",
                 s->staged);
-    finish_drain(s);
+    return 0;
 }
 
-static void on_released(PGresult *r, void *ud)
+static void sched_on_released(PGresult *r, void *ud)
 {
     struct wb_sched *s = ud;
     (void)r;
     s->releasing--;
-    check_drain(s);
+    wb_engine_check(&s->e);
 }
 
 /* Gives the claimed but unstarted messages back to the queue. If this
  * fails the claim lease expires and they are requeued anyway. */
-static void release_ready(struct wb_sched *s)
+static void sched_release_ready(struct wb_sched *s)
 {
     if (!s->n_ready)
         return;
@@ -814,32 +734,34 @@ static void release_ready(struct wb_sched *s)
     wb_buf_init(&ids);
     struct item *it;
     size_t i = 0;
-    while ((it = pop_ready(s))) {
+    while ((it = sched_pop_ready(s))) {
         wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->c.id);
-        free_item(it);
+        sched_free_item(it);
     }
     wb_buf_putc(&ids, '}');
     const char *p[] = {ids.data, s->owner};
-    if (wb_pg_query_prepared(s->pg, "wb_release", wb_q_release, 2, p, on_released, s) == 0)
+    if (wb_pg_query_prepared(s->pg, "wb_release", wb_q_release, 2, p, sched_on_released, s) == 0)
         s->releasing++;
     wb_buf_free(&ids);
 }
 
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
 {
-    s->draining = true;
-    s->drain_done = done;
-    s->drain_ud = ud;
-    uv_timer_stop(&s->tick_timer);
-    release_ready(s); /* a tick in flight releases what it still claims */
-    flush(s);
-    apply(s);
-    uv_timer_start(&s->drain_timer, on_drain_timer,
-                   (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, 0);
-    check_drain(s);
+    sched_release_ready(s); /* a round in flight releases what it still claims */
+    sched_stage(s);
+    sched_apply(s);
+    wb_engine_drain(&s->e, (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, done, ud);
 }
 
 /* --- lifecycle ---------------------------------------------------------- */
+
+static const struct wb_engine_ops sched_ops = {
+    .name = "scheduler",
+    .round = sched_round,
+    .flush = sched_flush,
+    .idle = sched_idle,
+    .give_up = sched_give_up,
+};
 
 struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
                               struct wb_smtp *smtp,
@@ -853,12 +775,9 @@ struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *p
     s->cfg = cfg;
     s->owner = wb_xstrdup(owner);
     s->replan_at = REPLAN_FIRST;
-    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->apply_timer, &s->drain_timer};
-    for (size_t i = 0; i < 4; i++) {
-        uv_timer_init(loop, timers[i]);
-        timers[i]->data = s;
-    }
-    srandom((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+    STAILQ_INIT(&s->ready);
+    STAILQ_INIT(&s->marks);
+    wb_engine_init(&s->e, loop, &sched_ops, s);
     return s;
 }
 
@@ -875,22 +794,17 @@ void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg)
 
 void wb_sched_start(struct wb_sched *s)
 {
-    s->started = true;
-    wb_sched_kick(s);
+    wb_engine_start(&s->e);
 }
 
 void wb_sched_kick(struct wb_sched *s)
 {
-    if (!s->started || s->draining)
+    if (!wb_engine_started(&s->e) || wb_engine_draining(&s->e))
         return;
-    if (s->ticking) {
-        s->tick_again = true;
-    } else {
-        uv_timer_stop(&s->tick_timer);
-        uv_timer_start(&s->tick_timer, on_tick_timer, 0, 0);
-    }
-    pump(s);
-    flush(s);
+    wb_engine_kick(&s->e);
+    sched_pump(s);
+    sched_stage(s);
+    sched_apply(s);
 }
 
 void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
@@ -901,26 +815,21 @@ void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
     f->unwritten = s->res.n + s->flushing.n + s->staged;
 }
 
-static void on_closed(uv_handle_t *h)
+static void sched_closed(void *ud)
 {
-    struct wb_sched *s = h->data;
-    if (--s->handles_open == 0) {
-        free(s->owner);
-        free(s);
-    }
+    struct wb_sched *s = ud;
+    free(s->owner);
+    free(s);
 }
 
-void wb_sched_free(struct wb_sched *s)
+void wb_sched_stop(struct wb_sched *s)
 {
     struct item *it;
-    while ((it = pop_ready(s)))
-        free_item(it);
-    while (s->marks)
-        free_batch(pop_batch(s), true);
+    while ((it = sched_pop_ready(s)))
+        sched_free_item(it);
+    while (!STAILQ_EMPTY(&s->marks))
+        sched_free_batch(sched_pop_batch(s), true);
     wb_outcomes_free(&s->res);
     wb_outcomes_free(&s->flushing);
-    uv_timer_t *timers[] = {&s->tick_timer, &s->flush_timer, &s->apply_timer, &s->drain_timer};
-    s->handles_open = 4;
-    for (size_t i = 0; i < 4; i++)
-        uv_close((uv_handle_t *)timers[i], on_closed);
+    wb_engine_stop(&s->e, sched_closed, s);
 }

@@ -35,10 +35,10 @@ void wb_handoff_kick(struct wb_handoff *h);
 /* Stop claiming, let the POSTs in flight finish (bounded by the 30 s
  * request timeout; any still running then are cancelled and put back to
  * pending, same key), store the outcomes, then call done. */
-void wb_handoff_stop(struct wb_handoff *h, void (*done)(void *ud), void *ud);
+void wb_handoff_drain(struct wb_handoff *h, void (*done)(void *ud), void *ud);
 void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f);
 /* Frees everything (timers close on the loop: run it once more). After
- * stop's done, or with nothing in flight; before or after wb_curl_loop_free. */
-void wb_handoff_free(struct wb_handoff *h);
+ * drain's done, or with nothing in flight; before or after wb_curl_loop_free. */
+void wb_handoff_stop(struct wb_handoff *h);
 
 #endif

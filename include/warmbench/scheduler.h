@@ -42,7 +42,8 @@ void wb_sched_kick(struct wb_sched *s);
  * apply their outcomes, then call done. */
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud);
 void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f);
-/* Frees everything; only after drain's done (or with nothing in flight). */
-void wb_sched_free(struct wb_sched *s);
+/* Frees everything (once the loop has closed its timers); only after
+ * drain's done (or with nothing in flight). */
+void wb_sched_stop(struct wb_sched *s);
 
 #endif

@@ -61,7 +61,7 @@ static void on_pg_closed(void *ud)
 static void stopped(void *ud)
 {
     struct drv *d = ud;
-    wb_handoff_free(d->h);
+    wb_handoff_stop(d->h);
     wb_curl_loop_free(d->cl);
     wb_pg_close(d->pg, on_pg_closed, d);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -74,7 +74,7 @@ static void on_signal(uv_signal_t *s, int signum)
     (void)signum;
     uv_signal_stop(&d->sigterm);
     uv_signal_stop(&d->sigint);
-    wb_handoff_stop(d->h, stopped, d);
+    wb_handoff_drain(d->h, stopped, d);
 }
 
 static int run_engine(struct drv *d)
