@@ -111,7 +111,8 @@ static void became_ready(struct daemon *d)
             WB_VERSION, d->cfg->n_sequences, d->cfg->n_senders, d->cfg->smtp.connections);
     sd_notify(0, "READY=1\nSTATUS=running");
     wb_sched_start(d->sched);
-    wb_autoenroll_kick(d->autoenroll);
+    wb_autoenroll_start(d->autoenroll);
+    wb_retention_start(d->retention);
     if (d->handoff)
         wb_handoff_start(d->handoff);
 }
@@ -320,9 +321,9 @@ static void teardown(struct daemon *d)
     if (d->sched)
         wb_sched_stop(d->sched);
     if (d->autoenroll)
-        wb_autoenroll_free(d->autoenroll);
+        wb_autoenroll_stop(d->autoenroll);
     if (d->retention)
-        wb_retention_free(d->retention);
+        wb_retention_stop(d->retention);
     if (d->handoff)
         wb_handoff_stop(d->handoff);
     d->tracking = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;

@@ -1,7 +1,9 @@
 /* Periodic and notified auto-enrollment, one sequence at a time on the
  * shared connection. The enroll statement is the CLI's (enroll.c), so both
- * paths apply the same rules. */
+ * paths apply the same rules. A round goes over every auto_enroll
+ * sequence; kicks are debounced, since an import notifies once per batch. */
 #include "warmbench/autoenroll.h"
+#include "warmbench/engine.h"
 #include "warmbench/enroll.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
@@ -11,49 +13,38 @@
 #define DEBOUNCE_MS 1000
 
 struct wb_autoenroll {
+    struct wb_engine e;
     struct wb_pg *pg;
     const struct wb_config *cfg;
-    uv_timer_t timer;
     size_t next;        /* sequence index while a round runs */
-    bool running, again;
     char *seq_id;       /* of the statement in flight */
 };
 
-static void run_next(struct wb_autoenroll *a);
-static void on_timer(uv_timer_t *t);
+static void ae_run_next(struct wb_autoenroll *a);
 
-static void round_end(struct wb_autoenroll *a)
-{
-    a->running = false;
-    uv_timer_start(&a->timer, on_timer, a->again ? DEBOUNCE_MS : PERIOD_MS, 0);
-}
-
-static void on_enrolled(PGresult *r, void *ud)
+static void ae_on_enrolled(PGresult *r, void *ud)
 {
     struct wb_autoenroll *a = ud;
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK) {
+    if (wb_engine_ok(&a->e, r, a->seq_id)) {
         struct wb_enroll_counts n = {0};
         for (int i = 0; i < PQntuples(r); i++)
             wb_enroll_count_row(&n, PQgetvalue(r, i, 0), atol(PQgetvalue(r, i, 1)));
         if (n.enrolled)
             wb_info("auto_enroll: %ld candidate(s) enrolled into %s", n.enrolled, a->seq_id);
-    } else if (r) {
-        wb_error("auto_enroll %s: %s", a->seq_id,
-                 PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "failed");
     }
     free(a->seq_id);
     a->seq_id = NULL;
     a->next++;
-    run_next(a);
+    ae_run_next(a);
 }
 
-static void run_next(struct wb_autoenroll *a)
+static void ae_run_next(struct wb_autoenroll *a)
 {
     const struct wb_config *cfg = a->cfg;
     while (a->next < cfg->n_sequences && !cfg->sequences[a->next].audience.auto_enroll)
         a->next++;
     if (a->next >= cfg->n_sequences) {
-        round_end(a);
+        wb_engine_round_end(&a->e, PERIOD_MS);
         return;
     }
     const struct wb_sequence *s = &cfg->sequences[a->next];
@@ -61,27 +52,37 @@ static void run_next(struct wb_autoenroll *a)
     wb_enroll_query_build(s, NULL, 0, NULL, 0, "auto", &q);
     a->seq_id = wb_xstrdup(s->id);
     int rc = wb_pg_query(a->pg, q.sql, WB_ENROLL_NPARAMS, (const char *const *)q.params,
-                         on_enrolled, a);
+                         ae_on_enrolled, a);
     wb_enroll_query_free(&q);
     if (rc < 0) {
         free(a->seq_id);
         a->seq_id = NULL;
-        round_end(a);
+        wb_engine_round_end(&a->e, PERIOD_MS);
     }
 }
 
-static void on_timer(uv_timer_t *t)
+static void ae_round(void *ud)
 {
-    struct wb_autoenroll *a = t->data;
-    if (a->running || !wb_pg_ready(a->pg)) {
-        uv_timer_start(&a->timer, on_timer, PERIOD_MS, 0);
+    struct wb_autoenroll *a = ud;
+    if (!wb_pg_ready(a->pg)) {
+        wb_engine_round_end(&a->e, PERIOD_MS); /* on_connect kicks sooner */
         return;
     }
-    a->running = true;
-    a->again = false;
     a->next = 0;
-    run_next(a);
+    ae_run_next(a);
 }
+
+static bool ae_idle(void *ud)
+{
+    return !((struct wb_autoenroll *)ud)->seq_id;
+}
+
+static const struct wb_engine_ops ae_ops = {
+    .name = "auto_enroll",
+    .round = ae_round,
+    .idle = ae_idle,
+    .kick_ms = DEBOUNCE_MS,
+};
 
 struct wb_autoenroll *wb_autoenroll_new(uv_loop_t *loop, struct wb_pg *pg,
                                         const struct wb_config *cfg)
@@ -89,34 +90,34 @@ struct wb_autoenroll *wb_autoenroll_new(uv_loop_t *loop, struct wb_pg *pg,
     struct wb_autoenroll *a = wb_xcalloc(1, sizeof *a);
     a->pg = pg;
     a->cfg = cfg;
-    uv_timer_init(loop, &a->timer);
-    a->timer.data = a;
+    wb_engine_init(&a->e, loop, &ae_ops, a);
     return a;
 }
 
 void wb_autoenroll_set_config(struct wb_autoenroll *a, const struct wb_config *cfg)
 {
     a->cfg = cfg;
-    a->next = a->running ? cfg->n_sequences : 0; /* a round in flight ends early */
+    a->next = wb_engine_in_round(&a->e) ? cfg->n_sequences : 0; /* a round in flight ends early */
+}
+
+void wb_autoenroll_start(struct wb_autoenroll *a)
+{
+    wb_engine_start_in(&a->e, DEBOUNCE_MS);
 }
 
 void wb_autoenroll_kick(struct wb_autoenroll *a)
 {
-    if (a->running) {
-        a->again = true;
-        return;
-    }
-    uv_timer_start(&a->timer, on_timer, DEBOUNCE_MS, 0);
+    wb_engine_kick(&a->e);
 }
 
-static void on_close(uv_handle_t *h)
+static void ae_closed(void *ud)
 {
-    struct wb_autoenroll *a = h->data;
+    struct wb_autoenroll *a = ud;
     free(a->seq_id);
     free(a);
 }
 
-void wb_autoenroll_free(struct wb_autoenroll *a)
+void wb_autoenroll_stop(struct wb_autoenroll *a)
 {
-    uv_close((uv_handle_t *)&a->timer, on_close);
+    wb_engine_stop(&a->e, ae_closed, a);
 }

@@ -41,14 +41,22 @@ void wb_engine_start(struct wb_engine *e)
     wb_engine_kick(e);
 }
 
+void wb_engine_start_in(struct wb_engine *e, uint64_t ms)
+{
+    e->started = true;
+    if (!e->draining)
+        engine_arm(e, ms);
+}
+
 void wb_engine_kick(struct wb_engine *e)
 {
     if (!e->started || e->draining)
         return;
     if (e->in_round)
         e->again = true;
-    else
-        engine_arm(e, 0);
+    else if (!uv_is_active((uv_handle_t *)&e->round_timer) ||
+             uv_timer_get_due_in(&e->round_timer) > e->ops->kick_ms)
+        engine_arm(e, e->ops->kick_ms);
 }
 
 static void engine_on_round_timer(uv_timer_t *t)
@@ -75,7 +83,7 @@ static void engine_end(struct wb_engine *e, uint64_t next_ms)
     }
     if (e->again) {
         e->again = false;
-        next_ms = 0;
+        next_ms = e->ops->kick_ms;
     }
     if (e->wake_at) {
         uint64_t now = uv_now(e->loop);

@@ -12,8 +12,12 @@ struct wb_autoenroll;
 struct wb_autoenroll *wb_autoenroll_new(uv_loop_t *loop, struct wb_pg *pg,
                                         const struct wb_config *cfg);
 void wb_autoenroll_set_config(struct wb_autoenroll *a, const struct wb_config *cfg);
+/* Rounds begin (a second from now), then every minute. */
+void wb_autoenroll_start(struct wb_autoenroll *a);
 /* Run soon (debounced): candidates changed or the connection came back. */
 void wb_autoenroll_kick(struct wb_autoenroll *a);
-void wb_autoenroll_free(struct wb_autoenroll *a);
+/* Frees it once the loop has closed its timer; after the database
+ * connection is closed (a statement in flight then gets its NULL result). */
+void wb_autoenroll_stop(struct wb_autoenroll *a);
 
 #endif

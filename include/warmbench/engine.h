@@ -34,6 +34,7 @@ struct wb_engine_ops {
     /* optional: the drain timed out. Returns ms to wait longer (the engine
      * cancelled what it could), or 0: the drain ends now. */
     uint64_t (*give_up)(void *ud);
+    uint64_t kick_ms;               /* a kick's round waits this long (debounce); 0: at once */
 };
 
 struct wb_engine {
@@ -54,6 +55,8 @@ struct wb_engine {
 void wb_engine_init(struct wb_engine *e, uv_loop_t *loop, const struct wb_engine_ops *ops,
                     void *ud);
 void wb_engine_start(struct wb_engine *e);
+/* Starts with the first round in ms rather than at once. */
+void wb_engine_start_in(struct wb_engine *e, uint64_t ms);
 void wb_engine_kick(struct wb_engine *e);
 void wb_engine_drain(struct wb_engine *e, uint64_t timeout_ms, void (*done)(void *), void *ud);
 void wb_engine_stop(struct wb_engine *e, void (*closed)(void *), void *ud);

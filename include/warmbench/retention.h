@@ -25,6 +25,8 @@ struct wb_retention *wb_retention_new(uv_loop_t *loop, struct wb_pg *pg,
                                       const struct wb_config *cfg);
 /* After a reload; a run under way keeps the days it started with. */
 void wb_retention_set_config(struct wb_retention *r, const struct wb_config *cfg);
+/* Rounds begin: the first check a minute from now, then hourly. */
+void wb_retention_start(struct wb_retention *r);
 /* Checks now (claim, then batches) instead of at the next timer tick. */
 void wb_retention_kick(struct wb_retention *r);
 /* Candidates erased since start (for logs and tests). */
@@ -33,8 +35,8 @@ long wb_retention_erased(const struct wb_retention *r);
 bool wb_retention_running(const struct wb_retention *r);
 /* Runs ended since start (claimed or not, failed or not). */
 unsigned wb_retention_runs(const struct wb_retention *r);
-/* Safe with a statement in flight: the memory goes when its result (or
- * pg_loop's close) arrives. */
-void wb_retention_free(struct wb_retention *r);
+/* Frees it. Safe with a statement in flight: the memory goes when its
+ * result (or pg_loop's close) arrives and the loop has closed the timers. */
+void wb_retention_stop(struct wb_retention *r);
 
 #endif

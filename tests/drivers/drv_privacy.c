@@ -30,7 +30,7 @@ static void on_poll(uv_timer_t *t)
     fflush(stdout);
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
-    wb_retention_free(ret);
+    wb_retention_stop(ret);
     wb_pg_close(pg, on_closed, NULL);
 }
 
@@ -40,6 +40,7 @@ static void on_connect(struct wb_pg *p, void *ud)
     (void)ud;
     if (!kicked) {
         kicked = true;
+        wb_retention_start(ret);
         wb_retention_kick(ret);
     }
 }
