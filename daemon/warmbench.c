@@ -11,9 +11,10 @@
 #include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
 #include "warmbench/privacy.h"
-#include "warmbench/report.h"
 #include "warmbench/report_html.h"
 #include "warmbench/scoring.h"
+#include "warmbench/show.h"
+#include "warmbench/stats.h"
 #include "warmbench/suppress.h"
 #include "warmbench/util.h"
 #include <getopt.h>

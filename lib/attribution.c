@@ -4,7 +4,7 @@
  * C adds the rates and prints it. */
 #include "warmbench/attribution.h"
 #include "warmbench/db.h"
-#include "warmbench/report.h"
+#include "warmbench/stats.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * one JSON document by PostgreSQL. */
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
-#include "warmbench/report.h"
+#include "warmbench/show.h"
 #include <jansson.h>
 #include <stdlib.h>
 

@@ -3,7 +3,7 @@
 #include "warmbench/abtest.h"
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
-#include "warmbench/report.h"
+#include "warmbench/stats.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>

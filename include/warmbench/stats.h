@@ -1,6 +1,7 @@
-/* Read-only reports of the command-line tool: `stats` and `show`. */
-#ifndef WB_REPORT_H
-#define WB_REPORT_H
+/* `warmbench stats`: per sequence and per step counts of people, and the
+ * document and printer that `stats --attribution` shares. */
+#ifndef WB_STATS_H
+#define WB_STATS_H
 #include <stdbool.h>
 #include <stdio.h>
 #include <jansson.h>
@@ -23,8 +24,5 @@ int wb_stats_print(json_t *doc, const char *sequence, bool json, int precision,
  * per-variant p-values included), or NULL after reporting to stderr. An
  * unknown sequence gives an empty list. The caller json_decref()s it. */
 json_t *wb_stats_doc(PGconn *c, const char *sequence);
-/* The candidate, their enrollments and event timeline. Returns an exit
- * code (65 when no such candidate). */
-int wb_show(PGconn *c, const char *email, bool json, FILE *out);
 
 #endif
