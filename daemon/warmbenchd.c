@@ -66,6 +66,7 @@ struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog, status;
     bool ready, stopping, handles;
+    bool started;                /* the engines were started once */
     int syncs_pending;
     int exit_code;
 };
@@ -102,11 +103,29 @@ static void start_watchdog(struct daemon *d)
         uv_timer_start(&d->watchdog, on_watchdog, 0, usec / 2000);
 }
 
+/* Something may be due anywhere: the database is back, or a reload's
+ * sequences are stored. */
+static void kick_all(struct daemon *d)
+{
+    wb_eventq_kick(d->eventq);
+    wb_sched_kick(d->sched);
+    wb_autoenroll_kick(d->autoenroll);
+    if (d->handoff)
+        wb_handoff_kick(d->handoff);
+    if (d->mailbox)
+        wb_mailbox_poll_now(d->mailbox);
+}
+
 static void became_ready(struct daemon *d)
 {
     if (d->ready)
         return;
     d->ready = true;
+    if (d->started) { /* a reload's sequences are stored */
+        kick_all(d);
+        return;
+    }
+    d->started = true;
     wb_info("warmbenchd %s ready: %zu sequence(s), %zu sender(s), %d SMTP connection(s)",
             WB_VERSION, d->cfg->n_sequences, d->cfg->n_senders, d->cfg->smtp.connections);
     sd_notify(0, "READY=1\nSTATUS=running");
@@ -207,13 +226,7 @@ static void on_connect(struct wb_pg *pg, void *ud)
         return;
     }
     wb_info("database connection restored");
-    wb_eventq_kick(d->eventq);
-    wb_sched_kick(d->sched);
-    wb_autoenroll_kick(d->autoenroll);
-    if (d->handoff)
-        wb_handoff_kick(d->handoff);
-    if (d->mailbox)
-        wb_mailbox_poll_now(d->mailbox);
+    kick_all(d);
 }
 
 static void on_mark_connect(struct wb_pg *pg, void *ud)
@@ -280,11 +293,12 @@ static void reload(struct daemon *d)
     wb_log_setup(cfg->log.level, cfg->log.format);
     wb_info("configuration reloaded: %zu sequence(s), %zu sender(s)", cfg->n_sequences,
             cfg->n_senders);
-    if (d->ready) {
-        d->ready = false; /* re-sync sequences, then resume */
+    /* The new definitions are stored, then every engine is kicked
+     * (became_ready); claims queued behind them on this connection see
+     * them, those already on their way the old ones. */
+    if (d->started) {
+        d->ready = false;
         sync_sequences(d);
-        d->ready = true;
-        wb_sched_kick(d->sched);
     }
 }
 
