@@ -76,16 +76,6 @@ int wb_cmd_handoff(PGconn *c, const struct wb_config *cfg, const char *email,
     return WB_EXIT_OK;
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s || strlen(s) > 18)
-        return false;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return false;
-    return true;
-}
-
 static bool is_uuid(const char *s)
 {
     if (strlen(s) != 36)
@@ -100,7 +90,7 @@ static bool is_uuid(const char *s)
 
 static int retry(PGconn *c, const char *id, FILE *out)
 {
-    bool by_id = all_digits(id);
+    bool by_id = wb_is_row_id(id);
     if (!by_id && !is_uuid(id)) {
         fprintf(stderr, "warmbench: webhooks: --retry takes a handoff id or its key, not \"%s\"\n",
                 id);

@@ -2,7 +2,7 @@
 #include "warmbench/messages_cli.h"
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
-#include <ctype.h>
+#include "warmbench/util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,16 +40,6 @@ static int msg_list(PGconn *c, FILE *out)
     return WB_EXIT_OK;
 }
 
-static bool msg_is_id(const char *s)
-{
-    if (!*s || strlen(s) > 18)
-        return false;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return false;
-    return true;
-}
-
 static int msg_requeue(PGconn *c, const char *ids, FILE *out)
 {
     const char *p[] = {ids};
@@ -75,7 +65,7 @@ int wb_cmd_messages(PGconn *c, const char *requeue_id, bool all, FILE *out)
     if (!requeue_id && !all)
         return msg_list(c, out);
     if (requeue_id) {
-        if (!msg_is_id(requeue_id)) {
+        if (!wb_is_row_id(requeue_id)) {
             fprintf(stderr, "warmbench: messages: --requeue takes a message id, not \"%s\"\n",
                     requeue_id);
             return WB_EXIT_USAGE;

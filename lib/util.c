@@ -95,3 +95,13 @@ bool wb_url_ok(const char *u, const char *scheme)
     const char *rest = u[n] == 's' ? u + n + 1 : u + n;
     return wb_has_prefix(rest, "://") && rest[3] != '\0';
 }
+
+bool wb_is_row_id(const char *s)
+{
+    if (!*s || strlen(s) > 18)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}

@@ -25,5 +25,8 @@ bool wb_has_prefix(const char *s, const char *prefix);
 /* True when u is scheme://something or schemes://something ("http" takes
  * http:// and https://, "smtp" smtp:// and smtps://). */
 bool wb_url_ok(const char *u, const char *scheme);
+/* s is a row id as an operator types it: 1 to 18 decimal digits (fits a
+ * bigint), nothing else. */
+bool wb_is_row_id(const char *s);
 
 #endif
