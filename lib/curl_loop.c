@@ -6,6 +6,7 @@
 #include "warmbench/util.h"
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,23 +20,25 @@ struct wb_sock {
     curl_socket_t fd;
     struct wb_curl_loop *cl;
     bool parked;
-    struct wb_sock *prev, *next;
+    LIST_ENTRY(wb_sock) link;
 };
+LIST_HEAD(wb_socks, wb_sock);
 
 /* One running transfer, found through CURLOPT_PRIVATE. */
 struct wb_xfer {
     CURL *easy;
     wb_curl_done_fn done;
     void *ud;
-    struct wb_xfer *prev, *next;
+    LIST_ENTRY(wb_xfer) link;
 };
+LIST_HEAD(wb_xfers, wb_xfer);
 
 struct wb_curl_loop {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    struct wb_sock *socks;
-    struct wb_xfer *xfers;
+    struct wb_socks socks;
+    struct wb_xfers xfers;
     size_t active;
     int open_handles;   /* uv handles not yet closed; memory goes at 0 */
     int dispatching;    /* depth of done callbacks on the stack */
@@ -46,9 +49,9 @@ struct wb_curl_loop {
 /* Idle connections curl keeps for reuse (IMAP, the ATS). */
 #define WB_CURL_CACHE_BASE 16L
 
-static void free_now(struct wb_curl_loop *cl);
+static void cl_free_now(struct wb_curl_loop *cl);
 
-static void handle_closed(uv_handle_t *h)
+static void cl_handle_closed(uv_handle_t *h)
 {
     struct wb_curl_loop *cl = h->data;
     if (h->type == UV_POLL)
@@ -57,33 +60,22 @@ static void handle_closed(uv_handle_t *h)
         free(cl);
 }
 
-static void sock_close(struct wb_sock *s)
+static void cl_sock_close(struct wb_sock *s)
 {
-    struct wb_curl_loop *cl = s->cl;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        cl->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    uv_close((uv_handle_t *)&s->poll, handle_closed);
+    LIST_REMOVE(s, link);
+    uv_close((uv_handle_t *)&s->poll, cl_handle_closed);
 }
 
-static void xfer_unlink(struct wb_curl_loop *cl, struct wb_xfer *x)
+static void cl_xfer_unlink(struct wb_curl_loop *cl, struct wb_xfer *x)
 {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        cl->xfers = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
+    LIST_REMOVE(x, link);
     cl->active--;
 }
 
 /* Removes the easy from the multi before `done`, so done owns it again. */
-static void finish(struct wb_curl_loop *cl, struct wb_xfer *x, CURLcode rc)
+static void cl_finish(struct wb_curl_loop *cl, struct wb_xfer *x, CURLcode rc)
 {
-    xfer_unlink(cl, x);
+    cl_xfer_unlink(cl, x);
     curl_multi_remove_handle(cl->multi, x->easy);
     cl->dispatching++;
     x->done(x->easy, rc, x->ud);
@@ -95,14 +87,14 @@ static void finish(struct wb_curl_loop *cl, struct wb_xfer *x, CURLcode rc)
  * otherwise send the end-of-data dot (and wait for its reply), handing the
  * server a truncated message. A shut-down socket makes that write fail; curl
  * closes such a connection anyway, and still owns the descriptor. */
-static void sever(CURL *easy)
+static void cl_sever(CURL *easy)
 {
     curl_socket_t fd = CURL_SOCKET_BAD;
     if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
         shutdown(fd, SHUT_RDWR);
 }
 
-static void check_done(struct wb_curl_loop *cl)
+static void cl_check_done(struct wb_curl_loop *cl)
 {
     CURLMsg *m;
     int left;
@@ -111,20 +103,20 @@ static void check_done(struct wb_curl_loop *cl)
             continue;
         struct wb_xfer *x = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        finish(cl, x, m->data.result);
+        cl_finish(cl, x, m->data.result);
     }
     if (cl->free_pending && !cl->dispatching)
-        free_now(cl);
+        cl_free_now(cl);
 }
 
-static void act(struct wb_curl_loop *cl, curl_socket_t fd, int flags)
+static void cl_act(struct wb_curl_loop *cl, curl_socket_t fd, int flags)
 {
     int running;
     curl_multi_socket_action(cl->multi, fd, flags, &running);
-    check_done(cl);
+    cl_check_done(cl);
 }
 
-static void on_poll(uv_poll_t *p, int status, int events)
+static void cl_on_poll(uv_poll_t *p, int status, int events)
 {
     struct wb_sock *s = (struct wb_sock *)p;
     int flags = 0;
@@ -134,28 +126,28 @@ static void on_poll(uv_poll_t *p, int status, int events)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
-    act(s->cl, s->fd, flags);
+    cl_act(s->cl, s->fd, flags);
 }
 
-static void on_timer(uv_timer_t *t)
+static void cl_on_timer(uv_timer_t *t)
 {
-    act(t->data, CURL_SOCKET_TIMEOUT, 0);
+    cl_act(t->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_TIMERFUNCTION: -1 stops; 0 runs on the next loop turn, because
  * curl forbids calling socket_action from inside its own callback. */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+static int cl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     struct wb_curl_loop *cl = userp;
     if (timeout_ms < 0)
         uv_timer_stop(&cl->timer);
     else
-        uv_timer_start(&cl->timer, on_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&cl->timer, cl_on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
-static struct wb_sock *sock_open(struct wb_curl_loop *cl, curl_socket_t fd)
+static struct wb_sock *cl_sock_open(struct wb_curl_loop *cl, curl_socket_t fd)
 {
     struct wb_sock *s = wb_xcalloc(1, sizeof *s);
     if (uv_poll_init_socket(cl->loop, &s->poll, fd) != 0) {
@@ -165,18 +157,16 @@ static struct wb_sock *sock_open(struct wb_curl_loop *cl, curl_socket_t fd)
     s->poll.data = cl;
     s->fd = fd;
     s->cl = cl;
-    s->next = cl->socks;
-    if (s->next)
-        s->next->prev = s;
-    cl->socks = s;
+    LIST_INSERT_HEAD(&cl->socks, s, link);
     cl->open_handles++;
     curl_multi_assign(cl->multi, fd, s);
     return s;
 }
 
-static struct wb_sock *parked_sock(struct wb_curl_loop *cl, curl_socket_t fd)
+static struct wb_sock *cl_parked_sock(struct wb_curl_loop *cl, curl_socket_t fd)
 {
-    for (struct wb_sock *s = cl->socks; s; s = s->next)
+    struct wb_sock *s;
+    LIST_FOREACH(s, &cl->socks, link)
         if (s->fd == fd && s->parked)
             return s;
     return NULL;
@@ -185,7 +175,7 @@ static struct wb_sock *parked_sock(struct wb_curl_loop *cl, curl_socket_t fd)
 /* CURLMOPT_SOCKETFUNCTION: polling stops on REMOVE, so libuv never watches
  * a socket curl is not using; the handle waits for the socket's next
  * transfer. */
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+static int cl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     struct wb_curl_loop *cl = userp;
@@ -198,28 +188,29 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         }
         return 0;
     }
-    if (!s && (s = parked_sock(cl, fd))) {
+    if (!s && (s = cl_parked_sock(cl, fd))) {
         s->parked = false;
         curl_multi_assign(cl->multi, fd, s);
     }
-    if (!s && !(s = sock_open(cl, fd)))
+    if (!s && !(s = cl_sock_open(cl, fd)))
         return -1;
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
+    return uv_poll_start(&s->poll, events, cl_on_poll) == 0 ? 0 : -1;
 }
 
 /* CURLOPT_CLOSESOCKETFUNCTION: the poll handle goes first, so libuv never
  * watches a closed (or reused) descriptor. */
-static int close_cb(void *clientp, curl_socket_t fd)
+static int cl_close_cb(void *clientp, curl_socket_t fd)
 {
     struct wb_curl_loop *cl = clientp;
-    for (struct wb_sock *s = cl->socks; s; s = s->next)
+    struct wb_sock *s;
+    LIST_FOREACH(s, &cl->socks, link)
         if (s->fd == fd) {
-            sock_close(s);
+            cl_sock_close(s);
             break;
         }
     return close(fd);
@@ -229,6 +220,8 @@ struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop)
 {
     struct wb_curl_loop *cl = wb_xcalloc(1, sizeof *cl);
     cl->loop = loop;
+    LIST_INIT(&cl->socks);
+    LIST_INIT(&cl->xfers);
     cl->multi = curl_multi_init();
     if (!cl->multi) {
         free(cl);
@@ -237,9 +230,9 @@ struct wb_curl_loop *wb_curl_loop_new(uv_loop_t *loop)
     uv_timer_init(loop, &cl->timer);
     cl->timer.data = cl;
     cl->open_handles = 1;
-    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, cl_socket_cb);
     curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
-    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, cl_timer_cb);
     curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
     curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, WB_CURL_CACHE_BASE);
     return cl;
@@ -259,7 +252,7 @@ int wb_curl_loop_add(struct wb_curl_loop *cl, CURL *easy, wb_curl_done_fn done, 
     x->done = done;
     x->ud = ud;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, cl_close_cb);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cl);
     CURLMcode mc = curl_multi_add_handle(cl->multi, easy);
     if (mc != CURLM_OK) {
@@ -268,23 +261,21 @@ int wb_curl_loop_add(struct wb_curl_loop *cl, CURL *easy, wb_curl_done_fn done, 
         free(x);
         return -1;
     }
-    x->next = cl->xfers;
-    if (x->next)
-        x->next->prev = x;
-    cl->xfers = x;
+    LIST_INSERT_HEAD(&cl->xfers, x, link);
     cl->active++;
     return 0;
 }
 
 int wb_curl_loop_cancel(struct wb_curl_loop *cl, CURL *easy)
 {
-    struct wb_xfer *x = cl->xfers;
-    while (x && x->easy != easy)
-        x = x->next;
+    struct wb_xfer *x;
+    LIST_FOREACH(x, &cl->xfers, link)
+        if (x->easy == easy)
+            break;
     if (!x)
         return -1;
-    xfer_unlink(cl, x);
-    sever(easy);
+    cl_xfer_unlink(cl, x);
+    cl_sever(easy);
     curl_multi_remove_handle(cl->multi, easy);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     free(x);
@@ -296,20 +287,22 @@ size_t wb_curl_loop_active(const struct wb_curl_loop *cl)
     return cl->active;
 }
 
-static void free_now(struct wb_curl_loop *cl)
+static void cl_free_now(struct wb_curl_loop *cl)
 {
     cl->free_pending = 0;
     cl->closing = 1;
-    for (struct wb_xfer *x = cl->xfers; x; x = x->next)
-        sever(x->easy);
-    while (cl->xfers)
-        finish(cl, cl->xfers, CURLE_ABORTED_BY_CALLBACK);
+    struct wb_xfer *x;
+    LIST_FOREACH(x, &cl->xfers, link)
+        cl_sever(x->easy);
+    while ((x = LIST_FIRST(&cl->xfers)))
+        cl_finish(cl, x, CURLE_ABORTED_BY_CALLBACK);
     /* curl reports CURL_POLL_REMOVE for its cached connections here. */
     curl_multi_cleanup(cl->multi);
     cl->multi = NULL;
-    while (cl->socks)
-        sock_close(cl->socks);
-    uv_close((uv_handle_t *)&cl->timer, handle_closed);
+    struct wb_sock *s;
+    while ((s = LIST_FIRST(&cl->socks)))
+        cl_sock_close(s);
+    uv_close((uv_handle_t *)&cl->timer, cl_handle_closed);
 }
 
 void wb_curl_loop_free(struct wb_curl_loop *cl)
@@ -319,5 +312,5 @@ void wb_curl_loop_free(struct wb_curl_loop *cl)
     if (cl->dispatching)
         cl->free_pending = 1;
     else
-        free_now(cl);
+        cl_free_now(cl);
 }
