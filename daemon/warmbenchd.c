@@ -134,6 +134,8 @@ static void became_ready(struct daemon *d)
     wb_retention_start(d->retention);
     if (d->handoff)
         wb_handoff_start(d->handoff);
+    if (d->mailbox)
+        wb_mailbox_start(d->mailbox);
 }
 
 static void on_synced(PGresult *r, void *ud)
@@ -323,7 +325,7 @@ static void teardown(struct daemon *d)
         wb_eventq_free(d->eventq);
     if (d->metrics)
         wb_metrics_free(d->metrics);
-    wb_mailbox_free(d->mailbox); /* before the connection it uses */
+    wb_mailbox_stop(d->mailbox); /* before the connection it uses */
     if (d->smtp)
         wb_smtp_free(d->smtp);
     if (d->curl)
@@ -396,7 +398,7 @@ static void stop(struct daemon *d, int code)
     if (d->handoff)
         wb_handoff_drain(d->handoff, drained, d);
     if (d->mailbox)
-        wb_mailbox_stop(d->mailbox, drained, d);
+        wb_mailbox_drain(d->mailbox, drained, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)

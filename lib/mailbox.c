@@ -12,6 +12,7 @@
 #include "warmbench/mailbox.h"
 #include "warmbench/buf.h"
 #include "warmbench/curl_thread.h"
+#include "warmbench/engine.h"
 #include "warmbench/intent.h"
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
@@ -34,6 +35,8 @@
 #define MAX_FAILS 3
 #define SUBJECT_MAX 100
 #define DB_WAIT_MS 2000
+#define DRAIN_MS 10000         /* for the statement in flight at a drain */
+#define LOGOUT_WAIT_S 2
 
 static const char HEADER_FIELDS[] =
     "FROM%20TO%20SUBJECT%20DATE%20MESSAGE-ID%20IN-REPLY-TO%20REFERENCES%20AUTO-SUBMITTED"
@@ -105,10 +108,10 @@ struct msg {
 };
 
 struct wb_mailbox {
+    struct wb_engine e;         /* a round is one poll */
     uv_loop_t *loop;
     struct wb_curl_thread *ct;  /* runs easy's transfers, one at a time */
     struct wb_pg *pg;
-    uv_timer_t timer;
     struct settings *s, *next;
     CURL *easy;                 /* kept between transfers: so is its connection */
     void (*on_xfer)(struct wb_mailbox *m, CURLcode rc);
@@ -117,10 +120,8 @@ struct wb_mailbox {
     struct wb_buf in;
     size_t cap;
     bool overflow;
-    bool busy, again, xfer, stopping, freeing;
+    bool xfer, freeing;
     int sql_pending;
-    void (*stop_cb)(void *);
-    void *stop_ud;
     /* the poll in flight */
     uint64_t uidvalidity, last_uid, uidnext;
     uint64_t *uids;
@@ -253,7 +254,7 @@ static void on_xfer_done(CURL *easy, CURLcode rc, void *ud)
     struct wb_mailbox *m = ud;
     (void)easy;
     m->xfer = false;
-    if (m->stopping || m->freeing)
+    if (wb_engine_draining(&m->e) || m->freeing)
         return;
     m->on_xfer(m, rc);
 }
@@ -329,7 +330,6 @@ static int query(struct wb_mailbox *m, const char *sql, int n, const char *const
     return 0;
 }
 
-static void stop_notify(uv_timer_t *t);
 static void release(struct wb_mailbox *m);
 
 static void on_sql(PGresult *r, void *ud)
@@ -344,9 +344,8 @@ static void on_sql(PGresult *r, void *ud)
             release(m);
         return;
     }
-    if (m->stopping) {
-        if (!m->sql_pending)
-            uv_timer_start(&m->timer, stop_notify, 0, 0);
+    if (wb_engine_draining(&m->e)) {
+        wb_engine_check(&m->e);
         return;
     }
     then(m, r);
@@ -614,7 +613,8 @@ static void on_headers(struct wb_mailbox *m, CURLcode rc)
 static void next_message(struct wb_mailbox *m)
 {
     if (m->i >= m->n_uids || m->i >= MAX_PER_POLL) {
-        m->again |= m->n_uids > MAX_PER_POLL;
+        if (m->n_uids > MAX_PER_POLL)
+            wb_engine_kick(&m->e); /* more to read: the next poll right after */
         if (m->done_uid > m->last_uid) { /* persist the uninteresting tail */
             m->cur.uid = m->done_uid;
             m->last_uid = m->done_uid;
@@ -787,51 +787,43 @@ static void on_state(struct wb_mailbox *m, PGresult *r)
     free(q);
 }
 
-static void on_tick(uv_timer_t *t);
-
-static void schedule(struct wb_mailbox *m, uint64_t ms)
-{
-    if (!m->stopping && !m->freeing)
-        uv_timer_start(&m->timer, on_tick, ms, 0);
-}
-
 static void end_poll(struct wb_mailbox *m, bool ok)
 {
     (void)ok;
-    m->busy = false;
     free(m->uids);
     m->uids = NULL;
     m->n_uids = m->i = 0;
-    bool again = m->again;
-    m->again = false;
-    schedule(m, again ? 0 : (uint64_t)m->s->poll_s * 1000);
+    wb_engine_round_end(&m->e, (uint64_t)m->s->poll_s * 1000);
 }
 
-static void poll_start(struct wb_mailbox *m)
+static void mb_round(void *ud)
 {
-    if (m->busy) {
-        m->again = true;
-        return;
-    }
+    struct wb_mailbox *m = ud;
     if (m->next) { /* a reload lands between polls */
         settings_free(m->s);
         m->s = m->next;
         m->next = NULL;
     }
     if (!wb_pg_ready(m->pg)) {
-        schedule(m, DB_WAIT_MS);
+        wb_engine_round_end(&m->e, DB_WAIT_MS);
         return;
     }
-    m->busy = true;
     const char *p[] = {m->s->key};
     if (query(m, Q_STATE, 1, p, on_state) < 0)
         end_poll(m, false);
 }
 
-static void on_tick(uv_timer_t *t)
+/* A statement in flight is waited for: its outcome is then known. */
+static bool mb_idle(void *ud)
 {
-    poll_start(t->data);
+    return !((struct wb_mailbox *)ud)->sql_pending;
 }
+
+static const struct wb_engine_ops mb_ops = {
+    .name = "mailbox",
+    .round = mb_round,
+    .idle = mb_idle,
+};
 
 /* ---- lifetime --------------------------------------------------------- */
 
@@ -854,9 +846,7 @@ struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struc
     m->pg = pg;
     m->s = s;
     wb_buf_init(&m->in);
-    uv_timer_init(loop, &m->timer);
-    m->timer.data = m;
-    schedule(m, 0);
+    wb_engine_init(&m->e, loop, &mb_ops, m);
     wb_info("mailbox: polling %s every %d s", s->key, s->poll_s);
     return m;
 }
@@ -871,16 +861,18 @@ void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg)
     }
     settings_free(m->next);
     m->next = s;
-    if (!m->busy && !m->stopping)
-        schedule(m, 0);
+    if (!wb_engine_in_round(&m->e))
+        wb_engine_kick(&m->e);
+}
+
+void wb_mailbox_start(struct wb_mailbox *m)
+{
+    wb_engine_start(&m->e);
 }
 
 void wb_mailbox_poll_now(struct wb_mailbox *m)
 {
-    if (m->busy)
-        m->again = true;
-    else
-        schedule(m, 0);
+    wb_engine_kick(&m->e);
 }
 
 static void abandon(struct wb_mailbox *m)
@@ -893,32 +885,21 @@ static void abandon(struct wb_mailbox *m)
     msg_clear(&m->cur);
 }
 
-static void stop_notify(uv_timer_t *t)
+/* The poll in flight is abandoned where it stands: the next daemon reads
+ * its messages again. */
+void wb_mailbox_drain(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
 {
-    struct wb_mailbox *m = t->data;
-    void (*cb)(void *) = m->stop_cb;
-    m->stop_cb = NULL;
-    if (cb)
-        cb(m->stop_ud);
-}
-
-void wb_mailbox_stop(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
-{
-    if (m->stopping)
+    if (wb_engine_draining(&m->e))
         return;
-    m->stopping = true;
-    m->stop_cb = done;
-    m->stop_ud = ud;
-    uv_timer_stop(&m->timer);
     abandon(m);
-    /* A statement in flight is waited for: its outcome is then known. */
-    if (!m->sql_pending)
-        uv_timer_start(&m->timer, stop_notify, 0, 0);
+    wb_engine_drain(&m->e, DRAIN_MS, done, ud);
+    if (wb_engine_in_round(&m->e))
+        wb_engine_round_idle(&m->e);
 }
 
-static void on_closed(uv_handle_t *h)
+static void mb_closed(void *ud)
 {
-    struct wb_mailbox *m = h->data;
+    struct wb_mailbox *m = ud;
     settings_free(m->s);
     settings_free(m->next);
     free(m->uids);
@@ -927,23 +908,25 @@ static void on_closed(uv_handle_t *h)
 }
 
 /* The thread first: nothing runs easy after it. The cleanup then logs
- * out of the one cached connection (a round trip, once, at the end). */
+ * out of the one cached connection, on the loop, once, at the end: a
+ * server that never answers holds it LOGOUT_WAIT_S at most. */
 static void release(struct wb_mailbox *m)
 {
     wb_curl_thread_free(m->ct);
     m->ct = NULL;
-    if (m->easy)
+    if (m->easy) {
+        curl_easy_setopt(m->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)LOGOUT_WAIT_S);
         curl_easy_cleanup(m->easy);
+    }
     m->easy = NULL;
-    uv_close((uv_handle_t *)&m->timer, on_closed);
+    wb_engine_stop(&m->e, mb_closed, m);
 }
 
-void wb_mailbox_free(struct wb_mailbox *m)
+void wb_mailbox_stop(struct wb_mailbox *m)
 {
     if (!m || m->freeing)
         return;
     m->freeing = true;
-    uv_timer_stop(&m->timer);
     abandon(m);
     if (!m->sql_pending) /* else the last result releases it */
         release(m);

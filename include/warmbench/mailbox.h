@@ -5,11 +5,12 @@
  * restart neither misses nor repeats one. Its IMAP transfers run in a
  * worker thread of its own (curl_thread.h: libcurl's IMAP DONE phase
  * blocks), its SQL on the shared pg_loop; never blocks the loop, except
- * for up to about a second in stop or free when a transfer is in flight.
+ * for up to about a second in drain or stop when a transfer is in flight.
+ * It runs in the engine frame (engine.h): a round is one poll.
  *
- * Lifetime, for the daemon: create after the pg_loop; on shutdown call
- * wb_mailbox_stop and, once its `done` has run, wb_mailbox_free, before
- * wb_pg_close. */
+ * Lifetime, for the daemon: create after the pg_loop, start once the
+ * database is ready; on shutdown call wb_mailbox_drain and, once its
+ * `done` has run, wb_mailbox_stop, before wb_pg_close. */
 #ifndef WB_MAILBOX_H
 #define WB_MAILBOX_H
 #include <uv.h>
@@ -20,9 +21,8 @@ struct wb_mailbox;
 
 /* NULL (logged) when cfg->mailbox is not enabled, its URL is unusable,
  * the intent rules (intent.json beside the config, else WB_SHARE_DIR) do
- * not load or the worker thread cannot start. The first poll starts as
- * soon as the database is ready. cfg is not kept: what is needed is
- * copied. */
+ * not load or the worker thread cannot start. cfg is not kept: what is
+ * needed is copied. */
 struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg);
 
 /* A reloaded configuration: URL, credentials, poll_s, bounce domain,
@@ -32,19 +32,21 @@ struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struc
  * old ones are kept; to drop the mailbox, stop and free it. */
 void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg);
 
+/* Polls begin (now), then every poll_s. */
+void wb_mailbox_start(struct wb_mailbox *m);
 /* Polls now; when a poll is in flight, another one right after it. */
 void wb_mailbox_poll_now(struct wb_mailbox *m);
 
 /* Stops polling: an IMAP transfer in flight is abandoned (nothing of it
  * was recorded; its messages are read again next time; the worker is
- * waited for, up to about a second), a statement in flight is waited for.
- * done(ud) then runs once, from the loop. */
-void wb_mailbox_stop(struct wb_mailbox *m, void (*done)(void *ud), void *ud);
+ * waited for, up to about a second), a statement in flight is waited for
+ * (10 s at most). done(ud) then runs once, from the loop. */
+void wb_mailbox_drain(struct wb_mailbox *m, void (*done)(void *ud), void *ud);
 
-/* Releases everything (after stop's `done` has run, or instead of stop:
- * anything in flight is abandoned as in stop, and `done` never runs). The
+/* Releases everything (after drain's `done` has run, or instead of drain:
+ * anything in flight is abandoned as in drain, and `done` never runs). The
  * memory goes from a later loop iteration, so run the loop once more before
  * uv_loop_close. NULL is ignored. */
-void wb_mailbox_free(struct wb_mailbox *m);
+void wb_mailbox_stop(struct wb_mailbox *m);
 
 #endif

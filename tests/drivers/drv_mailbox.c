@@ -34,7 +34,7 @@ static void on_pg_closed(void *ud)
 static void stopped(void *ud)
 {
     struct drv *d = ud;
-    wb_mailbox_free(d->mb);
+    wb_mailbox_stop(d->mb);
     d->mb = NULL;
     wb_pg_close(d->pg, on_pg_closed, d);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -47,7 +47,7 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)signum;
     uv_signal_stop(&d->sigterm);
     uv_signal_stop(&d->sigint);
-    wb_mailbox_stop(d->mb, stopped, d);
+    wb_mailbox_drain(d->mb, stopped, d);
 }
 
 static int print_token(const struct wb_config *cfg, const char *id)
@@ -88,6 +88,8 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     d.pg = wb_pg_new(&loop, wb_db_conninfo(d.cfg), NULL, &d);
     d.mb = wb_mailbox_new(&loop, d.pg, d.cfg);
+    if (d.mb)
+        wb_mailbox_start(d.mb);
     int rc = 0;
     if (!d.mb) {
         wb_pg_close(d.pg, on_pg_closed, &d);
