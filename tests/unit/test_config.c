@@ -375,6 +375,92 @@ START_TEST(test_bare_from_address)
 }
 END_TEST
 
+/* A malformed address used to be freed twice (once by the parser, once
+ * by wb_config_free); now it is one error each and a clean failure. */
+START_TEST(test_bad_sender_addresses)
+{
+    edit("warmbench.json", "Ana Ruiz <ana@example.com>", "Ana <ana>");
+    edit("warmbench.json", "\"reply_to\": \"ana@example.com\"", "\"reply_to\": \"a@b@c\"");
+    char *a = at("warmbench.json", "\"Ana",
+                 "bad address \"Ana <ana>\" in \"from\" (use Name <addr@domain>)");
+    char *b = at("warmbench.json", "\"a@b@c", "bad address \"a@b@c\" in \"reply_to\"");
+    char *want = wb_xasprintf("%s%s", a, b);
+    expect(want);
+    free(a);
+    free(b);
+    free(want);
+}
+END_TEST
+
+/* Defaults come from the key tables even for sections left out. */
+START_TEST(test_defaults_of_absent_sections)
+{
+    struct wb_diags d;
+    wb_diags_init(&d);
+    struct wb_config *c = wb_config_load("warmbench.json", &d);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(!c->mailbox.enabled && !c->ats.enabled);
+    ck_assert_int_eq(c->http.machine_click_s, 5);
+    ck_assert_str_eq(c->http.public_url, "http://127.0.0.1:8025");
+    ck_assert_ptr_null(c->http.admin_listen);
+    ck_assert_int_eq(c->smtp.connections, 8);
+    ck_assert_int_eq(c->smtp.timeout_s, 30);
+    ck_assert_int_eq(c->smtp.retry_base_s, 60);
+    ck_assert_int_eq(c->mailbox.poll_s, 60);
+    ck_assert_int_eq(c->ats.max_attempts, 12);
+    ck_assert_int_eq(c->ats.retry_base_s, 10);
+    ck_assert_int_eq(c->log.level, WB_LOG_INFO);
+    ck_assert_int_eq(c->log.format, WB_LOG_TEXT);
+    ck_assert_int_eq(c->retention_days, 0);
+    ck_assert_ptr_null(c->database);
+    ck_assert_ptr_null(c->smtp.username);
+    ck_assert_str_eq(c->templates_dir, "templates");
+    ck_assert_str_eq(c->sequences_dir, "sequences");
+    ck_assert(c->sequences[0].audience.exclusive);
+    ck_assert(!c->sequences[0].audience.has_score_min);
+    wb_config_free(c);
+    wb_diags_free(&d);
+}
+END_TEST
+
+/* Every section given the wrong JSON type: one error each, no crash. */
+START_TEST(test_sections_of_the_wrong_type)
+{
+    static const char *const keys[] = {"http", "smtp", "mailbox", "ats", "senders", "log",
+                                       "scoring", "database", "secret_file", "bounce_domain",
+                                       "templates_dir", "retention_days", "privacy_notice"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char *cfg = wb_xasprintf("{\"%s\": [1]}\n", keys[i]);
+        put("warmbench.json", cfg, 0644);
+        struct wb_diags d;
+        wb_diags_init(&d);
+        ck_assert_ptr_null(wb_config_load("warmbench.json", &d));
+        size_t hits = 0;
+        for (size_t k = 0; k < d.n; k++)
+            hits += d.v[k].line == 1 && d.v[k].col == (int)strlen(keys[i]) + 6;
+        ck_assert_msg(hits == 1, "%s: %zu errors at its value", keys[i], hits);
+        wb_diags_free(&d);
+        free(cfg);
+    }
+}
+END_TEST
+
+START_TEST(test_url_ok)
+{
+    ck_assert(wb_url_ok("http://h", "http"));
+    ck_assert(wb_url_ok("https://h", "http"));
+    ck_assert(wb_url_ok("smtps://h:465", "smtp"));
+    ck_assert(!wb_url_ok("http://", "http"));
+    ck_assert(!wb_url_ok("https://", "http"));
+    ck_assert(!wb_url_ok("httpx://h", "http"));
+    ck_assert(!wb_url_ok("http:/h", "http"));
+    ck_assert(!wb_url_ok("imap://h", "smtp"));
+    ck_assert(!wb_url_ok("", "http"));
+    ck_assert(wb_has_prefix("click:apply", "click:"));
+    ck_assert(!wb_has_prefix("click", "click:"));
+}
+END_TEST
+
 START_TEST(test_unknown_sender)
 {
     edit("sequences/a.json", "\"sender\": \"ana\"", "\"sender\": \"bob\"");
@@ -606,6 +692,10 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_secret_readable_by_others_never_shown);
     tcase_add_test(tc, test_sender_header_injection);
     tcase_add_test(tc, test_bare_from_address);
+    tcase_add_test(tc, test_bad_sender_addresses);
+    tcase_add_test(tc, test_defaults_of_absent_sections);
+    tcase_add_test(tc, test_sections_of_the_wrong_type);
+    tcase_add_test(tc, test_url_ok);
     tcase_add_test(tc, test_unknown_sender);
     tcase_add_test(tc, test_bad_duration);
     tcase_add_test(tc, test_bad_window);
