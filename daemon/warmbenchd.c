@@ -15,10 +15,10 @@
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
 #include "warmbench/retention.h"
+#include "warmbench/router.h"
 #include "warmbench/scoring.h"
 #include "warmbench/scheduler.h"
 #include "warmbench/smtp.h"
-#include "warmbench/tracking.h"
 #include "warmbench/util.h"
 #include <getopt.h>
 #include <malloc.h>
@@ -59,7 +59,7 @@ struct daemon {
     struct wb_retention *retention;
     struct wb_eventq *eventq;    /* tracking events on their way to the database */
     struct wb_metrics *metrics;
-    struct wb_tracking *tracking; /* the HTTP endpoint */
+    struct wb_router *router;    /* the HTTP endpoint */
     uv_timer_t flush_timer;      /* bounds the event flush at shutdown */
     bool events_flushed;
     int draining;                /* engines still finishing their work */
@@ -279,7 +279,7 @@ static void reload(struct daemon *d)
     if (strcmp(cfg->smtp.url, d->cfg->smtp.url) || cfg->smtp.connections != d->cfg->smtp.connections)
         wb_warn("reload: SMTP settings take effect at the next restart");
     wb_sched_set_config(d->sched, cfg);
-    wb_tracking_set_config(d->tracking, cfg);
+    wb_router_set_config(d->router, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
     wb_retention_set_config(d->retention, cfg);
     if (d->handoff)
@@ -319,8 +319,8 @@ static void close_handle(uv_handle_t *h)
  * when setup failed half-way. The loop then runs until the handles close. */
 static void teardown(struct daemon *d)
 {
-    if (d->tracking)
-        wb_tracking_free(d->tracking); /* before metrics, which it reads */
+    if (d->router)
+        wb_router_free(d->router); /* before metrics, which it reads */
     if (d->eventq)
         wb_eventq_free(d->eventq);
     if (d->metrics)
@@ -342,7 +342,7 @@ static void teardown(struct daemon *d)
         wb_retention_stop(d->retention);
     if (d->handoff)
         wb_handoff_stop(d->handoff);
-    d->tracking = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
+    d->router = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
     d->smtp = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
     d->retention = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
@@ -391,7 +391,7 @@ static void stop(struct daemon *d, int code)
     sd_notify(0, "STOPPING=1");
     wb_info("stopping: no new claims; finishing transactions in flight");
     d->draining = 2 + (d->handoff != NULL) + (d->mailbox != NULL);
-    wb_tracking_quiesce(d->tracking);
+    wb_router_quiesce(d->router);
     uv_timer_start(&d->flush_timer, on_flush_timeout, 10000, 0);
     wb_eventq_flush(d->eventq, events_flushed, d);
     wb_sched_drain(d->sched, drained, d);
@@ -485,8 +485,8 @@ static int setup(struct daemon *d)
     d->metrics = wb_metrics_new(d->pg, 0);
     wb_metrics_set_eventq(d->metrics, d->eventq);
     char err[256];
-    d->tracking = wb_tracking_new(d->loop, d->cfg, d->pg, d->eventq, d->metrics, err, sizeof err);
-    if (!d->tracking) {
+    d->router = wb_router_new(d->loop, d->cfg, d->pg, d->eventq, d->metrics, err, sizeof err);
+    if (!d->router) {
         wb_error("HTTP endpoint: %s", err);
         return WB_EXIT_UNAVAILABLE;
     }

@@ -1,6 +1,6 @@
 /* A small warmbenchd-like program for tests/integration/test_http.py: the
- * tracking endpoint (http_loop + tracking + eventq + metrics) on pg_loop,
- * all on one loop, as warmbenchd wires them.
+ * tracking endpoint (http_loop + router + tracking + eventq + metrics) on
+ * pg_loop, all on one loop, as warmbenchd wires them.
  *
  *   drv_http --config PATH             serve; prints "READY PORT ADMIN_PORT"
  *                                      (ADMIN_PORT 0 when none); SIGTERM or
@@ -19,8 +19,8 @@
 #include "warmbench/log.h"
 #include "warmbench/metrics.h"
 #include "warmbench/pg_loop.h"
+#include "warmbench/router.h"
 #include "warmbench/tokens.h"
-#include "warmbench/tracking.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static struct wb_config *cfg;
 static struct wb_pg *pg;
 static struct wb_eventq *q;
 static struct wb_metrics *metrics;
-static struct wb_tracking *tracking;
+static struct wb_router *router;
 static uv_signal_t sigterm, sigint;
 static uv_timer_t deadline;
 static bool stopping;
@@ -72,7 +72,7 @@ static void shut(void *ud)
 {
     (void)ud;
     uv_close((uv_handle_t *)&deadline, NULL);
-    wb_tracking_free(tracking);
+    wb_router_free(router);
     wb_eventq_free(q);
     wb_metrics_free(metrics);
     wb_pg_close(pg, on_pg_closed, NULL);
@@ -93,7 +93,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (stopping)
         return;
     stopping = true;
-    wb_tracking_quiesce(tracking);
+    wb_router_quiesce(router);
     size_t flush_s = env_num("WB_FLUSH_S");
     uv_timer_start(&deadline, on_deadline, (flush_s ? flush_s : 10) * 1000, 0);
     wb_eventq_flush(q, shut, NULL);
@@ -125,8 +125,8 @@ static int serve(void)
     metrics = wb_metrics_new(pg, 0);
     wb_metrics_set_eventq(metrics, q);
     char err[256];
-    tracking = wb_tracking_new(loop, cfg, pg, q, metrics, err, sizeof err);
-    if (!tracking) {
+    router = wb_router_new(loop, cfg, pg, q, metrics, err, sizeof err);
+    if (!router) {
         fprintf(stderr, "drv_http: %s\n", err);
         abandon();
         return 69;
@@ -136,7 +136,7 @@ static int serve(void)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_timer_init(loop, &deadline);
-    printf("READY %u %u\n", wb_tracking_port(tracking, false), wb_tracking_port(tracking, true));
+    printf("READY %u %u\n", wb_router_port(router, false), wb_router_port(router, true));
     fflush(stdout);
     uv_run(loop, UV_RUN_DEFAULT);
     return 0;

@@ -8,8 +8,8 @@
  * the rest into a path and a User-Agent. */
 #include "warmbench/dedup.h"
 #include "warmbench/machine.h"
+#include "warmbench/router.h"
 #include "warmbench/tokens.h"
-#include "warmbench/tracking.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #include <check.h>
 #include <string.h>
 #include "warmbench/tokens.h"
-#include "warmbench/tracking.h"
+#include "warmbench/router.h"
 
 static const unsigned char key[] = "test-secret-0123456789abcdef";
 #define KL (sizeof key - 1)
@@ -125,7 +125,7 @@ END_TEST
 
 Suite *wb_test_suite(void)
 {
-    Suite *s = suite_create("tracking");
+    Suite *s = suite_create("router");
     TCase *tc = tcase_create("route");
     tcase_add_test(tc, test_token_routes);
     tcase_add_test(tc, test_wrong_kind_and_method);
