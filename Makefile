@@ -131,8 +131,8 @@ $(BUILD)/bench/raw_curl_send: tests/bench/raw_curl_send.c
 # `make install PREFIX=/usr/local DESTDIR=`: builds both programs again in
 # build/inst$(PREFIX) with the installed data paths compiled in
 # (WB_SQL_DIR=$(PREFIX)/share/warmbench/sql, WB_SHARE_DIR=$(PREFIX)/share/warmbench),
-# then copies them, the systemd unit, sql/, the example configuration and the
-# man pages under $(DESTDIR)$(PREFIX). The daemon goes to sbin: only root or
+# then copies them, the systemd unit, sql/ (with sql/functions/), the example
+# configuration and the man pages under $(DESTDIR)$(PREFIX). The daemon goes to sbin: only root or
 # systemd starts it (section 8); the tool for sourcers goes to bin.
 INST_BUILD   = build/inst$(PREFIX)
 INST_SHARE   = $(PREFIX)/share/warmbench
@@ -147,7 +147,8 @@ install:
 	@$(MAKE) --no-print-directory BUILD=$(INST_BUILD) SQL_DIR_DEFAULT=$(INST_SHARE)/sql \
 	    SHARE_DIR_DEFAULT=$(INST_SHARE) $(INST_BUILD)/warmbench $(INST_BUILD)/warmbenchd
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(INST_SHARE)/sql $(DESTDIR)$(INST_SHARE)/examples/sequences \
+	    $(DESTDIR)$(INST_SHARE)/sql $(DESTDIR)$(INST_SHARE)/sql/functions \
+	    $(DESTDIR)$(INST_SHARE)/examples/sequences \
 	    $(DESTDIR)$(INST_SHARE)/examples/templates \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0755 $(INST_BUILD)/warmbench $(DESTDIR)$(PREFIX)/bin/warmbench
@@ -155,6 +156,7 @@ install:
 	sed 's|/usr/local/|$(PREFIX)/|g' systemd/warmbenchd.service > $(DESTDIR)$(UNITDIR)/warmbenchd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/warmbenchd.service
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(INST_SHARE)/sql/
+	$(INSTALL) -m 0644 sql/functions/*.sql $(DESTDIR)$(INST_SHARE)/sql/functions/
 	$(INSTALL) -m 0644 $(EXAMPLES) $(DESTDIR)$(INST_SHARE)/examples/
 	$(INSTALL) -m 0644 config/sequences/* $(DESTDIR)$(INST_SHARE)/examples/sequences/
 	$(INSTALL) -m 0644 config/templates/* $(DESTDIR)$(INST_SHARE)/examples/templates/

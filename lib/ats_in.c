@@ -1,7 +1,6 @@
 /* POST /ats/events: strict validation (pure) and the one statement that
  * stores an event. See ats_in.h for the contract. */
 #include "warmbench/ats_in.h"
-#include "warmbench/enroll.h"
 #include "warmbench/log.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/util.h"
@@ -11,8 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const wb_ats_event_sql =
-    "SELECT status, enroll FROM wb_ats_event($1, $2, $3::jsonb, $4::text[], $5, $6, $7::jsonb)";
+/* One function per event type, all with the same parameters. */
+static const struct {
+    const char *type, *sql;
+} ats_statements[] = {
+    {"candidate.rejected",
+     "SELECT status, enroll FROM wb_ats_rejected($1, $2::jsonb, $3::text[], $4)"},
+    {"candidate.applied",
+     "SELECT status, enroll FROM wb_ats_applied($1, $2::jsonb, $3::text[], $4)"},
+    {"candidate.hired", "SELECT status, enroll FROM wb_ats_hired($1, $2::jsonb, $3::text[], $4)"},
+};
+
+const char *wb_ats_event_sql(const char *type)
+{
+    for (size_t i = 0; i < sizeof ats_statements / sizeof ats_statements[0]; i++)
+        if (type && !strcmp(type, ats_statements[i].type))
+            return ats_statements[i].sql;
+    return NULL;
+}
 
 /* ---- validation (pure) ---- */
 
@@ -318,61 +333,56 @@ static void on_result(PGresult *res, void *ud)
     free(p);
 }
 
-int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg, const char *sig,
-                     const char *body, size_t len, bool too_big, long long now,
-                     wb_ats_done_fn done, void *ud, int *status, char **out)
+/* The answers given before any statement runs: 413, 401, 400, 404.
+ * Returns 0 with *ev parsed when the event is to be stored. */
+static int ats_precheck(const struct wb_config *cfg, const struct wb_ats_request *rq,
+                        struct wb_ats_event *ev, int *status, char **out)
 {
-    if (too_big) {
+    if (rq->too_big) {
         *status = 413;
         *out = error_body("body too large");
-        return 0;
+        return -1;
     }
-    if (!sig || wb_webhook_verify(cfg->ats.secret, cfg->ats.secret_len, sig, body, len, now,
-                                  WB_ATS_TOLERANCE_S) != WB_SIG_OK) {
+    if (!rq->sig || wb_webhook_verify(cfg->ats.secret, cfg->ats.secret_len, rq->sig, rq->body,
+                                      rq->len, rq->now, WB_ATS_TOLERANCE_S) != WB_SIG_OK) {
         *status = 401;
         *out = error_body("bad signature");
-        return 0;
+        return -1;
     }
-    struct wb_ats_event ev;
     char err[256];
-    if (wb_ats_parse(body, len, &ev, err, sizeof err) < 0) {
+    if (wb_ats_parse(rq->body, rq->len, ev, err, sizeof err) < 0) {
         *status = 400;
         *out = error_body(err);
-        return 0;
+        return -1;
     }
-    const struct wb_sequence *s = ev.sequence ? wb_config_sequence(cfg, ev.sequence) : NULL;
-    if (ev.sequence && !s) {
-        char *msg = wb_xasprintf("unknown sequence \"%s\"", ev.sequence);
+    if (ev->sequence && !wb_config_sequence(cfg, ev->sequence)) {
+        char *msg = wb_xasprintf("unknown sequence \"%s\"", ev->sequence);
         *status = 404;
         *out = error_body(msg);
         free(msg);
-        wb_ats_event_free(&ev);
+        wb_ats_event_free(ev);
+        return -1;
+    }
+    return 0;
+}
+
+int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
+                     const struct wb_ats_request *rq, int *status, char **out)
+{
+    struct wb_ats_event ev;
+    if (ats_precheck(cfg, rq, &ev, status, out) < 0)
         return 0;
-    }
-    /* The enrollment is `warmbench enroll SEQUENCE` limited to this
-     * address: its statement and parameters run inside wb_ats_event. */
-    struct wb_enroll_query eq = {0};
-    json_t *eparams = json_array();
-    if (s) {
-        char *emails[] = {ev.email};
-        wb_enroll_query_build(s, NULL, 0, emails, 1, "ats", &eq);
-        for (int i = 0; i < WB_ENROLL_NPARAMS; i++)
-            json_array_append_new(eparams, eq.params[i] ? json_string(eq.params[i]) : json_null());
-    }
+    /* The enrollment, when the event names a sequence, is made by the
+     * function from the definition the daemon stored for it. */
     char *cand = wb_ats_candidate_json(&ev);
     char *tags = wb_pg_array_str(ev.tags, ev.ntags, 0);
-    char *ep = json_dumps(eparams, JSON_COMPACT);
-    const char *p[] = {ev.id, ev.type, cand, tags, ev.sequence, s ? eq.sql : NULL, ep};
+    const char *p[] = {ev.id, cand, tags, ev.sequence};
     struct pending *pd = wb_xcalloc(1, sizeof *pd);
-    pd->done = done;
-    pd->ud = ud;
-    int rc = wb_pg_query(pg, wb_ats_event_sql, 7, p, on_result, pd);
+    pd->done = rq->done;
+    pd->ud = rq->ud;
+    int rc = wb_pg_query(pg, wb_ats_event_sql(ev.type), 4, p, on_result, pd);
     free(cand);
     free(tags);
-    free(ep);
-    json_decref(eparams);
-    if (s)
-        wb_enroll_query_free(&eq);
     wb_ats_event_free(&ev);
     if (rc < 0) {
         free(pd);

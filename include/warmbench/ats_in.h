@@ -4,9 +4,10 @@
  * body larger than WB_ATS_BODY_MAX → 413; Warmbench-Signature not valid
  * for the ATS secret within WB_ATS_TOLERANCE_S of now → 401; body not the
  * strict JSON shape below → 400 naming the field; a sequence the
- * configuration does not know → 404. Then one statement (wb_ats_event in
- * sql/003_ats_inbound.sql) stores it in one transaction and the answer,
- * 202, is given after the commit:
+ * configuration does not know → 404. Then one statement, the function of
+ * its type (wb_ats_rejected, wb_ats_applied, wb_ats_hired in
+ * sql/functions/070_ats.sql, called with bound parameters), stores it in
+ * one transaction and the answer, 202, is given after the commit:
  *
  *   {"type": "candidate.rejected" | "candidate.applied" | "candidate.hired",
  *    "id": "ATS event id (replay protection, ≤ 200 characters)",
@@ -57,8 +58,8 @@ void wb_ats_event_free(struct wb_ats_event *ev);
 /* The address check the import applies (pure). */
 bool wb_ats_email_ok(const char *s, size_t n);
 
-/* The JSON sent to wb_ats_event() as p_candidate: the candidate's fields
- * with email trimmed (malloc'd). */
+/* The JSON sent to the event's function as p_candidate: the candidate's
+ * fields with email trimmed (malloc'd). */
 char *wb_ats_candidate_json(const struct wb_ats_event *ev);
 
 /* ---- the request ---- */
@@ -67,17 +68,27 @@ char *wb_ats_candidate_json(const struct wb_ats_event *ev);
  * neither: copy it). */
 typedef void (*wb_ats_done_fn)(int status, const char *body, void *ud);
 
-/* Handles one POST: sig is the Warmbench-Signature header (NULL when
- * absent), now the Unix time. Returns 0 when answered at once (status and
- * body in *status and *out, malloc'd), 1 when the statement is queued:
- * done is then called exactly once (503 when the connection is lost; the
- * event may or may not have been stored, and a retry with the same id is
- * safe). too_big: the body exceeded WB_ATS_BODY_MAX. */
-int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg, const char *sig,
-                     const char *body, size_t len, bool too_big, long long now,
-                     wb_ats_done_fn done, void *ud, int *status, char **out);
+/* One POST as the HTTP server received it. */
+struct wb_ats_request {
+    const char *sig;            /* Warmbench-Signature header, NULL when absent */
+    const char *body;
+    size_t len;
+    bool too_big;               /* the body exceeded WB_ATS_BODY_MAX */
+    long long now;              /* Unix time, for the signature's tolerance */
+    wb_ats_done_fn done;        /* called once when the statement ends */
+    void *ud;
+};
 
-/* The statement's SQL (exposed for tests and drivers). */
-extern const char *const wb_ats_event_sql;
+/* Handles one POST. Returns 0 when answered at once (status and body in
+ * *status and *out, malloc'd), 1 when the statement is queued: rq->done is
+ * then called exactly once (503 when the connection is lost; the event may
+ * or may not have been stored, and a retry with the same id is safe). */
+int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
+                     const struct wb_ats_request *rq, int *status, char **out);
+
+/* The statement storing an event of type ("candidate.rejected", ...);
+ * NULL for any other type. $1 id, $2 candidate (JSON), $3 tags (text[]),
+ * $4 sequence or NULL. Exposed for tests and drivers. */
+const char *wb_ats_event_sql(const char *type);
 
 #endif

@@ -1,6 +1,8 @@
 /* Prepares every SQL statement the programs use against a migrated
  * database: catches syntax and type errors in statements that a given test
  * might not reach. Usage: drv_sql_prepare CONNINFO */
+#include "warmbench/ats_in.h"
+#include "warmbench/db.h"
 #include "warmbench/enroll.h"
 #include "warmbench/queries.h"
 #include "warmbench/suppress.h"
@@ -28,6 +30,10 @@ int main(int argc, char **argv)
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
         {"enroll", q.sql},
         {"sequence_sync", wb_sequence_sync_sql}, {"suppress", wb_suppress_sql},
+        {"schema_check", wb_schema_check_sql},
+        {"ats_rejected", wb_ats_event_sql("candidate.rejected")},
+        {"ats_applied", wb_ats_event_sql("candidate.applied")},
+        {"ats_hired", wb_ats_event_sql("candidate.hired")},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

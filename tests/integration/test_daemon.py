@@ -546,11 +546,13 @@ class UpgradeTest(DaemonCase):
 
     def test_rows_of_an_older_daemon_after_009(self):
         s = self.smtpd()
+        # Migrations 001-008 as they were before the functions left them
+        # (their function bodies are those such a daemon ran with), and no
+        # sql/functions/.
         old_sql = os.path.join(self.tmp, "sql-008")
-        os.makedirs(old_sql)
-        for f in sorted(os.listdir(os.path.join(harness.ROOT, "sql"))):
-            if f.endswith(".sql") and f < "009":
-                shutil.copy(os.path.join(harness.ROOT, "sql", f), old_sql)
+        shutil.copytree(os.path.join(harness.ROOT, "tests", "integration", "fixtures", "sql-008"),
+                        old_sql)
+        os.makedirs(os.path.join(old_sql, "functions"))
         self.setup_world(s, 8, migrate_env={"WARMBENCH_SQL_DIR": old_sql})
         self.assertEqual(self.scalar("SELECT max(version) FROM schema_migrations"), "8")
         # The old daemon claimed 8 (no Message-ID until marked), marked 2

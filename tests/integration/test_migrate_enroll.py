@@ -1,13 +1,53 @@
 """migrate, enroll, suppress, show and stats against a real PostgreSQL."""
 import json
 import os
+import shutil
 import subprocess
 import threading
 
 import harness
+from daemon_util import Daemon
 from harness import WbTestCase
 
-MIGRATIONS = sorted(f for f in os.listdir(os.path.join(harness.ROOT, "sql")) if f.endswith(".sql"))
+SQL = os.path.join(harness.ROOT, "sql")
+MIGRATIONS = sorted(f for f in os.listdir(SQL) if f.endswith(".sql"))
+FUNCTIONS = sorted(f for f in os.listdir(os.path.join(SQL, "functions")) if f.endswith(".sql"))
+# Migrations 001-008 as they were before the functions left them: what a
+# database made by warmbench 0.1 up to 008 holds, old function bodies included.
+SQL_008 = os.path.join(harness.ROOT, "tests", "integration", "fixtures", "sql-008")
+
+# Everything the schema defines, one line each (function bodies as md5):
+# two databases with equal lines have equal schemas.
+SCHEMA = """
+SELECT x FROM (
+  SELECT 'fn ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') '
+         || md5(pg_get_functiondef(p.oid)) AS x
+  FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+  UNION ALL SELECT 'tg ' || pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal
+  UNION ALL SELECT 'vw ' || c.relname || ' ' || md5(pg_get_viewdef(c.oid)) FROM pg_class c
+  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'v'
+  UNION ALL SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' '
+         || is_nullable || ' ' || coalesce(column_default, '')
+  FROM information_schema.columns WHERE table_schema = 'public'
+  UNION ALL SELECT 'ix ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+  UNION ALL SELECT 'rel ' || relname || ' ' || coalesce(array_to_string(reloptions, ','), '')
+  FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+) s ORDER BY 1
+"""
+
+
+def sql_dir(dest, migrations_from, upto=None, functions=True):
+    """A WARMBENCH_SQL_DIR at dest: the migrations of migrations_from (those
+    numbered below upto when given), and sql/functions/ or an empty one."""
+    os.makedirs(dest)
+    for f in sorted(os.listdir(migrations_from)):
+        if f.endswith(".sql") and (upto is None or f < upto):
+            shutil.copy(os.path.join(migrations_from, f), dest)
+    if functions:
+        shutil.copytree(os.path.join(SQL, "functions"), os.path.join(dest, "functions"))
+    else:
+        os.makedirs(os.path.join(dest, "functions"))
+    return dest
 
 POOL = """email,first_name,last_name,timezone,tags,consent,source
 ana.back@example.com,Ana,Back,Europe/Madrid,backend;silver-medallist,opt_in,ats
@@ -26,8 +66,11 @@ class MigrateTest(WbTestCase):
         for name in MIGRATIONS:
             self.assertIn("applied " + name, first.stdout)
         self.assertIn("%d applied" % len(MIGRATIONS), first.stdout)
+        self.assertIn("applied functions (%d files" % len(FUNCTIONS), first.stdout)
         second = self.wb("migrate", check=0)
         self.assertIn("0 applied", second.stdout)
+        self.assertIn("functions current (%d files" % len(FUNCTIONS), second.stdout)
+        self.assertEqual(self.scalar("SELECT count(*) FROM schema_functions"), "1")
         self.assertEqual(self.scalar("SELECT count(*) FROM schema_migrations"),
                          str(len(MIGRATIONS)))
 
@@ -48,6 +91,93 @@ class MigrateTest(WbTestCase):
             self.assertEqual(applied, 1, name)
         self.assertEqual(self.scalar("SELECT count(*) FROM schema_migrations"),
                          str(len(MIGRATIONS)))
+
+    def schema(self):
+        return self.sql(SCHEMA)
+
+    def test_fresh_database_equals_one_upgraded_from_008(self):
+        # Functions moved out of the migrations: a database made today and
+        # one made by the old migrations up to 008, then upgraded, must end
+        # with the same functions, triggers, views, tables and indexes.
+        self.config()
+        self.wb("migrate", check=0)
+        fresh = self.schema()
+        self.assertTrue(any(r[0].startswith("fn wb_claim(") for r in fresh), fresh)
+        self.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        old = sql_dir(os.path.join(self.tmp, "sql-008"), SQL_008, functions=False)
+        self.wb("migrate", check=0, env={"WARMBENCH_SQL_DIR": old})
+        self.assertEqual(self.scalar("SELECT count(*) FROM pg_proc WHERE proname = 'wb_ats_event'"),
+                         "1")
+        p = self.wb("migrate", check=0)
+        self.assertIn("applied functions", p.stdout)
+        self.assertEqual(self.schema(), fresh)
+
+    def test_scores_of_events_stored_before_005(self):
+        # 005 computes the scores of earlier events itself (its functions
+        # do not exist yet when it runs): the same as wb_rescore's.
+        self.config()
+        at004 = sql_dir(os.path.join(self.tmp, "sql-004"), SQL, upto="005", functions=False)
+        self.wb("migrate", check=0, env={"WARMBENCH_SQL_DIR": at004})
+        self.sql("INSERT INTO candidates (email) SELECT 'c' || i || '@example.org'"
+                 " FROM generate_series(1, 5) i")
+        self.sql("""INSERT INTO events (candidate_id, type, detail, machine, at) VALUES
+            (1, 'open', '{}', false, now() - interval '3 days'),
+            (1, 'click', '{"link": "apply"}', false, now() - interval '1 day'),
+            (2, 'reply', '{"intent": "interested"}', false, now() - interval '40 days'),
+            (2, 'open', '{}', true, now()),
+            (3, 'bounce', '{"kind": "soft"}', false, now()),
+            (4, 'reply', '{"intent": "not_interested"}', false, now() - interval '10 days'),
+            (4, 'open', '{}', false, now() - interval '5000 days')""")
+        self.wb("migrate", check=0)
+        self.assertEqual(self.sql("SELECT id, score <> 0 FROM candidates ORDER BY id"),
+                         [["1", "t"], ["2", "t"], ["3", "f"], ["4", "t"], ["5", "f"]])
+        self.assertEqual(self.sql("SELECT n_changed, max_change FROM wb_rescore()"), [["0", "0"]])
+
+    def test_a_failing_functions_file_changes_nothing(self):
+        self.config()
+        mine = sql_dir(os.path.join(self.tmp, "sql"), SQL)
+        env = {"WARMBENCH_SQL_DIR": mine}
+        self.wb("migrate", check=0, env=env)
+        hash_before = self.scalar("SELECT hash FROM schema_functions")
+        with open(os.path.join(mine, "functions", FUNCTIONS[0]), "a") as f:
+            f.write("\nCREATE OR REPLACE FUNCTION wb_duration(d text) RETURNS interval"
+                    " LANGUAGE sql AS $$ SELECT interval '1 s' $$;\n")
+        harness.write(os.path.join(mine, "functions", "zz_broken.sql"), "SELEC 1;\n")
+        p = self.wb("migrate", env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("zz_broken.sql", p.stderr)
+        self.assertEqual(self.scalar("SELECT hash FROM schema_functions"), hash_before)
+        self.assertEqual(self.scalar("SELECT wb_duration('3d')"), "72:00:00")
+
+    def test_daemon_refuses_functions_other_than_its_own(self):
+        self.config()
+        mine = sql_dir(os.path.join(self.tmp, "sql"), SQL)
+        env = {"WARMBENCH_SQL_DIR": mine}
+        self.wb("migrate", check=0, env=env)
+        with open(os.path.join(mine, "functions", FUNCTIONS[-1]), "a") as f:
+            f.write("-- changed\n")
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d1.log"), env=env)
+        d.start(wait_ready=False)
+        self.assertEqual(d.proc.wait(30), 78, d.text())
+        d.log.close()
+        self.assertIn("functions are not those of %s/functions" % mine, d.text())
+        self.assertIn("run 'warmbench migrate'", d.text())
+        p = self.wb("migrate", check=0, env=env)
+        self.assertIn("0 applied", p.stdout)
+        self.assertIn("applied functions", p.stdout)
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d2.log"), env=env)
+        d.start()
+        self.assertEqual(d.stop(), 0, d.text())
+        # A folder without functions/ is refused by both programs.
+        shutil.rmtree(os.path.join(mine, "functions"))
+        d = Daemon(self.cfg_path, os.path.join(self.tmp, "d3.log"), env=env)
+        d.start(wait_ready=False)
+        self.assertEqual(d.proc.wait(30), 78, d.text())
+        d.log.close()
+        self.assertIn("cannot read", d.text())
+        p = self.wb("migrate", env=env)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot read functions in %s/functions" % mine, p.stderr)
 
     def test_every_statement_prepares(self):
         self.config()

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "warmbench/ats_in.h"
+#include "warmbench/webhook_sign.h"
 
 static int parse(const char *body, struct wb_ats_event *ev, char *err, size_t errsz)
 {
@@ -128,6 +129,64 @@ START_TEST(test_email_syntax)
 }
 END_TEST
 
+START_TEST(test_one_statement_per_type)
+{
+    /* Each type has its own function, called with bound parameters only. */
+    const char *types[] = {"candidate.rejected", "candidate.applied", "candidate.hired"};
+    const char *fns[] = {"wb_ats_rejected($1,", "wb_ats_applied($1,", "wb_ats_hired($1,"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *sql = wb_ats_event_sql(types[i]);
+        ck_assert_ptr_nonnull(sql);
+        ck_assert_msg(strstr(sql, fns[i]) != NULL, "%s", sql);
+        ck_assert_ptr_nonnull(strstr(sql, "$4)"));
+    }
+    ck_assert_ptr_null(wb_ats_event_sql("candidate.moved"));
+    ck_assert_ptr_null(wb_ats_event_sql(NULL));
+}
+END_TEST
+
+static void never_done(int status, const char *body, void *ud)
+{
+    (void)status, (void)body, (void)ud;
+    ck_abort_msg("no statement should run");
+}
+
+/* Handles body (signed now unless sig is given) without a database:
+ * every answer here is given before any statement. */
+static int answer(const char *body, const char *sig, bool too_big, char **out)
+{
+    static unsigned char key[] = "k3y";
+    struct wb_config cfg = {0};
+    cfg.ats.secret = key;
+    cfg.ats.secret_len = 3;
+    char header[WB_SIG_HEADER_MAX];
+    wb_webhook_sign(key, 3, 1000, body, strlen(body), header);
+    const struct wb_ats_request rq = {.sig = sig ? sig : header, .body = body,
+                                      .len = strlen(body), .too_big = too_big, .now = 1000,
+                                      .done = never_done};
+    int status = 0;
+    *out = NULL;
+    ck_assert_int_eq(wb_ats_in_handle(&cfg, NULL, &rq, &status, out), 0);
+    ck_assert_ptr_nonnull(*out);
+    return status;
+}
+
+START_TEST(test_answers_before_the_database)
+{
+    char *out;
+    ck_assert_int_eq(answer("{}", NULL, true, &out), 413);
+    free(out);
+    ck_assert_int_eq(answer("{}", "t=1000,v1=00", false, &out), 401);
+    free(out);
+    ck_assert_int_eq(answer("{\"type\":1}", NULL, false, &out), 400);
+    ck_assert_ptr_nonnull(strstr(out, "type"));
+    free(out);
+    ck_assert_int_eq(answer(HEAD CAND "}", NULL, false, &out), 404);
+    ck_assert_str_eq(out, "{\"error\":\"unknown sequence \\\"s\\\"\"}");
+    free(out);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("ats_in");
@@ -137,6 +196,8 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_refusals_name_the_field);
     tcase_add_test(tc, test_id_length_counts_characters);
     tcase_add_test(tc, test_email_syntax);
+    tcase_add_test(tc, test_one_statement_per_type);
+    tcase_add_test(tc, test_answers_before_the_database);
     suite_add_tcase(s, tc);
     return s;
 }
