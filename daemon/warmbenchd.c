@@ -199,12 +199,20 @@ static void on_schema(PGresult *r, void *ud)
     if (!r)
         return; /* connection lost: checked again on reconnect */
     /* Every migration in the folder must be applied, not only the newest:
-     * numbers may skip, and a later one can land before an earlier one. */
+     * numbers may skip, and a later one can land before an earlier one.
+     * The functions applied must be the folder's (by hash): the daemon's
+     * statements are written against them. */
     size_t want = 0;
     free(wb_migrations_versions(wb_sql_dir(), &want));
     if (PQresultStatus(r) != PGRES_TUPLES_OK || strtoul(PQgetvalue(r, 0, 0), NULL, 10) < want) {
         wb_error("the database schema is not current (%zu migrations in %s); "
                  "run 'warmbench migrate'", want, wb_sql_dir());
+        stop(d, WB_EXIT_CONFIG);
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+        wb_error("the database's functions are not those of %s/functions; "
+                 "run 'warmbench migrate'", wb_sql_dir());
         stop(d, WB_EXIT_CONFIG);
         return;
     }
@@ -219,9 +227,16 @@ static void on_connect(struct wb_pg *pg, void *ud)
         return;
     if (!d->ready) {
         size_t n;
+        char hash[65];
         char *versions = wb_migrations_versions(wb_sql_dir(), &n);
-        const char *p[1] = {versions ? versions : "{}"};
-        int rc = wb_pg_query(d->pg, wb_q_schema_version, 1, p, on_schema, d);
+        if (!versions || wb_functions_hash(wb_sql_dir(), hash, NULL) < 0) {
+            wb_error("cannot read the schema files in %s", wb_sql_dir());
+            free(versions);
+            stop(d, WB_EXIT_CONFIG);
+            return;
+        }
+        const char *p[] = {versions, hash};
+        int rc = wb_pg_query(d->pg, wb_schema_check_sql, 2, p, on_schema, d);
         free(versions);
         if (rc < 0)
             wb_warn("database connection lost again before the schema check");

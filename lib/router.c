@@ -287,8 +287,11 @@ static enum MHD_Result rt_ats(struct wb_req *q)
     char *out = NULL;
     wb_buf_putc(&q->body, '\0'); /* Jansson gets the length; the NUL is for safety */
     size_t len = q->body.len - 1;
-    if (wb_ats_in_handle(cfg, q->rt->pg, sig, q->body.data, len, q->body_seen > WB_ATS_BODY_MAX,
-                         (long long)time(NULL), rt_on_ats_done, q, &status, &out) == 0) {
+    const struct wb_ats_request rq = {.sig = sig, .body = q->body.data, .len = len,
+                                      .too_big = q->body_seen > WB_ATS_BODY_MAX,
+                                      .now = (long long)time(NULL), .done = rt_on_ats_done,
+                                      .ud = q};
+    if (wb_ats_in_handle(cfg, q->rt->pg, &rq, &status, &out) == 0) {
         struct MHD_Response *r = rt_json(out);
         free(out);
         return wb_req_answer(q, status, r);
