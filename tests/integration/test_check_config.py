@@ -64,6 +64,13 @@ class CheckConfigTest(harness.WbTestCase):
         cfg = self.config(senders={"ana": {"from": "Ana <ana@example.com>\r\nBcc: x@y"}})
         self.check_fails(self.at(cfg, '"Ana', '"from" must not contain CR or LF'))
 
+    def test_bad_sender_addresses(self):
+        # These crashed check-config once (the addresses were freed twice).
+        cfg = self.config(senders={"ana": {"from": "Ana <ana>", "reply_to": "a@b@c"}})
+        self.check_fails(
+            self.at(cfg, '"Ana', 'bad address "Ana <ana>" in "from" (use Name <addr@domain>)'),
+            self.at(cfg, '"a@b@c"', 'bad address "a@b@c" in "reply_to"'))
+
     def test_unknown_sender(self):
         self.config(sequences=[seq(sender="bob")])
         f = self.path("sequences", "nurture.json")
