@@ -31,9 +31,9 @@ const char *wb_ats_event_sql(const char *type)
 
 /* ---- validation (pure) ---- */
 
-static void fail(char *err, size_t errsz, const char *fmt, ...)
+static void ats_fail(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errsz, const char *fmt, ...)
+static void ats_fail(char *err, size_t errsz, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -42,7 +42,7 @@ static void fail(char *err, size_t errsz, const char *fmt, ...)
 }
 
 /* Characters (code points) of valid UTF-8, as Jansson guarantees. */
-static size_t nchars(const char *s)
+static size_t ats_nchars(const char *s)
 {
     size_t n = 0;
     for (; *s; s++)
@@ -50,7 +50,7 @@ static size_t nchars(const char *s)
     return n;
 }
 
-static bool has_control(const char *s)
+static bool ats_has_control(const char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
@@ -60,7 +60,7 @@ static bool has_control(const char *s)
 
 /* The characters import's email_re excludes from both parts ('.' is
  * allowed in the local part, separates labels in the domain). */
-static bool email_char_ok(unsigned char c)
+static bool ats_email_char_ok(unsigned char c)
 {
     return c > 0x20 && c != 0x7f && !strchr("@<>()[],;:\"\\", c);
 }
@@ -73,7 +73,7 @@ bool wb_ats_email_ok(const char *s, size_t n)
     if (!at || at == s)
         return false;
     for (const char *p = s; p < at; p++)
-        if (!email_char_ok((unsigned char)*p))
+        if (!ats_email_char_ok((unsigned char)*p))
             return false;
     /* Domain: at least two non-empty labels separated by dots. */
     size_t labels = 0, len = 0;
@@ -85,7 +85,7 @@ bool wb_ats_email_ok(const char *s, size_t n)
             len = 0;
             continue;
         }
-        if (!email_char_ok((unsigned char)*p))
+        if (!ats_email_char_ok((unsigned char)*p))
             return false;
         len++;
     }
@@ -94,29 +94,29 @@ bool wb_ats_email_ok(const char *s, size_t n)
 
 /* A string field: present (or not when optional), a string, no control
  * characters, at most max characters. */
-static int str_field(json_t *obj, const char *key, const char *path, bool required, size_t max,
-                     const char **out, char *err, size_t errsz)
+static int ats_str_field(json_t *obj, const char *key, const char *path, bool required, size_t max,
+                         const char **out, char *err, size_t errsz)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v) {
         if (required) {
-            fail(err, errsz, "%s: required", path);
+            ats_fail(err, errsz, "%s: required", path);
             return -1;
         }
         return 0;
     }
     if (!json_is_string(v)) {
-        fail(err, errsz, "%s: must be a string", path);
+        ats_fail(err, errsz, "%s: must be a string", path);
         return -1;
     }
     const char *s = json_string_value(v);
-    if (has_control(s)) {
-        fail(err, errsz, "%s: control characters are not allowed", path);
+    if (ats_has_control(s)) {
+        ats_fail(err, errsz, "%s: control characters are not allowed", path);
         return -1;
     }
-    if (nchars(s) > max) {
-        fail(err, errsz, "%s: longer than %zu characters", path, max);
+    if (ats_nchars(s) > max) {
+        ats_fail(err, errsz, "%s: longer than %zu characters", path, max);
         return -1;
     }
     *out = s;
@@ -124,31 +124,31 @@ static int str_field(json_t *obj, const char *key, const char *path, bool requir
 }
 
 /* An optional array of non-empty strings; appended to (*v, *n) when v. */
-static int str_array(json_t *obj, const char *key, const char *path, char ***v, size_t *n,
-                     char *err, size_t errsz)
+static int ats_str_array(json_t *obj, const char *key, const char *path, char ***v, size_t *n,
+                         char *err, size_t errsz)
 {
     json_t *a = json_object_get(obj, key);
     if (!a)
         return 0;
     if (!json_is_array(a)) {
-        fail(err, errsz, "%s: must be an array of strings", path);
+        ats_fail(err, errsz, "%s: must be an array of strings", path);
         return -1;
     }
     if (json_array_size(a) > 100) {
-        fail(err, errsz, "%s: more than 100 items", path);
+        ats_fail(err, errsz, "%s: more than 100 items", path);
         return -1;
     }
     size_t i;
     json_t *x;
     json_array_foreach(a, i, x) {
         if (!json_is_string(x)) {
-            fail(err, errsz, "%s[%zu]: must be a string", path, i);
+            ats_fail(err, errsz, "%s[%zu]: must be a string", path, i);
             return -1;
         }
         const char *s = json_string_value(x);
-        if (!*s || has_control(s) || nchars(s) > 200) {
-            fail(err, errsz, "%s[%zu]: must be 1 to 200 characters without control characters",
-                 path, i);
+        if (!*s || ats_has_control(s) || ats_nchars(s) > 200) {
+            ats_fail(err, errsz, "%s[%zu]: must be 1 to 200 characters without control characters",
+                     path, i);
             return -1;
         }
         if (v) {
@@ -159,8 +159,8 @@ static int str_array(json_t *obj, const char *key, const char *path, char ***v, 
     return 0;
 }
 
-static int known_keys(json_t *obj, const char *prefix, const char *const *keys, char *err,
-                      size_t errsz)
+static int ats_known_keys(json_t *obj, const char *prefix, const char *const *keys, char *err,
+                          size_t errsz)
 {
     const char *k;
     json_t *v;
@@ -170,55 +170,56 @@ static int known_keys(json_t *obj, const char *prefix, const char *const *keys, 
         for (size_t i = 0; keys[i] && !ok; i++)
             ok = !strcmp(k, keys[i]);
         if (!ok) {
-            fail(err, errsz, "%s%s: unknown field", prefix, k);
+            ats_fail(err, errsz, "%s%s: unknown field", prefix, k);
             return -1;
         }
     }
     return 0;
 }
 
-static const char *const top_keys[] = {"type", "id", "candidate", "tags", "enroll", NULL};
-static const char *const cand_keys[] = {"email", "first_name", "last_name", "title",
+static const char *const ats_top_keys[] = {"type", "id", "candidate", "tags", "enroll", NULL};
+static const char *const ats_cand_keys[] = {"email", "first_name", "last_name", "title",
                                         "company", "location", "timezone", "tags",
                                         "skills", "consent", "source", NULL};
-static const char *const cand_strings[] = {"first_name", "last_name", "title", "company",
+static const char *const ats_cand_strings[] = {"first_name", "last_name", "title", "company",
                                            "location", "timezone", "source", NULL};
 
-static int parse_candidate(json_t *c, struct wb_ats_event *ev, char *err, size_t errsz)
+static int ats_parse_candidate(json_t *c, struct wb_ats_event *ev, char *err, size_t errsz)
 {
     if (!json_is_object(c)) {
-        fail(err, errsz, "candidate: %s", c ? "must be an object" : "required");
+        ats_fail(err, errsz, "candidate: %s", c ? "must be an object" : "required");
         return -1;
     }
-    if (known_keys(c, "candidate.", cand_keys, err, errsz) < 0)
+    if (ats_known_keys(c, "candidate.", ats_cand_keys, err, errsz) < 0)
         return -1;
     const char *email;
-    if (str_field(c, "email", "candidate.email", true, 254 + 64, &email, err, errsz) < 0)
+    if (ats_str_field(c, "email", "candidate.email", true, 254 + 64, &email, err, errsz) < 0)
         return -1;
     size_t b = strspn(email, " "), n = strlen(email + b);
     while (n && email[b + n - 1] == ' ')
         n--;
     if (!wb_ats_email_ok(email + b, n)) {
-        fail(err, errsz, "candidate.email: invalid email address");
+        ats_fail(err, errsz, "candidate.email: invalid email address");
         return -1;
     }
     ev->email = wb_xstrndup(email + b, n);
-    for (size_t i = 0; cand_strings[i]; i++) {
+    for (size_t i = 0; ats_cand_strings[i]; i++) {
         char path[64];
-        snprintf(path, sizeof path, "candidate.%s", cand_strings[i]);
+        snprintf(path, sizeof path, "candidate.%s", ats_cand_strings[i]);
         const char *s;
-        if (str_field(c, cand_strings[i], path, false, WB_ATS_FIELD_MAX, &s, err, errsz) < 0)
+        if (ats_str_field(c, ats_cand_strings[i], path, false, WB_ATS_FIELD_MAX, &s, err,
+                          errsz) < 0)
             return -1;
     }
     const char *consent;
-    if (str_field(c, "consent", "candidate.consent", false, 100, &consent, err, errsz) < 0)
+    if (ats_str_field(c, "consent", "candidate.consent", false, 100, &consent, err, errsz) < 0)
         return -1;
     if (consent && strcmp(consent, "opt_in") && strcmp(consent, "legitimate_interest")) {
-        fail(err, errsz, "candidate.consent: must be opt_in or legitimate_interest");
+        ats_fail(err, errsz, "candidate.consent: must be opt_in or legitimate_interest");
         return -1;
     }
-    if (str_array(c, "tags", "candidate.tags", &ev->tags, &ev->ntags, err, errsz) < 0 ||
-        str_array(c, "skills", "candidate.skills", NULL, NULL, err, errsz) < 0)
+    if (ats_str_array(c, "tags", "candidate.tags", &ev->tags, &ev->ntags, err, errsz) < 0 ||
+        ats_str_array(c, "skills", "candidate.skills", NULL, NULL, err, errsz) < 0)
         return -1;
     ev->candidate = c;
     return 0;
@@ -230,37 +231,37 @@ int wb_ats_parse(const char *body, size_t len, struct wb_ats_event *ev, char *er
     json_error_t je;
     ev->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!ev->root) {
-        fail(err, errsz, "invalid JSON: %s", je.text);
+        ats_fail(err, errsz, "invalid JSON: %s", je.text);
         return -1;
     }
     json_t *r = ev->root;
     if (!json_is_object(r)) {
-        fail(err, errsz, "the body must be a JSON object");
+        ats_fail(err, errsz, "the body must be a JSON object");
         goto bad;
     }
-    if (known_keys(r, "", top_keys, err, errsz) < 0 ||
-        str_field(r, "type", "type", true, 100, &ev->type, err, errsz) < 0)
+    if (ats_known_keys(r, "", ats_top_keys, err, errsz) < 0 ||
+        ats_str_field(r, "type", "type", true, 100, &ev->type, err, errsz) < 0)
         goto bad;
     if (strcmp(ev->type, "candidate.rejected") && strcmp(ev->type, "candidate.applied") &&
         strcmp(ev->type, "candidate.hired")) {
-        fail(err, errsz,
-             "type: must be candidate.rejected, candidate.applied or candidate.hired");
+        ats_fail(err, errsz,
+                 "type: must be candidate.rejected, candidate.applied or candidate.hired");
         goto bad;
     }
-    if (str_field(r, "id", "id", true, WB_ATS_ID_MAX, &ev->id, err, errsz) < 0)
+    if (ats_str_field(r, "id", "id", true, WB_ATS_ID_MAX, &ev->id, err, errsz) < 0)
         goto bad;
     if (!*ev->id) {
-        fail(err, errsz, "id: must not be empty");
+        ats_fail(err, errsz, "id: must not be empty");
         goto bad;
     }
-    if (parse_candidate(json_object_get(r, "candidate"), ev, err, errsz) < 0 ||
-        str_array(r, "tags", "tags", &ev->tags, &ev->ntags, err, errsz) < 0)
+    if (ats_parse_candidate(json_object_get(r, "candidate"), ev, err, errsz) < 0 ||
+        ats_str_array(r, "tags", "tags", &ev->tags, &ev->ntags, err, errsz) < 0)
         goto bad;
     bool rejected = !strcmp(ev->type, "candidate.rejected");
-    if (str_field(r, "enroll", "enroll", rejected, 200, &ev->sequence, err, errsz) < 0)
+    if (ats_str_field(r, "enroll", "enroll", rejected, 200, &ev->sequence, err, errsz) < 0)
         goto bad;
     if (ev->sequence && !*ev->sequence) {
-        fail(err, errsz, "enroll: must not be empty");
+        ats_fail(err, errsz, "enroll: must not be empty");
         goto bad;
     }
     return 0;
@@ -291,7 +292,7 @@ char *wb_ats_candidate_json(const struct wb_ats_event *ev)
 
 /* ---- the request ---- */
 
-static char *error_body(const char *msg)
+static char *ats_error_body(const char *msg)
 {
     json_t *o = json_pack("{ss}", "error", msg);
     char *s = json_dumps(o, JSON_COMPACT);
@@ -299,14 +300,14 @@ static char *error_body(const char *msg)
     return s;
 }
 
-struct pending {
+struct ats_pending {
     wb_ats_done_fn done;
     void *ud;
 };
 
-static void on_result(PGresult *res, void *ud)
+static void ats_on_result(PGresult *res, void *ud)
 {
-    struct pending *p = ud;
+    struct ats_pending *p = ud;
     int status = 503;
     char *body = NULL;
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -321,13 +322,13 @@ static void on_result(PGresult *res, void *ud)
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         if (state && (!strcmp(state, "WB400") || !strcmp(state, "WB404"))) {
             status = !strcmp(state, "WB400") ? 400 : 404;
-            body = error_body(msg ? msg : "rejected");
+            body = ats_error_body(msg ? msg : "rejected");
         } else {
             wb_warn("ats events: storing failed: %s", PQresultErrorMessage(res));
         }
     }
     if (!body)
-        body = error_body("unavailable, try again");
+        body = ats_error_body("unavailable, try again");
     p->done(status, body, p->ud);
     free(body);
     free(p);
@@ -340,25 +341,25 @@ static int ats_precheck(const struct wb_config *cfg, const struct wb_ats_request
 {
     if (rq->too_big) {
         *status = 413;
-        *out = error_body("body too large");
+        *out = ats_error_body("body too large");
         return -1;
     }
     if (!rq->sig || wb_webhook_verify(cfg->ats.secret, cfg->ats.secret_len, rq->sig, rq->body,
                                       rq->len, rq->now, WB_ATS_TOLERANCE_S) != WB_SIG_OK) {
         *status = 401;
-        *out = error_body("bad signature");
+        *out = ats_error_body("bad signature");
         return -1;
     }
     char err[256];
     if (wb_ats_parse(rq->body, rq->len, ev, err, sizeof err) < 0) {
         *status = 400;
-        *out = error_body(err);
+        *out = ats_error_body(err);
         return -1;
     }
     if (ev->sequence && !wb_config_sequence(cfg, ev->sequence)) {
         char *msg = wb_xasprintf("unknown sequence \"%s\"", ev->sequence);
         *status = 404;
-        *out = error_body(msg);
+        *out = ats_error_body(msg);
         free(msg);
         wb_ats_event_free(ev);
         return -1;
@@ -377,17 +378,17 @@ int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
     char *cand = wb_ats_candidate_json(&ev);
     char *tags = wb_pg_array_str(ev.tags, ev.ntags, 0);
     const char *p[] = {ev.id, cand, tags, ev.sequence};
-    struct pending *pd = wb_xcalloc(1, sizeof *pd);
+    struct ats_pending *pd = wb_xcalloc(1, sizeof *pd);
     pd->done = rq->done;
     pd->ud = rq->ud;
-    int rc = wb_pg_query(pg, wb_ats_event_sql(ev.type), 4, p, on_result, pd);
+    int rc = wb_pg_query(pg, wb_ats_event_sql(ev.type), 4, p, ats_on_result, pd);
     free(cand);
     free(tags);
     wb_ats_event_free(&ev);
     if (rc < 0) {
         free(pd);
         *status = 503;
-        *out = error_body("database unavailable, try again");
+        *out = ats_error_body("database unavailable, try again");
         return 0;
     }
     return 1;

@@ -21,18 +21,18 @@ const char *const wb_schema_check_sql =
     "SELECT (SELECT count(*) FROM schema_migrations WHERE version = ANY ($1::integer[])),"
     " coalesce((SELECT f.hash = $2 FROM schema_functions f), false)";
 
-struct migration {
+struct mig_migration {
     int version;
     char *name; /* file name */
 };
 
-static int cmp_mig(const void *a, const void *b)
+static int mig_cmp_version(const void *a, const void *b)
 {
-    const struct migration *x = a, *y = b;
+    const struct mig_migration *x = a, *y = b;
     return (x->version > y->version) - (x->version < y->version);
 }
 
-static void free_migs(struct migration *m, size_t n)
+static void mig_free(struct mig_migration *m, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(m[i].name);
@@ -40,14 +40,14 @@ static void free_migs(struct migration *m, size_t n)
 }
 
 /* Lists NNN_*.sql in dir, sorted by number. */
-static int list_migrations(const char *dir, struct migration **out, size_t *n)
+static int mig_list(const char *dir, struct mig_migration **out, size_t *n)
 {
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "warmbench: cannot read migrations in %s: %s\n", dir, strerror(errno));
         return -1;
     }
-    struct migration *v = NULL;
+    struct mig_migration *v = NULL;
     size_t cnt = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -62,12 +62,12 @@ static int list_migrations(const char *dir, struct migration **out, size_t *n)
         cnt++;
     }
     closedir(d);
-    qsort(v, cnt, sizeof *v, cmp_mig);
+    qsort(v, cnt, sizeof *v, mig_cmp_version);
     for (size_t i = 1; i < cnt; i++)
         if (v[i].version == v[i - 1].version) {
             fprintf(stderr, "warmbench: %s/%s: duplicate migration number %d\n", dir,
                     v[i].name, v[i].version);
-            free_migs(v, cnt);
+            mig_free(v, cnt);
             return -1;
         }
     *out = v;
@@ -75,7 +75,7 @@ static int list_migrations(const char *dir, struct migration **out, size_t *n)
     return 0;
 }
 
-static char *read_file(const char *path)
+static char *mig_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -97,7 +97,7 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int applied_version(PGconn *c, int version)
+static int mig_applied_version(PGconn *c, int version)
 {
     char v[16];
     snprintf(v, sizeof v, "%d", version);
@@ -113,7 +113,7 @@ static int applied_version(PGconn *c, int version)
 
 /* Runs a file's statements (the simple protocol: multi-statement text);
  * a file of comments only is fine. 0, or -1 after reporting. */
-static int run_sql(PGconn *c, const char *path, const char *sql)
+static int mig_run_sql(PGconn *c, const char *path, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -128,10 +128,10 @@ static int run_sql(PGconn *c, const char *path, const char *sql)
     return 0;
 }
 
-static int apply_one(PGconn *c, const char *dir, const struct migration *m)
+static int mig_apply_one(PGconn *c, const char *dir, const struct mig_migration *m)
 {
     char *path = wb_path_join(dir, m->name);
-    char *sql = read_file(path);
+    char *sql = mig_read_file(path);
     if (!sql) {
         fprintf(stderr, "warmbench: cannot read %s: %s\n", path, strerror(errno));
         free(path);
@@ -143,7 +143,7 @@ static int apply_one(PGconn *c, const char *dir, const struct migration *m)
     int rc = -1;
     if (wb_db_cmd(c, "BEGIN", "BEGIN", 0, NULL) < 0)
         goto out;
-    if (run_sql(c, path, sql) < 0) {
+    if (mig_run_sql(c, path, sql) < 0) {
         PQclear(PQexec(c, "ROLLBACK"));
         goto out;
     }
@@ -162,7 +162,7 @@ out:
 
 /* schema_migrations lists the migrations applied; schema_functions holds
  * one row, the hash of the sql/functions/ set applied last. */
-static int ensure_tables(PGconn *c)
+static int mig_ensure_tables(PGconn *c)
 {
     if (wb_db_cmd(c, "creating schema_migrations",
                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -179,18 +179,18 @@ static int ensure_tables(PGconn *c)
 
 /* ---- sql/functions/ ---- */
 
-struct fnfiles {
+struct mig_fnfiles {
     char *dir;     /* dir/functions */
     char **names;  /* NAME.sql, sorted by name */
     size_t n;
 };
 
-static int cmp_name(const void *a, const void *b)
+static int mig_cmp_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void fnfiles_free(struct fnfiles *f)
+static void mig_fnfiles_free(struct mig_fnfiles *f)
 {
     for (size_t i = 0; i < f->n; i++)
         free(f->names[i]);
@@ -200,7 +200,7 @@ static void fnfiles_free(struct fnfiles *f)
 
 /* Lists dir/functions/NAME.sql by name. The folder must exist (it may be
  * empty): without it a database would be made without its functions. */
-static int fnfiles_list(const char *dir, struct fnfiles *f)
+static int mig_fnfiles_list(const char *dir, struct mig_fnfiles *f)
 {
     memset(f, 0, sizeof *f);
     f->dir = wb_path_join(dir, FUNCTIONS_SUBDIR);
@@ -220,16 +220,16 @@ static int fnfiles_list(const char *dir, struct fnfiles *f)
     }
     closedir(d);
     if (f->n)
-        qsort(f->names, f->n, sizeof *f->names, cmp_name);
+        qsort(f->names, f->n, sizeof *f->names, mig_cmp_name);
     return 0;
 }
 
 /* Reads every file into texts[i] (malloc'd); -1 after reporting. */
-static int fnfiles_read(const struct fnfiles *f, char **texts)
+static int mig_fnfiles_read(const struct mig_fnfiles *f, char **texts)
 {
     for (size_t i = 0; i < f->n; i++) {
         char *path = wb_path_join(f->dir, f->names[i]);
-        texts[i] = read_file(path);
+        texts[i] = mig_read_file(path);
         if (!texts[i]) {
             fprintf(stderr, "warmbench: cannot read %s: %s\n", path, strerror(errno));
             free(path);
@@ -244,7 +244,7 @@ static int fnfiles_read(const struct fnfiles *f, char **texts)
 
 /* sha256 over each file's name and text, NUL-terminated, in name order:
  * a renamed file (a changed order) changes it as a changed body does. */
-static void fnfiles_hash(const struct fnfiles *f, char *const *texts, char hex[65])
+static void mig_fnfiles_hash(const struct mig_fnfiles *f, char *const *texts, char hex[65])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -263,25 +263,25 @@ static void fnfiles_hash(const struct fnfiles *f, char *const *texts, char hex[6
 
 int wb_functions_hash(const char *dir, char hex[65], size_t *n)
 {
-    struct fnfiles f;
-    if (fnfiles_list(dir, &f) < 0)
+    struct mig_fnfiles f;
+    if (mig_fnfiles_list(dir, &f) < 0)
         return -1;
     char **texts = wb_xcalloc(f.n ? f.n : 1, sizeof *texts);
-    int rc = fnfiles_read(&f, texts);
+    int rc = mig_fnfiles_read(&f, texts);
     if (rc == 0) {
-        fnfiles_hash(&f, texts, hex);
+        mig_fnfiles_hash(&f, texts, hex);
         for (size_t i = 0; i < f.n; i++)
             free(texts[i]);
     }
     if (n)
         *n = f.n;
     free(texts);
-    fnfiles_free(&f);
+    mig_fnfiles_free(&f);
     return rc;
 }
 
 /* 1 when schema_functions records hash, 0 when not, -1 reported. */
-static int functions_recorded(PGconn *c, const char *hash)
+static int mig_functions_recorded(PGconn *c, const char *hash)
 {
     const char *p[] = {hash};
     PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading schema_functions",
@@ -295,8 +295,8 @@ static int functions_recorded(PGconn *c, const char *hash)
 
 /* Every file, then the hash, in one transaction: the database never holds
  * half of one set of functions and half of another. */
-static int functions_apply(PGconn *c, const struct fnfiles *f, char *const *texts,
-                           const char *hash)
+static int mig_functions_apply(PGconn *c, const struct mig_fnfiles *f, char *const *texts,
+                               const char *hash)
 {
     char nfiles[24];
     snprintf(nfiles, sizeof nfiles, "%zu", f->n);
@@ -310,7 +310,7 @@ static int functions_apply(PGconn *c, const struct fnfiles *f, char *const *text
     }
     for (size_t i = 0; i < f->n; i++) {
         char *path = wb_path_join(f->dir, f->names[i]);
-        int rc = run_sql(c, path, texts[i]);
+        int rc = mig_run_sql(c, path, texts[i]);
         free(path);
         if (rc < 0) {
             PQclear(PQexec(c, "ROLLBACK"));
@@ -330,38 +330,38 @@ static int functions_apply(PGconn *c, const struct fnfiles *f, char *const *text
 
 /* Applies dir/functions/ when a migration ran (it may have dropped one)
  * or the files differ from the set the database records. */
-static int functions_step(PGconn *c, const char *dir, int migrated)
+static int mig_functions_step(PGconn *c, const char *dir, int migrated)
 {
-    struct fnfiles f;
-    if (fnfiles_list(dir, &f) < 0)
+    struct mig_fnfiles f;
+    if (mig_fnfiles_list(dir, &f) < 0)
         return -1;
     char **texts = wb_xcalloc(f.n ? f.n : 1, sizeof *texts);
-    int rc = fnfiles_read(&f, texts);
+    int rc = mig_fnfiles_read(&f, texts);
     if (rc < 0)
         goto out;
     char hash[65];
-    fnfiles_hash(&f, texts, hash);
-    int current = migrated ? 0 : functions_recorded(c, hash);
+    mig_fnfiles_hash(&f, texts, hash);
+    int current = migrated ? 0 : mig_functions_recorded(c, hash);
     if (current < 0)
         rc = -1;
     else if (current)
         printf("functions current (%zu files in %s, sha256 %.12s)\n", f.n, f.dir, hash);
-    else if ((rc = functions_apply(c, &f, texts, hash)) == 0)
+    else if ((rc = mig_functions_apply(c, &f, texts, hash)) == 0)
         printf("applied functions (%zu files in %s, sha256 %.12s)\n", f.n, f.dir, hash);
     for (size_t i = 0; i < f.n; i++)
         free(texts[i]);
 out:
     free(texts);
-    fnfiles_free(&f);
+    mig_fnfiles_free(&f);
     return rc;
 }
 
 int wb_migrate(PGconn *c, const char *dir, int *applied)
 {
-    struct migration *m;
+    struct mig_migration *m;
     size_t n;
     *applied = 0;
-    if (list_migrations(dir, &m, &n) < 0)
+    if (mig_list(dir, &m, &n) < 0)
         return -1;
     int rc = -1;
     /* Session lock: a second migrate waits here, then finds nothing to do. */
@@ -370,24 +370,24 @@ int wb_migrate(PGconn *c, const char *dir, int *applied)
     if (!lock)
         goto out;
     PQclear(lock);
-    if (ensure_tables(c) < 0)
+    if (mig_ensure_tables(c) < 0)
         goto unlock;
     for (size_t i = 0; i < n; i++) {
-        int done = applied_version(c, m[i].version);
+        int done = mig_applied_version(c, m[i].version);
         if (done < 0)
             goto unlock;
         if (done)
             continue;
-        if (apply_one(c, dir, &m[i]) < 0)
+        if (mig_apply_one(c, dir, &m[i]) < 0)
             goto unlock;
         printf("applied %s\n", m[i].name);
         (*applied)++;
     }
-    rc = functions_step(c, dir, *applied);
+    rc = mig_functions_step(c, dir, *applied);
 unlock:
     PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
 out:
-    free_migs(m, n);
+    mig_free(m, n);
     return rc;
 }
 
@@ -426,8 +426,8 @@ const char *wb_sql_dir(void)
 
 char *wb_migrations_versions(const char *dir, size_t *n)
 {
-    struct migration *m;
-    if (list_migrations(dir, &m, n) < 0)
+    struct mig_migration *m;
+    if (mig_list(dir, &m, n) < 0)
         return NULL;
     struct wb_buf b;
     wb_buf_init(&b);
@@ -435,6 +435,6 @@ char *wb_migrations_versions(const char *dir, size_t *n)
     for (size_t i = 0; i < *n; i++)
         wb_buf_printf(&b, "%s%d", i ? "," : "", m[i].version);
     wb_buf_putc(&b, '}');
-    free_migs(m, *n);
+    mig_free(m, *n);
     return b.data;
 }

@@ -553,8 +553,17 @@ class UpgradeTest(DaemonCase):
         shutil.copytree(os.path.join(harness.ROOT, "tests", "integration", "fixtures", "sql-008"),
                         old_sql)
         os.makedirs(os.path.join(old_sql, "functions"))
-        self.setup_world(s, 8, migrate_env={"WARMBENCH_SQL_DIR": old_sql})
+        self.setup_world(s, 0, enroll=False, migrate_env={"WARMBENCH_SQL_DIR": old_sql})
         self.assertEqual(self.scalar("SELECT max(version) FROM schema_migrations"), "8")
+        # What that warmbench's import and enroll left (today's need the
+        # functions of 011): eight candidates due in the sequence.
+        self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES"
+                 " ('nurture', 'old', $$%s$$::jsonb)" % json.dumps(self.seqs[0]))
+        self.sql("INSERT INTO candidates (email, first_name, last_name, timezone, tags, consent)"
+                 " SELECT 'p' || lpad(i::text, 3, '0') || '@example.org', 'P' || i, 'Last',"
+                 " 'UTC', '{backend}', 'opt_in' FROM generate_series(0, 7) i")
+        self.sql("INSERT INTO enrollments (candidate_id, sequence_id, next_due_at)"
+                 " SELECT id, 'nurture', now() FROM candidates")
         # The old daemon claimed 8 (no Message-ID until marked), marked 2
         # and gave 2 back at SIGTERM (its release leaves next_attempt_at).
         ids = sorted(int(i) for i in self.old_claim(8))
