@@ -45,15 +45,16 @@ def rejected(eid="ev-1", email="Silver@Example.org", **extra):
 
 
 class AtsInTest(harness.WbTestCase):
-    def start(self, ats=True):
+    def start(self, ats=True, seqs=(SEQ,)):
         over = {}
         if ats:
             harness.write(os.path.join(self.tmp, "ats.key"), ATS_SECRET + "\n", 0o600)
             over["ats"] = {"webhook_url": "http://127.0.0.1:9/hook", "secret_file": "ats.key"}
-        self.config(sequences=[SEQ], templates=TEMPLATES, **over)
+        self.config(sequences=list(seqs), templates=TEMPLATES, **over)
         self.wb("migrate", check=0)
-        self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES "
-                 "('nurture', 'x', $$%s$$::jsonb)" % json.dumps(SEQ))
+        for s in seqs:
+            self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES "
+                     "('%s', 'x', $$%s$$::jsonb)" % (s["id"], json.dumps(s)))
         self.err_path = os.path.join(self.tmp, "drv.err")
         self.drv = subprocess.Popen([DRV, "--config", self.cfg_path], stdout=subprocess.PIPE,
                                     stderr=open(self.err_path, "w"), text=True)
@@ -152,6 +153,39 @@ class AtsInTest(harness.WbTestCase):
         self.assertEqual((st, body), (202, {"status": "stored", "enroll": "enrolled"}))
         st, body = self.post(rejected(eid="ev-3"))
         self.assertEqual((st, body), (202, {"status": "stored", "enroll": "already"}))
+
+    def test_first_step_due_as_warmbench_enroll_makes_it(self):
+        # wb_ats_enroll follows enroll.c's rules in SQL: the same first due
+        # time for the same person, whether the window's zone is the
+        # candidate's, their fallback, or a window that names none (UTC).
+        week = ["mon"]
+        by_candidate = dict(SEQ, id="by-candidate", steps=[dict(SEQ["steps"][0], after="2h")],
+                            window={"days": week, "start": "09:00", "end": "10:00",
+                                    "timezone": "candidate", "fallback_timezone": "Asia/Tokyo"})
+        unnamed = dict(by_candidate, id="unnamed",
+                       window={"days": week, "start": "09:00", "end": "10:00"})
+        self.start(seqs=(SEQ, by_candidate, unnamed))
+        cases = [("a", "by-candidate", "Europe/Berlin"), ("b", "by-candidate", None),
+                 ("c", "unnamed", "Europe/Berlin")]
+        for name, seq, tz in cases:
+            ev = rejected(eid="ev-" + name, email="ats-%s@example.org" % name, enroll=seq)
+            ev["candidate"].pop("timezone")
+            if tz:
+                ev["candidate"]["timezone"] = tz
+            self.assertEqual(self.post(ev), (202, {"status": "stored", "enroll": "enrolled"}))
+            self.sql("INSERT INTO candidates (email, timezone, tags, consent) VALUES"
+                     " ('cli-%s@example.org', %s, '{}', 'opt_in')"
+                     % (name, "'%s'" % tz if tz else "NULL"))
+            self.wb("enroll", seq, "--email", "cli-%s@example.org" % name, check=0)
+            due = self.sql("SELECT c.email, e.next_due_at FROM enrollments e"
+                           " JOIN candidates c ON c.id = e.candidate_id"
+                           " WHERE c.email LIKE '%%-%s@example.org' ORDER BY 1" % name)
+            self.assertEqual(len(due), 2, due)
+            self.assertEqual(due[0][1], due[1][1], (name, due))
+            self.assertEqual(self.scalar("SELECT extract(isodow FROM timestamptz '%s' AT TIME ZONE"
+                                         " '%s')" % (due[0][1], {"a": "Europe/Berlin",
+                                                                  "b": "Asia/Tokyo",
+                                                                  "c": "UTC"}[name])), "1")
 
     def test_suppressed_address_keeps_only_the_id(self):
         self.start()

@@ -112,12 +112,11 @@ class ForgetTest(PrivacyBase):
         p = self.wb("import", self.csv(f"email,first_name\n{ADDR.lower()},Marta\n"), check=65)
         self.assertIn("rejected 1", p.stdout)
         self.assertIsNone(self.cid(ADDR))
-        if self.scalar("SELECT count(*) FROM pg_proc WHERE proname = 'wb_ats_event'") != "0":
-            st = self.scalar("SELECT status FROM wb_ats_event('evt-1', 'candidate.rejected',"
-                             f" jsonb_build_object('email', '{ADDR}', 'first_name', 'Marta'),"
-                             " '{}', NULL, NULL, NULL)")
-            self.assertEqual(st, "suppressed")
-            self.assertIsNone(self.cid(ADDR))
+        st = self.scalar("SELECT status FROM wb_ats_rejected('evt-1',"
+                         f" jsonb_build_object('email', '{ADDR}', 'first_name', 'Marta'),"
+                         " '{}', NULL)")
+        self.assertEqual(st, "suppressed")
+        self.assertIsNone(self.cid(ADDR))
         # Forgetting again is fine and changes nothing.
         p = self.drv("forget", ADDR, check=0)
         self.assertIn("no candidate with address", p.stdout)
