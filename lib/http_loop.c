@@ -21,33 +21,33 @@ struct wb_http {
     uint16_t port;
 };
 
-static void run(struct wb_http *h);
+static void hl_run(struct wb_http *h);
 
-static void on_poll(uv_poll_t *p, int status, int events)
+static void hl_on_poll(uv_poll_t *p, int status, int events)
 {
     (void)status;
     (void)events;
-    run(p->data);
+    hl_run(p->data);
 }
 
-static void on_timer(uv_timer_t *t)
+static void hl_on_timer(uv_timer_t *t)
 {
-    run(t->data);
+    hl_run(t->data);
 }
 
 /* MHD_run never blocks in this mode; afterwards the timer is set to MHD's
  * next deadline (0 when it already has buffered work). */
-static void run(struct wb_http *h)
+static void hl_run(struct wb_http *h)
 {
     MHD_run(h->d);
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(h->d, &ms) == MHD_YES)
-        uv_timer_start(&h->timer, on_timer, ms, 0);
+        uv_timer_start(&h->timer, hl_on_timer, ms, 0);
     else
         uv_timer_stop(&h->timer);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void hl_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -59,8 +59,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     wb_debug("http: %s", msg);
 }
 
-static int resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err,
-                   size_t errsz)
+static int hl_resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+                      char *err, size_t errsz)
 {
     const char *colon = strrchr(listen, ':');
     if (!colon) {
@@ -92,7 +92,7 @@ struct wb_http *wb_http_new(uv_loop_t *loop, const struct wb_http_opts *o, char 
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (resolve(o->listen, &ss, &sslen, err, errsz) < 0)
+    if (hl_resolve(o->listen, &ss, &sslen, err, errsz) < 0)
         return NULL;
     /* External epoll (no internal thread); suspend/resume brings MHD's
      * inter-thread channel, which also wakes our poll on a resume. */
@@ -109,7 +109,7 @@ struct wb_http *wb_http_new(uv_loop_t *loop, const struct wb_http_opts *o, char 
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(o->per_ip_limit ? o->per_ip_limit : 64),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s ? o->timeout_s : 15),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(o->mem_limit ? o->mem_limit : 32 * 1024),
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, hl_mhd_log, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, o->completed, o->completed_cls,
         MHD_OPTION_END);
     if (!h->d) {
@@ -124,8 +124,8 @@ struct wb_http *wb_http_new(uv_loop_t *loop, const struct wb_http_opts *o, char 
     uv_timer_init(loop, &h->timer);
     h->poll.data = h->timer.data = h;
     h->open_handles = 2;
-    uv_poll_start(&h->poll, UV_READABLE, on_poll);
-    run(h);
+    uv_poll_start(&h->poll, UV_READABLE, hl_on_poll);
+    hl_run(h);
     return h;
 }
 
@@ -137,7 +137,7 @@ uint16_t wb_http_port(const struct wb_http *h)
 void wb_http_resume(struct wb_http *h, struct MHD_Connection *c)
 {
     MHD_resume_connection(c);
-    uv_timer_start(&h->timer, on_timer, 0, 0);
+    uv_timer_start(&h->timer, hl_on_timer, 0, 0);
 }
 
 void wb_http_quiesce(struct wb_http *h)
@@ -147,7 +147,7 @@ void wb_http_quiesce(struct wb_http *h)
         close(s);
 }
 
-static void on_closed(uv_handle_t *x)
+static void hl_on_closed(uv_handle_t *x)
 {
     struct wb_http *h = x->data;
     if (--h->open_handles == 0)
@@ -159,8 +159,8 @@ void wb_http_free(struct wb_http *h)
     if (!h)
         return;
     /* The poll watches MHD's epoll fd: let go of it before MHD closes it. */
-    uv_close((uv_handle_t *)&h->poll, on_closed);
-    uv_close((uv_handle_t *)&h->timer, on_closed);
+    uv_close((uv_handle_t *)&h->poll, hl_on_closed);
+    uv_close((uv_handle_t *)&h->timer, hl_on_closed);
     MHD_stop_daemon(h->d);
     h->d = NULL;
 }

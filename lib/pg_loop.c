@@ -390,10 +390,10 @@ static void pgl_ready(struct wb_pg *pg)
 static void pgl_on_listened(PGresult *res, void *ud)
 {
     (void)ud;
-    if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
-        wb_error("database: LISTEN failed: %s %s",
-                 PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
-                 PQresultErrorMessage(res));
+    if (!res || PQresultStatus(res) == PGRES_COMMAND_OK)
+        return;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    wb_error("database: LISTEN failed: %s %s", state ? state : "", PQresultErrorMessage(res));
 }
 
 static void pgl_on_restored(PGresult *res, void *ud)
