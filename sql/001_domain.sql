@@ -1,6 +1,8 @@
 -- warmbench domain schema. The whole domain lives here so later work adds
 -- to it rather than reshaping it. Applied by `warmbench migrate` in one
--- transaction; schema_migrations is created by migrate itself.
+-- transaction; schema_migrations is created by migrate itself. The
+-- functions, triggers and views are in sql/functions/, applied after the
+-- migrations (README "Schema: migrations and functions").
 
 -- Installation-wide values (the salt for one-way address hashes).
 CREATE TABLE wb_settings (
