@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Credit: an applied/hired event names the enrollments it converted
- * (detail.converted, written by wb_ats_event); when it converted none (the
+ * (detail.converted, written by wb_ats_applied and wb_ats_hired); when it converted none (the
  * enrollment had already ended, e.g. handed off), the candidate's latest
  * enrollment started before the event gets it (last touch). Enrollments
  * made by the event itself (created in its transaction) are not before it.

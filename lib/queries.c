@@ -1,15 +1,12 @@
 /* The daemon's SQL statements. */
 #include "warmbench/queries.h"
 
-const char *const wb_q_schema_version =
-    "SELECT count(*) FROM schema_migrations WHERE version = ANY ($1::integer[])";
-
 const char *const wb_q_claim =
     "SELECT * FROM wb_claim($1, $2::integer, $3::integer, $4::integer, $5, $6::integer, $7)";
 
 /* Like the claim, the mark, the outcomes and lease recovery are functions
- * in sql/ (006, 009), written so that each batch is fetched by key and a
- * message's row is rewritten in place (the reasons are there). */
+ * in sql/functions/060_send.sql, written so that each batch is fetched by
+ * key and a message's row is rewritten in place (the reasons are there). */
 const char *const wb_q_mark_sending =
     "SELECT * FROM wb_mark_sending($1::bigint[], $2::text[], $3::text[], $4::text[],"
     " $5::integer[], $6, $7::integer)";

@@ -7,7 +7,8 @@
  * most once" across crashes and several daemons; the window of marked
  * messages whose outcome is not stored bounds what a crash leaves
  * `unknown`. The marking connection holds this daemon's liveness lock
- * (sql/010_liveness.sql): nothing is claimed or marked without it. */
+ * (wb_owner_lock, sql/functions/060_send.sql): nothing is claimed or
+ * marked without it. */
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
 #include "warmbench/engine.h"

@@ -12,8 +12,8 @@
 /* Lists unknown messages (id, recipient, sequence, step, sender, when the
  * send started, the reason), oldest first. With requeue_id (a message id)
  * or all, queues them to be sent again (wb_requeue_unknown in
- * sql/010_liveness.sql says which may be) and says plainly that each may
- * arrive twice. 64 when requeue_id is not a number, 65 when nothing asked
+ * sql/functions/060_send.sql says which may be) and says plainly that each
+ * may arrive twice. 64 when requeue_id is not a number, 65 when nothing asked
  * for could be requeued. */
 int wb_cmd_messages(PGconn *c, const char *requeue_id, bool all, FILE *out);
 

@@ -5,7 +5,6 @@
 #define WB_QUERIES_H
 
 /* Highest applied migration: no params → one row, one column. */
-extern const char *const wb_q_schema_version; /* $1: int[] of versions; applied count */
 /* Claims and returns the data to render. $1 sender, $2 batch, $3 daily_limit,
  * $4 min_interval_s, $5 owner, $6 lease seconds. Columns: see WB_CLAIM_*. */
 extern const char *const wb_q_claim;
@@ -17,29 +16,32 @@ enum {
 };
 /* claimed → sending, only for rows still claimed by us whose enrollment is
  * active. Idempotent for our own rows (a mark whose answer was lost with the
- * connection is repeated, and only then are the messages sent). $1 ids, $2 Message-IDs, $3 recipients, $4 subjects, $5 variants,
- * $6 owner, $7 lease seconds. Rows: the ids that may be sent now. */
+ * connection is repeated, and only then are the messages sent). $1 ids,
+ * $2 Message-IDs, $3 recipients, $4 subjects, $5 variants, $6 owner, $7
+ * lease seconds. Rows: the ids that may be sent now. */
 extern const char *const wb_q_mark_sending;
-/* Stages SMTP outcomes (sql/010_liveness.sql). $1 ids, $2 outcomes
- * (sent|retry|failed|bounce|unknown; unknown: the connection broke after the
- * data, the sequence goes on as if sent), $3 SMTP codes, $4 reply lines, $5
- * retry delays (s), $6 owner. Row: count staged. */
+/* Stages SMTP outcomes (wb_stage_outcomes). $1 ids, $2 outcomes
+ * (sent|retry|failed|bounce|unknown; unknown: the connection broke after
+ * the data, the sequence goes on as if sent), $3 SMTP codes, $4 reply
+ * lines, $5 retry delays (s), $6 owner. Row: count staged. */
 extern const char *const wb_q_stage_outcomes;
 /* Applies up to $2 of owner $1's staged outcomes to messages, events and
- * enrollments (wb_store_outcomes of sql/006; a claimed row of ours may fail
- * before SMTP, e.g. when it cannot be rendered). Row: count taken, seconds
- * until the earliest next step or retry it scheduled (NULL when none). */
+ * enrollments (wb_apply_outcomes → wb_store_outcomes; a claimed row of
+ * ours may fail before SMTP, e.g. when it cannot be rendered). Row: count
+ * taken, seconds until the earliest next step or retry it scheduled (NULL
+ * when none). */
 extern const char *const wb_q_apply_outcomes;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;
 /* Expired leases, and every lease of a daemon whose liveness lock is gone
- * (wb_recover, sql/010; $1 our owner, never taken as dead): claimed →
- * queued, sending → unknown; queued messages of ended enrollments → cancelled; due
- * enrollments past their sequence's last step (it was shortened) →
- * finished. Row: requeued, lost (now unknown), cancelled. */
+ * (wb_recover; $1 our owner, never taken as dead): staged outcomes
+ * applied, claimed → queued, sending → unknown; queued messages of ended
+ * enrollments → cancelled; due enrollments past their sequence's last step
+ * (it was shortened) → finished. Row: requeued, lost (now unknown),
+ * cancelled. */
 extern const char *const wb_q_recover;
-/* $1 owner: takes the owner's session-level advisory lock, by which other
- * daemons know this one lives (sql/010_liveness.sql). Row: t or f. */
+/* $1 owner: takes the owner's session-level advisory lock (wb_owner_lock),
+ * by which other daemons know this one lives. Row: t or f. */
 extern const char *const wb_q_owner_lock;
 /* Seconds until the next due enrollment or message (NULL when none). */
 extern const char *const wb_q_next_wake;

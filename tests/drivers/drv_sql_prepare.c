@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     (void)cfg;
     wb_enroll_query_build(&s, NULL, 0, NULL, 0, "cli", &q);
     const struct { const char *name, *sql; } all[] = {
-        {"schema_version", wb_q_schema_version}, {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
+        {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
         {"stage", wb_q_stage_outcomes},          {"apply", wb_q_apply_outcomes},
         {"release", wb_q_release},               {"owner_lock", wb_q_owner_lock},
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
