@@ -6,6 +6,7 @@
 #include "warmbench/util.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 static const char figures_sql[] =
@@ -31,8 +32,9 @@ struct hist {
 struct waiter {
     void (*ready)(void *);
     void *ud;
-    struct waiter *next;
+    STAILQ_ENTRY(waiter) link;
 };
+STAILQ_HEAD(waiters, waiter);
 
 struct flight {
     struct wb_metrics *m;
@@ -46,12 +48,12 @@ struct wb_metrics {
     bool have, db_up;
     uint64_t fetched_at, tried_at;  /* uv_hrtime ms */
     struct flight *flight;
-    struct waiter *waiters;
+    struct waiters waiters;     /* scrapes waiting for the met_snapshot, in order */
     struct hist smtp[NO];
     unsigned long long repeats[2];  /* opens, clicks */
 };
 
-static uint64_t now_ms(void)
+static uint64_t met_now_ms(void)
 {
     return uv_hrtime() / 1000000;
 }
@@ -62,6 +64,7 @@ struct wb_metrics *wb_metrics_new(struct wb_pg *pg, unsigned refresh_s)
     m->pg = pg;
     m->refresh_ms = (uint64_t)(refresh_s ? refresh_s : 5) * 1000;
     wb_buf_init(&m->figures);
+    STAILQ_INIT(&m->waiters);
     return m;
 }
 
@@ -88,21 +91,21 @@ void wb_metrics_count_repeat(struct wb_metrics *m, bool click)
         m->repeats[click]++;
 }
 
-static void wake(struct wb_metrics *m)
+static void met_wake(struct wb_metrics *m)
 {
-    struct waiter *w = m->waiters;
-    m->waiters = NULL;
-    while (w) {
-        struct waiter *next = w->next;
+    struct waiters all = STAILQ_HEAD_INITIALIZER(all);
+    STAILQ_CONCAT(&all, &m->waiters);
+    struct waiter *w;
+    while ((w = STAILQ_FIRST(&all))) {
+        STAILQ_REMOVE_HEAD(&all, link);
         w->ready(w->ud);
         free(w);
-        w = next;
     }
 }
 
 /* Label values come from our own CHECK-constrained columns, but event
  * types are free text: escape what the format requires. */
-static void put_label(struct wb_buf *b, const char *s)
+static void met_put_label(struct wb_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
@@ -114,7 +117,7 @@ static void put_label(struct wb_buf *b, const char *s)
     }
 }
 
-static void snapshot(struct wb_metrics *m, PGresult *res)
+static void met_snapshot(struct wb_metrics *m, PGresult *res)
 {
     struct wb_buf *b = &m->figures;
     wb_buf_reset(b);
@@ -135,7 +138,7 @@ static void snapshot(struct wb_metrics *m, PGresult *res)
             wb_buf_puts(b, fams[f].name);
             if (fams[f].label) {
                 wb_buf_printf(b, "{%s=\"", fams[f].label);
-                put_label(b, PQgetvalue(res, r, 1));
+                met_put_label(b, PQgetvalue(res, r, 1));
                 wb_buf_putc(b, '"');
                 if (*PQgetvalue(res, r, 2))
                     wb_buf_printf(b, ",machine=\"%s\"",
@@ -149,7 +152,7 @@ static void snapshot(struct wb_metrics *m, PGresult *res)
     }
 }
 
-static void on_figures(PGresult *res, void *ud)
+static void met_on_figures(PGresult *res, void *ud)
 {
     struct flight *f = ud;
     struct wb_metrics *m = f->m;
@@ -159,21 +162,21 @@ static void on_figures(PGresult *res, void *ud)
     m->flight = NULL;
     m->db_up = res && PQresultStatus(res) == PGRES_TUPLES_OK;
     if (m->db_up) {
-        snapshot(m, res);
+        met_snapshot(m, res);
         m->have = true;
-        m->fetched_at = now_ms();
+        m->fetched_at = met_now_ms();
     }
-    wake(m);
+    met_wake(m);
 }
 
-static void refresh(struct wb_metrics *m)
+static void met_refresh(struct wb_metrics *m)
 {
     if (m->flight)
         return;
-    m->tried_at = now_ms();
+    m->tried_at = met_now_ms();
     struct flight *f = wb_xcalloc(1, sizeof *f);
     f->m = m;
-    if (wb_pg_query(m->pg, figures_sql, 0, NULL, on_figures, f) < 0) {
+    if (wb_pg_query(m->pg, figures_sql, 0, NULL, met_on_figures, f) < 0) {
         free(f);
         m->db_up = false;
         return;
@@ -185,17 +188,18 @@ int wb_metrics_prepare(struct wb_metrics *m, void (*ready)(void *), void *ud)
 {
     /* Tries are spaced by refresh_ms too, so a dead or slow database
      * costs at most one statement per interval whatever the scrape rate. */
-    if (!m->flight && now_ms() - m->tried_at >= m->refresh_ms)
-        refresh(m);
+    if (!m->flight && met_now_ms() - m->tried_at >= m->refresh_ms)
+        met_refresh(m);
     if (m->have || !m->flight)
         return 0;
     struct waiter *w = wb_xcalloc(1, sizeof *w);
-    *w = (struct waiter){ready, ud, m->waiters};
-    m->waiters = w;
+    w->ready = ready;
+    w->ud = ud;
+    STAILQ_INSERT_TAIL(&m->waiters, w, link);
     return 1;
 }
 
-static void render_hist(struct wb_metrics *m, struct wb_buf *b)
+static void met_render_hist(struct wb_metrics *m, struct wb_buf *b)
 {
     const char *n = "warmbench_smtp_duration_seconds";
     wb_buf_printf(b, "# HELP %s One SMTP transaction, by outcome.\n# TYPE %s histogram\n", n, n);
@@ -210,7 +214,7 @@ static void render_hist(struct wb_metrics *m, struct wb_buf *b)
     }
 }
 
-static void render_eventq(const struct wb_eventq *q, struct wb_buf *b)
+static void met_render_eventq(const struct wb_eventq *q, struct wb_buf *b)
 {
     struct wb_eventq_stats s;
     wb_eventq_stats(q, &s);
@@ -242,18 +246,18 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
         wb_buf_printf(b, "# HELP warmbench_figures_age_seconds Age of the database figures below.\n"
                          "# TYPE warmbench_figures_age_seconds gauge\n"
                          "warmbench_figures_age_seconds %.3f\n",
-                      (double)(now_ms() - m->fetched_at) / 1000.0);
+                      (double)(met_now_ms() - m->fetched_at) / 1000.0);
         wb_buf_append(b, m->figures.data, m->figures.len);
     }
     if (m->q)
-        render_eventq(m->q, b);
+        met_render_eventq(m->q, b);
     wb_buf_printf(b, "# HELP warmbench_tracking_repeats_total Opens and clicks answered without "
                      "an event: recorded already this minute.\n"
                      "# TYPE warmbench_tracking_repeats_total counter\n"
                      "warmbench_tracking_repeats_total{type=\"open\"} %llu\n"
                      "warmbench_tracking_repeats_total{type=\"click\"} %llu\n",
                   m->repeats[0], m->repeats[1]);
-    render_hist(m, b);
+    met_render_hist(m, b);
 }
 
 void wb_metrics_free(struct wb_metrics *m)
@@ -262,7 +266,7 @@ void wb_metrics_free(struct wb_metrics *m)
         return;
     if (m->flight)
         m->flight->m = NULL;
-    wake(m);
+    met_wake(m);
     wb_buf_free(&m->figures);
     free(m);
 }
