@@ -140,6 +140,8 @@ static void load_audience(struct sload *S, json_t *root)
     json_t *o = wb_jv_object(S->jv, root, "", "audience", false);
     if (!o)
         return;
+    /* No audience key is a path; were one added, it would resolve against
+     * the sequence file's folder. */
     struct wb_cf_ctx x = {S->jv, S->jv->file, S->env->sequences_dir};
     wb_cf_load(&x, o, "/audience", AUDIENCE, a);
     if (a->has_score_min && a->has_score_max && a->score_min > a->score_max)
