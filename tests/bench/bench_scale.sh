@@ -230,6 +230,26 @@ b=$(now)
 enroll_s=$(echo "$b - $a" | bc)
 printf "%-28s %7.2f s (%s)\n" "enroll of $N:" "$enroll_s" "$(cut -d';' -f1 "$tmp/enroll.txt")"
 printf "%-28s %.2f (goal <= 2)\n" "enroll / import:" "$(echo "$enroll_s / $import_s" | bc -l)"
+# The floor for any enroll: the same two inserts (an enrollment and its
+# `enrolled` event per candidate, with their indexes, foreign keys and
+# triggers) with no check, no ON CONFLICT and no window, rolled back.
+efloor=$(psql -X -q -At -d "$burl" 2>/dev/null <<'SQL'
+BEGIN;
+SELECT clock_timestamp() AS t0 \gset
+INSERT INTO sequences (id, content_hash, definition) VALUES ('floor', 'x', '{}');
+WITH ins AS (
+    INSERT INTO enrollments (candidate_id, sequence_id, step, next_due_at, source)
+    SELECT id, 'floor', 0, now(), 'cli' FROM candidates
+    RETURNING id, candidate_id)
+INSERT INTO events (candidate_id, enrollment_id, sequence_id, type, detail)
+SELECT candidate_id, id, 'floor', 'enrolled', '{"source": "cli"}' FROM ins;
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+ROLLBACK;
+SQL
+)
+printf "%-28s %7.2f s; enroll / floor %.2f\n" "enroll floor (2 inserts):" "$efloor" \
+    "$(echo "$enroll_s / $efloor" | bc -l)"
+psql -X -q -d "$burl" -c "VACUUM enrollments, events" -c "CHECKPOINT"
 
 echo "seeding messages and events (not timed)"
 a=$(now)
