@@ -19,7 +19,7 @@ const char *const wb_sequence_sync_sql =
  * per candidate as index probes): the planner then hashes the sequence's
  * enrollments when the audience is large and probes the index when it is
  * one address (ATS in). The address hash takes the salt once
- * (sql/011_scale.sql: wb_email_hash per row cost 7 us a candidate). The
+ * (sql/functions/010_hash.sql: wb_email_hash per row cost 7 us a candidate). The
  * first step's due time depends only on the zone (the start time is the
  * statement's), so wb_next_in_window, PL/pgSQL, runs once per distinct
  * zone instead of once per candidate. What is left at a million is mostly

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* $1: the ready threshold. wb_pool_ledger (sql/008_report.sql) pairs each
+/* $1: the ready threshold. wb_pool_ledger (sql/functions/090_report.sql) pairs each
  * candidate with their suppression and keeps the suppressions of erased
  * people: every scalar figure is one aggregate over one scan of it, with
  * filters, rather than a chain of materialized steps that copied the
@@ -27,7 +27,7 @@
  * without a suppression of their address), written out: through the view
  * the planner expects one row and sorts the million instead of hashing
  * them. The current score is wb_score_now's
- * (sql/005_scoring.sql: a score without score_at is not decayed), taken
+ * (sql/functions/040_scoring.sql: a score without score_at is not decayed), taken
  * apart so that the half-life is read once and wb_score_decay, given plain
  * columns, is inlined: called per row, wb_score_now cost 25 us a
  * candidate. */
