@@ -12,7 +12,7 @@ WARN      := -Wall -Wextra -Werror
 CSTD      := -std=c11 -D_GNU_SOURCE
 OPT       ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-# libm: erfc for the A/B z-test (lib/abtest.c).
+# libm: erfc for the A/B z-test (lib/report/abtest.c).
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
@@ -25,7 +25,7 @@ SQL_DIR_DEFAULT ?= $(CURDIR)/sql
 # installed $(PREFIX)/share/warmbench (set by `make install`).
 SHARE_DIR_DEFAULT ?= $(CURDIR)/config
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 HDRS      := $(wildcard include/warmbench/*.h)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))

@@ -1,13 +1,13 @@
 -- Engagement score (SPEC "Talent intelligence"). A candidate's score at
 -- time t is the sum over their scored events of w * 2^(-(t - at) / half_life):
--- human events only, weighted by type (lib/scoring.c documents the keys).
+-- human events only, weighted by type (lib/engage/scoring.c documents the keys).
 -- It is kept as (score, score_at): the value at time score_at, which is the
 -- time of the latest scored event. Decaying to any later time is one
 -- multiplication, so readers call wb_score_now() and nothing needs a
 -- periodic sweep.
 
 -- The weights and half-life in force, synced from warmbench.json by
--- wb_scoring_sync (lib/scoring.c). The defaults here are the documented
+-- wb_scoring_sync (lib/engage/scoring.c). The defaults here are the documented
 -- ones, so scores are right even before the first sync.
 CREATE TABLE score_weights (
     key    text PRIMARY KEY,          -- "open", "click", "click:apply", "reply:interested", ...

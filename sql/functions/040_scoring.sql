@@ -1,6 +1,6 @@
 -- Engagement score (SPEC "Talent intelligence"). A candidate's score at
 -- time t is the sum over their scored events of w * 2^(-(t - at) / half_life):
--- human events only, weighted by type (lib/scoring.c documents the keys).
+-- human events only, weighted by type (lib/engage/scoring.c documents the keys).
 -- It is kept as (score, score_at): the value at time score_at, which is the
 -- time of the latest scored event. Decaying to any later time is one
 -- multiplication, so readers call wb_score_now() and nothing needs a
@@ -9,7 +9,7 @@
 -- score decayed by age_days. Clamped so PostgreSQL's float underflow checks
 -- never fire: past 64 half-lives (or for a negligible score) the value is 0,
 -- and a negative age (a time in the future) does not grow it.
--- lib/scoring.c's wb_score_decay is the same function in C.
+-- lib/engage/scoring.c's wb_score_decay is the same function in C.
 CREATE OR REPLACE FUNCTION wb_score_decay(p_score float8, p_age_days float8, p_half_life float8)
 RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
@@ -209,7 +209,7 @@ DROP TRIGGER IF EXISTS events_rescore_truncate ON events;
 CREATE TRIGGER events_rescore_truncate AFTER TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION wb_events_truncated();
 
--- Stores the weights and half-life from warmbench.json (lib/scoring.c,
+-- Stores the weights and half-life from warmbench.json (lib/engage/scoring.c,
 -- by the CLI and each daemon at start and on reload). Syncs are serialised
 -- by the lock on score_weights. When anything changed, every score is
 -- recomputed in the same transaction: scores summed with other weights or

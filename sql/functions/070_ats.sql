@@ -1,4 +1,4 @@
--- Events from the ATS (POST /ats/events, lib/ats_in.c): one function per
+-- Events from the ATS (POST /ats/events, lib/ats/ats_in.c): one function per
 -- event type, called with bound parameters; one call stores one event in
 -- one transaction. The body was validated by the daemon; what needs the
 -- database (time zone names, suppressions, known sequences) is checked
@@ -41,7 +41,7 @@ END
 $$;
 
 -- Enrolls one candidate into p_sequence by the rules of `warmbench enroll`
--- (lib/enroll.c; the verdicts in the same order): unsubscribed,
+-- (lib/pool/enroll.c; the verdicts in the same order): unsubscribed,
 -- suppressed, no_consent, already, busy (the sequence's audience is
 -- exclusive, the default, and the candidate is active elsewhere), else
 -- enrolled, the first step due after its delay at the window's next

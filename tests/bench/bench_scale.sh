@@ -4,13 +4,13 @@
 #    of the same rows, in candidates' own format, into an empty table shaped
 #    like candidates (the floor bench-import also prints);
 #  * `warmbench enroll` of all of them into one sequence;
-#  * the daemon's claim (wb_claim, called as lib/scheduler.c calls it:
+#  * the daemon's claim (wb_claim, called as lib/send/scheduler.c calls it:
 #    prepared, the configured batch) at SMALL (10,000) and at CANDIDATES
 #    scale, a tenth of the enrollments due, each claim rolled back so every
 #    one sees the same queue: p50 and p99 over CLAIMS claims;
 #  * `warmbench stats`, `warmbench pool` and `warmbench report --html` with
 #    EVENTS (5,000,000) events in the database;
-#  * the daemon's event writer (wb_record_events, as lib/eventq.c sends it:
+#  * the daemon's event writer (wb_record_events, as lib/engage/eventq.c sends it:
 #    batches of 500 opens) in events per second.
 # Seeding beyond import and enroll is set-based SQL and not timed. The CLI
 # is timed whole (process start, connection, statement, output).
@@ -272,7 +272,7 @@ time_cli "pool" "$WB" --config "$bcfg" pool
 time_cli "report --html" "$WB" --config "$bcfg" report --html "$tmp/report.html"
 
 # The event writer: batches of 500 human opens of random sent messages,
-# as lib/eventq.c sends them (arrays as text), one connection, committed.
+# as lib/engage/eventq.c sends them (arrays as text), one connection, committed.
 ev=$tmp/events
 mkdir -p "$ev"
 nmsg=$(psql -X -q -At -d "$burl" -c "SELECT max(id) FROM messages")

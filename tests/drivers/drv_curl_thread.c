@@ -1,4 +1,4 @@
-/* Checks lib/curl_thread.c against a slow HTTP server of its own (a thread
+/* Checks lib/loop/curl_thread.c against a slow HTTP server of its own (a thread
  * that holds each answer for the milliseconds its path names, /slow/MS),
  * while a 10 ms uv timer measures that the loop keeps ticking:
  *   1. a transfer held 1 s: `done` runs once, from the loop (not from

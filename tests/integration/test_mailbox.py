@@ -1,4 +1,4 @@
-"""The IMAP poller (lib/mailbox.c through tests/drivers/drv_mailbox) against a
+"""The IMAP poller (lib/engage/mailbox.c through tests/drivers/drv_mailbox) against a
 private Dovecot (imapd.py): replies stop their enrollment, out-of-office
 replies stop nothing, DSN hard bounces suppress, garbage and huge messages
 are skipped without stopping the poller, and a restart records nothing

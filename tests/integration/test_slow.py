@@ -11,7 +11,7 @@ warmbenchd against one slow real server while a prober thread asks
     Then the same with the tagged OK of each answer held another 500 ms
     (slowproxy.py --split-last-line): libcurl's IMAP DONE phase waits for
     it with a blocking poll, which is why the mailbox's transfers run in a
-    worker thread (lib/curl_thread.c); on the loop it stalled /healthz
+    worker thread (lib/loop/curl_thread.c); on the loop it stalled /healthz
     0.5 s per fetch.
 And the worker-thread adapter alone (tests/drivers/drv_curl_thread): a
 transfer held 1 s by a local server while a 10 ms timer ticks, cancel and

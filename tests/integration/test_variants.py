@@ -73,7 +73,7 @@ def model_pick(candidate_id, step, n):
 
 def ztest_p(x1, n1, x2, n2):
     """Two-sided p of the pooled two-proportion z-test, from the textbook
-    formula (independent of lib/abtest.c)."""
+    formula (independent of lib/report/abtest.c)."""
     p = (x1 + x2) / (n1 + n2)
     if p in (0, 1):
         return 1.0
