@@ -362,7 +362,7 @@ static int dispatch(struct args *a)
     if (!cfg)
         return WB_EXIT_CONFIG;
     int rc = WB_EXIT_UNAVAILABLE;
-    PGconn *c = wb_db_connect(cfg);
+    PGconn *c = wb_db_connect(cfg->database);
     if (c) {
         rc = cmd->run(c, cfg, a);
         PQfinish(c);

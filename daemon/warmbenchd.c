@@ -493,7 +493,7 @@ static int setup(struct daemon *d)
         return WB_EXIT_FAIL;
     }
     static const struct wb_pg_callbacks cb = {on_connect, on_disconnect, on_notify};
-    d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &cb, d);
+    d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &cb, d);
     wb_pg_listen(d->pg, "wb_enrollments");
     wb_pg_listen(d->pg, "wb_candidates");
     d->eventq = wb_eventq_new(d->loop, d->pg, NULL);
@@ -512,7 +512,7 @@ static int setup(struct daemon *d)
     char *owner = wb_xasprintf("%s:%d:%08x", host, (int)getpid(),
                                (unsigned)(uv_hrtime() ^ ((uint64_t)time(NULL) << 20)));
     static const struct wb_pg_callbacks mark_cb = {on_mark_connect, on_disconnect, NULL};
-    d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &mark_cb, d);
+    d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &mark_cb, d);
     d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);
     wb_sched_observe(d->sched, observe_smtp, d);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);

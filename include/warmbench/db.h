@@ -4,15 +4,14 @@
 #define WB_DB_H
 #include <jansson.h>
 #include <libpq-fe.h>
-#include "warmbench/config.h"
 
-/* Connects with the config's database string, or libpq's environment when
- * it has none (DATABASE_URL first, then PGHOST, ...). On failure returns
- * NULL and prints why to stderr. */
-PGconn *wb_db_connect(const struct wb_config *cfg);
-/* The connection string to use: cfg->database, else $DATABASE_URL, else ""
+/* Connects with the configured database string (the config's `database`,
+ * NULL when it has none: then libpq's environment, DATABASE_URL first,
+ * then PGHOST, ...). On failure returns NULL and prints why to stderr. */
+PGconn *wb_db_connect(const char *database);
+/* The connection string to use: database, else $DATABASE_URL, else ""
  * (libpq's PG* variables). */
-const char *wb_db_conninfo(const struct wb_config *cfg);
+const char *wb_db_conninfo(const char *database);
 /* The libpq "options" every warmbench connection uses (the CLI's here,
  * the daemon's in pg_loop): "-c jit=off", then the options conninfo gives,
  * else $PGOPTIONS, so a user's own settings come later and win. malloc'd. */

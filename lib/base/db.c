@@ -5,10 +5,10 @@
 #include <string.h>
 #include "warmbench/util.h"
 
-const char *wb_db_conninfo(const struct wb_config *cfg)
+const char *wb_db_conninfo(const char *database)
 {
-    if (cfg && cfg->database)
-        return cfg->database;
+    if (database)
+        return database;
     const char *url = getenv("DATABASE_URL");
     return url ? url : "";
 }
@@ -41,11 +41,11 @@ char *wb_db_options(const char *conninfo)
     return s;
 }
 
-PGconn *wb_db_connect(const struct wb_config *cfg)
+PGconn *wb_db_connect(const char *database)
 {
     /* dbname with expand_dbname takes a URL or key=value string whole (""
      * leaves libpq's environment); options after it replaces the string's. */
-    const char *conninfo = wb_db_conninfo(cfg);
+    const char *conninfo = wb_db_conninfo(database);
     char *options = wb_db_options(conninfo);
     const char *keys[] = {"dbname", "options", NULL};
     const char *vals[] = {conninfo, options, NULL};

@@ -1,10 +1,11 @@
 /* `warmbench forget` and `warmbench export`. Erasure is one SQL function
- * (sql/004_privacy.sql, shared with retention), so it is one transaction;
+ * (wb_forget in sql/functions/080_privacy.sql, shared with retention), so it is one transaction;
  * the export is one JSON document built by PostgreSQL. */
 #include "warmbench/privacy.h"
 #include "warmbench/db.h"
 #include "warmbench/exitcodes.h"
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char forget_sql[] =

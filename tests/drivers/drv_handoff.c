@@ -84,7 +84,7 @@ static int run_engine(struct drv *d)
     if (!d->cl)
         return WB_EXIT_FAIL;
     static const struct wb_pg_callbacks cb = {on_connect, NULL, on_notify};
-    d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg), &cb, d);
+    d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &cb, d);
     wb_pg_listen(d->pg, "wb_handoffs");
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -102,7 +102,7 @@ static int run_engine(struct drv *d)
 
 static int run_cli(struct drv *d, int argc, char **argv)
 {
-    PGconn *c = wb_db_connect(d->cfg);
+    PGconn *c = wb_db_connect(d->cfg->database);
     if (!c)
         return WB_EXIT_UNAVAILABLE;
     int rc = WB_EXIT_USAGE;

@@ -118,7 +118,7 @@ static void abandon(void)
 static int serve(void)
 {
     static const struct wb_pg_callbacks cb = {on_connect, NULL, NULL};
-    pg = wb_pg_new(loop, wb_db_conninfo(cfg), &cb, NULL);
+    pg = wb_pg_new(loop, wb_db_conninfo(cfg->database), &cb, NULL);
     struct wb_eventq_opts o = {env_num("WB_EVENTQ_MAX"), env_num("WB_EVENTQ_BATCH"),
                                (unsigned)env_num("WB_EVENTQ_DELAY_MS")};
     q = wb_eventq_new(loop, pg, &o);

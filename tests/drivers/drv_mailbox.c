@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    d.pg = wb_pg_new(&loop, wb_db_conninfo(d.cfg), NULL, &d);
+    d.pg = wb_pg_new(&loop, wb_db_conninfo(d.cfg->database), NULL, &d);
     d.mb = wb_mailbox_new(&loop, d.pg, d.cfg);
     if (d.mb)
         wb_mailbox_start(d.mb);
