@@ -16,6 +16,7 @@
 #include "warmbench/queries.h"
 #include "warmbench/retention.h"
 #include "warmbench/router.h"
+#include "warmbench/tracking.h"
 #include "warmbench/scoring.h"
 #include "warmbench/scheduler.h"
 #include "warmbench/smtp.h"
@@ -500,7 +501,9 @@ static int setup(struct daemon *d)
     d->metrics = wb_metrics_new(d->pg, 0);
     wb_metrics_set_eventq(d->metrics, d->eventq);
     char err[256];
-    d->router = wb_router_new(d->loop, d->cfg, d->pg, d->eventq, d->metrics, err, sizeof err);
+    struct wb_route_handlers h;
+    wb_tracking_handlers(wb_tracking_new(d->cfg, d->pg, d->eventq, d->metrics), &h);
+    d->router = wb_router_new(d->loop, d->cfg, d->pg, d->metrics, &h, err, sizeof err);
     if (!d->router) {
         wb_error("HTTP endpoint: %s", err);
         return WB_EXIT_UNAVAILABLE;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include "warmbench/diag.h"
 #include "warmbench/log.h"
+#include "warmbench/notice.h"
 #include "warmbench/sequence.h"
 #include "warmbench/template.h"
 
@@ -72,9 +73,9 @@ struct wb_config {
     } log;
     int retention_days;      /* 0 = keep forever */
     /* Article 14 notice for legitimate_interest candidates' first mail
-     * (notice.c: "privacy_notice", else the default); never NULL once
+     * (notice.c: "privacy_notice", else the default); both parts set once
      * loaded. */
-    struct wb_template *notice_text, *notice_html;
+    struct wb_notice notice;
     json_t *scoring;         /* as written, NULL when absent */
 };
 

@@ -14,7 +14,6 @@
 #include <microhttpd.h>
 #include <uv.h>
 #include "warmbench/config.h"
-#include "warmbench/eventq.h"
 #include "warmbench/metrics.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/tokens.h"
@@ -47,14 +46,27 @@ enum wb_route_kind wb_route(const char *method, const char *path, bool admin, bo
 /* ---- the endpoint ---- */
 
 struct wb_router;
+struct wb_req;
 
-/* Starts listening on cfg's http.listen (and http.admin_listen), with the
- * tracking handlers behind the token routes. The pointers must outlive
- * the router; cfg may be swapped with wb_router_set_config. NULL with a
- * reason in err when a listener cannot be set up. */
+/* The token routes' handlers (the tracking handlers, tracking.h), handed
+ * to the router as callbacks so that it knows nothing of them. */
+struct wb_route_handlers {
+    void *cls;                      /* what wb_req_cls gives back */
+    /* Serves a request routed to WB_ROUTE_OPEN, _CLICK, _UNSUB_PAGE or
+     * _UNSUB_POST: answers it, or makes it wait (below). */
+    enum MHD_Result (*serve)(void *cls, struct wb_req *q);
+    void (*set_config)(void *cls, const struct wb_config *cfg);
+    void (*free)(void *cls);        /* called once the listeners are closed */
+};
+
+/* Starts listening on cfg's http.listen (and http.admin_listen), with h
+ * behind the token routes; the router owns h->cls from here on, and frees
+ * it after its listeners (on failure too). The pointers must outlive the
+ * router; cfg may be swapped with wb_router_set_config. NULL with a reason
+ * in err when a listener cannot be set up. */
 struct wb_router *wb_router_new(uv_loop_t *loop, const struct wb_config *cfg, struct wb_pg *pg,
-                                struct wb_eventq *q, struct wb_metrics *metrics, char *err,
-                                size_t errsz);
+                                struct wb_metrics *metrics, const struct wb_route_handlers *h,
+                                char *err, size_t errsz);
 /* After SIGHUP: links, secrets and machine_click_s come from the new
  * config; the listen addresses stay as they were until a restart. */
 void wb_router_set_config(struct wb_router *rt, const struct wb_config *cfg);
@@ -69,8 +81,6 @@ void wb_router_quiesce(struct wb_router *rt);
 void wb_router_free(struct wb_router *rt);
 
 /* ---- one request, as a handler sees it ---- */
-
-struct wb_req;
 
 /* What the router knows of a request before handing it over. */
 struct wb_req_info {

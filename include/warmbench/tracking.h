@@ -25,6 +25,8 @@ void wb_tracking_set_config(struct wb_tracking *t, const struct wb_config *cfg);
  * _UNSUB_PAGE or _UNSUB_POST: answers it, or makes it wait (router.h).
  * wb_req_cls(q) must give t back. */
 enum MHD_Result wb_tracking_serve(struct wb_tracking *t, struct wb_req *q);
+/* t as the router's token-route handlers (wb_router_new takes it over). */
+void wb_tracking_handlers(struct wb_tracking *t, struct wb_route_handlers *h);
 /* Frees at once; a callback still due for a request of t's finds the
  * request orphaned (wb_req_wake false), so free the router's listeners
  * first. */

@@ -155,13 +155,14 @@ static void load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
 {
     (void)path;
     (void)k;
-    wb_notice_load(base, x->jv, obj);
+    struct wb_config *cfg = base;
+    wb_notice_load(&cfg->notice, cfg->templates_dir, x->jv, obj);
 }
 
 static void release_notice(const struct wb_cf_key *k, void *base)
 {
     (void)k;
-    wb_notice_free(base);
+    wb_notice_free(&((struct wb_config *)base)->notice);
 }
 
 /* A folder as written in warmbench.json (for messages), else its default. */

@@ -39,11 +39,11 @@ static bool field_known(const char *name, void *ud)
 
 /* templates_dir/base.ext parsed; NULL when the file is absent (*found
  * false) or has errors (reported). */
-static struct wb_template *load_file(struct wb_config *cfg, struct wb_jv *jv, const char *base,
+static struct wb_template *load_file(const char *dir, struct wb_jv *jv, const char *base,
                                      const char *ext, bool *found)
 {
     char *name = wb_xasprintf("%s%s", base, ext);
-    char *path = wb_path_join(cfg->templates_dir, name);
+    char *path = wb_path_join(dir, name);
     free(name);
     char *text;
     size_t len;
@@ -67,7 +67,8 @@ static struct wb_template *builtin(const char *src, struct wb_jv *jv)
                              NULL, jv->diags);
 }
 
-void wb_notice_load(struct wb_config *cfg, struct wb_jv *jv, json_t *root)
+void wb_notice_load(struct wb_notice *n, const char *templates_dir, struct wb_jv *jv,
+                    json_t *root)
 {
     const char *base = "privacy-notice";
     bool named = wb_jv_string(jv, root, "", "privacy_notice", false, &base);
@@ -78,23 +79,23 @@ void wb_notice_load(struct wb_config *cfg, struct wb_jv *jv, json_t *root)
         return;
     }
     bool has_text = false, has_html = false;
-    if (cfg->templates_dir) {
-        cfg->notice_text = load_file(cfg, jv, base, ".txt", &has_text);
-        cfg->notice_html = load_file(cfg, jv, base, ".html", &has_html);
+    if (templates_dir) {
+        n->text = load_file(templates_dir, jv, base, ".txt", &has_text);
+        n->html = load_file(templates_dir, jv, base, ".html", &has_html);
     }
     if (named && !has_text && !has_html)
         wb_jv_err_val(jv, "/privacy_notice",
                       "privacy notice \"%s\": neither %s.txt nor %s.html is in templates_dir",
                       base, base, base);
     if (!has_text)
-        cfg->notice_text = builtin(default_text, jv);
+        n->text = builtin(default_text, jv);
     if (!has_html)
-        cfg->notice_html = builtin(default_html, jv);
+        n->html = builtin(default_html, jv);
 }
 
-void wb_notice_free(struct wb_config *cfg)
+void wb_notice_free(struct wb_notice *n)
 {
-    wb_template_free(cfg->notice_text);
-    wb_template_free(cfg->notice_html);
-    cfg->notice_text = cfg->notice_html = NULL;
+    wb_template_free(n->text);
+    wb_template_free(n->html);
+    n->text = n->html = NULL;
 }

@@ -8,7 +8,6 @@
 #include "warmbench/ats_in.h"
 #include "warmbench/buf.h"
 #include "warmbench/http_loop.h"
-#include "warmbench/tracking.h"
 #include "warmbench/util.h"
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -44,7 +43,7 @@ struct wb_router {
     const struct wb_config *cfg;
     struct wb_pg *pg;
     struct wb_metrics *metrics;
-    struct wb_tracking *tracking;   /* the token routes' handlers */
+    struct wb_route_handlers tokens; /* the token routes' handlers */
     struct rt_listener pub, adm;
     struct rt_reqs waiting;         /* suspended requests, oldest first */
     uv_timer_t sweep;               /* answers those that waited too long */
@@ -162,7 +161,7 @@ const struct wb_req_info *wb_req_info(const struct wb_req *q)
 
 void *wb_req_cls(const struct wb_req *q)
 {
-    return q->rt ? q->rt->tracking : NULL;
+    return q->rt ? q->rt->tokens.cls : NULL;
 }
 
 enum MHD_Result wb_req_answer(struct wb_req *q, int status, struct MHD_Response *r)
@@ -344,7 +343,7 @@ static enum MHD_Result rt_dispatch(struct wb_req *q)
     case WB_ROUTE_OPEN:
     case WB_ROUTE_CLICK:
     case WB_ROUTE_UNSUB_PAGE:
-    case WB_ROUTE_UNSUB_POST: return wb_tracking_serve(q->rt->tracking, q);
+    case WB_ROUTE_UNSUB_POST: return q->rt->tokens.serve(q->rt->tokens.cls, q);
     case WB_ROUTE_HEALTHZ: return rt_health(q);
     case WB_ROUTE_METRICS: return rt_metrics(q);
     case WB_ROUTE_ATS_EVENTS: return rt_ats(q);
@@ -471,15 +470,15 @@ static int rt_listen_on(struct wb_router *rt, struct rt_listener *l, const char 
 }
 
 struct wb_router *wb_router_new(uv_loop_t *loop, const struct wb_config *cfg, struct wb_pg *pg,
-                                struct wb_eventq *q, struct wb_metrics *metrics, char *err,
-                                size_t errsz)
+                                struct wb_metrics *metrics, const struct wb_route_handlers *h,
+                                char *err, size_t errsz)
 {
     struct wb_router *rt = wb_xcalloc(1, sizeof *rt);
     rt->loop = loop;
     rt->cfg = cfg;
     rt->pg = pg;
     rt->metrics = metrics;
-    rt->tracking = wb_tracking_new(cfg, pg, q, metrics);
+    rt->tokens = *h;
     TAILQ_INIT(&rt->waiting);
     uv_timer_init(loop, &rt->sweep);
     rt->sweep.data = rt;
@@ -496,7 +495,7 @@ struct wb_router *wb_router_new(uv_loop_t *loop, const struct wb_config *cfg, st
 void wb_router_set_config(struct wb_router *rt, const struct wb_config *cfg)
 {
     rt->cfg = cfg;
-    wb_tracking_set_config(rt->tracking, cfg);
+    rt->tokens.set_config(rt->tokens.cls, cfg);
 }
 
 uint16_t wb_router_port(const struct wb_router *rt, bool admin)
@@ -534,6 +533,6 @@ void wb_router_free(struct wb_router *rt)
     wb_http_free(rt->pub.http);
     wb_http_free(rt->adm.http);
     /* After the listeners: their last completed callbacks are done. */
-    wb_tracking_free(rt->tracking);
+    rt->tokens.free(rt->tokens.cls);
     uv_close((uv_handle_t *)&rt->sweep, rt_free_router);
 }

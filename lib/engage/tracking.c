@@ -309,3 +309,23 @@ void wb_tracking_free(struct wb_tracking *t)
     wb_dedup_free(t->dedup);
     free(t);
 }
+
+static enum MHD_Result tk_serve(void *cls, struct wb_req *q)
+{
+    return wb_tracking_serve(cls, q);
+}
+
+static void tk_set_config(void *cls, const struct wb_config *cfg)
+{
+    wb_tracking_set_config(cls, cfg);
+}
+
+static void tk_free(void *cls)
+{
+    wb_tracking_free(cls);
+}
+
+void wb_tracking_handlers(struct wb_tracking *t, struct wb_route_handlers *h)
+{
+    *h = (struct wb_route_handlers){t, tk_serve, tk_set_config, tk_free};
+}

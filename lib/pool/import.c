@@ -483,10 +483,13 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
 
 /* A staged row with its cleaned address, zone and consent. */
 #define STAGE_FROM \
-    " FROM wb_import_stage s" \
-    " CROSS JOIN LATERAL (SELECT btrim(coalesce(s.email, '')) AS addr," \
-    "                            btrim(coalesce(s.timezone, '')) AS tz," \
-    "                            btrim(coalesce(s.consent, '')) AS consent) a" \
+    " FROM (SELECT s0.*, btrim(coalesce(s0.email, '')) AS a_addr," \
+    "              btrim(coalesce(s0.timezone, '')) AS a_tz," \
+    "              btrim(coalesce(s0.consent, '')) AS a_consent," \
+    "              lower(btrim(coalesce(s0.email, ''))) AS a_key" \
+    "       FROM wb_import_stage s0 OFFSET 0) s" \
+    " CROSS JOIN LATERAL (SELECT s.a_addr AS addr, s.a_tz AS tz, s.a_consent AS consent," \
+    "                            s.a_key AS key) a" \
     " LEFT JOIN wb_import_tz z ON z.key = lower(a.tz)"
 
 /* The odd rows: every rejected row with its reason, and every row of an
@@ -500,7 +503,7 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
 static const char odd_sql[] =
     "CREATE TEMP TABLE wb_import_odd ON COMMIT DROP AS"
     " SELECT line, key, reject FROM ("
-    "  SELECT s.line, lower(a.addr) AS key, d.key IS NOT NULL AS repeated,"
+    "  SELECT s.line, a.key, d.key IS NOT NULL AS repeated,"
     "   CASE"
     "    WHEN s.reject IS NOT NULL THEN s.reject"
     "    WHEN a.addr = '' THEN 'missing email address'"
@@ -511,14 +514,14 @@ static const char odd_sql[] =
     "    WHEN a.consent NOT IN ('', 'opt_in', 'legitimate_interest')"
     "     THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
     "                 left(a.consent, 100))"
-    "    WHEN lower(a.addr) IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
+    "    WHEN a.key IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
     "      OR wb_email_hash_salted(a.addr, (SELECT wb_hash_salt()))"
     "         IN (SELECT email_hash FROM suppressions)"
     "     THEN 'suppressed'"
     "   END AS reject"
     STAGE_FROM
     "  LEFT JOIN (SELECT DISTINCT lower(btrim(coalesce(email, ''))) AS key"
-    "             FROM wb_import_stage WHERE dup) d ON d.key = lower(a.addr)"
+    "             FROM wb_import_stage WHERE dup) d ON d.key = a.key"
     "  OFFSET 0"
     " ) x"
     " WHERE reject IS NOT NULL OR repeated";
@@ -634,7 +637,7 @@ static const char insert_head[] =
 static const char insert_tail[] =
     STAGE_FROM
     " WHERE NOT EXISTS (SELECT 1 FROM skip k WHERE k.line = s.line)"
-    "   AND NOT EXISTS (SELECT 1 FROM candidates c WHERE lower(c.email) = lower(a.addr))";
+    "   AND NOT EXISTS (SELECT 1 FROM candidates c WHERE lower(c.email) = a.key)";
 /* Every rejected or superseded row by line, as the upsert reports them. */
 static const char report_sql[] =
     "WITH win AS (SELECT key, max(line) AS line FROM wb_import_odd"

@@ -108,8 +108,8 @@ static char *add_pixel(char *html, const struct wb_config *cfg, int64_t id)
  * </body> in the HTML part (before the pixel). */
 static void add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_rendered *out)
 {
-    if (out->text && cfg->notice_text) {
-        char *n = render_part(cfg->notice_text, x, false);
+    if (out->text && cfg->notice.text) {
+        char *n = render_part(cfg->notice.text, x, false);
         size_t len = strlen(out->text);
         const char *sep = len && out->text[len - 1] == '\n' ? "\n" : "\n\n";
         char *t = wb_xasprintf("%s%s%s", out->text, sep, n);
@@ -117,8 +117,8 @@ static void add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_ren
         free(out->text);
         out->text = t;
     }
-    if (out->html && cfg->notice_html) {
-        char *n = render_part(cfg->notice_html, x, true);
+    if (out->html && cfg->notice.html) {
+        char *n = render_part(cfg->notice.html, x, true);
         char *body = strcasestr(out->html, "</body>");
         size_t at = body ? (size_t)(body - out->html) : strlen(out->html);
         char *h = wb_xasprintf("%.*s%s%s", (int)at, out->html, n, out->html + at);

@@ -20,6 +20,7 @@
 #include "warmbench/metrics.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/router.h"
+#include "warmbench/tracking.h"
 #include "warmbench/tokens.h"
 #include <signal.h>
 #include <stdio.h>
@@ -125,7 +126,9 @@ static int serve(void)
     metrics = wb_metrics_new(pg, 0);
     wb_metrics_set_eventq(metrics, q);
     char err[256];
-    router = wb_router_new(loop, cfg, pg, q, metrics, err, sizeof err);
+    struct wb_route_handlers h;
+    wb_tracking_handlers(wb_tracking_new(cfg, pg, q, metrics), &h);
+    router = wb_router_new(loop, cfg, pg, metrics, &h, err, sizeof err);
     if (!router) {
         fprintf(stderr, "drv_http: %s\n", err);
         abandon();
