@@ -481,7 +481,10 @@ static void attrs_expr(struct import *im, struct wb_buf *sql)
     wb_buf_puts(sql, "]::text[]))");
 }
 
-/* A staged row with its cleaned address, zone and consent. */
+/* A staged row with its cleaned address, its key (lower case), zone and
+ * consent, each computed once per row: the OFFSET 0 keeps the subquery
+ * from being pulled up, which would copy the expressions into every place
+ * that names them (the key alone was computed four times a row). */
 #define STAGE_FROM \
     " FROM (SELECT s0.*, btrim(coalesce(s0.email, '')) AS a_addr," \
     "              btrim(coalesce(s0.timezone, '')) AS a_tz," \
