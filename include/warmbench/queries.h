@@ -4,9 +4,9 @@
 #ifndef WB_QUERIES_H
 #define WB_QUERIES_H
 
-/* Highest applied migration: no params → one row, one column. */
 /* Claims and returns the data to render. $1 sender, $2 batch, $3 daily_limit,
- * $4 min_interval_s, $5 owner, $6 lease seconds. Columns: see WB_CLAIM_*. */
+ * $4 min_interval_s, $5 owner, $6 lease seconds, $7 the Message-IDs'
+ * domain. Columns: see WB_CLAIM_*. */
 extern const char *const wb_q_claim;
 enum {
     WB_CLAIM_ID, WB_CLAIM_STEP, WB_CLAIM_SEQUENCE, WB_CLAIM_ATTEMPTS, WB_CLAIM_MESSAGE_ID,
@@ -14,17 +14,16 @@ enum {
     WB_CLAIM_TITLE, WB_CLAIM_COMPANY, WB_CLAIM_LOCATION, WB_CLAIM_ATTRS, WB_CLAIM_THREAD_ID,
     WB_CLAIM_CONSENT, WB_CLAIM_NCOLS
 };
-/* claimed → sending, only for rows still claimed by us whose enrollment is
- * active. Idempotent for our own rows (a mark whose answer was lost with the
- * connection is repeated, and only then are the messages sent). $1 ids,
- * $2 Message-IDs, $3 recipients, $4 subjects, $5 variants, $6 owner, $7
- * lease seconds. Rows: the ids that may be sent now. */
-extern const char *const wb_q_mark_sending;
-/* Stages SMTP outcomes (wb_stage_outcomes). $1 ids, $2 outcomes
- * (sent|retry|failed|bounce|unknown; unknown: the connection broke after
- * the data, the sequence goes on as if sent), $3 SMTP codes, $4 reply
- * lines, $5 retry delays (s), $6 owner. Row: count staged. */
-extern const char *const wb_q_stage_outcomes;
+/* The window's one statement (wb_send_window): marks claimed messages
+ * `sending` (wb_mark_sending: a compare-and-set on our own claim and the
+ * claim's Message-ID, only while the enrollment is active; repeatable) and
+ * stages outcomes (send_outcomes), in one transaction. $1 ids, $2
+ * Message-IDs, $3 recipients, $4 subjects, $5 variants, $6 owner, $7 lease
+ * seconds; $8 outcome ids, $9 outcomes (sent|retry|failed|bounce|unknown;
+ * unknown: the connection broke after the data, the sequence goes on as if
+ * sent), $10 SMTP codes, $11 reply lines, $12 retry delays (s). Rows: the
+ * ids that may be sent now. */
+extern const char *const wb_q_send_window;
 /* Applies up to $2 of owner $1's staged outcomes to messages, events and
  * enrollments (wb_apply_outcomes → wb_store_outcomes; a claimed row of
  * ours may fail before SMTP, e.g. when it cannot be rendered). Row: count

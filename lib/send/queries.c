@@ -7,13 +7,12 @@ const char *const wb_q_claim =
 /* Like the claim, the mark, the outcomes and lease recovery are functions
  * in sql/functions/060_send.sql, written so that each batch is fetched by
  * key and a message's row is rewritten in place (the reasons are there). */
-const char *const wb_q_mark_sending =
-    "SELECT * FROM wb_mark_sending($1::bigint[], $2::text[], $3::text[], $4::text[],"
-    " $5::integer[], $6, $7::integer)";
 
-const char *const wb_q_stage_outcomes =
-    "SELECT wb_stage_outcomes($1::bigint[], $2::text[], $3::integer[], $4::text[],"
-    " $5::float8[], $6)";
+
+const char *const wb_q_send_window =
+    "SELECT * FROM wb_send_window($1::bigint[], $2::text[], $3::text[], $4::text[],"
+    " $5::integer[], $6, $7::integer, $8::bigint[], $9::text[], $10::integer[], $11::text[],"
+    " $12::float8[])";
 
 const char *const wb_q_apply_outcomes = "SELECT * FROM wb_apply_outcomes($1, $2::integer)";
 

@@ -33,8 +33,6 @@
 #define MAX_ATTEMPTS 8
 #define MAX_RETRY_S (6 * 3600)
 #define REPLAN_FIRST 1024
-#define MARK_MIN(cap) ((cap) >= 8 ? (cap) / 4 : 1)
-#define MARKS_IN_FLIGHT 2
 
 /* A claimed message: rendered only when it is about to be marked, so a
  * claim of hundreds does not hold the loop (and every SMTP reply waiting
@@ -47,7 +45,7 @@ struct item {
 };
 STAILQ_HEAD(items, item);
 
-/* One mark in flight: its messages, in the order they were sent. */
+/* The window statement in flight: the messages it marks, in order. */
 struct batch {
     struct item **v;
     size_t n;
@@ -88,14 +86,14 @@ struct wb_sched {
     struct wb_outcomes flushing;     /* the batch being staged */
     size_t staged;                  /* staged by us, not yet applied */
     bool applying;
+    bool pumping;                   /* sched_pump is gathering a batch */
     wb_sched_observe_fn observe;
     void *observe_ud;
     struct wb_sched_figures fig;
 };
 
 static void sched_pump(struct wb_sched *s);
-static void sched_mark(struct wb_sched *s, struct batch *b);
-static void sched_stage(struct wb_sched *s);
+static void sched_apply_soon(struct wb_sched *s);
 static void sched_apply(struct wb_sched *s);
 static void sched_release_ready(struct wb_sched *s);
 
@@ -118,13 +116,6 @@ static int sched_claim_batch(const struct wb_sched *s)
 static size_t sched_mark_window(const struct wb_sched *s)
 {
     return (size_t)sched_conns(s) * 2;
-}
-
-/* What the window holds: marks on their way, messages at SMTP, outcomes
- * not yet stored. */
-static size_t sched_window_used(const struct wb_sched *s)
-{
-    return s->n_marking + s->inflight + s->res.n + s->flushing.n;
 }
 
 /* A `sending` lease covers the wait behind the rest of the window plus the
@@ -172,16 +163,16 @@ static void sched_free_item(struct item *it)
     free(it);
 }
 
-/* An outcome is written at once, or with the next write when one is on
- * its way: batches form by themselves while the database is busy, and the
- * window frees as soon as it can. */
+/* An outcome is staged at once, or with the next window statement when
+ * one is on its way: batches form by themselves while the database is
+ * busy, and the window frees as soon as it can. */
 static void sched_add_result(struct wb_sched *s, int64_t id, enum wb_msg_state from,
                        enum wb_send_outcome to, int code, const char *reply, double retry_s)
 {
     wb_msg_enter_state(id, from, to, reply);
     wb_outcomes_add(&s->res, id, wb_send_outcome_name(to), code,
                     wb_xstrdup(reply ? reply : ""), retry_s);
-    sched_stage(s);
+    sched_pump(s);
 }
 
 /* --- liveness lock ------------------------------------------------------ */
@@ -519,21 +510,10 @@ static void sched_unmark(struct wb_sched *s, struct batch *b)
     sched_free_batch(b, false);
 }
 
-static void sched_on_marked(PGresult *r, void *ud)
+/* Sends what the window statement marked; each id once, even were it
+ * twice in the batch. */
+static void sched_send_marked(struct wb_sched *s, struct batch *b, PGresult *r)
 {
-    struct wb_sched *s = ud;
-    struct batch *b = sched_pop_batch(s);
-    if (!r) { /* the mark may or may not have happened: it is repeatable */
-        sched_unmark(s, b);
-        return;
-    }
-    if (!sched_res_ok(s, r, "marking messages sending")) {
-        /* Not sent; their claim lease expires and they go back to the queue. */
-        sched_free_batch(b, true);
-        wb_engine_check(&s->e);
-        return;
-    }
-    /* Each id marked goes out once, even were it twice in the batch. */
     int n = PQntuples(r);
     bool *used = wb_xcalloc((size_t)n + 1, sizeof *used);
     for (size_t i = 0; i < b->n; i++) {
@@ -549,38 +529,42 @@ static void sched_on_marked(PGresult *r, void *ud)
         }
     }
     free(used);
+}
+
+static void sched_on_window(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    struct batch *b = sched_pop_batch(s);
+    if (!sched_res_ok(s, r, "marking messages sending and staging outcomes")) {
+        /* Outcomes are kept and staged after the reconnect (or the retry).
+         * A lost answer leaves the mark in doubt, but it is repeatable;
+         * a refused one sends nothing (the claim lease brings them back). */
+        wb_outcomes_requeue(&s->res, &s->flushing);
+        if (!r) {
+            sched_unmark(s, b);
+            return;
+        }
+        sched_free_batch(b, true);
+        wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
+        wb_engine_check(&s->e);
+        return;
+    }
+    s->staged += s->flushing.n;
+    wb_outcomes_clear(&s->flushing);
+    sched_send_marked(s, b, r);
     sched_free_batch(b, false);
+    sched_apply_soon(s);
     sched_pump(s);
     wb_engine_check(&s->e);
 }
 
-static void sched_pump(struct wb_sched *s)
+/* The batch's mark parameters, $1-$5 of wb_q_send_window. */
+static void sched_mark_params(struct batch *b, char *a[5])
 {
-    /* A new mark as soon as a quarter of the window is free, while the last
-     * one may still be on its way: the wire keeps going through a mark's
-     * round trip and commit. */
-    size_t cap = sched_mark_window(s), busy = sched_window_used(s);
-    if (!s->n_ready || busy + MARK_MIN(cap) > cap || s->n_marks >= MARKS_IN_FLIGHT
-        || !wb_pg_ready(s->pg_mark) || !sched_ensure_alive(s))
-        return;
-    struct batch *b = wb_xcalloc(1, sizeof *b);
-    b->v = wb_xcalloc(cap - busy, sizeof *b->v);
-    struct item *it;
-    while (b->n < cap - busy && (it = sched_pop_rendered(s)))
-        b->v[b->n++] = it;
-    if (b->n)
-        sched_mark(s, b);
-    else
-        sched_free_batch(b, false);
-}
-
-/* Marks a batch `sending`; on_marked hands it on. */
-static void sched_mark(struct wb_sched *s, struct batch *b)
-{
-    size_t k = b->n;
     struct wb_buf ids, vars;
     wb_buf_init(&ids);
     wb_buf_init(&vars);
+    size_t k = b->n;
     char **mids = wb_xcalloc(k, sizeof *mids), **rcpts = wb_xcalloc(k, sizeof *rcpts);
     char **subjs = wb_xcalloc(k, sizeof *subjs);
     wb_buf_putc(&ids, '{');
@@ -598,22 +582,59 @@ static void sched_mark(struct wb_sched *s, struct batch *b)
     }
     wb_buf_putc(&ids, '}');
     wb_buf_putc(&vars, '}');
-    char *a_mid = wb_pg_array_str(mids, k, 0), *a_rcpt = wb_pg_array_str(rcpts, k, 0);
-    char *a_subj = wb_pg_array_str(subjs, k, 0), lease[16];
-    snprintf(lease, sizeof lease, "%d", sched_sending_lease_s(s));
-    const char *p[] = {ids.data, a_mid, a_rcpt, a_subj, vars.data, s->owner, lease};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_mark_sending", wb_q_mark_sending, 7, p, sched_on_marked, s) == 0)
-        sched_push_batch(s, b);
-    else
-        sched_unmark(s, b);
-    free(a_mid);
-    free(a_rcpt);
-    free(a_subj);
+    a[0] = wb_buf_steal(&ids);
+    a[1] = wb_pg_array_str(mids, k, 0);
+    a[2] = wb_pg_array_str(rcpts, k, 0);
+    a[3] = wb_pg_array_str(subjs, k, 0);
+    a[4] = wb_buf_steal(&vars);
     free(mids);
     free(rcpts);
     free(subjs);
-    wb_buf_free(&ids);
-    wb_buf_free(&vars);
+}
+
+/* Messages the next statement may mark: the window less those at SMTP.
+ * Outcomes that came back are staged by the same commit, so they leave
+ * the window as the new marks enter it. */
+static size_t sched_free_slots(struct wb_sched *s)
+{
+    size_t cap = sched_mark_window(s);
+    if (!sched_ensure_alive(s) || s->inflight >= cap)
+        return 0;
+    return cap - s->inflight;
+}
+
+/* One statement at a time on the marking connection: it stages every
+ * outcome that came back and marks as many ready messages as the window
+ * takes. While it is on its way, outcomes gather for the next one. */
+static void sched_pump(struct wb_sched *s)
+{
+    if (s->n_marks || s->pumping || !wb_pg_ready(s->pg_mark))
+        return;
+    size_t room = sched_free_slots(s);
+    struct batch *b = wb_xcalloc(1, sizeof *b);
+    b->v = wb_xcalloc(room, sizeof *b->v);
+    struct item *it;
+    s->pumping = true; /* a message that fails to render adds an outcome */
+    while (b->n < room && (it = sched_pop_rendered(s)))
+        b->v[b->n++] = it;
+    s->pumping = false;
+    if (!b->n && !s->res.n) {
+        sched_free_batch(b, false);
+        return;
+    }
+    wb_outcomes_move(&s->flushing, &s->res);
+    char *m[5], *o[5], lease[16];
+    sched_mark_params(b, m);
+    wb_outcomes_params(&s->flushing, o);
+    snprintf(lease, sizeof lease, "%d", sched_sending_lease_s(s));
+    const char *p[] = {m[0], m[1], m[2], m[3], m[4], s->owner, lease,
+                       o[0], o[1], o[2], o[3], o[4]};
+    sched_push_batch(s, b);
+    if (wb_pg_query_prepared(s->pg_mark, "wb_window", wb_q_send_window, 12, p, sched_on_window,
+                             s) < 0)
+        sched_on_window(NULL, s);
+    wb_outcomes_params_free(m);
+    wb_outcomes_params_free(o);
 }
 
 /* --- results: staged at once (the window), applied in batches ---------- */
@@ -623,7 +644,7 @@ static void sched_mark(struct wb_sched *s, struct batch *b)
 static void sched_flush(void *ud)
 {
     struct wb_sched *s = ud;
-    sched_stage(s);
+    sched_pump(s);
     sched_apply(s);
 }
 
@@ -662,39 +683,6 @@ static void sched_apply(struct wb_sched *s)
     const char *p[] = {s->owner, "1000"};
     if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, sched_on_applied, s) == 0)
         s->applying = true;
-}
-
-static void sched_on_staged(PGresult *r, void *ud)
-{
-    struct wb_sched *s = ud;
-    if (!sched_res_ok(s, r, "staging send outcomes")) {
-        /* Kept: staged after the reconnect (or the retry). */
-        wb_outcomes_requeue(&s->res, &s->flushing);
-        if (r)
-            wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
-        return;
-    }
-    s->staged += s->flushing.n;
-    wb_outcomes_clear(&s->flushing);
-    sched_stage(s);
-    sched_pump(s);
-    sched_apply_soon(s);
-    wb_engine_check(&s->e);
-}
-
-/* Stages what came back since the last write: one cheap insert that frees
- * its messages' place in the window. */
-static void sched_stage(struct wb_sched *s)
-{
-    if (s->flushing.n || !s->res.n || !wb_pg_ready(s->pg_mark))
-        return;
-    wb_outcomes_move(&s->flushing, &s->res);
-    char *a[5];
-    wb_outcomes_params(&s->flushing, a);
-    const char *p[] = {a[0], a[1], a[2], a[3], a[4], s->owner};
-    if (wb_pg_query_prepared(s->pg_mark, "wb_stage", wb_q_stage_outcomes, 6, p, sched_on_staged, s) < 0)
-        sched_on_staged(NULL, s);
-    wb_outcomes_params_free(a);
 }
 
 /* --- drain -------------------------------------------------------------- */
@@ -749,7 +737,7 @@ static void sched_release_ready(struct wb_sched *s)
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
 {
     sched_release_ready(s); /* a round in flight releases what it still claims */
-    sched_stage(s);
+    sched_pump(s);
     sched_apply(s);
     wb_engine_drain(&s->e, (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, done, ud);
 }
@@ -804,7 +792,6 @@ void wb_sched_kick(struct wb_sched *s)
         return;
     wb_engine_kick(&s->e);
     sched_pump(s);
-    sched_stage(s);
     sched_apply(s);
 }
 

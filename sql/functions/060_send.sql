@@ -294,6 +294,35 @@ BEGIN
 END
 $$;
 
+-- The send window's one round trip: stages the outcomes that came back
+-- (o_*) and marks the next messages `sending` (p_*, as wb_mark_sending),
+-- in one transaction. A commit that marks waits for the WAL flush (the
+-- mark must survive a crash of PostgreSQL: at most once); one that only
+-- stages does not, as wb_stage_outcomes. Staging and marking together keep
+-- what a kill -9 can leave unknown (marked, not staged) within the window
+-- at every commit. Rows: the ids that may be sent now.
+CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts text[],
+                                          p_subjects text[], p_variants integer[], p_owner text,
+                                          p_lease_s integer, o_ids bigint[], o_outcomes text[],
+                                          o_codes integer[], o_replies text[],
+                                          o_delays double precision[])
+RETURNS TABLE (id bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(cardinality(p_ids), 0) = 0 THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    INSERT INTO send_outcomes (message_id, owner, outcome, code, reply, retry_s)
+    SELECT r.id, p_owner, r.outcome, r.code, r.reply, r.retry_s
+    FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays) AS r(id, outcome, code, reply, retry_s)
+    ON CONFLICT (message_id) DO NOTHING;
+    IF coalesce(cardinality(p_ids), 0) > 0 THEN
+        RETURN QUERY SELECT w.id FROM wb_mark_sending(p_ids, p_mids, p_rcpts, p_subjects,
+                                                       p_variants, p_owner, p_lease_s) w;
+    END IF;
+END
+$$;
+
 -- Applies staged outcomes (wb_store_outcomes) and removes them, in
 -- one transaction: p_ids NULL takes up to p_limit of p_owner's, else those
 -- of the messages named (recovery). Returns how many staged rows were taken

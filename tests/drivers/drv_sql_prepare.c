@@ -24,8 +24,8 @@ int main(int argc, char **argv)
     (void)cfg;
     wb_enroll_query_build(&s, NULL, 0, NULL, 0, "cli", &q);
     const struct { const char *name, *sql; } all[] = {
-        {"claim", wb_q_claim},                   {"mark_sending", wb_q_mark_sending},
-        {"stage", wb_q_stage_outcomes},          {"apply", wb_q_apply_outcomes},
+        {"claim", wb_q_claim},                   {"send_window", wb_q_send_window},
+        {"apply", wb_q_apply_outcomes},
         {"release", wb_q_release},               {"owner_lock", wb_q_owner_lock},
         {"recover", wb_q_recover},               {"next_wake", wb_q_next_wake},
         {"enroll", q.sql},
