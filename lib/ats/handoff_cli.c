@@ -76,7 +76,7 @@ int wb_cmd_handoff(PGconn *c, const struct wb_config *cfg, const char *email,
     return WB_EXIT_OK;
 }
 
-static bool is_uuid(const char *s)
+static bool hc_is_uuid(const char *s)
 {
     if (strlen(s) != 36)
         return false;
@@ -88,10 +88,10 @@ static bool is_uuid(const char *s)
     return true;
 }
 
-static int retry(PGconn *c, const char *id, FILE *out)
+static int hc_retry(PGconn *c, const char *id, FILE *out)
 {
     bool by_id = wb_is_row_id(id);
-    if (!by_id && !is_uuid(id)) {
+    if (!by_id && !hc_is_uuid(id)) {
         fprintf(stderr, "warmbench: webhooks: --retry takes a handoff id or its key, not \"%s\"\n",
                 id);
         return WB_EXIT_USAGE;
@@ -121,7 +121,7 @@ static int retry(PGconn *c, const char *id, FILE *out)
     return WB_EXIT_DATAERR;
 }
 
-static void print_table(PGresult *r, FILE *out)
+static void hc_print_table(PGresult *r, FILE *out)
 {
     static const char *const head[] = {"ID", "EMAIL", "SEQUENCE", "REASON", "STATE",
                                        "ATTEMPTS", "STATUS", "NEXT ATTEMPT", "LAST ERROR"};
@@ -150,7 +150,7 @@ static void print_table(PGresult *r, FILE *out)
 int wb_cmd_webhooks(PGconn *c, bool dead_only, const char *retry_id, FILE *out)
 {
     if (retry_id)
-        return retry(c, retry_id, out);
+        return hc_retry(c, retry_id, out);
     const char *p[] = {dead_only ? "true" : "false"};
     PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "listing handoffs", list_sql, 1, p);
     if (!r)
@@ -158,7 +158,7 @@ int wb_cmd_webhooks(PGconn *c, bool dead_only, const char *retry_id, FILE *out)
     if (PQntuples(r) == 0)
         fprintf(out, dead_only ? "no dead handoffs\n" : "no handoffs\n");
     else
-        print_table(r, out);
+        hc_print_table(r, out);
     PQclear(r);
     return WB_EXIT_OK;
 }

@@ -11,7 +11,7 @@
 
 #define MAC_LEN 32
 
-static void mac(const unsigned char *key, size_t keylen, long long t, const char *body, size_t len,
+static void ws_mac(const unsigned char *key, size_t keylen, long long t, const char *body, size_t len,
                 unsigned char out[MAC_LEN])
 {
     char ts[32];
@@ -32,13 +32,13 @@ void wb_webhook_sign(const unsigned char *key, size_t keylen, long long t, const
                      size_t len, char out[WB_SIG_HEADER_MAX])
 {
     unsigned char m[MAC_LEN];
-    mac(key, keylen, t, body, len, m);
+    ws_mac(key, keylen, t, body, len, m);
     int n = snprintf(out, WB_SIG_HEADER_MAX, "t=%lld,v1=", t);
     for (size_t i = 0; i < MAC_LEN; i++)
         snprintf(out + n + 2 * i, 3, "%02x", m[i]);
 }
 
-static int hexval(char c)
+static int ws_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -50,12 +50,12 @@ static int hexval(char c)
 }
 
 /* 64 hex digits exactly → 32 bytes. */
-static bool unhex(const char *s, size_t n, unsigned char out[MAC_LEN])
+static bool ws_unhex(const char *s, size_t n, unsigned char out[MAC_LEN])
 {
     if (n != 2 * MAC_LEN)
         return false;
     for (size_t i = 0; i < MAC_LEN; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = ws_hexval(s[2 * i]), lo = ws_hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (unsigned char)(hi << 4 | lo);
@@ -63,7 +63,7 @@ static bool unhex(const char *s, size_t n, unsigned char out[MAC_LEN])
     return true;
 }
 
-static bool parse_t(const char *s, size_t n, long long *t)
+static bool ws_parse_t(const char *s, size_t n, long long *t)
 {
     if (n == 0 || n > 18)
         return false;
@@ -91,10 +91,10 @@ enum wb_sig_check wb_webhook_verify(const unsigned char *key, size_t keylen, con
         while (n && (*p == ' ' || *p == '\t'))
             p++, n--;
         if (n > 2 && !strncmp(p, "t=", 2)) {
-            if (!parse_t(p + 2, n - 2, &t))
+            if (!ws_parse_t(p + 2, n - 2, &t))
                 bad = true;
         } else if (n > 3 && !strncmp(p, "v1=", 3) && ngiven < 8) {
-            if (unhex(p + 3, n - 3, given[ngiven]))
+            if (ws_unhex(p + 3, n - 3, given[ngiven]))
                 ngiven++;
         }
         /* Other schemes (v0=, future ones) are ignored, as Stripe does. */
@@ -108,7 +108,7 @@ enum wb_sig_check wb_webhook_verify(const unsigned char *key, size_t keylen, con
     if (skew > tolerance_s)
         return WB_SIG_STALE;
     unsigned char want[MAC_LEN];
-    mac(key, keylen, t, body, len, want);
+    ws_mac(key, keylen, t, body, len, want);
     int ok = 0;
     /* Every candidate is compared in full, so the time taken says nothing
      * about which one (or how much of it) matched. */

@@ -13,12 +13,12 @@ struct scan {
     struct wb_jsonpos *m;
 };
 
-static int peek(const struct scan *sc)
+static int jpos_peek(const struct scan *sc)
 {
     return sc->i < sc->len ? (unsigned char)sc->s[sc->i] : -1;
 }
 
-static int next(struct scan *sc)
+static int jpos_next(struct scan *sc)
 {
     if (sc->i >= sc->len)
         return -1;
@@ -32,13 +32,13 @@ static int next(struct scan *sc)
     return c;
 }
 
-static void skip_ws(struct scan *sc)
+static void jpos_skip_ws(struct scan *sc)
 {
-    while (peek(sc) == ' ' || peek(sc) == '\t' || peek(sc) == '\n' || peek(sc) == '\r')
-        next(sc);
+    while (jpos_peek(sc) == ' ' || jpos_peek(sc) == '\t' || jpos_peek(sc) == '\n' || jpos_peek(sc) == '\r')
+        jpos_next(sc);
 }
 
-static void add(struct scan *sc, const char *path, int kl, int kc, int vl, int vc)
+static void jpos_add(struct scan *sc, const char *path, int kl, int kc, int vl, int vc)
 {
     struct wb_jsonpos *m = sc->m;
     if (m->n == m->cap) {
@@ -48,7 +48,7 @@ static void add(struct scan *sc, const char *path, int kl, int kc, int vl, int v
     m->v[m->n++] = (struct wb_jsonpos_entry){wb_xstrdup(path), kl, kc, vl, vc};
 }
 
-static void put_utf8(struct wb_buf *b, unsigned long cp)
+static void jpos_put_utf8(struct wb_buf *b, unsigned long cp)
 {
     if (cp < 0x80) {
         wb_buf_putc(b, (char)cp);
@@ -67,11 +67,11 @@ static void put_utf8(struct wb_buf *b, unsigned long cp)
     }
 }
 
-static unsigned long hex4(struct scan *sc)
+static unsigned long jpos_hex4(struct scan *sc)
 {
     unsigned long v = 0;
     for (int k = 0; k < 4; k++) {
-        int c = next(sc);
+        int c = jpos_next(sc);
         v <<= 4;
         if (c >= '0' && c <= '9')
             v |= (unsigned long)(c - '0');
@@ -83,9 +83,9 @@ static unsigned long hex4(struct scan *sc)
     return v;
 }
 
-static void unescape(struct scan *sc, struct wb_buf *out)
+static void jpos_unescape(struct scan *sc, struct wb_buf *out)
 {
-    int c = next(sc);
+    int c = jpos_next(sc);
     const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
     const char *hit = c > 0 ? strchr(from, c) : NULL;
     if (hit) {
@@ -94,99 +94,99 @@ static void unescape(struct scan *sc, struct wb_buf *out)
     }
     if (c != 'u')
         return;
-    unsigned long cp = hex4(sc);
+    unsigned long cp = jpos_hex4(sc);
     /* A high surrogate is followed by "\uDCxx"; combine the pair. */
-    if (cp >= 0xD800 && cp < 0xDC00 && peek(sc) == '\\') {
-        next(sc);
-        next(sc);
-        unsigned long lo = hex4(sc);
+    if (cp >= 0xD800 && cp < 0xDC00 && jpos_peek(sc) == '\\') {
+        jpos_next(sc);
+        jpos_next(sc);
+        unsigned long lo = jpos_hex4(sc);
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    put_utf8(out, cp);
+    jpos_put_utf8(out, cp);
 }
 
 /* Reads a string starting at its opening quote; decodes it into out when
  * out is not NULL (keys), else just skips it (values). */
-static void read_string(struct scan *sc, struct wb_buf *out)
+static void jpos_read_string(struct scan *sc, struct wb_buf *out)
 {
-    next(sc);
+    jpos_next(sc);
     for (;;) {
-        int c = next(sc);
+        int c = jpos_next(sc);
         if (c < 0 || c == '"')
             return;
         if (c == '\\') {
             if (out)
-                unescape(sc, out);
+                jpos_unescape(sc, out);
             else
-                next(sc);
+                jpos_next(sc);
         } else if (out) {
             wb_buf_putc(out, (char)c);
         }
     }
 }
 
-static void scan_value(struct scan *sc, const char *path, int kl, int kc);
+static void jpos_scan_value(struct scan *sc, const char *path, int kl, int kc);
 
-static void scan_object(struct scan *sc, const char *path)
+static void jpos_scan_object(struct scan *sc, const char *path)
 {
-    next(sc);
-    skip_ws(sc);
-    while (peek(sc) == '"') {
+    jpos_next(sc);
+    jpos_skip_ws(sc);
+    while (jpos_peek(sc) == '"') {
         int kl = sc->line, kc = sc->col;
         struct wb_buf key;
         wb_buf_init(&key);
-        read_string(sc, &key);
+        jpos_read_string(sc, &key);
         char *child = wb_jsonpos_child(path, key.data ? key.data : "");
         wb_buf_free(&key);
-        skip_ws(sc);
-        next(sc); /* ':' */
-        skip_ws(sc);
-        scan_value(sc, child, kl, kc);
+        jpos_skip_ws(sc);
+        jpos_next(sc); /* ':' */
+        jpos_skip_ws(sc);
+        jpos_scan_value(sc, child, kl, kc);
         free(child);
-        skip_ws(sc);
-        if (peek(sc) == ',') {
-            next(sc);
-            skip_ws(sc);
+        jpos_skip_ws(sc);
+        if (jpos_peek(sc) == ',') {
+            jpos_next(sc);
+            jpos_skip_ws(sc);
         }
     }
-    next(sc); /* '}' */
+    jpos_next(sc); /* '}' */
 }
 
-static void scan_array(struct scan *sc, const char *path)
+static void jpos_scan_array(struct scan *sc, const char *path)
 {
-    next(sc);
-    skip_ws(sc);
-    for (size_t idx = 0; peek(sc) >= 0 && peek(sc) != ']'; idx++) {
+    jpos_next(sc);
+    jpos_skip_ws(sc);
+    for (size_t idx = 0; jpos_peek(sc) >= 0 && jpos_peek(sc) != ']'; idx++) {
         char *child = wb_jsonpos_index(path, idx);
-        scan_value(sc, child, sc->line, sc->col);
+        jpos_scan_value(sc, child, sc->line, sc->col);
         free(child);
-        skip_ws(sc);
-        if (peek(sc) == ',') {
-            next(sc);
-            skip_ws(sc);
+        jpos_skip_ws(sc);
+        if (jpos_peek(sc) == ',') {
+            jpos_next(sc);
+            jpos_skip_ws(sc);
         }
     }
-    next(sc); /* ']' */
+    jpos_next(sc); /* ']' */
 }
 
-static void scan_value(struct scan *sc, const char *path, int kl, int kc)
+static void jpos_scan_value(struct scan *sc, const char *path, int kl, int kc)
 {
-    add(sc, path, kl, kc, sc->line, sc->col);
-    int c = peek(sc);
+    jpos_add(sc, path, kl, kc, sc->line, sc->col);
+    int c = jpos_peek(sc);
     if (c == '{') {
-        scan_object(sc, path);
+        jpos_scan_object(sc, path);
     } else if (c == '[') {
-        scan_array(sc, path);
+        jpos_scan_array(sc, path);
     } else if (c == '"') {
-        read_string(sc, NULL);
+        jpos_read_string(sc, NULL);
     } else {
         /* Numbers, true, false, null: up to the next delimiter. */
-        while (peek(sc) >= 0 && !strchr(",]} \t\r\n", peek(sc)))
-            next(sc);
+        while (jpos_peek(sc) >= 0 && !strchr(",]} \t\r\n", jpos_peek(sc)))
+            jpos_next(sc);
     }
 }
 
-static int by_path(const void *a, const void *b)
+static int jpos_by_path(const void *a, const void *b)
 {
     return strcmp(((const struct wb_jsonpos_entry *)a)->path,
                   ((const struct wb_jsonpos_entry *)b)->path);
@@ -199,10 +199,10 @@ void wb_jsonpos_build(struct wb_jsonpos *m, const char *text, size_t len)
     /* A UTF-8 byte order mark is not part of the document. */
     if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3))
         sc.i = 3;
-    skip_ws(&sc);
-    if (peek(&sc) >= 0)
-        scan_value(&sc, "", sc.line, sc.col);
-    qsort(m->v, m->n, sizeof *m->v, by_path);
+    jpos_skip_ws(&sc);
+    if (jpos_peek(&sc) >= 0)
+        jpos_scan_value(&sc, "", sc.line, sc.col);
+    qsort(m->v, m->n, sizeof *m->v, jpos_by_path);
 }
 
 const struct wb_jsonpos_entry *wb_jsonpos_find(const struct wb_jsonpos *m, const char *path)
@@ -210,7 +210,7 @@ const struct wb_jsonpos_entry *wb_jsonpos_find(const struct wb_jsonpos *m, const
     struct wb_jsonpos_entry key = {.path = (char *)path};
     if (!m->n)
         return NULL;
-    return bsearch(&key, m->v, m->n, sizeof *m->v, by_path);
+    return bsearch(&key, m->v, m->n, sizeof *m->v, jpos_by_path);
 }
 
 void wb_jsonpos_free(struct wb_jsonpos *m)

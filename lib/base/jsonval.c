@@ -40,7 +40,7 @@ void wb_jv_where(const struct wb_jv *jv, const char *path, bool key, int *line, 
     *col = e ? (key ? e->key_col : e->val_col) : 1;
 }
 
-static void err_at(struct wb_jv *jv, const char *path, bool key, const char *fmt, va_list ap)
+static void jval_err_at(struct wb_jv *jv, const char *path, bool key, const char *fmt, va_list ap)
 {
     int line, col;
     wb_jv_where(jv, path, key, &line, &col);
@@ -53,7 +53,7 @@ void wb_jv_err_key(struct wb_jv *jv, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_at(jv, path, true, fmt, ap);
+    jval_err_at(jv, path, true, fmt, ap);
     va_end(ap);
 }
 
@@ -61,7 +61,7 @@ void wb_jv_err_val(struct wb_jv *jv, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_at(jv, path, false, fmt, ap);
+    jval_err_at(jv, path, false, fmt, ap);
     va_end(ap);
 }
 
@@ -82,7 +82,7 @@ void wb_jv_keys(struct wb_jv *jv, json_t *obj, const char *path, const char *con
 }
 
 /* The member when present and of the wanted kind; reports otherwise. */
-static json_t *member(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
+static json_t *jval_member(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                       bool required, int (*ok)(const json_t *), const char *what)
 {
     json_t *v = json_object_get(obj, key);
@@ -99,17 +99,17 @@ static json_t *member(struct wb_jv *jv, json_t *obj, const char *path, const cha
     return NULL;
 }
 
-static int is_string(const json_t *v) { return json_is_string(v); }
-static int is_integer(const json_t *v) { return json_is_integer(v); }
-static int is_bool(const json_t *v) { return json_is_boolean(v); }
-static int is_number(const json_t *v) { return json_is_number(v); }
-static int is_object(const json_t *v) { return json_is_object(v); }
-static int is_array(const json_t *v) { return json_is_array(v); }
+static int jval_is_string(const json_t *v) { return json_is_string(v); }
+static int jval_is_integer(const json_t *v) { return json_is_integer(v); }
+static int jval_is_bool(const json_t *v) { return json_is_boolean(v); }
+static int jval_is_number(const json_t *v) { return json_is_number(v); }
+static int jval_is_object(const json_t *v) { return json_is_object(v); }
+static int jval_is_array(const json_t *v) { return json_is_array(v); }
 
 bool wb_jv_string(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                   bool required, const char **out)
 {
-    json_t *v = member(jv, obj, path, key, required, is_string, "a string");
+    json_t *v = jval_member(jv, obj, path, key, required, jval_is_string, "a string");
     if (v)
         *out = json_string_value(v);
     return v != NULL;
@@ -118,7 +118,7 @@ bool wb_jv_string(struct wb_jv *jv, json_t *obj, const char *path, const char *k
 bool wb_jv_int(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                bool required, long min, int *out)
 {
-    json_t *v = member(jv, obj, path, key, required, is_integer, "an integer");
+    json_t *v = jval_member(jv, obj, path, key, required, jval_is_integer, "an integer");
     if (!v)
         return false;
     json_int_t i = json_integer_value(v);
@@ -135,7 +135,7 @@ bool wb_jv_int(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
 bool wb_jv_bool(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                 bool required, bool *out)
 {
-    json_t *v = member(jv, obj, path, key, required, is_bool, "true or false");
+    json_t *v = jval_member(jv, obj, path, key, required, jval_is_bool, "true or false");
     if (v)
         *out = json_is_true(v);
     return v != NULL;
@@ -144,7 +144,7 @@ bool wb_jv_bool(struct wb_jv *jv, json_t *obj, const char *path, const char *key
 bool wb_jv_number(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                   bool required, double *out)
 {
-    json_t *v = member(jv, obj, path, key, required, is_number, "a number");
+    json_t *v = jval_member(jv, obj, path, key, required, jval_is_number, "a number");
     if (v)
         *out = json_number_value(v);
     return v != NULL;
@@ -153,13 +153,13 @@ bool wb_jv_number(struct wb_jv *jv, json_t *obj, const char *path, const char *k
 json_t *wb_jv_object(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                      bool required)
 {
-    return member(jv, obj, path, key, required, is_object, "an object");
+    return jval_member(jv, obj, path, key, required, jval_is_object, "an object");
 }
 
 json_t *wb_jv_array(struct wb_jv *jv, json_t *obj, const char *path, const char *key,
                     bool required)
 {
-    return member(jv, obj, path, key, required, is_array, "an array");
+    return jval_member(jv, obj, path, key, required, jval_is_array, "an array");
 }
 
 bool wb_jv_strings(struct wb_jv *jv, json_t *obj, const char *path, const char *key,

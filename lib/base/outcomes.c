@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reserve(struct wb_outcomes *o, size_t n)
+static void oc_reserve(struct wb_outcomes *o, size_t n)
 {
     if (n <= o->cap)
         return;
@@ -19,7 +19,7 @@ static void reserve(struct wb_outcomes *o, size_t n)
 void wb_outcomes_add(struct wb_outcomes *o, int64_t id, const char *state, int code, char *text,
                      double delay_s)
 {
-    reserve(o, o->n + 1);
+    oc_reserve(o, o->n + 1);
     o->v[o->n++] = (struct wb_outcome){id, state, code, text ? text : wb_xstrdup(""), delay_s};
 }
 
@@ -33,7 +33,7 @@ void wb_outcomes_move(struct wb_outcomes *to, struct wb_outcomes *from)
 
 void wb_outcomes_requeue(struct wb_outcomes *queue, struct wb_outcomes *batch)
 {
-    reserve(queue, queue->n + batch->n);
+    oc_reserve(queue, queue->n + batch->n);
     memmove(queue->v + batch->n, queue->v, queue->n * sizeof *queue->v);
     memcpy(queue->v, batch->v, batch->n * sizeof *batch->v);
     queue->n += batch->n;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(void)
+static void util_oom(void)
 {
     fputs("warmbench: out of memory\n", stderr);
     abort();
@@ -14,7 +14,7 @@ void *wb_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
-        oom();
+        util_oom();
     return p;
 }
 
@@ -22,7 +22,7 @@ void *wb_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
-        oom();
+        util_oom();
     return p;
 }
 
@@ -30,7 +30,7 @@ void *wb_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q)
-        oom();
+        util_oom();
     return q;
 }
 
@@ -51,7 +51,7 @@ char *wb_xvasprintf(const char *fmt, va_list ap)
 {
     char *s = NULL;
     if (vasprintf(&s, fmt, ap) < 0)
-        oom();
+        util_oom();
     return s;
 }
 

@@ -10,20 +10,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void *cf_at(void *base, size_t off)
+static void *cfk_cf_at(void *base, size_t off)
 {
     return (char *)base + off;
 }
 
-#define CF_STR(base, off) (*(char **)cf_at(base, off))
+#define CF_STR(base, off) (*(char **)cfk_cf_at(base, off))
 
 void wb_cf_defaults(const struct wb_cf_key *t, void *base)
 {
     for (const struct wb_cf_key *k = t; k->type != WB_CFT_END; k++) {
         if (k->type == WB_CFT_INT || k->type == WB_CFT_ENUM)
-            *(int *)cf_at(base, k->off) = (int)k->dflt;
+            *(int *)cfk_cf_at(base, k->off) = (int)k->dflt;
         else if (k->type == WB_CFT_BOOL)
-            *(bool *)cf_at(base, k->off) = k->dflt != 0;
+            *(bool *)cfk_cf_at(base, k->off) = k->dflt != 0;
         else if (k->type == WB_CFT_SECTION)
             wb_cf_defaults(k->sub, base);
     }
@@ -37,7 +37,7 @@ char *wb_cf_resolve(const struct wb_cf_ctx *x, const char *p)
 }
 
 /* "host:port" with a port in 1..65535. */
-static bool cf_listen_ok(const char *s)
+static bool cfk_cf_listen_ok(const char *s)
 {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || !colon[1] || strlen(colon + 1) > 5)
@@ -50,13 +50,13 @@ static bool cf_listen_ok(const char *s)
 }
 
 /* A bare address: something@something, nothing that would break a header. */
-static bool cf_addr_ok(const char *a)
+static bool cfk_cf_addr_ok(const char *a)
 {
     const char *at = strchr(a, '@');
     return at && at != a && at[1] && !strchr(at + 1, '@') && !strpbrk(a, " \t<>\",;");
 }
 
-static char *cf_trim_copy(const char *s, size_t n)
+static char *cfk_cf_trim_copy(const char *s, size_t n)
 {
     while (n && (*s == ' ' || *s == '\t')) {
         s++;
@@ -73,20 +73,20 @@ static char *cf_trim_copy(const char *s, size_t n)
 }
 
 /* "Name <addr>" or a bare addr → name ("" when none) and addr. */
-static bool cf_parse_from(const char *from, char **name, char **email)
+static bool cfk_cf_parse_from(const char *from, char **name, char **email)
 {
     const char *lt = strchr(from, '<');
     if (!lt) {
         *name = wb_xstrdup("");
-        *email = cf_trim_copy(from, strlen(from));
+        *email = cfk_cf_trim_copy(from, strlen(from));
     } else {
         const char *gt = strchr(lt, '>');
         if (!gt || gt[1 + strspn(gt + 1, " \t")] != '\0')
             return false;
-        *name = cf_trim_copy(from, (size_t)(lt - from));
+        *name = cfk_cf_trim_copy(from, (size_t)(lt - from));
         *email = wb_xstrndup(lt + 1, (size_t)(gt - lt - 1));
     }
-    if (cf_addr_ok(*email))
+    if (cfk_cf_addr_ok(*email))
         return true;
     free(*name);
     free(*email);
@@ -96,7 +96,7 @@ static bool cf_parse_from(const char *from, char **name, char **email)
 /* systemd's credentials directory is private to the service whatever the
  * files' mode bits say (access may be granted by ACL, which shows as group
  * bits), so the mode check does not apply there. */
-static bool cf_in_credentials_dir(const char *file)
+static bool cfk_cf_in_credentials_dir(const char *file)
 {
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
     size_t n = dir ? strlen(dir) : 0;
@@ -104,7 +104,7 @@ static bool cf_in_credentials_dir(const char *file)
 }
 
 /* The file's contents, trailing newlines stripped; reports at jpath. */
-static char *cf_secret_contents(struct wb_jv *jv, const char *jpath, const char *file,
+static char *cfk_cf_secret_contents(struct wb_jv *jv, const char *jpath, const char *file,
                                 size_t *len)
 {
     char *data;
@@ -124,7 +124,7 @@ static char *cf_secret_contents(struct wb_jv *jv, const char *jpath, const char 
 
 /* Reads a secret, refusing files others can read; the contents never
  * reach a message. Errors point at the key that names the file. */
-static char *cf_read_secret(struct wb_cf_ctx *x, const char *jpath, const char *name,
+static char *cfk_cf_read_secret(struct wb_cf_ctx *x, const char *jpath, const char *name,
                             size_t *len)
 {
     char *file = wb_cf_resolve(x, name);
@@ -135,11 +135,11 @@ static char *cf_read_secret(struct wb_cf_ctx *x, const char *jpath, const char *
         wb_jv_err_key(x->jv, jpath, "cannot read secret file \"%s\": %s", file, strerror(errno));
     else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         wb_jv_err_key(x->jv, jpath, "secret file \"%s\" is not a regular file", file);
-    else if ((st.st_mode & 077) && !cf_in_credentials_dir(file))
+    else if ((st.st_mode & 077) && !cfk_cf_in_credentials_dir(file))
         wb_jv_err_key(x->jv, jpath,
                       "secret file \"%s\" is readable by group or others (chmod 600 it)", file);
     else
-        out = cf_secret_contents(x->jv, jpath, file, len);
+        out = cfk_cf_secret_contents(x->jv, jpath, file, len);
     if (fd >= 0)
         close(fd);
     free(file);
@@ -147,7 +147,7 @@ static char *cf_read_secret(struct wb_cf_ctx *x, const char *jpath, const char *
 }
 
 /* Checks s against the row's type; reports at p and returns false. */
-static bool cf_str_valid(struct wb_jv *jv, const char *p, const struct wb_cf_key *k,
+static bool cfk_cf_str_valid(struct wb_jv *jv, const char *p, const struct wb_cf_key *k,
                          const char *s)
 {
     const char *n = k->name;
@@ -161,7 +161,7 @@ static bool cf_str_valid(struct wb_jv *jv, const char *p, const struct wb_cf_key
             wb_jv_err_val(jv, p, "\"%s\" must start with %s:// or %ss://", n, k->str, k->str);
         return false;
     case WB_CFT_LISTEN:
-        if (cf_listen_ok(s))
+        if (cfk_cf_listen_ok(s))
             return true;
         wb_jv_err_val(jv, p, "\"%s\" must be host:port, not \"%s\"", n, s);
         return false;
@@ -180,11 +180,11 @@ static bool cf_str_valid(struct wb_jv *jv, const char *p, const struct wb_cf_key
     }
 }
 
-static void cf_store_address(struct wb_jv *jv, const char *p, const struct wb_cf_key *k,
+static void cfk_cf_store_address(struct wb_jv *jv, const char *p, const struct wb_cf_key *k,
                              void *base, const char *s)
 {
     char *name, *email;
-    if (!cf_parse_from(s, &name, &email)) {
+    if (!cfk_cf_parse_from(s, &name, &email)) {
         wb_jv_err_val(jv, p, "bad address \"%s\" in \"%s\"%s", s, k->name, k->str ? k->str : "");
         return;
     }
@@ -199,24 +199,24 @@ static void cf_store_address(struct wb_jv *jv, const char *p, const struct wb_cf
         free(email);
 }
 
-static void cf_store_secret(struct wb_cf_ctx *x, const char *p, const struct wb_cf_key *k,
+static void cfk_cf_store_secret(struct wb_cf_ctx *x, const char *p, const struct wb_cf_key *k,
                             void *base, const char *s)
 {
     size_t len = 0;
     CF_STR(base, k->off) = k->flags & WB_CF_RESOLVE ? wb_cf_resolve(x, s) : wb_xstrdup(s);
-    CF_STR(base, k->aux) = cf_read_secret(x, p, s, &len);
+    CF_STR(base, k->aux) = cfk_cf_read_secret(x, p, s, &len);
     if (k->aux2 != WB_CF_NONE)
-        *(size_t *)cf_at(base, k->aux2) = len;
+        *(size_t *)cfk_cf_at(base, k->aux2) = len;
 }
 
 /* Valid s into the row's storage. */
-static void cf_store(struct wb_cf_ctx *x, const char *p, const struct wb_cf_key *k, void *base,
+static void cfk_cf_store(struct wb_cf_ctx *x, const char *p, const struct wb_cf_key *k, void *base,
                      const char *s)
 {
     if (k->type == WB_CFT_ADDRESS) {
-        cf_store_address(x->jv, p, k, base, s);
+        cfk_cf_store_address(x->jv, p, k, base, s);
     } else if (k->type == WB_CFT_SECRET) {
-        cf_store_secret(x, p, k, base, s);
+        cfk_cf_store_secret(x, p, k, base, s);
     } else if (k->flags & WB_CF_RESOLVE || k->type == WB_CFT_DIR) {
         CF_STR(base, k->off) = wb_cf_resolve(x, s);
     } else {
@@ -229,14 +229,14 @@ static void cf_store(struct wb_cf_ctx *x, const char *p, const struct wb_cf_key 
 }
 
 /* The string-valued rows; a folder row falls back to its default. */
-static void cf_string_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfk_cf_string_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                           const struct wb_cf_key *k, void *base)
 {
     const char *s;
     bool dir = k->type == WB_CFT_DIR;
     if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s)) {
         if (dir)
-            cf_store(x, "", k, base, k->str);
+            cfk_cf_store(x, "", k, base, k->str);
         return;
     }
     if (!s[0] && k->flags & WB_CF_EMPTY_NULL)
@@ -246,13 +246,13 @@ static void cf_string_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
         wb_jv_err_val(x->jv, p, "\"%s\" must not be empty", k->name);
         s = k->str;
     }
-    if (cf_str_valid(x->jv, p, k, s))
-        cf_store(x, p, k, base, s);
+    if (cfk_cf_str_valid(x->jv, p, k, s))
+        cfk_cf_store(x, p, k, base, s);
     free(p);
 }
 
 /* "a", "b" or "c" (quoted) / a, b or c (bare). */
-static char *cf_names_list(const char *const *names, bool quoted)
+static char *cfk_cf_names_list(const char *const *names, bool quoted)
 {
     char *out = wb_xstrdup("");
     const char *q = quoted ? "\"" : "";
@@ -265,7 +265,7 @@ static char *cf_names_list(const char *const *names, bool quoted)
     return out;
 }
 
-static int cf_enum_value(const struct wb_cf_key *k, const char *s)
+static int cfk_cf_enum_value(const struct wb_cf_key *k, const char *s)
 {
     if (k->parse)
         return k->parse(s);
@@ -275,20 +275,20 @@ static int cf_enum_value(const struct wb_cf_key *k, const char *s)
     return -1;
 }
 
-static void cf_enum_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfk_cf_enum_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                         const struct wb_cf_key *k, void *base)
 {
     const char *s;
     if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
         return;
-    int v = cf_enum_value(k, s);
+    int v = cfk_cf_enum_value(k, s);
     if (v >= 0) {
-        *(int *)cf_at(base, k->off) = v;
+        *(int *)cfk_cf_at(base, k->off) = v;
         return;
     }
     /* With a noun: "unknown log level "x" (use a, b or c)". */
     char *p = wb_jsonpos_child(path, k->name);
-    char *list = cf_names_list(k->names, !k->str);
+    char *list = cfk_cf_names_list(k->names, !k->str);
     if (k->str)
         wb_jv_err_val(x->jv, p, "unknown %s \"%s\" (use %s)", k->str, s, list);
     else
@@ -297,20 +297,20 @@ static void cf_enum_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
     free(p);
 }
 
-static void cf_section_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfk_cf_section_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                            const struct wb_cf_key *k, void *base)
 {
     json_t *o = wb_jv_object(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED);
     if (!o)
         return;
     if (k->aux != WB_CF_NONE)
-        *(bool *)cf_at(base, k->aux) = true;
+        *(bool *)cfk_cf_at(base, k->aux) = true;
     char *p = wb_jsonpos_child(path, k->name);
     wb_cf_load(x, o, p, k->sub, base);
     free(p);
 }
 
-static void cf_map_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfk_cf_map_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                        const struct wb_cf_key *k, void *base)
 {
     json_t *o = wb_jv_object(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED);
@@ -320,7 +320,7 @@ static void cf_map_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
         o = NULL;
     }
     char *items = o ? wb_xcalloc(json_object_size(o), k->size) : NULL;
-    size_t *n = cf_at(base, k->aux);
+    size_t *n = cfk_cf_at(base, k->aux);
     const char *id;
     json_t *v;
     json_object_foreach(o, id, v) {
@@ -336,16 +336,16 @@ static void cf_map_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
         free(p);
     }
     if (items)
-        *(char **)cf_at(base, k->off) = items;
+        *(char **)cfk_cf_at(base, k->off) = items;
     free(mp);
 }
 
-static void cf_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfk_cf_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                    const struct wb_cf_key *k, void *base)
 {
     struct wb_jv *jv = x->jv;
     bool req = k->flags & WB_CF_REQUIRED;
-    void *f = cf_at(base, k->off);
+    void *f = cfk_cf_at(base, k->off);
     switch (k->type) {
     case WB_CFT_INT:
         wb_jv_int(jv, obj, path, k->name, req, k->min, f);
@@ -356,22 +356,22 @@ static void cf_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
     case WB_CFT_NUMBER: {
         bool given = wb_jv_number(jv, obj, path, k->name, req, f);
         if (k->aux != WB_CF_NONE)
-            *(bool *)cf_at(base, k->aux) = given;
+            *(bool *)cfk_cf_at(base, k->aux) = given;
         break;
     }
-    case WB_CFT_ENUM: cf_enum_row(x, obj, path, k, base); break;
+    case WB_CFT_ENUM: cfk_cf_enum_row(x, obj, path, k, base); break;
     case WB_CFT_STRINGS:
-        wb_jv_strings(jv, obj, path, k->name, f, cf_at(base, k->aux));
+        wb_jv_strings(jv, obj, path, k->name, f, cfk_cf_at(base, k->aux));
         break;
-    case WB_CFT_SECTION: cf_section_row(x, obj, path, k, base); break;
-    case WB_CFT_MAP: cf_map_row(x, obj, path, k, base); break;
+    case WB_CFT_SECTION: cfk_cf_section_row(x, obj, path, k, base); break;
+    case WB_CFT_MAP: cfk_cf_map_row(x, obj, path, k, base); break;
     case WB_CFT_HOOK: k->load(x, obj, path, k, base); break;
-    default: cf_string_row(x, obj, path, k, base); break;
+    default: cfk_cf_string_row(x, obj, path, k, base); break;
     }
 }
 
 /* The table's names are the object's allowed keys. */
-static void cf_keys(struct wb_jv *jv, json_t *obj, const char *path, const struct wb_cf_key *t)
+static void cfk_cf_keys(struct wb_jv *jv, json_t *obj, const char *path, const struct wb_cf_key *t)
 {
     size_t n = 0;
     while (t[n].type != WB_CFT_END)
@@ -386,26 +386,26 @@ static void cf_keys(struct wb_jv *jv, json_t *obj, const char *path, const struc
 void wb_cf_load(struct wb_cf_ctx *x, json_t *obj, const char *path,
                 const struct wb_cf_key *t, void *base)
 {
-    cf_keys(x->jv, obj, path, t);
+    cfk_cf_keys(x->jv, obj, path, t);
     for (const struct wb_cf_key *k = t; k->type != WB_CFT_END; k++)
-        cf_row(x, obj, path, k, base);
+        cfk_cf_row(x, obj, path, k, base);
 }
 
 /* Secrets are wiped before their memory goes back to the allocator. */
-static void cf_free_secret(const struct wb_cf_key *k, void *base)
+static void cfk_cf_free_secret(const struct wb_cf_key *k, void *base)
 {
     char *data = CF_STR(base, k->aux);
     if (!data)
         return;
-    size_t n = k->aux2 != WB_CF_NONE ? *(size_t *)cf_at(base, k->aux2) : strlen(data);
+    size_t n = k->aux2 != WB_CF_NONE ? *(size_t *)cfk_cf_at(base, k->aux2) : strlen(data);
     explicit_bzero(data, n);
     free(data);
 }
 
-static void cf_free_map(const struct wb_cf_key *k, void *base)
+static void cfk_cf_free_map(const struct wb_cf_key *k, void *base)
 {
-    char *items = *(char **)cf_at(base, k->off);
-    size_t n = *(size_t *)cf_at(base, k->aux);
+    char *items = *(char **)cfk_cf_at(base, k->off);
+    size_t n = *(size_t *)cfk_cf_at(base, k->aux);
     for (size_t i = 0; i < n; i++) {
         wb_cf_free(k->sub, items + i * k->size);
         free(CF_STR(items + i * k->size, k->aux2));
@@ -413,22 +413,22 @@ static void cf_free_map(const struct wb_cf_key *k, void *base)
     free(items);
 }
 
-static void cf_free_row(const struct wb_cf_key *k, void *base)
+static void cfk_cf_free_row(const struct wb_cf_key *k, void *base)
 {
     switch (k->type) {
     case WB_CFT_INT: case WB_CFT_BOOL: case WB_CFT_NUMBER: case WB_CFT_ENUM: case WB_CFT_END:
         break;
     case WB_CFT_STRINGS:
-        wb_strings_free(*(char ***)cf_at(base, k->off), *(size_t *)cf_at(base, k->aux));
+        wb_strings_free(*(char ***)cfk_cf_at(base, k->off), *(size_t *)cfk_cf_at(base, k->aux));
         break;
     case WB_CFT_SECTION: wb_cf_free(k->sub, base); break;
-    case WB_CFT_MAP: cf_free_map(k, base); break;
+    case WB_CFT_MAP: cfk_cf_free_map(k, base); break;
     case WB_CFT_HOOK:
         if (k->release)
             k->release(k, base);
         break;
     case WB_CFT_SECRET:
-        cf_free_secret(k, base);
+        cfk_cf_free_secret(k, base);
         free(CF_STR(base, k->off));
         break;
     case WB_CFT_ADDRESS:
@@ -445,5 +445,5 @@ static void cf_free_row(const struct wb_cf_key *k, void *base)
 void wb_cf_free(const struct wb_cf_key *t, void *base)
 {
     for (const struct wb_cf_key *k = t; k->type != WB_CFT_END; k++)
-        cf_free_row(k, base);
+        cfk_cf_free_row(k, base);
 }

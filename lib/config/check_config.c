@@ -11,7 +11,7 @@ struct ranked {
     size_t file_rank, seq;
 };
 
-static int by_place(const void *a, const void *b)
+static int cc_by_place(const void *a, const void *b)
 {
     const struct ranked *x = a, *y = b;
     if (x->file_rank != y->file_rank)
@@ -23,13 +23,13 @@ static int by_place(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static bool same(const struct wb_diag *a, const struct wb_diag *b)
+static bool cc_same(const struct wb_diag *a, const struct wb_diag *b)
 {
     return a->line == b->line && a->col == b->col && !strcmp(a->file, b->file) &&
            !strcmp(a->msg, b->msg);
 }
 
-static void print_sorted(const struct wb_diags *d, FILE *err)
+static void cc_print_sorted(const struct wb_diags *d, FILE *err)
 {
     struct ranked *r = wb_xcalloc(d->n, sizeof *r);
     for (size_t i = 0; i < d->n; i++) {
@@ -38,11 +38,11 @@ static void print_sorted(const struct wb_diags *d, FILE *err)
             k++;
         r[i] = (struct ranked){&d->v[i], k, i};
     }
-    qsort(r, d->n, sizeof *r, by_place);
+    qsort(r, d->n, sizeof *r, cc_by_place);
     struct wb_diags one = {0};
     for (size_t i = 0; i < d->n; i++) {
         /* A template shared by two sequences can report the same thing twice. */
-        if (i && same(r[i].d, r[i - 1].d))
+        if (i && cc_same(r[i].d, r[i - 1].d))
             continue;
         one.v = (struct wb_diag *)r[i].d;
         one.n = 1;
@@ -51,13 +51,13 @@ static void print_sorted(const struct wb_diags *d, FILE *err)
     free(r);
 }
 
-static const char *plural(size_t n, const char *word, const char *words)
+static const char *cc_plural(size_t n, const char *word, const char *words)
 {
     return n == 1 ? word : words;
 }
 
 /* Adds part's "text" and "html" file names to seen unless already there. */
-static void note_files(json_t *part, const char ***seen, size_t *n)
+static void cc_note_files(json_t *part, const char ***seen, size_t *n)
 {
     static const char *const keys[] = {"text", "html"};
     for (int k = 0; k < 2; k++) {
@@ -74,7 +74,7 @@ static void note_files(json_t *part, const char ***seen, size_t *n)
 
 /* Distinct template files across all sequences (names are relative to the
  * one templates_dir, so equal names are the same file). */
-static size_t count_templates(const struct wb_config *c)
+static size_t cc_count_templates(const struct wb_config *c)
 {
     const char **seen = NULL;
     size_t n = 0;
@@ -82,9 +82,9 @@ static size_t count_templates(const struct wb_config *c)
         size_t k, v;
         json_t *st, *var;
         json_array_foreach(json_object_get(c->sequences[i].definition, "steps"), k, st) {
-            note_files(st, &seen, &n);
+            cc_note_files(st, &seen, &n);
             json_array_foreach(json_object_get(st, "variants"), v, var)
-                note_files(var, &seen, &n);
+                cc_note_files(var, &seen, &n);
         }
     }
     free(seen);
@@ -97,18 +97,18 @@ int wb_check_config(const char *path, FILE *out, FILE *err)
     wb_diags_init(&d);
     struct wb_config *c = wb_config_load(path, &d);
     if (!c) {
-        print_sorted(&d, err);
+        cc_print_sorted(&d, err);
         wb_diags_free(&d);
         return 78;
     }
     size_t steps = 0;
     for (size_t i = 0; i < c->n_sequences; i++)
         steps += c->sequences[i].n_steps;
-    size_t tpl = count_templates(c);
+    size_t tpl = cc_count_templates(c);
     fprintf(out, "config ok: %zu %s, %zu %s, %zu %s, %zu %s\n", c->n_senders,
-            plural(c->n_senders, "sender", "senders"), c->n_sequences,
-            plural(c->n_sequences, "sequence", "sequences"), steps,
-            plural(steps, "step", "steps"), tpl, plural(tpl, "template", "templates"));
+            cc_plural(c->n_senders, "sender", "senders"), c->n_sequences,
+            cc_plural(c->n_sequences, "sequence", "sequences"), steps,
+            cc_plural(steps, "step", "steps"), tpl, cc_plural(tpl, "template", "templates"));
     wb_config_free(c);
     wb_diags_free(&d);
     return 0;

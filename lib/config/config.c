@@ -78,12 +78,12 @@ static const struct wb_cf_key LOG[] = {
     WB_CF_ENUM("format", struct wb_config, log.format, WB_LOG_TEXT, LOG_FORMATS, NULL, NULL),
     WB_CF_END};
 
-static void load_scoring(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfg_load_scoring(struct wb_cf_ctx *x, json_t *obj, const char *path,
                          const struct wb_cf_key *k, void *base);
-static void release_scoring(const struct wb_cf_key *k, void *base);
-static void load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfg_release_scoring(const struct wb_cf_key *k, void *base);
+static void cfg_load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
                         const struct wb_cf_key *k, void *base);
-static void release_notice(const struct wb_cf_key *k, void *base);
+static void cfg_release_notice(const struct wb_cf_key *k, void *base);
 
 /* warmbench.json itself, in loading order: folders before the notice,
  * which reads its templates from templates_dir. */
@@ -103,8 +103,8 @@ static const struct wb_cf_key ROOT[] = {
     WB_CF_STR("sequences_dir", WB_CFT_DIR, struct wb_config, sequences_dir, 0, "sequences"),
     WB_CF_SECT("log", 0, LOG, WB_CF_NONE),
     WB_CF_INT("retention_days", struct wb_config, retention_days, 0, 0, 0),
-    WB_CF_HOOK("scoring", load_scoring, release_scoring),
-    WB_CF_HOOK("privacy_notice", load_notice, release_notice),
+    WB_CF_HOOK("scoring", cfg_load_scoring, cfg_release_scoring),
+    WB_CF_HOOK("privacy_notice", cfg_load_notice, cfg_release_notice),
     WB_CF_END};
 
 const char *wb_config_default_path(void)
@@ -114,7 +114,7 @@ const char *wb_config_default_path(void)
 }
 
 /* Kept as written (a JSON value, scoring.c reads it) once it checks out. */
-static void load_scoring(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfg_load_scoring(struct wb_cf_ctx *x, json_t *obj, const char *path,
                          const struct wb_cf_key *k, void *base)
 {
     struct wb_jv *jv = x->jv;
@@ -144,13 +144,13 @@ static void load_scoring(struct wb_cf_ctx *x, json_t *obj, const char *path,
         ((struct wb_config *)base)->scoring = json_incref(o);
 }
 
-static void release_scoring(const struct wb_cf_key *k, void *base)
+static void cfg_release_scoring(const struct wb_cf_key *k, void *base)
 {
     (void)k;
     json_decref(((struct wb_config *)base)->scoring);
 }
 
-static void load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
+static void cfg_load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
                         const struct wb_cf_key *k, void *base)
 {
     (void)path;
@@ -159,14 +159,14 @@ static void load_notice(struct wb_cf_ctx *x, json_t *obj, const char *path,
     wb_notice_load(&cfg->notice, cfg->templates_dir, x->jv, obj);
 }
 
-static void release_notice(const struct wb_cf_key *k, void *base)
+static void cfg_release_notice(const struct wb_cf_key *k, void *base)
 {
     (void)k;
     wb_notice_free(&((struct wb_config *)base)->notice);
 }
 
 /* A folder as written in warmbench.json (for messages), else its default. */
-static const char *dir_as_written(json_t *root, const char *key, const char *dflt)
+static const char *cfg_dir_as_written(json_t *root, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(root, key));
     return s && s[0] ? s : dflt;
@@ -175,7 +175,7 @@ static const char *dir_as_written(json_t *root, const char *key, const char *dfl
 /* Sequences get the folders and the sender names as data. "senders" that
  * is missing, not an object or empty has been reported already, so
  * sequences do not also report each sender they name. */
-static void load_sequences(struct wb_config *c, struct wb_jv *jv, json_t *root)
+static void cfg_load_sequences(struct wb_config *c, struct wb_jv *jv, json_t *root)
 {
     json_t *snd = json_object_get(root, "senders");
     const char **ids = wb_xcalloc(c->n_senders + 1, sizeof *ids);
@@ -184,7 +184,7 @@ static void load_sequences(struct wb_config *c, struct wb_jv *jv, json_t *root)
     struct wb_seq_env env = {
         .sequences_dir = c->sequences_dir,
         .templates_dir = c->templates_dir,
-        .tpl_dir_name = dir_as_written(root, "templates_dir", "templates"),
+        .tpl_dir_name = cfg_dir_as_written(root, "templates_dir", "templates"),
         .senders = ids,
         .n_senders = c->n_senders,
         .check_senders = json_is_object(snd) && json_object_size(snd) > 0,
@@ -193,7 +193,7 @@ static void load_sequences(struct wb_config *c, struct wb_jv *jv, json_t *root)
     free(ids);
 }
 
-static void load_text(struct wb_config *c, const char *text, size_t len,
+static void cfg_load_text(struct wb_config *c, const char *text, size_t len,
                       struct wb_diags *diags)
 {
     struct wb_jv jv;
@@ -201,7 +201,7 @@ static void load_text(struct wb_config *c, const char *text, size_t len,
     if (root) {
         struct wb_cf_ctx x = {&jv, c->path, c->dir};
         wb_cf_load(&x, root, "", ROOT, c);
-        load_sequences(c, &jv, root);
+        cfg_load_sequences(c, &jv, root);
         json_decref(root);
     }
     wb_jv_close(&jv);
@@ -220,7 +220,7 @@ struct wb_config *wb_config_load(const char *path, struct wb_diags *diags)
     if (e) {
         wb_diags_add(diags, path, 0, 0, "cannot read configuration: %s", strerror(e));
     } else {
-        load_text(c, text, len, diags);
+        cfg_load_text(c, text, len, diags);
         free(text);
     }
     if (diags->n > before) {

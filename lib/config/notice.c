@@ -25,7 +25,7 @@ static const char default_html[] =
     "hold, to correct it or to erase it.\n"
     "<a href=\"{{unsubscribe_url}}\">Object and hear nothing more from us</a>.</p>\n";
 
-static bool field_known(const char *name, void *ud)
+static bool ntc_field_known(const char *name, void *ud)
 {
     (void)ud;
     static const char *const plain[] = {"email", "first_name", "last_name", "title",
@@ -39,7 +39,7 @@ static bool field_known(const char *name, void *ud)
 
 /* templates_dir/base.ext parsed; NULL when the file is absent (*found
  * false) or has errors (reported). */
-static struct wb_template *load_file(const char *dir, struct wb_jv *jv, const char *base,
+static struct wb_template *ntc_load_file(const char *dir, struct wb_jv *jv, const char *base,
                                      const char *ext, bool *found)
 {
     char *name = wb_xasprintf("%s%s", base, ext);
@@ -54,16 +54,16 @@ static struct wb_template *load_file(const char *dir, struct wb_jv *jv, const ch
         wb_jv_err_val(jv, "/privacy_notice", "cannot read privacy notice \"%s\": %s", path,
                       strerror(e));
     } else if (!e) {
-        t = wb_template_parse(text, len, path, 1, 1, field_known, NULL, jv->diags);
+        t = wb_template_parse(text, len, path, 1, 1, ntc_field_known, NULL, jv->diags);
         free(text);
     }
     free(path);
     return t;
 }
 
-static struct wb_template *builtin(const char *src, struct wb_jv *jv)
+static struct wb_template *ntc_builtin(const char *src, struct wb_jv *jv)
 {
-    return wb_template_parse(src, strlen(src), "(built-in privacy notice)", 1, 1, field_known,
+    return wb_template_parse(src, strlen(src), "(built-in privacy notice)", 1, 1, ntc_field_known,
                              NULL, jv->diags);
 }
 
@@ -80,17 +80,17 @@ void wb_notice_load(struct wb_notice *n, const char *templates_dir, struct wb_jv
     }
     bool has_text = false, has_html = false;
     if (templates_dir) {
-        n->text = load_file(templates_dir, jv, base, ".txt", &has_text);
-        n->html = load_file(templates_dir, jv, base, ".html", &has_html);
+        n->text = ntc_load_file(templates_dir, jv, base, ".txt", &has_text);
+        n->html = ntc_load_file(templates_dir, jv, base, ".html", &has_html);
     }
     if (named && !has_text && !has_html)
         wb_jv_err_val(jv, "/privacy_notice",
                       "privacy notice \"%s\": neither %s.txt nor %s.html is in templates_dir",
                       base, base, base);
     if (!has_text)
-        n->text = builtin(default_text, jv);
+        n->text = ntc_builtin(default_text, jv);
     if (!has_html)
-        n->html = builtin(default_html, jv);
+        n->html = ntc_builtin(default_html, jv);
 }
 
 void wb_notice_free(struct wb_notice *n)

@@ -43,7 +43,7 @@ static const char *const STEP_KEYS[] = {"after", "subject", "text", "html", "thr
 static const char *const VARIANT_KEYS[] = {"subject", "text", "html", NULL};
 static const char *const DAYS[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
-static bool only_chars(const char *s, const char *extra)
+static bool seq_only_chars(const char *s, const char *extra)
 {
     if (!*s)
         return false;
@@ -85,7 +85,7 @@ bool wb_tz_valid(const char *name)
         return true;
     /* Relative names only, no escape from the zone folder, and not the
      * posix/ and right/ trees, which duplicate every zone. */
-    if (!only_chars(name, "/_+-") || name[0] == '/' || strstr(name, "..") ||
+    if (!seq_only_chars(name, "/_+-") || name[0] == '/' || strstr(name, "..") ||
         wb_has_prefix(name, "posix/") || wb_has_prefix(name, "right/"))
         return false;
     const char *dir = getenv("TZDIR");
@@ -119,7 +119,7 @@ bool wb_event_valid(const char *ev, const struct wb_sequence *s)
 }
 
 /* The fields a template of this sequence may use. */
-static bool field_known(const char *name, void *ud)
+static bool seq_field_known(const char *name, void *ud)
 {
     static const char *const plain[] = {"email", "first_name", "last_name", "title",
                                         "company", "location", "sender.name",
@@ -133,7 +133,7 @@ static bool field_known(const char *name, void *ud)
     return wb_has_prefix(name, "links.") && wb_sequence_link(s, name + 6) != NULL;
 }
 
-static void load_audience(struct sload *S, json_t *root)
+static void seq_load_audience(struct sload *S, json_t *root)
 {
     struct wb_audience *a = &S->s->audience;
     wb_cf_defaults(AUDIENCE, a);
@@ -149,7 +149,7 @@ static void load_audience(struct sload *S, json_t *root)
                       "\"score_max\" must not be below \"score_min\"");
 }
 
-static void load_days(struct sload *S, json_t *o)
+static void seq_load_days(struct sload *S, json_t *o)
 {
     struct wb_window *w = &S->s->window;
     json_t *days = wb_jv_array(S->jv, o, "/window", "days", false);
@@ -177,7 +177,7 @@ static void load_days(struct sload *S, json_t *o)
 }
 
 /* One "HH:MM" key; returns false when present but malformed. */
-static bool load_clock(struct sload *S, json_t *o, const char *key, int *out)
+static bool seq_load_clock(struct sload *S, json_t *o, const char *key, int *out)
 {
     const char *s;
     char *p = wb_jsonpos_child("/window", key);
@@ -198,7 +198,7 @@ static bool load_clock(struct sload *S, json_t *o, const char *key, int *out)
     return ok;
 }
 
-static char *load_zone(struct sload *S, json_t *o, const char *key, bool allow_candidate,
+static char *seq_load_zone(struct sload *S, json_t *o, const char *key, bool allow_candidate,
                        bool *is_candidate)
 {
     const char *s;
@@ -216,7 +216,7 @@ static char *load_zone(struct sload *S, json_t *o, const char *key, bool allow_c
     return NULL;
 }
 
-static void load_window(struct sload *S, json_t *root)
+static void seq_load_window(struct sload *S, json_t *root)
 {
     struct wb_window *w = &S->s->window;
     /* Without a window: every day, all day, UTC. */
@@ -227,22 +227,22 @@ static void load_window(struct sload *S, json_t *root)
     bool candidate = false;
     if (o) {
         wb_jv_keys(S->jv, o, "/window", WIN_KEYS);
-        load_days(S, o);
-        bool ok = load_clock(S, o, "start", &w->start_min);
-        ok = load_clock(S, o, "end", &w->end_min) && ok;
+        seq_load_days(S, o);
+        bool ok = seq_load_clock(S, o, "start", &w->start_min);
+        ok = seq_load_clock(S, o, "end", &w->end_min) && ok;
         if (ok && w->start_min >= w->end_min)
             wb_jv_err_val(S->jv, json_object_get(o, "end") ? "/window/end" : "/window/start",
                           "window \"end\" (%02d:%02d) must be after \"start\" (%02d:%02d)",
                           w->end_min / 60, w->end_min % 60, w->start_min / 60,
                           w->start_min % 60);
-        w->timezone = load_zone(S, o, "timezone", true, &candidate);
-        w->fallback_timezone = load_zone(S, o, "fallback_timezone", false, &candidate);
+        w->timezone = seq_load_zone(S, o, "timezone", true, &candidate);
+        w->fallback_timezone = seq_load_zone(S, o, "fallback_timezone", false, &candidate);
     }
     if (!w->timezone && !candidate && !(o && json_object_get(o, "timezone")))
         w->timezone = wb_xstrdup("UTC");
 }
 
-static void load_links(struct sload *S, json_t *root)
+static void seq_load_links(struct sload *S, json_t *root)
 {
     json_t *o = wb_jv_object(S->jv, root, "", "links", false);
     if (!o)
@@ -255,7 +255,7 @@ static void load_links(struct sload *S, json_t *root)
         char *p = wb_jsonpos_child("/links", name);
         const char *u = json_string_value(v);
         /* The name appears in templates as links.<name> and in click:<name>. */
-        if (!only_chars(name, "-_"))
+        if (!seq_only_chars(name, "-_"))
             wb_jv_err_key(S->jv, p, "bad link name \"%s\" (use letters, digits, - and _)", name);
         else if (!u || !wb_url_ok(u, "http"))
             wb_jv_err_val(S->jv, p, "link \"%s\" must be an http(s) URL", name);
@@ -266,7 +266,7 @@ static void load_links(struct sload *S, json_t *root)
 }
 
 /* A template file named by a step; its bytes also go into content_hash. */
-static struct wb_template *load_tpl_file(struct sload *S, const char *jpath, const char *name)
+static struct wb_template *seq_load_tpl_file(struct sload *S, const char *jpath, const char *name)
 {
     if (!name[0] || name[0] == '/' || strstr(name, "..")) {
         wb_jv_err_val(S->jv, jpath, "template file \"%s\" must be a name inside %s/", name,
@@ -286,7 +286,7 @@ static struct wb_template *load_tpl_file(struct sload *S, const char *jpath, con
     } else {
         EVP_DigestUpdate(S->hash, name, strlen(name) + 1);
         EVP_DigestUpdate(S->hash, text, len);
-        t = wb_template_parse(text, len, path, 1, 1, field_known, S->s, S->jv->diags);
+        t = wb_template_parse(text, len, path, 1, 1, seq_field_known, S->s, S->jv->diags);
         free(text);
     }
     free(path);
@@ -295,7 +295,7 @@ static struct wb_template *load_tpl_file(struct sload *S, const char *jpath, con
 
 /* An inline subject: positions point into the sequence file, one column
  * past the opening quote (exact when no escape precedes the tag). */
-static struct wb_template *load_subject(struct sload *S, json_t *o, const char *path)
+static struct wb_template *seq_load_subject(struct sload *S, json_t *o, const char *path)
 {
     const char *s;
     if (!wb_jv_string(S->jv, o, path, "subject", true, &s))
@@ -309,7 +309,7 @@ static struct wb_template *load_subject(struct sload *S, json_t *o, const char *
     } else {
         int line, col;
         wb_jv_where(S->jv, p, false, &line, &col);
-        t = wb_template_parse(s, strlen(s), S->jv->file, line, col + 1, field_known, S->s,
+        t = wb_template_parse(s, strlen(s), S->jv->file, line, col + 1, seq_field_known, S->s,
                               S->jv->diags);
     }
     free(p);
@@ -317,10 +317,10 @@ static struct wb_template *load_subject(struct sload *S, json_t *o, const char *
 }
 
 /* subject + text and/or html, as in a step or a variant. */
-static void load_parts(struct sload *S, json_t *o, const char *path, struct wb_template **subj,
+static void seq_load_parts(struct sload *S, json_t *o, const char *path, struct wb_template **subj,
                        struct wb_template **text, struct wb_template **html)
 {
-    *subj = load_subject(S, o, path);
+    *subj = seq_load_subject(S, o, path);
     const char *t = NULL, *h = NULL;
     bool has_t = wb_jv_string(S->jv, o, path, "text", false, &t);
     bool has_h = wb_jv_string(S->jv, o, path, "html", false, &h);
@@ -328,15 +328,15 @@ static void load_parts(struct sload *S, json_t *o, const char *path, struct wb_t
         wb_jv_err_val(S->jv, path, "needs \"text\" or \"html\" (a template file name)");
     char *p = wb_jsonpos_child(path, "text");
     if (has_t)
-        *text = load_tpl_file(S, p, t);
+        *text = seq_load_tpl_file(S, p, t);
     free(p);
     p = wb_jsonpos_child(path, "html");
     if (has_h)
-        *html = load_tpl_file(S, p, h);
+        *html = seq_load_tpl_file(S, p, h);
     free(p);
 }
 
-static void load_variants(struct sload *S, json_t *o, const char *path, struct wb_step *st)
+static void seq_load_variants(struct sload *S, json_t *o, const char *path, struct wb_step *st)
 {
     json_t *a = wb_jv_array(S->jv, o, path, "variants", false);
     if (!a)
@@ -350,7 +350,7 @@ static void load_variants(struct sload *S, json_t *o, const char *path, struct w
         if (json_is_object(v)) {
             struct wb_variant *var = &st->variants[st->n_variants++];
             wb_jv_keys(S->jv, v, p, VARIANT_KEYS);
-            load_parts(S, v, p, &var->subject, &var->text, &var->html);
+            seq_load_parts(S, v, p, &var->subject, &var->text, &var->html);
         } else {
             wb_jv_err_val(S->jv, p, "\"variants\" items must be objects");
         }
@@ -359,7 +359,7 @@ static void load_variants(struct sload *S, json_t *o, const char *path, struct w
     free(apath);
 }
 
-static void load_step(struct sload *S, json_t *o, const char *path, size_t idx,
+static void seq_load_step(struct sload *S, json_t *o, const char *path, size_t idx,
                       struct wb_step *st)
 {
     wb_jv_keys(S->jv, o, path, STEP_KEYS);
@@ -371,15 +371,15 @@ static void load_step(struct sload *S, json_t *o, const char *path, size_t idx,
             wb_jv_err_val(S->jv, p, "bad duration \"%s\" (use 30m, 12h, 3d or 2w)", after);
     }
     free(p);
-    load_parts(S, o, path, &st->subject, &st->text, &st->html);
+    seq_load_parts(S, o, path, &st->subject, &st->text, &st->html);
     p = wb_jsonpos_child(path, "thread");
     if (wb_jv_bool(S->jv, o, path, "thread", false, &st->thread) && st->thread && idx == 0)
         wb_jv_err_val(S->jv, p, "\"thread\" is not allowed on step 1 (there is no thread yet)");
     free(p);
-    load_variants(S, o, path, st);
+    seq_load_variants(S, o, path, st);
 }
 
-static void load_steps(struct sload *S, json_t *root)
+static void seq_load_steps(struct sload *S, json_t *root)
 {
     json_t *a = wb_jv_array(S->jv, root, "", "steps", true);
     if (!a)
@@ -393,14 +393,14 @@ static void load_steps(struct sload *S, json_t *root)
     json_array_foreach(a, i, v) {
         char *p = wb_jsonpos_index("/steps", i);
         if (json_is_object(v))
-            load_step(S, v, p, i, &s->steps[s->n_steps++]);
+            seq_load_step(S, v, p, i, &s->steps[s->n_steps++]);
         else
             wb_jv_err_val(S->jv, p, "step %zu must be an object", i + 1);
         free(p);
     }
 }
 
-static void load_events(struct sload *S, json_t *root, const char *key, char ***out, size_t *n)
+static void seq_load_events(struct sload *S, json_t *root, const char *key, char ***out, size_t *n)
 {
     if (!wb_jv_strings(S->jv, root, "", key, out, n))
         return;
@@ -415,12 +415,12 @@ static void load_events(struct sload *S, json_t *root, const char *key, char ***
     }
 }
 
-static void load_id(struct sload *S, json_t *root)
+static void seq_load_id(struct sload *S, json_t *root)
 {
     const char *id;
     if (!wb_jv_string(S->jv, root, "", "id", true, &id))
         return;
-    if (!only_chars(id, "._-")) {
+    if (!seq_only_chars(id, "._-")) {
         wb_jv_err_val(S->jv, "/id", "bad sequence id \"%s\" (use letters, digits, ., - and _)",
                       id);
         return;
@@ -435,7 +435,7 @@ static void load_id(struct sload *S, json_t *root)
     }
 }
 
-static void load_sender_ref(struct sload *S, json_t *root)
+static void seq_load_sender_ref(struct sload *S, json_t *root)
 {
     const char *snd;
     if (!wb_jv_string(S->jv, root, "", "sender", true, &snd))
@@ -450,21 +450,21 @@ static void load_sender_ref(struct sload *S, json_t *root)
     wb_jv_err_val(S->jv, "/sender", "unknown sender \"%s\"", snd);
 }
 
-static void load_sequence(struct sload *S, json_t *root)
+static void seq_load_sequence(struct sload *S, json_t *root)
 {
     wb_jv_keys(S->jv, root, "", SEQ_KEYS);
-    load_id(S, root);
-    load_sender_ref(S, root);
-    load_audience(S, root);
-    load_window(S, root);
+    seq_load_id(S, root);
+    seq_load_sender_ref(S, root);
+    seq_load_audience(S, root);
+    seq_load_window(S, root);
     /* Links first: templates and events refer to them by name. */
-    load_links(S, root);
-    load_steps(S, root);
-    load_events(S, root, "stop_on", &S->s->stop_on, &S->s->n_stop_on);
-    load_events(S, root, "handoff_on", &S->s->handoff_on, &S->s->n_handoff_on);
+    seq_load_links(S, root);
+    seq_load_steps(S, root);
+    seq_load_events(S, root, "stop_on", &S->s->stop_on, &S->s->n_stop_on);
+    seq_load_events(S, root, "handoff_on", &S->s->handoff_on, &S->s->n_handoff_on);
 }
 
-static void hex(const unsigned char *md, unsigned n, char *out)
+static void seq_hex(const unsigned char *md, unsigned n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (unsigned i = 0; i < n; i++) {
@@ -474,7 +474,7 @@ static void hex(const unsigned char *md, unsigned n, char *out)
     out[2 * n] = '\0';
 }
 
-static void load_file(const struct wb_seq_env *env, const char *path, struct wb_sequence **all,
+static void seq_load_file(const struct wb_seq_env *env, const char *path, struct wb_sequence **all,
                       size_t *n_all, struct wb_diags *diags)
 {
     char *text;
@@ -495,24 +495,24 @@ static void load_file(const struct wb_seq_env *env, const char *path, struct wb_
         struct sload S = {env, &jv, s, *all, *n_all - 1, EVP_MD_CTX_new()};
         EVP_DigestInit_ex(S.hash, EVP_sha256(), NULL);
         EVP_DigestUpdate(S.hash, text, len);
-        load_sequence(&S, root);
+        seq_load_sequence(&S, root);
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
         EVP_DigestFinal_ex(S.hash, md, &n);
         EVP_MD_CTX_free(S.hash);
-        hex(md, n, s->content_hash);
+        seq_hex(md, n, s->content_hash);
     }
     wb_jv_close(&jv);
     free(text);
 }
 
-static int by_name(const void *a, const void *b)
+static int seq_by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* *.json names in dir, sorted bytewise so the order never depends on locale. */
-static char **list_json(DIR *d, size_t *n)
+static char **seq_list_json(DIR *d, size_t *n)
 {
     char **v = NULL;
     *n = 0;
@@ -525,7 +525,7 @@ static char **list_json(DIR *d, size_t *n)
         v[(*n)++] = wb_xstrdup(de->d_name);
     }
     if (*n)
-        qsort(v, *n, sizeof *v, by_name);
+        qsort(v, *n, sizeof *v, seq_by_name);
     return v;
 }
 
@@ -539,18 +539,18 @@ void wb_sequences_load(const struct wb_seq_env *env, struct wb_jv *cfg,
         return;
     }
     size_t n;
-    char **names = list_json(d, &n);
+    char **names = seq_list_json(d, &n);
     closedir(d);
     for (size_t i = 0; i < n; i++) {
         char *path = wb_path_join(env->sequences_dir, names[i]);
-        load_file(env, path, out, n_out, diags);
+        seq_load_file(env, path, out, n_out, diags);
         free(path);
         free(names[i]);
     }
     free(names);
 }
 
-static void free_variant(struct wb_variant *v)
+static void seq_free_variant(struct wb_variant *v)
 {
     wb_template_free(v->subject);
     wb_template_free(v->text);
@@ -576,7 +576,7 @@ void wb_sequence_free(struct wb_sequence *s)
         wb_template_free(st->text);
         wb_template_free(st->html);
         for (size_t k = 0; k < st->n_variants; k++)
-            free_variant(&st->variants[k]);
+            seq_free_variant(&st->variants[k]);
         free(st->variants);
     }
     free(s->steps);

@@ -24,7 +24,7 @@ struct tpos {
     int line, col;
 };
 
-static void advance(struct tpos *p, const char *s, size_t n)
+static void tpl_advance(struct tpos *p, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\n') {
@@ -36,7 +36,7 @@ static void advance(struct tpos *p, const char *s, size_t n)
     }
 }
 
-static struct wb_piece *add_piece(struct wb_template *t)
+static struct wb_piece *tpl_add_piece(struct wb_template *t)
 {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 8;
@@ -47,16 +47,16 @@ static struct wb_piece *add_piece(struct wb_template *t)
     return p;
 }
 
-static void add_text(struct wb_template *t, const char *s, size_t n)
+static void tpl_add_text(struct wb_template *t, const char *s, size_t n)
 {
     if (n == 0)
         return;
-    struct wb_piece *p = add_piece(t);
+    struct wb_piece *p = tpl_add_piece(t);
     p->text = wb_xstrndup(s, n);
     p->len = n;
 }
 
-static void note_field(struct wb_template *t, const char *name)
+static void tpl_note_field(struct wb_template *t, const char *name)
 {
     for (size_t i = 0; i < t->nfields; i++)
         if (!strcmp(t->fields[i], name))
@@ -65,25 +65,25 @@ static void note_field(struct wb_template *t, const char *name)
     t->fields[t->nfields++] = wb_xstrdup(name);
 }
 
-static int is_space(char c)
+static int tpl_is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 /* Copies s[0..n) without surrounding whitespace. */
-static char *trimmed(const char *s, size_t n)
+static char *tpl_trimmed(const char *s, size_t n)
 {
-    while (n && is_space(*s)) {
+    while (n && tpl_is_space(*s)) {
         s++;
         n--;
     }
-    while (n && is_space(s[n - 1]))
+    while (n && tpl_is_space(s[n - 1]))
         n--;
     return wb_xstrndup(s, n);
 }
 
 /* Looks for "needle" (2 bytes) in s[0..n); never reads past n. */
-static const char *find2(const char *s, size_t n, char a, char b)
+static const char *tpl_find2(const char *s, size_t n, char a, char b)
 {
     for (size_t i = 0; i + 1 < n; i++)
         if (s[i] == a && s[i + 1] == b)
@@ -92,12 +92,12 @@ static const char *find2(const char *s, size_t n, char a, char b)
 }
 
 /* Handles the body of one tag (between "{{" and "}}"); false on error. */
-static int parse_tag(struct wb_template *t, const char *body, size_t n, const char *file,
+static int tpl_parse_tag(struct wb_template *t, const char *body, size_t n, const char *file,
                      struct tpos at, wb_field_known_fn known, void *ud, struct wb_diags *d)
 {
     const char *bar = memchr(body, '|', n);
     size_t name_len = bar ? (size_t)(bar - body) : n;
-    char *name = trimmed(body, name_len);
+    char *name = tpl_trimmed(body, name_len);
     if (!name[0]) {
         wb_diags_add(d, file, at.line, at.col, "empty field name in \"{{\"");
         free(name);
@@ -108,13 +108,13 @@ static int parse_tag(struct wb_template *t, const char *body, size_t n, const ch
         free(name);
         return 0;
     }
-    struct wb_piece *p = add_piece(t);
+    struct wb_piece *p = tpl_add_piece(t);
     p->is_field = 1;
     p->text = name;
     p->len = strlen(name);
     if (bar)
-        p->fallback = trimmed(bar + 1, n - name_len - 1);
-    note_field(t, name);
+        p->fallback = tpl_trimmed(bar + 1, n - name_len - 1);
+    tpl_note_field(t, name);
     return 1;
 }
 
@@ -127,32 +127,32 @@ struct wb_template *wb_template_parse(const char *src, size_t len, const char *f
     size_t i = 0;
     int ok = 1;
     while (i < len) {
-        const char *open = find2(src + i, len - i, '{', '{');
+        const char *open = tpl_find2(src + i, len - i, '{', '{');
         size_t lit = open ? (size_t)(open - (src + i)) : len - i;
-        add_text(t, src + i, lit);
-        advance(&pos, src + i, lit);
+        tpl_add_text(t, src + i, lit);
+        tpl_advance(&pos, src + i, lit);
         i += lit;
         if (!open)
             break;
         struct tpos at = pos;
         const char *body = src + i + 2;
         size_t rest = len - i - 2;
-        const char *close = find2(body, rest, '}', '}');
-        const char *reopen = find2(body, rest, '{', '{');
+        const char *close = tpl_find2(body, rest, '}', '}');
+        const char *reopen = tpl_find2(body, rest, '{', '{');
         if (!close || (reopen && reopen < close)) {
             /* Report it, then resume after the "{{" so later tags are checked too. */
             wb_diags_add(diags, file, at.line, at.col, "unclosed \"{{\"");
             ok = 0;
-            advance(&pos, src + i, 2);
+            tpl_advance(&pos, src + i, 2);
             i += 2;
             if (!close)
                 break;
             continue;
         }
         size_t blen = (size_t)(close - body);
-        if (!parse_tag(t, body, blen, file, at, known, ud, diags))
+        if (!tpl_parse_tag(t, body, blen, file, at, known, ud, diags))
             ok = 0;
-        advance(&pos, src + i, blen + 4);
+        tpl_advance(&pos, src + i, blen + 4);
         i += blen + 4;
     }
     if (!ok) {
@@ -179,7 +179,7 @@ void wb_html_escape(struct wb_buf *out, const char *s)
 /* The fallback is the template author's own text, so it is not escaped;
  * a value comes from candidate data and is inserted literally (never
  * re-expanded), escaped in HTML parts. */
-static void render_field(const struct wb_piece *p, wb_field_value_fn value, void *ud,
+static void tpl_render_field(const struct wb_piece *p, wb_field_value_fn value, void *ud,
                          bool html, struct wb_buf *out)
 {
     const char *v = value ? value(p->text, ud) : NULL;
@@ -199,7 +199,7 @@ void wb_template_render(const struct wb_template *t, wb_field_value_fn value, vo
     for (size_t i = 0; i < t->n; i++) {
         const struct wb_piece *p = &t->v[i];
         if (p->is_field)
-            render_field(p, value, ud, html, out);
+            tpl_render_field(p, value, ud, html, out);
         else
             wb_buf_append(out, p->text, p->len);
     }

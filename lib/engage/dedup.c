@@ -42,7 +42,7 @@ struct wb_dedup *wb_dedup_new(size_t capacity, unsigned window_s)
 
 /* The stamp of the window holding now; NaN and negative times share the
  * first window rather than trip a conversion. */
-static uint64_t dedup_stamp(const struct wb_dedup *d, double now)
+static uint64_t dd_dedup_stamp(const struct wb_dedup *d, double now)
 {
     if (!(now >= 0))
         now = 0;
@@ -53,7 +53,7 @@ static uint64_t dedup_stamp(const struct wb_dedup *d, double now)
 
 /* splitmix64's finaliser over the key's fields: sequential message ids
  * spread over every set. */
-static size_t dedup_set(const struct wb_dedup *d, const struct wb_dedup_key *k)
+static size_t dd_dedup_set(const struct wb_dedup *d, const struct wb_dedup_key *k)
 {
     uint64_t x = (uint64_t)k->message_id * 0x9e3779b97f4a7c15ULL;
     x ^= ((uint64_t)(uint32_t)k->what << 1 | (k->machine ? 1u : 0u)) * 0xbf58476d1ce4e5b9ULL;
@@ -65,29 +65,29 @@ static size_t dedup_set(const struct wb_dedup *d, const struct wb_dedup_key *k)
     return (size_t)(x & (d->nsets - 1));
 }
 
-static bool dedup_same(const struct entry *e, const struct wb_dedup_key *k)
+static bool dd_dedup_same(const struct entry *e, const struct wb_dedup_key *k)
 {
     return e->message_id == k->message_id && e->what == k->what && e->machine == k->machine;
 }
 
 bool wb_dedup_seen(const struct wb_dedup *d, const struct wb_dedup_key *k, double now)
 {
-    uint64_t stamp = dedup_stamp(d, now);
-    const struct entry *set = &d->e[dedup_set(d, k) * WAYS];
+    uint64_t stamp = dd_dedup_stamp(d, now);
+    const struct entry *set = &d->e[dd_dedup_set(d, k) * WAYS];
     for (int i = 0; i < WAYS; i++)
-        if (set[i].stamp == stamp && dedup_same(&set[i], k))
+        if (set[i].stamp == stamp && dd_dedup_same(&set[i], k))
             return true;
     return false;
 }
 
 /* The way k goes to: its own current entry, else one of a past window
  * (or unused), else the set's next victim. */
-static struct entry *dedup_slot(struct wb_dedup *d, size_t s, const struct wb_dedup_key *k,
+static struct entry *dd_dedup_slot(struct wb_dedup *d, size_t s, const struct wb_dedup_key *k,
                                 uint64_t stamp)
 {
     struct entry *set = &d->e[s * WAYS], *stale = NULL;
     for (int i = 0; i < WAYS; i++) {
-        if (set[i].stamp == stamp && dedup_same(&set[i], k))
+        if (set[i].stamp == stamp && dd_dedup_same(&set[i], k))
             return &set[i];
         if (set[i].stamp != stamp && !stale)
             stale = &set[i];
@@ -102,8 +102,8 @@ static struct entry *dedup_slot(struct wb_dedup *d, size_t s, const struct wb_de
 
 void wb_dedup_mark(struct wb_dedup *d, const struct wb_dedup_key *k, double now)
 {
-    uint64_t stamp = dedup_stamp(d, now);
-    struct entry *e = dedup_slot(d, dedup_set(d, k), k, stamp);
+    uint64_t stamp = dd_dedup_stamp(d, now);
+    struct entry *e = dd_dedup_slot(d, dd_dedup_set(d, k), k, stamp);
     *e = (struct entry){k->message_id, stamp, k->what, k->machine};
 }
 

@@ -46,27 +46,27 @@ struct wb_eventq {
     unsigned long long stored, refused, dropped;
 };
 
-static struct event *at(struct wb_eventq *q, size_t i)
+static struct event *evq_at(struct wb_eventq *q, size_t i)
 {
     return &q->ring[(q->head + i) % q->cap];
 }
 
-static void grow(struct wb_eventq *q)
+static void evq_grow(struct wb_eventq *q)
 {
     size_t ncap = q->cap ? q->cap * 2 : 1024;
     struct event *n = wb_xmalloc(ncap * sizeof *n);
     for (size_t i = 0; i < q->len; i++)
-        n[i] = *at(q, i);
+        n[i] = *evq_at(q, i);
     free(q->ring);
     q->ring = n;
     q->head = 0;
     q->cap = ncap;
 }
 
-static void pop(struct wb_eventq *q, size_t n, bool stored)
+static void evq_pop(struct wb_eventq *q, size_t n, bool stored)
 {
     for (size_t i = 0; i < n; i++) {
-        struct event e = *at(q, 0);
+        struct event e = *evq_at(q, 0);
         q->head = (q->head + 1) % q->cap;
         q->len--;
         free(e.type);
@@ -76,16 +76,16 @@ static void pop(struct wb_eventq *q, size_t n, bool stored)
     }
 }
 
-static void on_timer(uv_timer_t *t);
+static void evq_on_timer(uv_timer_t *t);
 
-static void arm(struct wb_eventq *q, unsigned ms)
+static void evq_arm(struct wb_eventq *q, unsigned ms)
 {
-    uv_timer_start(&q->timer, on_timer, ms, 0);
+    uv_timer_start(&q->timer, evq_on_timer, ms, 0);
 }
 
 /* Array literals: every element double-quoted with \ and " escaped, so
  * any JSON text survives the array parser. */
-static void put_quoted(struct wb_buf *b, const char *s)
+static void evq_put_quoted(struct wb_buf *b, const char *s)
 {
     wb_buf_putc(b, '"');
     for (; *s; s++) {
@@ -96,7 +96,7 @@ static void put_quoted(struct wb_buf *b, const char *s)
     wb_buf_putc(b, '"');
 }
 
-static void put_time(struct wb_buf *b, double t)
+static void evq_put_time(struct wb_buf *b, double t)
 {
     time_t s = (time_t)t;
     long us = (long)((t - (double)s) * 1e6);
@@ -111,14 +111,14 @@ static void put_time(struct wb_buf *b, double t)
     wb_buf_printf(b, "\"%s.%06ld+00\"", out, us);
 }
 
-static void on_result(PGresult *res, void *ud);
+static void evq_on_result(PGresult *res, void *ud);
 
-static void send_batch(struct wb_eventq *q)
+static void evq_send_batch(struct wb_eventq *q)
 {
     if (q->flight || !q->len)
         return;
     if (!wb_pg_ready(q->pg)) {
-        arm(q, RETRY_MS);
+        evq_arm(q, RETRY_MS);
         return;
     }
     size_t n = q->len < q->o.batch ? q->len : q->o.batch;
@@ -128,15 +128,15 @@ static void send_batch(struct wb_eventq *q)
         wb_buf_putc(&p[i], '{');
     }
     for (size_t i = 0; i < n; i++) {
-        struct event *e = at(q, i);
+        struct event *e = evq_at(q, i);
         if (i)
             for (int k = 0; k < 5; k++)
                 wb_buf_putc(&p[k], ',');
         wb_buf_printf(&p[0], "%lld", (long long)e->message_id);
-        put_quoted(&p[1], e->type);
+        evq_put_quoted(&p[1], e->type);
         wb_buf_putc(&p[2], e->machine ? 't' : 'f');
-        put_quoted(&p[3], e->detail);
-        put_time(&p[4], e->at);
+        evq_put_quoted(&p[3], e->detail);
+        evq_put_time(&p[4], e->at);
     }
     const char *params[5];
     for (int i = 0; i < 5; i++) {
@@ -145,12 +145,12 @@ static void send_batch(struct wb_eventq *q)
     }
     struct flight *f = wb_xcalloc(1, sizeof *f);
     f->q = q;
-    if (wb_pg_query(q->pg, record_sql, 5, params, on_result, f) == 0) {
+    if (wb_pg_query(q->pg, record_sql, 5, params, evq_on_result, f) == 0) {
         q->flight = f;
         q->inflight = n;
     } else {
         free(f);
-        arm(q, RETRY_MS);
+        evq_arm(q, RETRY_MS);
     }
     for (int i = 0; i < 5; i++)
         wb_buf_free(&p[i]);
@@ -158,7 +158,7 @@ static void send_batch(struct wb_eventq *q)
 
 /* Connection trouble, a server shutting down, a deadlock or lack of
  * resources pass; anything else (a schema mismatch) would fail forever. */
-static bool retryable(const PGresult *res)
+static bool evq_retryable(const PGresult *res)
 {
     if (!res)
         return true;
@@ -172,7 +172,7 @@ static bool retryable(const PGresult *res)
     return false;
 }
 
-static void maybe_flushed(struct wb_eventq *q)
+static void evq_maybe_flushed(struct wb_eventq *q)
 {
     if (q->flush_done && !q->len && !q->flight) {
         void (*done)(void *) = q->flush_done;
@@ -181,7 +181,7 @@ static void maybe_flushed(struct wb_eventq *q)
     }
 }
 
-static void on_result(PGresult *res, void *ud)
+static void evq_on_result(PGresult *res, void *ud)
 {
     struct flight *f = ud;
     struct wb_eventq *q = f->q;
@@ -194,31 +194,31 @@ static void on_result(PGresult *res, void *ud)
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
         q->warned = false;
         q->stored += n;
-        pop(q, n, true);
-    } else if (retryable(res)) {
+        evq_pop(q, n, true);
+    } else if (evq_retryable(res)) {
         if (!q->warned)
             wb_warn("tracking events: %zu waiting for the database (%s)", q->len,
                     res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "connection lost");
         q->warned = true;
-        arm(q, RETRY_MS);
+        evq_arm(q, RETRY_MS);
         return;
     } else {
         wb_error("tracking events: %zu discarded: %s %s", n,
                  PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "?",
                  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
         q->dropped += n;
-        pop(q, n, false);
+        evq_pop(q, n, false);
     }
     if (q->len >= q->o.batch || (q->len && q->flush_done))
-        arm(q, 0);
+        evq_arm(q, 0);
     else if (q->len)
-        arm(q, q->o.delay_ms);
-    maybe_flushed(q);
+        evq_arm(q, q->o.delay_ms);
+    evq_maybe_flushed(q);
 }
 
-static void on_timer(uv_timer_t *t)
+static void evq_on_timer(uv_timer_t *t)
 {
-    send_batch(t->data);
+    evq_send_batch(t->data);
 }
 
 struct wb_eventq *wb_eventq_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_eventq_opts *opts)
@@ -247,16 +247,16 @@ int wb_eventq_push(struct wb_eventq *q, int64_t message_id, const char *type, bo
         return -1;
     }
     if (q->len == q->cap)
-        grow(q);
-    struct event *e = at(q, q->len);
+        evq_grow(q);
+    struct event *e = evq_at(q, q->len);
     q->len++;
     *e = (struct event){message_id, wb_xstrdup(type), wb_xstrdup(detail ? detail : "{}"), when,
                         machine, done, ud};
     if (!q->flight) {
         if (q->len >= q->o.batch)
-            arm(q, 0);
+            evq_arm(q, 0);
         else if (!uv_is_active((uv_handle_t *)&q->timer))
-            arm(q, q->o.delay_ms);
+            evq_arm(q, q->o.delay_ms);
     }
     return 0;
 }
@@ -264,7 +264,7 @@ int wb_eventq_push(struct wb_eventq *q, int64_t message_id, const char *type, bo
 void wb_eventq_kick(struct wb_eventq *q)
 {
     if (q->len && !q->flight)
-        arm(q, 0);
+        evq_arm(q, 0);
 }
 
 void wb_eventq_stats(const struct wb_eventq *q, struct wb_eventq_stats *out)
@@ -280,11 +280,11 @@ void wb_eventq_flush(struct wb_eventq *q, void (*done)(void *), void *ud)
     q->flush_done = done;
     q->flush_ud = ud;
     if (q->len && !q->flight)
-        arm(q, 0);
-    maybe_flushed(q);
+        evq_arm(q, 0);
+    evq_maybe_flushed(q);
 }
 
-static void on_closed(uv_handle_t *h)
+static void evq_on_closed(uv_handle_t *h)
 {
     free(h->data);
 }
@@ -298,8 +298,8 @@ void wb_eventq_free(struct wb_eventq *q)
     q->flush_done = NULL;
     if (q->len)
         wb_warn("tracking events: %zu not stored at exit", q->len);
-    pop(q, q->len, false);
+    evq_pop(q, q->len, false);
     free(q->ring);
     uv_timer_stop(&q->timer);
-    uv_close((uv_handle_t *)&q->timer, on_closed);
+    uv_close((uv_handle_t *)&q->timer, evq_on_closed);
 }

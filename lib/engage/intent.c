@@ -51,7 +51,7 @@ static const char *const latin1_fold[64] = {
     "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
     "d", "n", "o", "o", "o", "o", "o", " ", "o", "u", "u", "u", "u", "y", "th", "y"};
 
-static char *fold(const char *s)
+static char *intent_fold(const char *s)
 {
     struct wb_buf b;
     wb_buf_init(&b);
@@ -86,7 +86,7 @@ static char *fold(const char *s)
 
 /* ---- loading ----------------------------------------------------------- */
 
-static void list_free(struct list *l)
+static void intent_list_free(struct list *l)
 {
     for (size_t i = 0; i < l->n; i++)
         free(l->v[i]);
@@ -95,13 +95,13 @@ static void list_free(struct list *l)
 
 /* A list is an array of strings, or an object of such arrays (one per
  * language); every entry is folded. */
-static int list_load(json_t *j, struct list *l)
+static int intent_list_load(json_t *j, struct list *l)
 {
     if (json_is_object(j)) {
         const char *k;
         json_t *v;
         json_object_foreach(j, k, v) {
-            if (list_load(v, l) < 0)
+            if (intent_list_load(v, l) < 0)
                 return -1;
         }
         return 0;
@@ -113,7 +113,7 @@ static int list_load(json_t *j, struct list *l)
     json_array_foreach(j, i, v) {
         if (!json_is_string(v))
             return -1;
-        char *f = fold(json_string_value(v));
+        char *f = intent_fold(json_string_value(v));
         if (!*f) {
             free(f);
             continue;
@@ -145,7 +145,7 @@ struct wb_intent_rules *wb_intent_load(const char *path, char *err, size_t errsz
         if (j && keys[i][1])
             j = json_object_get(j, keys[i][1]);
         bool optional = i == L_BREAK;
-        if ((!j && !optional) || (j && list_load(j, &r->l[i]) < 0)) {
+        if ((!j && !optional) || (j && intent_list_load(j, &r->l[i]) < 0)) {
             snprintf(err, errsz, "%s: \"%s%s%s\" must be a list of strings or an object of them",
                      path, keys[i][0], keys[i][1] ? "." : "", keys[i][1] ? keys[i][1] : "");
             json_decref(root);
@@ -162,18 +162,18 @@ void wb_intent_free(struct wb_intent_rules *r)
     if (!r)
         return;
     for (int i = 0; i < L_COUNT; i++)
-        list_free(&r->l[i]);
+        intent_list_free(&r->l[i]);
     free(r);
 }
 
 /* ---- stripping ------------------------------------------------------- */
 
-static bool starts(const char *s, const char *prefix)
+static bool intent_starts(const char *s, const char *prefix)
 {
     return !strncmp(s, prefix, strlen(prefix));
 }
 
-static bool ends(const char *s, const char *suffix)
+static bool intent_ends(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
@@ -181,22 +181,22 @@ static bool ends(const char *s, const char *suffix)
 
 /* An attribution line introducing the quoted message (folded line f and
  * the folded line after it, for attributions that wrap). */
-static bool attribution(const char *f, const char *next)
+static bool intent_attribution(const char *f, const char *next)
 {
-    if (ends(f, "wrote:") || ends(f, "schrieb:") || ends(f, "a ecrit :") ||
-        ends(f, "a ecrit:") || ends(f, "escribio:"))
+    if (intent_ends(f, "wrote:") || intent_ends(f, "schrieb:") || intent_ends(f, "a ecrit :") ||
+        intent_ends(f, "a ecrit:") || intent_ends(f, "escribio:"))
         return true;
-    if ((starts(f, "on ") && (strstr(f, " wrote") || ends(next, "wrote:"))) ||
-        (starts(f, "am ") && (strstr(f, " schrieb") || strstr(next, "schrieb"))) ||
-        (starts(f, "le ") && (strstr(f, " a ecrit") || strstr(next, "a ecrit"))) ||
-        (starts(f, "el ") && (strstr(f, " escribio") || strstr(next, "escribio"))))
+    if ((intent_starts(f, "on ") && (strstr(f, " wrote") || intent_ends(next, "wrote:"))) ||
+        (intent_starts(f, "am ") && (strstr(f, " schrieb") || strstr(next, "schrieb"))) ||
+        (intent_starts(f, "le ") && (strstr(f, " a ecrit") || strstr(next, "a ecrit"))) ||
+        (intent_starts(f, "el ") && (strstr(f, " escribio") || strstr(next, "escribio"))))
         return true;
     return false;
 }
 
 /* Outlook and friends quote with a header block: "From: ..." followed by
  * "Sent:"/"To:" lines (in the reader's language). */
-static bool header_block(const char *f, char **lines, size_t i, size_t n)
+static bool intent_header_block(const char *f, char **lines, size_t i, size_t n)
 {
     static const char *const from[] = {"from:", "von:", "de:", "de :"};
     static const char *const rest[] = {"sent:", "date:", "to:", "gesendet:", "datum:", "an:",
@@ -205,14 +205,14 @@ static bool header_block(const char *f, char **lines, size_t i, size_t n)
                                        "betreff:", "objet :", "asunto:"};
     bool is_from = false;
     for (size_t k = 0; k < sizeof from / sizeof from[0]; k++)
-        is_from |= starts(f, from[k]);
+        is_from |= intent_starts(f, from[k]);
     if (!is_from)
         return false;
     for (size_t j = i + 1; j < n && j <= i + 3; j++) {
-        char *g = fold(lines[j]);
+        char *g = intent_fold(lines[j]);
         bool hit = false;
         for (size_t k = 0; k < sizeof rest / sizeof rest[0]; k++)
-            hit |= starts(g, rest[k]);
+            hit |= intent_starts(g, rest[k]);
         free(g);
         if (hit)
             return true;
@@ -220,20 +220,20 @@ static bool header_block(const char *f, char **lines, size_t i, size_t n)
     return false;
 }
 
-static bool stop_line(const char *raw, const char *f)
+static bool intent_stop_line(const char *raw, const char *f)
 {
     static const char *const sig[] = {"sent from my ", "von meinem ", "envoye de mon ",
                                       "enviado desde mi ", "get outlook for ", "sent from outlook"};
-    if (!strcmp(raw, "-- ") || !strcmp(raw, "--") || starts(raw, "-----") ||
-        starts(raw, "________") || starts(f, "begin forwarded message"))
+    if (!strcmp(raw, "-- ") || !strcmp(raw, "--") || intent_starts(raw, "-----") ||
+        intent_starts(raw, "________") || intent_starts(f, "begin forwarded message"))
         return true;
     for (size_t k = 0; k < sizeof sig / sizeof sig[0]; k++)
-        if (starts(f, sig[k]))
+        if (intent_starts(f, sig[k]))
             return true;
     return false;
 }
 
-static size_t split_lines(char *s, char ***out)
+static size_t intent_split_lines(char *s, char ***out)
 {
     size_t n = 0;
     *out = NULL;
@@ -254,15 +254,15 @@ static size_t split_lines(char *s, char ***out)
 char *wb_intent_strip(const char *text, int max_lines)
 {
     char *copy = wb_xstrdup(text ? text : ""), **lines;
-    size_t n = split_lines(copy, &lines);
+    size_t n = intent_split_lines(copy, &lines);
     struct wb_buf b;
     wb_buf_init(&b);
     int kept = 0;
     for (size_t i = 0; i < n && kept < max_lines; i++) {
         const char *raw = lines[i];
         const char *lead = raw + strspn(raw, " \t");
-        char *f = fold(raw), *next = fold(i + 1 < n ? lines[i + 1] : "");
-        bool stop = stop_line(raw, f) || attribution(f, next) || header_block(f, lines, i, n);
+        char *f = intent_fold(raw), *next = intent_fold(i + 1 < n ? lines[i + 1] : "");
+        bool stop = intent_stop_line(raw, f) || intent_attribution(f, next) || intent_header_block(f, lines, i, n);
         free(next);
         if (stop) {
             free(f);
@@ -284,12 +284,12 @@ char *wb_intent_strip(const char *text, int max_lines)
 
 /* ---- matching ----------------------------------------------------------- */
 
-static bool word_char(unsigned char c)
+static bool intent_word_char(unsigned char c)
 {
     return isalnum(c) || c >= 0x80;
 }
 
-static bool in_list(const struct list *l, const char *w, size_t n)
+static bool intent_in_list(const struct list *l, const char *w, size_t n)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strlen(l->v[i]) == n && !memcmp(l->v[i], w, n))
@@ -298,7 +298,7 @@ static bool in_list(const struct list *l, const char *w, size_t n)
 }
 
 /* Looks back from pos through the same clause for a negation word. */
-static bool negated(const struct wb_intent_rules *r, const char *s, size_t pos)
+static bool intent_negated(const struct wb_intent_rules *r, const char *s, size_t pos)
 {
     size_t i = pos;
     for (int words = 0; words < NEG_WINDOW && i > 0;) {
@@ -307,15 +307,15 @@ static bool negated(const struct wb_intent_rules *r, const char *s, size_t pos)
         if (i == 0 || strchr(".,;:!?()\"", s[i - 1]))
             return false;
         size_t e = i;
-        while (i > 0 && (word_char((unsigned char)s[i - 1]) || s[i - 1] == '\''))
+        while (i > 0 && (intent_word_char((unsigned char)s[i - 1]) || s[i - 1] == '\''))
             i--;
         if (i == e) { /* some other symbol: part of no word */
             i--;
             continue;
         }
-        if (in_list(&r->l[L_BREAK], s + i, e - i))
+        if (intent_in_list(&r->l[L_BREAK], s + i, e - i))
             return false;
-        if (in_list(&r->l[L_NEG], s + i, e - i))
+        if (intent_in_list(&r->l[L_NEG], s + i, e - i))
             return true;
         words++;
     }
@@ -323,7 +323,7 @@ static bool negated(const struct wb_intent_rules *r, const char *s, size_t pos)
 }
 
 /* Bit 0: a plain match; bit 1: a negated match (when neg is set). */
-static int match(const struct wb_intent_rules *r, const struct list *l, const char *s, bool neg)
+static int intent_match(const struct wb_intent_rules *r, const struct list *l, const char *s, bool neg)
 {
     int found = 0;
     for (size_t k = 0; k < l->n; k++) {
@@ -331,10 +331,10 @@ static int match(const struct wb_intent_rules *r, const struct list *l, const ch
         size_t pl = strlen(ph);
         for (const char *p = strstr(s, ph); p; p = strstr(p + 1, ph)) {
             size_t pos = (size_t)(p - s);
-            if ((pos && word_char((unsigned char)s[pos - 1]) && word_char((unsigned char)ph[0])) ||
-                (word_char((unsigned char)p[pl]) && word_char((unsigned char)ph[pl - 1])))
+            if ((pos && intent_word_char((unsigned char)s[pos - 1]) && intent_word_char((unsigned char)ph[0])) ||
+                (intent_word_char((unsigned char)p[pl]) && intent_word_char((unsigned char)ph[pl - 1])))
                 continue;
-            found |= neg && negated(r, s, pos) ? 2 : 1;
+            found |= neg && intent_negated(r, s, pos) ? 2 : 1;
         }
     }
     return found;
@@ -342,15 +342,15 @@ static int match(const struct wb_intent_rules *r, const struct list *l, const ch
 
 enum wb_intent wb_intent_classify(const struct wb_intent_rules *r, const char *text)
 {
-    char *own = wb_intent_strip(text, r->max_lines), *s = fold(own);
+    char *own = wb_intent_strip(text, r->max_lines), *s = intent_fold(own);
     free(own);
     enum wb_intent res = WB_INTENT_NEUTRAL;
     int interested;
-    if (match(r, &r->l[L_UNSUB], s, false))
+    if (intent_match(r, &r->l[L_UNSUB], s, false))
         res = WB_INTENT_UNSUBSCRIBE;
-    else if (match(r, &r->l[L_NOT], s, false))
+    else if (intent_match(r, &r->l[L_NOT], s, false))
         res = WB_INTENT_NOT_INTERESTED;
-    else if ((interested = match(r, &r->l[L_INT], s, true)) & 2)
+    else if ((interested = intent_match(r, &r->l[L_INT], s, true)) & 2)
         res = WB_INTENT_NOT_INTERESTED;
     else if (interested)
         res = WB_INTENT_INTERESTED;
@@ -360,8 +360,8 @@ enum wb_intent wb_intent_classify(const struct wb_intent_rules *r, const char *t
 
 bool wb_intent_ooo_subject(const struct wb_intent_rules *r, const char *subject)
 {
-    char *s = fold(subject ? subject : "");
-    bool hit = match(r, &r->l[L_OOO], s, false) != 0;
+    char *s = intent_fold(subject ? subject : "");
+    bool hit = intent_match(r, &r->l[L_OOO], s, false) != 0;
     free(s);
     return hit;
 }

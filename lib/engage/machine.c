@@ -67,7 +67,7 @@ static const struct pattern click_agents[] = {
     {"GoogleImageProxy", "google-proxy"},
 };
 
-static const char *match(const char *ua, const struct pattern *p, size_t n)
+static const char *mach_match(const char *ua, const struct pattern *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (strcasestr(ua, p[i].needle))
@@ -78,7 +78,7 @@ static const char *match(const char *ua, const struct pattern *p, size_t n)
 /* Apple Mail Privacy Protection loads every image from Apple's own
  * network (17.0.0.0/8) with a bare "Mozilla/5.0" agent, whether or not
  * the mail is ever read. */
-static bool apple_mpp(const struct wb_machine_req *r)
+static bool mach_apple_mpp(const struct wb_machine_req *r)
 {
     if (r->user_agent && !strcmp(r->user_agent, "Mozilla/5.0"))
         return true;
@@ -89,7 +89,7 @@ static bool apple_mpp(const struct wb_machine_req *r)
 }
 
 /* Browsers announce speculative loads; nobody has looked yet. */
-static bool prefetch(const struct wb_machine_req *r)
+static bool mach_prefetch(const struct wb_machine_req *r)
 {
     return r->purpose && (strcasestr(r->purpose, "prefetch") || strcasestr(r->purpose, "preview"));
 }
@@ -102,11 +102,11 @@ const char *wb_machine_open(const struct wb_machine_req *r)
     /* A person's mail client always names itself; nothing does not. */
     if (!r->user_agent || !*r->user_agent)
         return "no-agent";
-    if (apple_mpp(r))
+    if (mach_apple_mpp(r))
         return "apple-mpp";
-    if (prefetch(r))
+    if (mach_prefetch(r))
         return "prefetch";
-    return match(r->user_agent, open_agents, sizeof open_agents / sizeof open_agents[0]);
+    return mach_match(r->user_agent, open_agents, sizeof open_agents / sizeof open_agents[0]);
 }
 
 const char *wb_machine_click(const struct wb_machine_req *r)
@@ -116,9 +116,9 @@ const char *wb_machine_click(const struct wb_machine_req *r)
         return "head";
     if (!r->user_agent || !*r->user_agent)
         return "no-agent";
-    if (prefetch(r))
+    if (mach_prefetch(r))
         return "prefetch";
-    const char *why = match(r->user_agent, click_agents, sizeof click_agents / sizeof click_agents[0]);
+    const char *why = mach_match(r->user_agent, click_agents, sizeof click_agents / sizeof click_agents[0]);
     if (why)
         return why;
     /* No one reads a mail and clicks within seconds of its send; a gateway

@@ -132,12 +132,12 @@ struct wb_mailbox {
     int fails;
 };
 
-static void next_message(struct wb_mailbox *m);
-static void end_poll(struct wb_mailbox *m, bool ok);
+static void mb_next_message(struct wb_mailbox *m);
+static void mb_end_poll(struct wb_mailbox *m, bool ok);
 
 /* ---- settings ------------------------------------------------------- */
 
-static void settings_free(struct settings *s)
+static void mb_settings_free(struct settings *s)
 {
     if (!s)
         return;
@@ -159,7 +159,7 @@ static void settings_free(struct settings *s)
 
 /* Splits mailbox.url into the server URL and the mailbox, without
  * credentials (they come from username/password_file). */
-static int parse_url(struct settings *s, const char *url)
+static int mb_parse_url(struct settings *s, const char *url)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
@@ -206,7 +206,7 @@ out:
     return rc;
 }
 
-static struct settings *settings_new(const struct wb_config *cfg)
+static struct settings *mb_settings_new(const struct wb_config *cfg)
 {
     if (!cfg->mailbox.enabled || !cfg->mailbox.url)
         return NULL;
@@ -220,9 +220,9 @@ static struct settings *settings_new(const struct wb_config *cfg)
         memcpy(s->secret, cfg->secret, cfg->secret_len);
         s->secret_len = cfg->secret_len;
     }
-    if (parse_url(s, cfg->mailbox.url) < 0) {
+    if (mb_parse_url(s, cfg->mailbox.url) < 0) {
         wb_error("mailbox: cannot use the URL %s", cfg->mailbox.url);
-        settings_free(s);
+        mb_settings_free(s);
         return NULL;
     }
     char err[512], *path = wb_intent_path(cfg->dir);
@@ -237,7 +237,7 @@ static struct settings *settings_new(const struct wb_config *cfg)
 
 /* Runs in the worker thread: touches in, cap and overflow only (no
  * logging; wb_buf's allocation failure aborts the process anyway). */
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+static size_t mb_on_write(char *p, size_t size, size_t n, void *ud)
 {
     struct wb_mailbox *m = ud;
     size_t len = size * n;
@@ -249,7 +249,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static void on_xfer_done(CURL *easy, CURLcode rc, void *ud)
+static void mb_on_xfer_done(CURL *easy, CURLcode rc, void *ud)
 {
     struct wb_mailbox *m = ud;
     (void)easy;
@@ -260,7 +260,7 @@ static void on_xfer_done(CURL *easy, CURLcode rc, void *ud)
 }
 
 /* Starts one IMAP transfer on url; custom is a command or NULL. */
-static int transfer(struct wb_mailbox *m, const char *url, const char *custom, size_t cap,
+static int mb_transfer(struct wb_mailbox *m, const char *url, const char *custom, size_t cap,
                     bool fresh, void (*then)(struct wb_mailbox *, CURLcode))
 {
     if (!m->easy)
@@ -275,7 +275,7 @@ static int transfer(struct wb_mailbox *m, const char *url, const char *custom, s
     m->on_xfer = then;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, mb_on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
@@ -293,7 +293,7 @@ static int transfer(struct wb_mailbox *m, const char *url, const char *custom, s
         curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, m->s->password ? m->s->password : "");
     }
-    if (wb_curl_thread_add(m->ct, e, on_xfer_done, m) < 0)
+    if (wb_curl_thread_add(m->ct, e, mb_on_xfer_done, m) < 0)
         return -1;
     m->xfer = true;
     return 0;
@@ -301,7 +301,7 @@ static int transfer(struct wb_mailbox *m, const char *url, const char *custom, s
 
 /* Errors about the connection or the server as a whole: the poll stops
  * and nothing advances. Anything else is about the message at hand. */
-static bool server_error(CURLcode rc)
+static bool mb_server_error(CURLcode rc)
 {
     return rc != CURLE_OK && rc != CURLE_REMOTE_FILE_NOT_FOUND && rc != CURLE_WRITE_ERROR &&
            rc != CURLE_FILESIZE_EXCEEDED;
@@ -309,20 +309,20 @@ static bool server_error(CURLcode rc)
 
 /* ---- SQL --------------------------------------------------------------- */
 
-static void on_sql(PGresult *r, void *ud);
+static void mb_on_sql(PGresult *r, void *ud);
 
 struct sql_req {
     struct wb_mailbox *m;
     void (*then)(struct wb_mailbox *, PGresult *);
 };
 
-static int query(struct wb_mailbox *m, const char *sql, int n, const char *const *p,
+static int mb_query(struct wb_mailbox *m, const char *sql, int n, const char *const *p,
                  void (*then)(struct wb_mailbox *, PGresult *))
 {
     struct sql_req *q = wb_xmalloc(sizeof *q);
     q->m = m;
     q->then = then;
-    if (wb_pg_query(m->pg, sql, n, p, on_sql, q) < 0) {
+    if (wb_pg_query(m->pg, sql, n, p, mb_on_sql, q) < 0) {
         free(q);
         return -1;
     }
@@ -330,9 +330,9 @@ static int query(struct wb_mailbox *m, const char *sql, int n, const char *const
     return 0;
 }
 
-static void release(struct wb_mailbox *m);
+static void mb_release(struct wb_mailbox *m);
 
-static void on_sql(PGresult *r, void *ud)
+static void mb_on_sql(PGresult *r, void *ud)
 {
     struct sql_req *q = ud;
     struct wb_mailbox *m = q->m;
@@ -341,7 +341,7 @@ static void on_sql(PGresult *r, void *ud)
     m->sql_pending--;
     if (m->freeing) {
         if (!m->sql_pending)
-            release(m);
+            mb_release(m);
         return;
     }
     if (wb_engine_draining(&m->e)) {
@@ -352,7 +352,7 @@ static void on_sql(PGresult *r, void *ud)
 }
 
 /* 1: a result; 0: the connection was lost; -1: the statement failed. */
-static int sql_ok(PGresult *r, const char *what)
+static int mb_sql_ok(PGresult *r, const char *what)
 {
     if (!r) {
         wb_warn("mailbox: database connection lost while %s; polling again later", what);
@@ -368,7 +368,7 @@ static int sql_ok(PGresult *r, const char *what)
 
 /* ---- per message ------------------------------------------------------ */
 
-static void msg_clear(struct msg *c)
+static void mb_msg_clear(struct msg *c)
 {
     wb_mail_head_free(&c->h);
     free(c->subject);
@@ -377,7 +377,7 @@ static void msg_clear(struct msg *c)
 }
 
 /* A UID that failed MAX_FAILS polls in a row is given up. */
-static bool give_up(struct wb_mailbox *m, uint64_t uid)
+static bool mb_give_up(struct wb_mailbox *m, uint64_t uid)
 {
     if (m->fail_uid != uid) {
         m->fail_uid = uid;
@@ -386,36 +386,36 @@ static bool give_up(struct wb_mailbox *m, uint64_t uid)
     return ++m->fails >= MAX_FAILS;
 }
 
-static void message_done(struct wb_mailbox *m)
+static void mb_message_done(struct wb_mailbox *m)
 {
     m->done_uid = m->cur.uid;
-    msg_clear(&m->cur);
+    mb_msg_clear(&m->cur);
     m->i++;
-    next_message(m);
+    mb_next_message(m);
 }
 
-static void skip(struct wb_mailbox *m, const char *why)
+static void mb_skip(struct wb_mailbox *m, const char *why)
 {
     wb_warn("mailbox: skipping UID %" PRIu64 ": %s", m->cur.uid, why);
-    message_done(m);
+    mb_message_done(m);
 }
 
 /* Stops the poll on a server or database failure; the message is read
  * again next poll, unless it keeps failing there (counts: the failure may
  * be the message's own doing, not an outage). */
-static void fail_message(struct wb_mailbox *m, const char *why, bool counts)
+static void mb_fail_message(struct wb_mailbox *m, const char *why, bool counts)
 {
-    if (counts && give_up(m, m->cur.uid)) {
+    if (counts && mb_give_up(m, m->cur.uid)) {
         wb_error("mailbox: UID %" PRIu64 " failed %d polls in a row (%s); skipping it",
                  m->cur.uid, MAX_FAILS, why);
-        message_done(m);
+        mb_message_done(m);
         return;
     }
-    msg_clear(&m->cur);
-    end_poll(m, false);
+    mb_msg_clear(&m->cur);
+    mb_end_poll(m, false);
 }
 
-static char *short_subject(const char *s)
+static char *mb_short_subject(const char *s)
 {
     size_t n = strlen(s);
     if (n <= SUBJECT_MAX)
@@ -426,11 +426,11 @@ static char *short_subject(const char *s)
     return wb_xstrndup(s, n);
 }
 
-static void on_recorded(struct wb_mailbox *m, PGresult *r)
+static void mb_on_recorded(struct wb_mailbox *m, PGresult *r)
 {
-    int ok = sql_ok(r, "recording an event");
+    int ok = mb_sql_ok(r, "recording an event");
     if (ok <= 0) {
-        fail_message(m, "database", ok < 0);
+        mb_fail_message(m, "database", ok < 0);
         return;
     }
     if (m->cur.event && atoi(PQgetvalue(r, 0, 0)) == 0)
@@ -438,13 +438,13 @@ static void on_recorded(struct wb_mailbox *m, PGresult *r)
                 m->cur.uid);
     if (m->cur.uid > m->last_uid)
         m->last_uid = m->cur.uid;
-    message_done(m);
+    mb_message_done(m);
 }
 
 /* Records one event about message id (type NULL: only advances). The log
  * line names the outcome (note), never the subject: subjects stay in the
  * database. */
-static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *detail,
+static void mb_record(struct wb_mailbox *m, const char *type, int64_t id, json_t *detail,
                    const char *note)
 {
     char uv[24], uid[24], mid[24];
@@ -458,20 +458,20 @@ static void record(struct wb_mailbox *m, const char *type, int64_t id, json_t *d
     if (type)
         wb_info("mailbox: UID %" PRIu64 ": %s%s%s about message %" PRId64, m->cur.uid, type,
                 note ? " " : "", note ? note : "", id);
-    if (query(m, Q_RECORD, 6, p, on_recorded) < 0)
-        fail_message(m, "database unavailable", false);
+    if (mb_query(m, Q_RECORD, 6, p, mb_on_recorded) < 0)
+        mb_fail_message(m, "database unavailable", false);
     free(d);
 }
 
-static json_t *subject_detail(struct wb_mailbox *m)
+static json_t *mb_subject_detail(struct wb_mailbox *m)
 {
-    char *s = short_subject(m->cur.subject ? m->cur.subject : "");
+    char *s = mb_short_subject(m->cur.subject ? m->cur.subject : "");
     json_t *j = json_pack("{s:I, s:s}", "uid", (json_int_t)m->cur.uid, "subject", s);
     free(s);
     return j ? j : json_object();
 }
 
-static void handle_bounce(struct wb_mailbox *m)
+static void mb_handle_bounce(struct wb_mailbox *m)
 {
     char status[16];
     const char *body = m->in.data ? m->in.data : "";
@@ -484,78 +484,78 @@ static void handle_bounce(struct wb_mailbox *m)
     if (c->has_bounce && st && (status[0] == '5' || status[0] == '4')) {
         json_t *d = json_pack("{s:s, s:s, s:I}", "kind", status[0] == '5' ? "hard" : "soft",
                               "status", status, "uid", (json_int_t)c->uid);
-        record(m, "bounce", c->bounce_id, d, status);
+        mb_record(m, "bounce", c->bounce_id, d, status);
     } else if (c->has_bounce && c->is_auto) { /* an autoresponder answering MAIL FROM */
-        record(m, "auto_reply", c->bounce_id, subject_detail(m), NULL);
+        mb_record(m, "auto_reply", c->bounce_id, mb_subject_detail(m), NULL);
     } else {
         wb_debug("mailbox: UID %" PRIu64 ": a report without a failure of ours", c->uid);
-        record(m, NULL, 0, NULL, NULL);
+        mb_record(m, NULL, 0, NULL, NULL);
     }
 }
 
-static void handle_reply(struct wb_mailbox *m)
+static void mb_handle_reply(struct wb_mailbox *m)
 {
     char *text = wb_mail_first_text(&m->cur.h, m->in.data ? m->in.data : "", m->in.len);
     enum wb_intent in = m->s->rules ? wb_intent_classify(m->s->rules, text ? text : "")
                                     : WB_INTENT_NEUTRAL;
     free(text);
-    json_t *d = subject_detail(m);
+    json_t *d = mb_subject_detail(m);
     json_object_set_new(d, "intent", json_string(wb_intent_name(in)));
-    record(m, "reply", m->cur.reply_id, d, wb_intent_name(in));
+    mb_record(m, "reply", m->cur.reply_id, d, wb_intent_name(in));
 }
 
-static void on_text(struct wb_mailbox *m, CURLcode rc)
+static void mb_on_text(struct wb_mailbox *m, CURLcode rc)
 {
-    if (server_error(rc)) {
+    if (mb_server_error(rc)) {
         wb_warn("mailbox: reading UID %" PRIu64 ": %s", m->cur.uid, curl_easy_strerror(rc));
-        fail_message(m, curl_easy_strerror(rc), true);
+        mb_fail_message(m, curl_easy_strerror(rc), true);
         return;
     }
     /* A body cut at the cap or missing is still classified from what came. */
     if (m->cur.want == WANT_BOUNCE)
-        handle_bounce(m);
+        mb_handle_bounce(m);
     else
-        handle_reply(m);
+        mb_handle_reply(m);
 }
 
-static void fetch_text(struct wb_mailbox *m)
+static void mb_fetch_text(struct wb_mailbox *m)
 {
     char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64 "/;SECTION=TEXT;PARTIAL=0.%d",
                              m->s->base, m->uidvalidity, m->cur.uid, TEXT_CAP);
-    if (transfer(m, url, NULL, TEXT_CAP + 1024, false, on_text) < 0)
-        fail_message(m, "curl refused the transfer", false);
+    if (mb_transfer(m, url, NULL, TEXT_CAP + 1024, false, mb_on_text) < 0)
+        mb_fail_message(m, "curl refused the transfer", false);
     free(url);
 }
 
-static void on_lookup(struct wb_mailbox *m, PGresult *r)
+static void mb_on_lookup(struct wb_mailbox *m, PGresult *r)
 {
-    int ok = sql_ok(r, "looking up Message-IDs");
+    int ok = mb_sql_ok(r, "looking up Message-IDs");
     if (ok <= 0) {
-        fail_message(m, "database", ok < 0);
+        mb_fail_message(m, "database", ok < 0);
         return;
     }
     if (PQntuples(r) == 0) {
         wb_debug("mailbox: UID %" PRIu64 ": not a reply to our mail", m->cur.uid);
-        message_done(m);
+        mb_message_done(m);
         return;
     }
     m->cur.reply_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     if (m->cur.is_auto) {
-        record(m, "auto_reply", m->cur.reply_id, subject_detail(m), NULL);
+        mb_record(m, "auto_reply", m->cur.reply_id, mb_subject_detail(m), NULL);
         return;
     }
     m->cur.want = WANT_REPLY;
-    fetch_text(m);
+    mb_fetch_text(m);
 }
 
-static bool is_report(const struct wb_mail_head *h)
+static bool mb_is_report(const struct wb_mail_head *h)
 {
     const char *ct = wb_mail_head_get(h, "Content-Type");
     return ct && !strncasecmp(ct, "multipart/report", 16);
 }
 
 /* Decides from the header what else the message needs. */
-static void classify(struct wb_mailbox *m)
+static void mb_classify(struct wb_mailbox *m)
 {
     struct msg *c = &m->cur;
     const char *subj = wb_mail_head_get(&c->h, "Subject");
@@ -567,50 +567,50 @@ static void classify(struct wb_mailbox *m)
         wb_mail_bounce_message(&c->h, NULL, 0, m->s->bounce_domain, m->s->secret,
                                m->s->secret_len, &c->bounce_id) == 0)
         c->has_bounce = true;
-    if (c->has_bounce || is_report(&c->h)) {
+    if (c->has_bounce || mb_is_report(&c->h)) {
         c->want = WANT_BOUNCE;
-        fetch_text(m);
+        mb_fetch_text(m);
         return;
     }
     if (!c->n_refs) {
         wb_debug("mailbox: UID %" PRIu64 ": neither a reply nor a bounce", c->uid);
-        message_done(m);
+        mb_message_done(m);
         return;
     }
     char *arr = wb_pg_array_str(c->refs, c->n_refs, 0);
     const char *p[] = {arr};
-    if (query(m, Q_LOOKUP, 1, p, on_lookup) < 0)
-        fail_message(m, "database unavailable", false);
+    if (mb_query(m, Q_LOOKUP, 1, p, mb_on_lookup) < 0)
+        mb_fail_message(m, "database unavailable", false);
     free(arr);
 }
 
-static void on_headers(struct wb_mailbox *m, CURLcode rc)
+static void mb_on_headers(struct wb_mailbox *m, CURLcode rc)
 {
     if (rc == CURLE_REMOTE_FILE_NOT_FOUND) {
-        skip(m, "gone from the mailbox");
+        mb_skip(m, "gone from the mailbox");
         return;
     }
     if (m->overflow) {
-        skip(m, "header over 64 KB");
+        mb_skip(m, "header over 64 KB");
         return;
     }
-    if (server_error(rc)) {
+    if (mb_server_error(rc)) {
         wb_warn("mailbox: reading UID %" PRIu64 ": %s", m->cur.uid, curl_easy_strerror(rc));
-        fail_message(m, curl_easy_strerror(rc), true);
+        mb_fail_message(m, curl_easy_strerror(rc), true);
         return;
     }
     if (wb_mail_head_parse(m->in.data ? m->in.data : "", m->in.len, &m->cur.h, NULL) < 0) {
-        skip(m, "malformed header");
+        mb_skip(m, "malformed header");
         return;
     }
     if (!wb_mail_head_get(&m->cur.h, "From")) { /* RFC 5322 requires one */
-        skip(m, "no From field: not a mail message");
+        mb_skip(m, "no From field: not a mail message");
         return;
     }
-    classify(m);
+    mb_classify(m);
 }
 
-static void next_message(struct wb_mailbox *m)
+static void mb_next_message(struct wb_mailbox *m)
 {
     if (m->i >= m->n_uids || m->i >= MAX_PER_POLL) {
         if (m->n_uids > MAX_PER_POLL)
@@ -619,10 +619,10 @@ static void next_message(struct wb_mailbox *m)
             m->cur.uid = m->done_uid;
             m->last_uid = m->done_uid;
             m->i = m->n_uids = 0;
-            record(m, NULL, 0, NULL, NULL);
+            mb_record(m, NULL, 0, NULL, NULL);
             return;
         }
-        end_poll(m, true);
+        mb_end_poll(m, true);
         return;
     }
     memset(&m->cur, 0, sizeof m->cur);
@@ -630,21 +630,21 @@ static void next_message(struct wb_mailbox *m)
     char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64
                              "/;SECTION=HEADER.FIELDS%%20(%s)",
                              m->s->base, m->uidvalidity, m->cur.uid, HEADER_FIELDS);
-    if (transfer(m, url, NULL, HEAD_CAP, false, on_headers) < 0)
-        fail_message(m, "curl refused the transfer", false);
+    if (mb_transfer(m, url, NULL, HEAD_CAP, false, mb_on_headers) < 0)
+        mb_fail_message(m, "curl refused the transfer", false);
     free(url);
 }
 
 /* ---- one poll ---------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
+static int mb_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
 /* UIDs above last_uid from the "* SEARCH n n n" lines, sorted, unique. */
-static void parse_search(struct wb_mailbox *m)
+static void mb_parse_search(struct wb_mailbox *m)
 {
     const char *s = m->in.data ? m->in.data : "";
     free(m->uids);
@@ -672,7 +672,7 @@ static void parse_search(struct wb_mailbox *m)
         line = nl ? nl + 1 : NULL;
     }
     if (m->n_uids)
-        qsort(m->uids, m->n_uids, sizeof *m->uids, cmp_u64);
+        qsort(m->uids, m->n_uids, sizeof *m->uids, mb_cmp_u64);
     size_t k = 0;
     for (size_t i = 0; i < m->n_uids; i++)
         if (!k || m->uids[k - 1] != m->uids[i])
@@ -680,14 +680,14 @@ static void parse_search(struct wb_mailbox *m)
     m->n_uids = k;
 }
 
-static void on_search(struct wb_mailbox *m, CURLcode rc)
+static void mb_on_search(struct wb_mailbox *m, CURLcode rc)
 {
     if (rc != CURLE_OK) {
         wb_warn("mailbox: UID SEARCH on %s: %s", m->s->key, curl_easy_strerror(rc));
-        end_poll(m, false);
+        mb_end_poll(m, false);
         return;
     }
-    parse_search(m);
+    mb_parse_search(m);
     if (m->n_uids)
         wb_debug("mailbox: %zu new message(s) on %s", m->n_uids, m->s->key);
     m->i = 0;
@@ -696,51 +696,51 @@ static void on_search(struct wb_mailbox *m, CURLcode rc)
      * take them. */
     if (!m->n_uids && m->uidnext > m->last_uid + 1)
         m->done_uid = m->uidnext - 1;
-    next_message(m);
+    mb_next_message(m);
 }
 
-static void search(struct wb_mailbox *m)
+static void mb_search(struct wb_mailbox *m)
 {
     if (m->uidnext && m->uidnext <= m->last_uid + 1) {
-        end_poll(m, true); /* nothing new */
+        mb_end_poll(m, true); /* nothing new */
         return;
     }
     char cmd[64];
     snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":*", m->last_uid + 1);
     char *url = wb_xasprintf("%s;UIDVALIDITY=%" PRIu64, m->s->base, m->uidvalidity);
-    if (transfer(m, url, cmd, SEARCH_CAP, false, on_search) < 0)
-        end_poll(m, false);
+    if (mb_transfer(m, url, cmd, SEARCH_CAP, false, mb_on_search) < 0)
+        mb_end_poll(m, false);
     free(url);
 }
 
-static void on_reset(struct wb_mailbox *m, PGresult *r)
+static void mb_on_reset(struct wb_mailbox *m, PGresult *r)
 {
-    if (sql_ok(r, "storing UIDVALIDITY") <= 0) {
-        end_poll(m, false);
+    if (mb_sql_ok(r, "storing UIDVALIDITY") <= 0) {
+        mb_end_poll(m, false);
         return;
     }
-    search(m);
+    mb_search(m);
 }
 
-static uint64_t status_value(const char *s, const char *name)
+static uint64_t mb_status_value(const char *s, const char *name)
 {
     const char *p = strcasestr(s, name);
     return p ? strtoull(p + strlen(name), NULL, 10) : 0;
 }
 
-static void on_status(struct wb_mailbox *m, CURLcode rc)
+static void mb_on_status(struct wb_mailbox *m, CURLcode rc)
 {
     const char *s = m->in.data ? m->in.data : "";
-    uint64_t v = rc == CURLE_OK ? status_value(s, "UIDVALIDITY ") : 0;
+    uint64_t v = rc == CURLE_OK ? mb_status_value(s, "UIDVALIDITY ") : 0;
     if (!v) {
         wb_warn("mailbox: STATUS on %s: %s", m->s->key,
                 rc == CURLE_OK ? "no UIDVALIDITY in the answer" : curl_easy_strerror(rc));
-        end_poll(m, false);
+        mb_end_poll(m, false);
         return;
     }
-    m->uidnext = status_value(s, "UIDNEXT ");
+    m->uidnext = mb_status_value(s, "UIDNEXT ");
     if (v == m->uidvalidity) {
-        search(m);
+        mb_search(m);
         return;
     }
     if (m->uidvalidity)
@@ -751,12 +751,12 @@ static void on_status(struct wb_mailbox *m, CURLcode rc)
     char vs[24];
     snprintf(vs, sizeof vs, "%" PRIu64, v);
     const char *p[] = {m->s->key, vs};
-    if (query(m, Q_RESET, 2, p, on_reset) < 0)
-        end_poll(m, false);
+    if (mb_query(m, Q_RESET, 2, p, mb_on_reset) < 0)
+        mb_end_poll(m, false);
 }
 
 /* IMAP mailbox names go as quoted strings. */
-static char *quoted(const char *s)
+static char *mb_quoted(const char *s)
 {
     struct wb_buf b;
     wb_buf_init(&b);
@@ -771,23 +771,23 @@ static char *quoted(const char *s)
     return wb_buf_steal(&b);
 }
 
-static void on_state(struct wb_mailbox *m, PGresult *r)
+static void mb_on_state(struct wb_mailbox *m, PGresult *r)
 {
-    if (sql_ok(r, "reading mailbox_state") <= 0 || PQntuples(r) != 1) {
-        end_poll(m, false);
+    if (mb_sql_ok(r, "reading mailbox_state") <= 0 || PQntuples(r) != 1) {
+        mb_end_poll(m, false);
         return;
     }
     m->uidvalidity = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
     m->last_uid = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-    char *q = quoted(m->s->mailbox);
+    char *q = mb_quoted(m->s->mailbox);
     char *cmd = wb_xasprintf("STATUS %s (UIDVALIDITY UIDNEXT)", q);
-    if (transfer(m, m->s->server, cmd, HEAD_CAP, true, on_status) < 0)
-        end_poll(m, false);
+    if (mb_transfer(m, m->s->server, cmd, HEAD_CAP, true, mb_on_status) < 0)
+        mb_end_poll(m, false);
     free(cmd);
     free(q);
 }
 
-static void end_poll(struct wb_mailbox *m, bool ok)
+static void mb_end_poll(struct wb_mailbox *m, bool ok)
 {
     (void)ok;
     free(m->uids);
@@ -800,7 +800,7 @@ static void mb_round(void *ud)
 {
     struct wb_mailbox *m = ud;
     if (m->next) { /* a reload lands between polls */
-        settings_free(m->s);
+        mb_settings_free(m->s);
         m->s = m->next;
         m->next = NULL;
     }
@@ -809,8 +809,8 @@ static void mb_round(void *ud)
         return;
     }
     const char *p[] = {m->s->key};
-    if (query(m, Q_STATE, 1, p, on_state) < 0)
-        end_poll(m, false);
+    if (mb_query(m, Q_STATE, 1, p, mb_on_state) < 0)
+        mb_end_poll(m, false);
 }
 
 /* A statement in flight is waited for: its outcome is then known. */
@@ -829,15 +829,15 @@ static const struct wb_engine_ops mb_ops = {
 
 struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg)
 {
-    struct settings *s = settings_new(cfg);
+    struct settings *s = mb_settings_new(cfg);
     if (!s || !s->rules) {
-        settings_free(s);
+        mb_settings_free(s);
         return NULL;
     }
     struct wb_curl_thread *ct = wb_curl_thread_new(loop);
     if (!ct) {
         wb_error("mailbox: cannot start its worker thread");
-        settings_free(s);
+        mb_settings_free(s);
         return NULL;
     }
     struct wb_mailbox *m = wb_xcalloc(1, sizeof *m);
@@ -853,13 +853,13 @@ struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struc
 
 void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg)
 {
-    struct settings *s = settings_new(cfg);
+    struct settings *s = mb_settings_new(cfg);
     if (!s || !s->rules) { /* logged by settings_new */
         wb_error("mailbox: keeping the previous mailbox settings");
-        settings_free(s);
+        mb_settings_free(s);
         return;
     }
-    settings_free(m->next);
+    mb_settings_free(m->next);
     m->next = s;
     if (!wb_engine_in_round(&m->e))
         wb_engine_kick(&m->e);
@@ -875,14 +875,14 @@ void wb_mailbox_poll_now(struct wb_mailbox *m)
     wb_engine_kick(&m->e);
 }
 
-static void abandon(struct wb_mailbox *m)
+static void mb_abandon(struct wb_mailbox *m)
 {
     if (m->xfer) { /* its messages are read again next time */
         /* Waits (up to about a second) for the worker to let go of easy. */
         wb_curl_thread_cancel(m->ct, m->easy);
         m->xfer = false;
     }
-    msg_clear(&m->cur);
+    mb_msg_clear(&m->cur);
 }
 
 /* The poll in flight is abandoned where it stands: the next daemon reads
@@ -891,7 +891,7 @@ void wb_mailbox_drain(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
 {
     if (wb_engine_draining(&m->e))
         return;
-    abandon(m);
+    mb_abandon(m);
     wb_engine_drain(&m->e, DRAIN_MS, done, ud);
     if (wb_engine_in_round(&m->e))
         wb_engine_round_idle(&m->e);
@@ -900,8 +900,8 @@ void wb_mailbox_drain(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
 static void mb_closed(void *ud)
 {
     struct wb_mailbox *m = ud;
-    settings_free(m->s);
-    settings_free(m->next);
+    mb_settings_free(m->s);
+    mb_settings_free(m->next);
     free(m->uids);
     wb_buf_free(&m->in);
     free(m);
@@ -910,7 +910,7 @@ static void mb_closed(void *ud)
 /* The thread first: nothing runs easy after it. The cleanup then logs
  * out of the one cached connection, on the loop, once, at the end: a
  * server that never answers holds it LOGOUT_WAIT_S at most. */
-static void release(struct wb_mailbox *m)
+static void mb_release(struct wb_mailbox *m)
 {
     wb_curl_thread_free(m->ct);
     m->ct = NULL;
@@ -927,7 +927,7 @@ void wb_mailbox_stop(struct wb_mailbox *m)
     if (!m || m->freeing)
         return;
     m->freeing = true;
-    abandon(m);
+    mb_abandon(m);
     if (!m->sql_pending) /* else the last result releases it */
-        release(m);
+        mb_release(m);
 }

@@ -17,7 +17,7 @@
 
 /* ---- header block ---------------------------------------------------- */
 
-static void field_add(struct wb_mail_head *h, const char *name, size_t nlen)
+static void mp_field_add(struct wb_mail_head *h, const char *name, size_t nlen)
 {
     h->v = wb_xrealloc(h->v, (h->n + 1) * sizeof *h->v);
     h->v[h->n].name = wb_xstrndup(name, nlen);
@@ -26,7 +26,7 @@ static void field_add(struct wb_mail_head *h, const char *name, size_t nlen)
 }
 
 /* *len tracks the value's length: many continuation lines stay linear. */
-static int value_append(struct wb_mail_field *f, size_t *len, const char *p, size_t n)
+static int mp_value_append(struct wb_mail_field *f, size_t *len, const char *p, size_t n)
 {
     if (*len + n > WB_MAIL_MAX_FIELD)
         return -1;
@@ -37,7 +37,7 @@ static int value_append(struct wb_mail_field *f, size_t *len, const char *p, siz
     return 0;
 }
 
-static void value_trim(char *s)
+static void mp_value_trim(char *s)
 {
     size_t n = strlen(s), a = 0;
     while (n && isspace((unsigned char)s[n - 1]))
@@ -50,7 +50,7 @@ static void value_trim(char *s)
 
 /* A field name is printable ASCII without ':' (RFC 5322 ftext); obsolete
  * syntax allows blanks before the colon. */
-static size_t field_name_len(const char *p, size_t n)
+static size_t mp_field_name_len(const char *p, size_t n)
 {
     const char *colon = memchr(p, ':', n);
     if (!colon || colon == p)
@@ -81,22 +81,22 @@ int wb_mail_head_parse(const char *p, size_t len, struct wb_mail_head *h, size_t
             break;
         }
         if (p[i] == ' ' || p[i] == '\t') {
-            if (!h->n || value_append(&h->v[h->n - 1], &vlen, p + i, e - i) < 0)
+            if (!h->n || mp_value_append(&h->v[h->n - 1], &vlen, p + i, e - i) < 0)
                 goto bad;
         } else {
-            size_t k = field_name_len(p + i, e - i);
+            size_t k = mp_field_name_len(p + i, e - i);
             if (!k || h->n >= WB_MAIL_MAX_FIELDS)
                 goto bad;
             const char *colon = memchr(p + i, ':', e - i);
-            field_add(h, p + i, k);
+            mp_field_add(h, p + i, k);
             vlen = 0;
-            if (value_append(&h->v[h->n - 1], &vlen, colon + 1, (size_t)(p + e - colon - 1)) < 0)
+            if (mp_value_append(&h->v[h->n - 1], &vlen, colon + 1, (size_t)(p + e - colon - 1)) < 0)
                 goto bad;
         }
         i = next;
     }
     for (size_t f = 0; f < h->n; f++)
-        value_trim(h->v[f].value);
+        mp_value_trim(h->v[f].value);
     if (body_off)
         *body_off = i;
     return 0;
@@ -135,7 +135,7 @@ void wb_mail_strv_free(char **v, size_t n)
 
 /* Length of the valid UTF-8 sequence at s, or 0 (overlongs, surrogates and
  * values past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+static size_t mp_utf8_seq(const unsigned char *s, size_t n)
 {
     if (s[0] < 0x80)
         return 1;
@@ -151,7 +151,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return k;
 }
 
-static void put_cp(struct wb_buf *b, unsigned cp)
+static void mp_put_cp(struct wb_buf *b, unsigned cp)
 {
     char u[4];
     size_t n;
@@ -169,10 +169,10 @@ static void put_cp(struct wb_buf *b, unsigned cp)
     wb_buf_append(b, u, n);
 }
 
-static bool utf8_valid(const char *s, size_t n)
+static bool mp_utf8_valid(const char *s, size_t n)
 {
     for (size_t i = 0, k; i < n; i += k)
-        if (!(k = utf8_seq((const unsigned char *)s + i, n - i)) || !s[i])
+        if (!(k = mp_utf8_seq((const unsigned char *)s + i, n - i)) || !s[i])
             return false;
     return true;
 }
@@ -184,26 +184,26 @@ static const unsigned short cp1252_hi[32] = {
     0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
 
-static char *from_cp1252(const char *s, size_t n)
+static char *mp_from_cp1252(const char *s, size_t n)
 {
     struct wb_buf b;
     wb_buf_init(&b);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        put_cp(&b, c == 0 ? ' ' : c >= 0x80 && c < 0xA0 ? cp1252_hi[c - 0x80] : c);
+        mp_put_cp(&b, c == 0 ? ' ' : c >= 0x80 && c < 0xA0 ? cp1252_hi[c - 0x80] : c);
     }
     return wb_buf_steal(&b);
 }
 
 /* Copies valid UTF-8, replacing each invalid byte (and NUL) with U+FFFD. */
-static char *utf8_repair(const char *s, size_t n)
+static char *mp_utf8_repair(const char *s, size_t n)
 {
     struct wb_buf b;
     wb_buf_init(&b);
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = mp_utf8_seq((const unsigned char *)s + i, n - i);
         if (!k || !s[i]) {
-            put_cp(&b, 0xFFFD);
+            mp_put_cp(&b, 0xFFFD);
             i++;
         } else {
             wb_buf_append(&b, s + i, k);
@@ -213,13 +213,13 @@ static char *utf8_repair(const char *s, size_t n)
     return wb_buf_steal(&b);
 }
 
-static bool is_utf8_name(const char *cs)
+static bool mp_is_utf8_name(const char *cs)
 {
     return !strcasecmp(cs, "utf-8") || !strcasecmp(cs, "utf8") || !strcasecmp(cs, "us-ascii") ||
            !strcasecmp(cs, "ascii");
 }
 
-static char *via_iconv(iconv_t cd, const char *s, size_t n)
+static char *mp_via_iconv(iconv_t cd, const char *s, size_t n)
 {
     struct wb_buf b;
     wb_buf_init(&b);
@@ -231,12 +231,12 @@ static char *via_iconv(iconv_t cd, const char *s, size_t n)
         size_t r = iconv(cd, &in, &left, &o, &room);
         wb_buf_append(&b, out, (size_t)(o - out));
         if (r == (size_t)-1 && errno != E2BIG) { /* EILSEQ/EINVAL: skip one byte */
-            put_cp(&b, 0xFFFD);
+            mp_put_cp(&b, 0xFFFD);
             in++, left--;
             iconv(cd, NULL, NULL, NULL, NULL);
         }
     }
-    char *fixed = utf8_repair(b.data ? b.data : "", b.len);
+    char *fixed = mp_utf8_repair(b.data ? b.data : "", b.len);
     wb_buf_free(&b);
     return fixed;
 }
@@ -253,33 +253,33 @@ char *wb_mail_to_utf8(const char *charset, const char *s, size_t n)
         if (star)
             *star = '\0';
     }
-    if (cs[0] && is_utf8_name(cs))
-        return utf8_valid(s, n) ? wb_xstrndup(s, n) : utf8_repair(s, n);
+    if (cs[0] && mp_is_utf8_name(cs))
+        return mp_utf8_valid(s, n) ? wb_xstrndup(s, n) : mp_utf8_repair(s, n);
     if (cs[0]) {
         iconv_t cd = iconv_open("UTF-8", cs);
         if (cd != (iconv_t)-1) {
-            char *r = via_iconv(cd, s, n);
+            char *r = mp_via_iconv(cd, s, n);
             iconv_close(cd);
             return r;
         }
     }
-    return utf8_valid(s, n) ? wb_xstrndup(s, n) : from_cp1252(s, n);
+    return mp_utf8_valid(s, n) ? wb_xstrndup(s, n) : mp_from_cp1252(s, n);
 }
 
 /* ---- transfer encodings ---------------------------------------------- */
 
-static int hexval(int c)
+static int mp_hexval(int c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* Quoted-printable; q_words: the RFC 2047 "Q" flavour ('_' is a space). */
-static void qp_decode(struct wb_buf *b, const char *s, size_t n, bool q_words)
+static void mp_qp_decode(struct wb_buf *b, const char *s, size_t n, bool q_words)
 {
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            wb_buf_putc(b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+        if (s[i] == '=' && i + 2 < n && mp_hexval(s[i + 1]) >= 0 && mp_hexval(s[i + 2]) >= 0) {
+            wb_buf_putc(b, (char)(mp_hexval(s[i + 1]) * 16 + mp_hexval(s[i + 2])));
             i += 2;
         } else if (s[i] == '=' && !q_words) { /* soft line break: "=" CRLF */
             size_t j = i + 1;
@@ -299,19 +299,19 @@ static void qp_decode(struct wb_buf *b, const char *s, size_t n, bool q_words)
     }
 }
 
-static int b64val(int c)
+static int mp_b64val(int c)
 {
     return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
          : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 /* Base64, skipping anything outside the alphabet (line breaks, junk). */
-static void b64_decode(struct wb_buf *b, const char *s, size_t n)
+static void mp_b64_decode(struct wb_buf *b, const char *s, size_t n)
 {
     unsigned acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n && s[i] != '='; i++) {
-        int v = b64val((unsigned char)s[i]);
+        int v = mp_b64val((unsigned char)s[i]);
         if (v < 0)
             continue;
         acc = (acc << 6) | (unsigned)v;
@@ -327,7 +327,7 @@ static void b64_decode(struct wb_buf *b, const char *s, size_t n)
 
 /* Parses "=?charset?E?text?=" at s; on success appends its UTF-8 text to
  * out and returns its length, else 0. */
-static size_t encoded_word(const char *s, struct wb_buf *out)
+static size_t mp_encoded_word(const char *s, struct wb_buf *out)
 {
     if (s[0] != '=' || s[1] != '?')
         return 0;
@@ -353,9 +353,9 @@ static size_t encoded_word(const char *s, struct wb_buf *out)
     struct wb_buf raw;
     wb_buf_init(&raw);
     if (enc == 'B')
-        b64_decode(&raw, text, (size_t)(end - text));
+        mp_b64_decode(&raw, text, (size_t)(end - text));
     else
-        qp_decode(&raw, text, (size_t)(end - text), true);
+        mp_qp_decode(&raw, text, (size_t)(end - text), true);
     char *u = wb_mail_to_utf8(charset, raw.data ? raw.data : "", raw.len);
     wb_buf_puts(out, u);
     free(u);
@@ -370,7 +370,7 @@ char *wb_mail_decode_words(const char *s)
     wb_buf_init(&tmp);
     bool after_word = false;
     for (size_t i = 0; s[i];) {
-        size_t k = encoded_word(s + i, &b);
+        size_t k = mp_encoded_word(s + i, &b);
         if (k) {
             i += k;
             after_word = true;
@@ -382,7 +382,7 @@ char *wb_mail_decode_words(const char *s)
                 j++;
             /* Blanks between two encoded words are folding, not text. */
             wb_buf_reset(&tmp);
-            if (!(after_word && encoded_word(s + j, &tmp)))
+            if (!(after_word && mp_encoded_word(s + j, &tmp)))
                 wb_buf_putc(&b, ' ');
             i = j;
             continue;
@@ -401,7 +401,7 @@ char *wb_mail_decode_words(const char *s)
 
 /* ---- Message-IDs and auto-replies ------------------------------------- */
 
-static void ref_add(char ***v, size_t *n, const char *id, size_t len)
+static void mp_ref_add(char ***v, size_t *n, const char *id, size_t len)
 {
     if (!len || len > 250 || *n >= WB_MAIL_MAX_REFS)
         return;
@@ -417,7 +417,7 @@ static void ref_add(char ***v, size_t *n, const char *id, size_t len)
 
 /* The <...> ids of one field, in order; bare tokens with '@' when there
  * are no angle brackets at all (some clients write In-Reply-To that way). */
-static size_t ids_of(const char *s, const char ***starts, size_t **lens)
+static size_t mp_ids_of(const char *s, const char ***starts, size_t **lens)
 {
     size_t n = 0;
     *starts = NULL;
@@ -458,10 +458,10 @@ size_t wb_mail_refs(const struct wb_mail_head *h, char ***ids)
         if (!v)
             continue;
         const char **st;
-        size_t *ln, k = ids_of(v, &st, &ln);
+        size_t *ln, k = mp_ids_of(v, &st, &ln);
         for (size_t i = 0; i < k; i++) { /* References lists oldest first */
             size_t j = f == 0 ? i : k - 1 - i;
-            ref_add(ids, &n, st[j], ln[j]);
+            mp_ref_add(ids, &n, st[j], ln[j]);
         }
         free(st);
         free(ln);
@@ -470,7 +470,7 @@ size_t wb_mail_refs(const struct wb_mail_head *h, char ***ids)
 }
 
 /* The first word of a field value, lowercased, into out. */
-static void first_word(const char *v, char *out, size_t outsz)
+static void mp_first_word(const char *v, char *out, size_t outsz)
 {
     size_t i = 0;
     while (*v && isspace((unsigned char)*v))
@@ -485,14 +485,14 @@ bool wb_mail_is_auto(const struct wb_mail_head *h)
     char w[32];
     const char *v = wb_mail_head_get(h, "Auto-Submitted");
     if (v) {
-        first_word(v, w, sizeof w);
+        mp_first_word(v, w, sizeof w);
         if (strcmp(w, "no") && w[0])
             return true;
     }
     if (wb_mail_head_get(h, "X-Autoreply") || wb_mail_head_get(h, "X-Autorespond"))
         return true;
     if ((v = wb_mail_head_get(h, "Precedence"))) {
-        first_word(v, w, sizeof w);
+        mp_first_word(v, w, sizeof w);
         if (!strcmp(w, "auto_reply") || !strcmp(w, "bulk") || !strcmp(w, "junk"))
             return true;
     }
@@ -556,10 +556,10 @@ int wb_mail_param(const char *value, const char *name, char *out, size_t outsz)
 typedef bool (*part_fn)(const struct wb_mail_head *h, const char *type, const char *body,
                         size_t len, void *ud);
 
-static void media_type(const struct wb_mail_head *h, char *out, size_t outsz)
+static void mp_media_type(const struct wb_mail_head *h, char *out, size_t outsz)
 {
     const char *ct = wb_mail_head_get(h, "Content-Type");
-    first_word(ct ? ct : "text/plain", out, outsz);
+    mp_first_word(ct ? ct : "text/plain", out, outsz);
     if (!strchr(out, '/'))
         snprintf(out, outsz, "text/plain");
 }
@@ -567,7 +567,7 @@ static void media_type(const struct wb_mail_head *h, char *out, size_t outsz)
 /* Finds the next line "--boundary" at or after *pos; returns the offset of
  * that line's start, sets *after to the next line's start and *last for the
  * closing "--boundary--". */
-static bool next_delim(const char *s, size_t len, size_t pos, const char *bd, size_t *at,
+static bool mp_next_delim(const char *s, size_t len, size_t pos, const char *bd, size_t *at,
                        size_t *after, bool *last)
 {
     size_t bl = strlen(bd);
@@ -587,11 +587,11 @@ static bool next_delim(const char *s, size_t len, size_t pos, const char *bd, si
     return false;
 }
 
-static bool walk(const struct wb_mail_head *h, const char *body, size_t len, int depth,
+static bool mp_walk(const struct wb_mail_head *h, const char *body, size_t len, int depth,
                  part_fn fn, void *ud)
 {
     char type[128], bd[128];
-    media_type(h, type, sizeof type);
+    mp_media_type(h, type, sizeof type);
     if (strncmp(type, "multipart/", 10))
         return fn(h, type, body, len, ud);
     if (depth >= MAX_DEPTH || wb_mail_param(wb_mail_head_get(h, "Content-Type"), "boundary", bd,
@@ -599,11 +599,11 @@ static bool walk(const struct wb_mail_head *h, const char *body, size_t len, int
         return false;
     size_t at, start;
     bool last;
-    if (!next_delim(body, len, 0, bd, &at, &start, &last))
+    if (!mp_next_delim(body, len, 0, bd, &at, &start, &last))
         return false;
     for (int parts = 0; !last && parts < MAX_PARTS; parts++) {
         size_t end_at, next;
-        bool found = next_delim(body, len, start, bd, &end_at, &next, &last);
+        bool found = mp_next_delim(body, len, start, bd, &end_at, &next, &last);
         size_t end = found ? end_at : len;
         /* The CRLF before a delimiter belongs to the delimiter. */
         if (end > start && body[end - 1] == '\n')
@@ -613,7 +613,7 @@ static bool walk(const struct wb_mail_head *h, const char *body, size_t len, int
         struct wb_mail_head ph;
         size_t off;
         if (wb_mail_head_parse(body + start, end - start, &ph, &off) == 0) {
-            bool stop = walk(&ph, body + start + off, end - start - off, depth + 1, fn, ud);
+            bool stop = mp_walk(&ph, body + start + off, end - start - off, depth + 1, fn, ud);
             wb_mail_head_free(&ph);
             if (stop)
                 return true;
@@ -628,7 +628,7 @@ static bool walk(const struct wb_mail_head *h, const char *body, size_t len, int
 /* ---- DSN --------------------------------------------------------------- */
 
 /* "Status: 5.1.1 (comment)" at the start of a line → "5.1.1". */
-static bool status_line(const char *line, size_t n, char *out)
+static bool mp_status_line(const char *line, size_t n, char *out)
 {
     if (n < 7 || strncasecmp(line, "Status:", 7))
         return false;
@@ -654,12 +654,12 @@ static bool status_line(const char *line, size_t n, char *out)
     return true;
 }
 
-static bool scan_status(const char *s, size_t len, char *out)
+static bool mp_scan_status(const char *s, size_t len, char *out)
 {
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(s + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - s) : len;
-        if (status_line(s + i, e - i, out))
+        if (mp_status_line(s + i, e - i, out))
             return true;
         i = e + 1;
     }
@@ -671,35 +671,35 @@ struct dsn_find {
     bool found;
 };
 
-static bool dsn_part(const struct wb_mail_head *h, const char *type, const char *body,
+static bool mp_dsn_part(const struct wb_mail_head *h, const char *type, const char *body,
                      size_t len, void *ud)
 {
     (void)h;
     struct dsn_find *f = ud;
     if (strcmp(type, "message/delivery-status") && strcmp(type, "message/global-delivery-status"))
         return false;
-    f->found = scan_status(body, len, f->out);
+    f->found = mp_scan_status(body, len, f->out);
     return f->found;
 }
 
 int wb_mail_dsn_status(const struct wb_mail_head *h, const char *body, size_t len, char *out)
 {
     struct dsn_find f = {out, false};
-    walk(h, body, len, 0, dsn_part, &f);
-    if (f.found || scan_status(body, len, out))
+    mp_walk(h, body, len, 0, mp_dsn_part, &f);
+    if (f.found || mp_scan_status(body, len, out))
         return 0;
     return -1;
 }
 
 /* ---- VERP -------------------------------------------------------------- */
 
-static bool domain_char(int c)
+static bool mp_domain_char(int c)
 {
     return isalnum(c) || c == '-' || c == '.';
 }
 
 /* Scans s for b+TOKEN@domain whose TOKEN is a bounce token for key. */
-static int verp_scan(const char *s, size_t len, const char *domain, const unsigned char *key,
+static int mp_verp_scan(const char *s, size_t len, const char *domain, const unsigned char *key,
                      size_t keylen, int64_t *id)
 {
     size_t dl = strlen(domain);
@@ -713,7 +713,7 @@ static int verp_scan(const char *s, size_t len, const char *domain, const unsign
             e++;
         if (e >= len || s[e] != '@' || len - e - 1 < dl || strncasecmp(s + e + 1, domain, dl))
             continue;
-        if (e + 1 + dl < len && domain_char((unsigned char)s[e + 1 + dl]) &&
+        if (e + 1 + dl < len && mp_domain_char((unsigned char)s[e + 1 + dl]) &&
             s[e + 1 + dl] != '.')
             continue;
         struct wb_token tok;
@@ -736,26 +736,26 @@ int wb_mail_bounce_message(const struct wb_mail_head *h, const char *body, size_
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
         for (size_t i = 0; i < h->n; i++)
             if (!strcasecmp(h->v[i].name, fields[f]) &&
-                verp_scan(h->v[i].value, strlen(h->v[i].value), domain, key, keylen,
+                mp_verp_scan(h->v[i].value, strlen(h->v[i].value), domain, key, keylen,
                           message_id) == 0)
                 return 0;
-    return body ? verp_scan(body, len, domain, key, keylen, message_id) : -1;
+    return body ? mp_verp_scan(body, len, domain, key, keylen, message_id) : -1;
 }
 
 /* ---- first text part -------------------------------------------------- */
 
-static char *decode_part(const struct wb_mail_head *h, const char *body, size_t len)
+static char *mp_decode_part(const struct wb_mail_head *h, const char *body, size_t len)
 {
     char cte[32] = "", cs[64];
     const char *v = wb_mail_head_get(h, "Content-Transfer-Encoding");
     if (v)
-        first_word(v, cte, sizeof cte);
+        mp_first_word(v, cte, sizeof cte);
     struct wb_buf raw;
     wb_buf_init(&raw);
     if (!strcmp(cte, "base64"))
-        b64_decode(&raw, body, len);
+        mp_b64_decode(&raw, body, len);
     else if (!strcmp(cte, "quoted-printable"))
-        qp_decode(&raw, body, len, false);
+        mp_qp_decode(&raw, body, len, false);
     else
         wb_buf_append(&raw, body, len);
     bool has_cs = wb_mail_param(wb_mail_head_get(h, "Content-Type"), "charset", cs, sizeof cs) == 0;
@@ -764,7 +764,7 @@ static char *decode_part(const struct wb_mail_head *h, const char *body, size_t 
     return u;
 }
 
-static void put_entity(struct wb_buf *b, const char **pp)
+static void mp_put_entity(struct wb_buf *b, const char **pp)
 {
     static const struct { const char *name; unsigned cp; } ents[] = {
         {"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''},
@@ -772,7 +772,7 @@ static void put_entity(struct wb_buf *b, const char **pp)
     const char *p = *pp + 1;
     for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++)
         if (!strncasecmp(p, ents[i].name, strlen(ents[i].name))) {
-            put_cp(b, ents[i].cp);
+            mp_put_cp(b, ents[i].cp);
             *pp = p + strlen(ents[i].name);
             return;
         }
@@ -781,7 +781,7 @@ static void put_entity(struct wb_buf *b, const char **pp)
         bool hex = p[1] == 'x' || p[1] == 'X';
         unsigned long cp = strtoul(p + (hex ? 2 : 1), &e, hex ? 16 : 10);
         if (*e == ';' && cp > 0 && cp < 0x110000 && !(cp >= 0xD800 && cp < 0xE000)) {
-            put_cp(b, cp < 0x20 ? ' ' : (unsigned)cp);
+            mp_put_cp(b, cp < 0x20 ? ' ' : (unsigned)cp);
             *pp = e + 1;
             return;
         }
@@ -792,7 +792,7 @@ static void put_entity(struct wb_buf *b, const char **pp)
 
 /* Markup out, line breaks for block elements; quoted (blockquote) text,
  * styles and scripts dropped, as a reader would not see them as the reply. */
-static char *html_text(const char *s)
+static char *mp_html_text(const char *s)
 {
     struct wb_buf b;
     wb_buf_init(&b);
@@ -815,7 +815,7 @@ static char *html_text(const char *s)
         } else if (hidden) {
             p++;
         } else if (*p == '&') {
-            put_entity(&b, &p);
+            mp_put_entity(&b, &p);
         } else {
             wb_buf_putc(&b, *p == '\r' || *p == '\n' ? ' ' : *p);
             p++;
@@ -828,23 +828,23 @@ struct text_find {
     char *plain, *html;
 };
 
-static bool text_part(const struct wb_mail_head *h, const char *type, const char *body,
+static bool mp_text_part(const struct wb_mail_head *h, const char *type, const char *body,
                       size_t len, void *ud)
 {
     struct text_find *f = ud;
     char disp[32] = "";
     const char *d = wb_mail_head_get(h, "Content-Disposition");
     if (d)
-        first_word(d, disp, sizeof disp);
+        mp_first_word(d, disp, sizeof disp);
     if (!strcmp(disp, "attachment"))
         return false;
     if (!strcmp(type, "text/plain")) {
-        f->plain = decode_part(h, body, len);
+        f->plain = mp_decode_part(h, body, len);
         return true;
     }
     if (!strcmp(type, "text/html") && !f->html) {
-        char *u = decode_part(h, body, len);
-        f->html = html_text(u);
+        char *u = mp_decode_part(h, body, len);
+        f->html = mp_html_text(u);
         free(u);
     }
     return false;
@@ -853,7 +853,7 @@ static bool text_part(const struct wb_mail_head *h, const char *type, const char
 char *wb_mail_first_text(const struct wb_mail_head *h, const char *body, size_t len)
 {
     struct text_find f = {NULL, NULL};
-    walk(h, body, len, 0, text_part, &f);
+    mp_walk(h, body, len, 0, mp_text_part, &f);
     if (f.plain) {
         free(f.html);
         return f.plain;

@@ -26,31 +26,31 @@ static const struct {
     {"unsubscribe", -10},
 };
 
-static int by_key(const void *a, const void *b)
+static int sc_by_key(const void *a, const void *b)
 {
     return strcmp(((const struct wb_score_weight *)a)->key,
                   ((const struct wb_score_weight *)b)->key);
 }
 
-static struct wb_score_weight *find(const struct wb_scoring *s, const char *key)
+static struct wb_score_weight *sc_find(const struct wb_scoring *s, const char *key)
 {
     if (!s->n_weights) /* bsearch must not be given a NULL array */
         return NULL;
     struct wb_score_weight k = {.key = (char *)key};
-    return bsearch(&k, s->weights, s->n_weights, sizeof k, by_key);
+    return bsearch(&k, s->weights, s->n_weights, sizeof k, sc_by_key);
 }
 
 /* Adds or replaces one weight; keeps the array sorted. */
-static void set_weight(struct wb_scoring *s, const char *key, double w)
+static void sc_set_weight(struct wb_scoring *s, const char *key, double w)
 {
-    struct wb_score_weight *have = find(s, key);
+    struct wb_score_weight *have = sc_find(s, key);
     if (have) {
         have->weight = w;
         return;
     }
     s->weights = wb_xrealloc(s->weights, (s->n_weights + 1) * sizeof *s->weights);
     s->weights[s->n_weights++] = (struct wb_score_weight){wb_xstrdup(key), w};
-    qsort(s->weights, s->n_weights, sizeof *s->weights, by_key);
+    qsort(s->weights, s->n_weights, sizeof *s->weights, sc_by_key);
 }
 
 void wb_scoring_from_config(const struct wb_config *cfg, struct wb_scoring *out)
@@ -59,7 +59,7 @@ void wb_scoring_from_config(const struct wb_config *cfg, struct wb_scoring *out)
     out->half_life_days = WB_SCORE_HALF_LIFE_DAYS;
     out->ready_threshold = WB_SCORE_READY_THRESHOLD;
     for (size_t i = 0; i < sizeof default_weights / sizeof default_weights[0]; i++)
-        set_weight(out, default_weights[i].key, default_weights[i].weight);
+        sc_set_weight(out, default_weights[i].key, default_weights[i].weight);
     json_t *sc = cfg ? cfg->scoring : NULL;
     if (!sc)
         return;
@@ -73,7 +73,7 @@ void wb_scoring_from_config(const struct wb_config *cfg, struct wb_scoring *out)
     const char *key;
     json_object_foreach(json_object_get(sc, "weights"), key, v)
         if (json_is_number(v))
-            set_weight(out, key, json_number_value(v));
+            sc_set_weight(out, key, json_number_value(v));
 }
 
 void wb_scoring_free(struct wb_scoring *s)
@@ -101,11 +101,11 @@ double wb_score_weight(const struct wb_scoring *s, const char *type, const char 
     const struct wb_score_weight *w = NULL;
     if (qualifier) {
         char *k = wb_xasprintf("%s:%s", type, qualifier);
-        w = find(s, k);
+        w = sc_find(s, k);
         free(k);
     }
     if (!w)
-        w = find(s, type);
+        w = sc_find(s, type);
     return w ? w->weight : 0;
 }
 

@@ -43,44 +43,44 @@ static const char page_head[] =
     "svg .line{fill:none;stroke:#2f6db3;stroke-width:2}\n"
     "</style>\n</head>\n<body>\n<main>\n";
 
-static long long iv(json_t *o, const char *k)
+static long long rh_iv(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
 }
 
-static const char *sv(json_t *o, const char *k)
+static const char *rh_sv(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
 }
 
-static double ratio(long long n, long long d)
+static double rh_ratio(long long n, long long d)
 {
     return d > 0 ? (double)n / (double)d : 0.0;
 }
 
-static void esc(struct wb_buf *b, const char *s)
+static void rh_esc(struct wb_buf *b, const char *s)
 {
     wb_html_escape(b, s);
 }
 
-static void tile(struct wb_buf *b, const char *value, const char *label)
+static void rh_tile(struct wb_buf *b, const char *value, const char *label)
 {
     wb_buf_puts(b, "<div class=\"tile\"><b>");
-    esc(b, value);
+    rh_esc(b, value);
     wb_buf_puts(b, "</b><span>");
-    esc(b, label);
+    rh_esc(b, label);
     wb_buf_puts(b, "</span></div>");
 }
 
-static void tile_num(struct wb_buf *b, const char *fmt, double v, const char *label)
+static void rh_tile_num(struct wb_buf *b, const char *fmt, double v, const char *label)
 {
     char s[64];
     snprintf(s, sizeof s, fmt, v);
-    tile(b, s, label);
+    rh_tile(b, s, label);
 }
 
-static void pool_tags(struct wb_buf *b, json_t *by_tag)
+static void rh_pool_tags(struct wb_buf *b, json_t *by_tag)
 {
     size_t i;
     json_t *t;
@@ -91,8 +91,8 @@ static void pool_tags(struct wb_buf *b, json_t *by_tag)
         if (i == 15)
             break;
         wb_buf_puts(b, "<tr><td class=\"l\">");
-        esc(b, sv(t, "tag"));
-        wb_buf_printf(b, "</td><td>%lld</td><td>%lld</td></tr>\n", iv(t, "size"), iv(t, "ready"));
+        rh_esc(b, rh_sv(t, "tag"));
+        wb_buf_printf(b, "</td><td>%lld</td><td>%lld</td></tr>\n", rh_iv(t, "size"), rh_iv(t, "ready"));
     }
     wb_buf_puts(b, "</table>\n");
     if (json_array_size(by_tag) > 15)
@@ -100,23 +100,23 @@ static void pool_tags(struct wb_buf *b, json_t *by_tag)
                       json_array_size(by_tag) - 15);
 }
 
-static void section_pool(struct wb_buf *b, json_t *pool)
+static void rh_section_pool(struct wb_buf *b, json_t *pool)
 {
     json_t *g = json_object_get(pool, "growth"), *ready = json_object_get(pool, "ready");
     wb_buf_puts(b, "<h2>Pool health (today)</h2>\n<div class=\"tiles\">");
-    tile_num(b, "%.0f", (double)iv(pool, "size"), "can be mailed");
-    tile_num(b, "%+.0f", (double)iv(json_object_get(g, "30d"), "net"), "net growth, 30 days");
-    tile_num(b, "%+.0f", (double)iv(json_object_get(g, "90d"), "net"), "net growth, 90 days");
-    tile_num(b, "%.1f%%", 100 * json_number_value(json_object_get(json_object_get(pool, "engaged_90d"), "share")),
+    rh_tile_num(b, "%.0f", (double)rh_iv(pool, "size"), "can be mailed");
+    rh_tile_num(b, "%+.0f", (double)rh_iv(json_object_get(g, "30d"), "net"), "net growth, 30 days");
+    rh_tile_num(b, "%+.0f", (double)rh_iv(json_object_get(g, "90d"), "net"), "net growth, 90 days");
+    rh_tile_num(b, "%.1f%%", 100 * json_number_value(json_object_get(json_object_get(pool, "engaged_90d"), "share")),
              "engaged in 90 days");
-    tile_num(b, "%.1f%%", 100 * json_number_value(json_object_get(json_object_get(pool, "dormant"), "share")),
+    rh_tile_num(b, "%.1f%%", 100 * json_number_value(json_object_get(json_object_get(pool, "dormant"), "share")),
              "dormant (90 days)");
-    tile_num(b, "%.0f", (double)iv(ready, "total"), "ready now");
+    rh_tile_num(b, "%.0f", (double)rh_iv(ready, "total"), "ready now");
     wb_buf_printf(b, "</div>\n<p class=\"note\">Ready now: score at or above %g and engaged within "
                      "%lld days. Leaving the pool: any suppression (unsubscribe, complaint, hard "
                      "bounce, manual, erasure).</p>\n",
-                  json_number_value(json_object_get(ready, "threshold")), iv(ready, "engaged_days"));
-    pool_tags(b, json_object_get(ready, "by_tag"));
+                  json_number_value(json_object_get(ready, "threshold")), rh_iv(ready, "engaged_days"));
+    rh_pool_tags(b, json_object_get(ready, "by_tag"));
 }
 
 static const char *const funnel_keys[] = {"enrolled", "sent", "opened", "clicked", "replied",
@@ -125,7 +125,7 @@ static const char *const funnel_labels[] = {"enrolled", "sent", "opened", "click
                                             "handed off", "bounced", "unsubscribed"};
 #define FUNNEL_BARS 6 /* the first six are the funnel; the rest are its leaks */
 
-static void funnel_table(struct wb_buf *b, json_t *seqs)
+static void rh_funnel_table(struct wb_buf *b, json_t *seqs)
 {
     size_t i;
     json_t *s;
@@ -135,16 +135,16 @@ static void funnel_table(struct wb_buf *b, json_t *seqs)
     wb_buf_puts(b, "</tr>\n");
     json_array_foreach(seqs, i, s) {
         wb_buf_puts(b, "<tr><td class=\"l\">");
-        esc(b, sv(s, "id"));
+        rh_esc(b, rh_sv(s, "id"));
         wb_buf_puts(b, "</td>");
         for (size_t k = 0; k < sizeof funnel_keys / sizeof *funnel_keys; k++)
-            wb_buf_printf(b, "<td>%lld</td>", iv(s, funnel_keys[k]));
+            wb_buf_printf(b, "<td>%lld</td>", rh_iv(s, funnel_keys[k]));
         wb_buf_puts(b, "</tr>\n");
     }
     wb_buf_puts(b, "</table>\n");
 }
 
-static void section_funnel(struct wb_buf *b, json_t *seqs)
+static void rh_section_funnel(struct wb_buf *b, json_t *seqs)
 {
     size_t i;
     json_t *s;
@@ -155,23 +155,23 @@ static void section_funnel(struct wb_buf *b, json_t *seqs)
         wb_buf_puts(b, "<p>No sequence yet.</p>\n");
         return;
     }
-    funnel_table(b, seqs);
+    rh_funnel_table(b, seqs);
     json_array_foreach(seqs, i, s) {
         struct wb_svg_bar bars[FUNNEL_BARS];
         for (size_t k = 0; k < FUNNEL_BARS; k++)
-            bars[k] = (struct wb_svg_bar){funnel_labels[k], iv(s, funnel_keys[k])};
-        char *aria = wb_xasprintf("funnel of sequence %s", sv(s, "id"));
+            bars[k] = (struct wb_svg_bar){funnel_labels[k], rh_iv(s, funnel_keys[k])};
+        char *aria = wb_xasprintf("funnel of sequence %s", rh_sv(s, "id"));
         wb_buf_puts(b, "<h3>");
-        esc(b, sv(s, "id"));
+        rh_esc(b, rh_sv(s, "id"));
         wb_buf_puts(b, "</h3>\n");
         wb_svg_hbars(b, bars, FUNNEL_BARS, aria);
         free(aria);
     }
 }
 
-static void rate_cell(struct wb_buf *b, long long n, long long sent)
+static void rh_rate_cell(struct wb_buf *b, long long n, long long sent)
 {
-    double r = ratio(n, sent);
+    double r = rh_ratio(n, sent);
     wb_buf_puts(b, "<td>");
     wb_svg_rate(b, r);
     wb_buf_printf(b, "%.1f%%</td>", 100 * r);
@@ -180,7 +180,7 @@ static void rate_cell(struct wb_buf *b, long long n, long long sent)
 static const char *const rate_keys[] = {"opened", "clicked", "replied", "bounced", "unsubscribed"};
 #define NRATES (sizeof rate_keys / sizeof *rate_keys)
 
-static void steps_table(struct wb_buf *b, json_t *seq)
+static void rh_steps_table(struct wb_buf *b, json_t *seq)
 {
     size_t i;
     json_t *st;
@@ -189,15 +189,15 @@ static void steps_table(struct wb_buf *b, json_t *seq)
         wb_buf_printf(b, "<th class=\"l\">%s</th>", rate_keys[k]);
     wb_buf_puts(b, "</tr>\n");
     json_array_foreach(json_object_get(seq, "steps"), i, st) {
-        wb_buf_printf(b, "<tr><td>%lld</td><td>%lld</td>", iv(st, "step"), iv(st, "sent"));
+        wb_buf_printf(b, "<tr><td>%lld</td><td>%lld</td>", rh_iv(st, "step"), rh_iv(st, "sent"));
         for (size_t k = 0; k < NRATES; k++)
-            rate_cell(b, iv(st, rate_keys[k]), iv(st, "sent"));
+            rh_rate_cell(b, rh_iv(st, rate_keys[k]), rh_iv(st, "sent"));
         wb_buf_puts(b, "</tr>\n");
     }
     wb_buf_puts(b, "</table>\n");
 }
 
-static void section_steps(struct wb_buf *b, json_t *seqs)
+static void rh_section_steps(struct wb_buf *b, json_t *seqs)
 {
     size_t i;
     json_t *s;
@@ -205,17 +205,17 @@ static void section_steps(struct wb_buf *b, json_t *seqs)
                    "sent to who then opened, clicked, replied, bounced or unsubscribed.</p>\n");
     json_array_foreach(seqs, i, s) {
         wb_buf_puts(b, "<h3>");
-        esc(b, sv(s, "id"));
+        rh_esc(b, rh_sv(s, "id"));
         wb_buf_puts(b, "</h3>\n");
         if (json_array_size(json_object_get(s, "steps")) == 0)
             wb_buf_puts(b, "<p>Nothing sent in this period.</p>\n");
         else
-            steps_table(b, s);
+            rh_steps_table(b, s);
     }
 }
 
 /* A..Z, then numbers: variants are stored 0-based. */
-static void variant_label(struct wb_buf *b, long long v)
+static void rh_variant_label(struct wb_buf *b, long long v)
 {
     if (v >= 0 && v < 26)
         wb_buf_putc(b, (char)('A' + v));
@@ -225,9 +225,9 @@ static void variant_label(struct wb_buf *b, long long v)
 
 /* base: variant A of the same step, NULL when none was sent in the period
  * (or for A itself, which is the control). */
-static void p_cell(struct wb_buf *b, json_t *v, json_t *base, const char *key)
+static void rh_p_cell(struct wb_buf *b, json_t *v, json_t *base, const char *key)
 {
-    if (iv(v, "variant") == 0) {
+    if (rh_iv(v, "variant") == 0) {
         wb_buf_puts(b, "<td>&mdash;</td>");
         return;
     }
@@ -235,8 +235,8 @@ static void p_cell(struct wb_buf *b, json_t *v, json_t *base, const char *key)
         wb_buf_puts(b, "<td>n/a</td>");
         return;
     }
-    double p = wb_ztest_two_prop_p((long)iv(v, key), (long)iv(v, "sent"), (long)iv(base, key),
-                                   (long)iv(base, "sent"));
+    double p = wb_ztest_two_prop_p((long)rh_iv(v, key), (long)rh_iv(v, "sent"), (long)rh_iv(base, key),
+                                   (long)rh_iv(base, "sent"));
     if (p < 0)
         wb_buf_puts(b, "<td>n/a</td>");
     else if (p < 0.001)
@@ -245,28 +245,28 @@ static void p_cell(struct wb_buf *b, json_t *v, json_t *base, const char *key)
         wb_buf_printf(b, "<td%s>%.3f</td>", p < 0.05 ? " class=\"sig\"" : "", p);
 }
 
-static bool same_step(json_t *a, json_t *b)
+static bool rh_same_step(json_t *a, json_t *b)
 {
-    return a && b && !strcmp(sv(a, "sequence"), sv(b, "sequence")) && iv(a, "step") == iv(b, "step");
+    return a && b && !strcmp(rh_sv(a, "sequence"), rh_sv(b, "sequence")) && rh_iv(a, "step") == rh_iv(b, "step");
 }
 
-static void variant_row(struct wb_buf *b, json_t *v, json_t *base)
+static void rh_variant_row(struct wb_buf *b, json_t *v, json_t *base)
 {
     wb_buf_puts(b, "<tr><td class=\"l\">");
-    esc(b, sv(v, "sequence"));
-    wb_buf_printf(b, "</td><td>%lld</td><td>", iv(v, "step"));
-    variant_label(b, iv(v, "variant"));
-    wb_buf_printf(b, "</td><td>%lld</td>", iv(v, "sent"));
-    rate_cell(b, iv(v, "opened"), iv(v, "sent"));
-    rate_cell(b, iv(v, "clicked"), iv(v, "sent"));
-    rate_cell(b, iv(v, "replied"), iv(v, "sent"));
-    p_cell(b, v, base, "opened");
-    p_cell(b, v, base, "clicked");
-    p_cell(b, v, base, "replied");
+    rh_esc(b, rh_sv(v, "sequence"));
+    wb_buf_printf(b, "</td><td>%lld</td><td>", rh_iv(v, "step"));
+    rh_variant_label(b, rh_iv(v, "variant"));
+    wb_buf_printf(b, "</td><td>%lld</td>", rh_iv(v, "sent"));
+    rh_rate_cell(b, rh_iv(v, "opened"), rh_iv(v, "sent"));
+    rh_rate_cell(b, rh_iv(v, "clicked"), rh_iv(v, "sent"));
+    rh_rate_cell(b, rh_iv(v, "replied"), rh_iv(v, "sent"));
+    rh_p_cell(b, v, base, "opened");
+    rh_p_cell(b, v, base, "clicked");
+    rh_p_cell(b, v, base, "replied");
     wb_buf_puts(b, "</tr>\n");
 }
 
-static void section_variants(struct wb_buf *b, json_t *rows)
+static void rh_section_variants(struct wb_buf *b, json_t *rows)
 {
     wb_buf_puts(b, "<h2>Variant comparison (A/B)</h2>\n<p class=\"note\">Each variant against "
                    "variant A of its step; p is the two-sided p-value of a pooled two-proportion "
@@ -282,14 +282,14 @@ static void section_variants(struct wb_buf *b, json_t *rows)
     size_t i;
     json_t *v, *base = NULL;
     json_array_foreach(rows, i, v) {
-        if (iv(v, "variant") == 0)
+        if (rh_iv(v, "variant") == 0)
             base = v;
-        variant_row(b, v, same_step(v, base) ? base : NULL);
+        rh_variant_row(b, v, rh_same_step(v, base) ? base : NULL);
     }
     wb_buf_puts(b, "</table>\n");
 }
 
-static void growth_table(struct wb_buf *b, json_t *weeks)
+static void rh_growth_table(struct wb_buf *b, json_t *weeks)
 {
     size_t n = json_array_size(weeks), from = n > 8 ? n - 8 : 0;
     wb_buf_puts(b, "<table><tr><th class=\"l\">week of</th><th>new</th><th>left</th>"
@@ -297,14 +297,14 @@ static void growth_table(struct wb_buf *b, json_t *weeks)
     for (size_t i = from; i < n; i++) {
         json_t *w = json_array_get(weeks, i);
         wb_buf_puts(b, "<tr><td class=\"l\">");
-        esc(b, sv(w, "week"));
-        wb_buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td></tr>\n", iv(w, "new"),
-                      iv(w, "left"), iv(w, "size"));
+        rh_esc(b, rh_sv(w, "week"));
+        wb_buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td></tr>\n", rh_iv(w, "new"),
+                      rh_iv(w, "left"), rh_iv(w, "size"));
     }
     wb_buf_puts(b, "</table>\n");
 }
 
-static void section_growth(struct wb_buf *b, json_t *weeks)
+static void rh_section_growth(struct wb_buf *b, json_t *weeks)
 {
     size_t n = json_array_size(weeks);
     wb_buf_puts(b, "<h2>Pool growth</h2>\n<p class=\"note\">Candidates who can be mailed at the end "
@@ -315,14 +315,14 @@ static void section_growth(struct wb_buf *b, json_t *weeks)
     }
     double *y = wb_xcalloc(n, sizeof *y);
     for (size_t i = 0; i < n; i++)
-        y[i] = (double)iv(json_array_get(weeks, i), "size");
-    wb_svg_line(b, y, n, sv(json_array_get(weeks, 0), "week"),
-                sv(json_array_get(weeks, n - 1), "week"), "pool size per week");
+        y[i] = (double)rh_iv(json_array_get(weeks, i), "size");
+    wb_svg_line(b, y, n, rh_sv(json_array_get(weeks, 0), "week"),
+                rh_sv(json_array_get(weeks, n - 1), "week"), "pool size per week");
     free(y);
-    growth_table(b, weeks);
+    rh_growth_table(b, weeks);
 }
 
-static void section_heatmap(struct wb_buf *b, json_t *cells)
+static void rh_section_heatmap(struct wb_buf *b, json_t *cells)
 {
     long long grid[7][24] = {{0}}, total = 0;
     size_t i;
@@ -341,7 +341,7 @@ static void section_heatmap(struct wb_buf *b, json_t *cells)
     wb_svg_heatmap(b, (const long long (*)[24])grid, "engagement by weekday and local hour");
 }
 
-static void page_top(struct wb_buf *b, const char *since)
+static void rh_page_top(struct wb_buf *b, const char *since)
 {
     char now[32];
     time_t t = time(NULL);
@@ -351,26 +351,26 @@ static void page_top(struct wb_buf *b, const char *since)
     wb_buf_printf(b, "<h1>warmbench report</h1>\n<p class=\"meta\">Made %s; ", now);
     if (since) {
         wb_buf_puts(b, "enrollments, messages and events since ");
-        esc(b, since);
+        rh_esc(b, since);
         wb_buf_puts(b, " 00:00 UTC.</p>\n");
     } else {
         wb_buf_puts(b, "all enrollments, messages and events.</p>\n");
     }
 }
 
-static void render(struct wb_buf *b, const struct wb_report_data *d, const char *since)
+static void rh_render(struct wb_buf *b, const struct wb_report_data *d, const char *since)
 {
-    page_top(b, since);
-    section_pool(b, d->pool);
-    section_funnel(b, d->funnel);
-    section_steps(b, d->funnel);
-    section_variants(b, d->variants);
-    section_growth(b, d->growth);
-    section_heatmap(b, d->heatmap);
+    rh_page_top(b, since);
+    rh_section_pool(b, d->pool);
+    rh_section_funnel(b, d->funnel);
+    rh_section_steps(b, d->funnel);
+    rh_section_variants(b, d->variants);
+    rh_section_growth(b, d->growth);
+    rh_section_heatmap(b, d->heatmap);
     wb_buf_puts(b, "</main>\n</body>\n</html>\n");
 }
 
-static int write_all(int fd, const char *p, size_t n)
+static int rh_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -385,7 +385,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* A reader sees the old file or the whole new one, never half of it. */
-static int write_atomic(const char *path, const char *data, size_t len)
+static int rh_write_atomic(const char *path, const char *data, size_t len)
 {
     char *tmp = wb_xasprintf("%s.XXXXXX", path);
     int fd = mkstemp(tmp);
@@ -396,7 +396,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
     }
     mode_t mask = umask(0);
     umask(mask);
-    int rc = fchmod(fd, 0666 & ~mask) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0 ? -1 : 0;
+    int rc = fchmod(fd, 0666 & ~mask) < 0 || rh_write_all(fd, data, len) < 0 || fsync(fd) < 0 ? -1 : 0;
     int err = errno;
     if (close(fd) < 0 && rc == 0) {
         rc = -1;
@@ -414,7 +414,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
     return rc;
 }
 
-static bool leap(int y)
+static bool rh_leap(int y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -430,7 +430,7 @@ bool wb_report_date_valid(const char *s)
     int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
     if (y < 1 || m < 1 || m > 12 || d < 1)
         return false;
-    return d <= mdays[m - 1] + (m == 2 && leap(y));
+    return d <= mdays[m - 1] + (m == 2 && rh_leap(y));
 }
 
 int wb_report_html(PGconn *c, const struct wb_config *cfg, const char *path, const char *since)
@@ -446,9 +446,9 @@ int wb_report_html(PGconn *c, const struct wb_config *cfg, const char *path, con
     }
     struct wb_buf b;
     wb_buf_init(&b);
-    render(&b, &d, since);
+    rh_render(&b, &d, since);
     wb_report_data_free(&d);
-    int rc = write_atomic(path, b.data, b.len) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
+    int rc = rh_write_atomic(path, b.data, b.len) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
     wb_buf_free(&b);
     return rc;
 }

@@ -21,7 +21,7 @@ static const char show_sql[] =
     "   FROM events v WHERE v.candidate_id = c.id), '[]'))"
     " FROM candidates c WHERE lower(c.email) = lower($1)";
 
-static void print_text(FILE *out, json_t *doc)
+static void show_print_text(FILE *out, json_t *doc)
 {
     json_t *c = json_object_get(doc, "candidate");
     fprintf(out, "%s %s <%s>%s\n", json_string_value(json_object_get(c, "first_name")),
@@ -87,7 +87,7 @@ int wb_show(PGconn *c, const char *email, bool json, FILE *out)
         json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS);
         fputc('\n', out);
     } else {
-        print_text(out, doc);
+        show_print_text(out, doc);
     }
     json_decref(doc);
     return WB_EXIT_OK;

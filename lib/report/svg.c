@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-static void open_svg(struct wb_buf *b, int w, int h, const char *aria)
+static void svg_open_svg(struct wb_buf *b, int w, int h, const char *aria)
 {
     wb_buf_printf(b, "<svg class=\"chart\" viewBox=\"0 0 %d %d\""
                      " width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"", w, h, w, h);
@@ -14,7 +14,7 @@ static void open_svg(struct wb_buf *b, int w, int h, const char *aria)
     wb_buf_puts(b, "\">");
 }
 
-static void text(struct wb_buf *b, double x, double y, const char *anchor, const char *cls,
+static void svg_text(struct wb_buf *b, double x, double y, const char *anchor, const char *cls,
                  const char *s)
 {
     wb_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"%s\">", x, y, anchor,
@@ -23,7 +23,7 @@ static void text(struct wb_buf *b, double x, double y, const char *anchor, const
     wb_buf_puts(b, "</text>");
 }
 
-static double clamp01(double t)
+static double svg_clamp01(double t)
 {
     return isfinite(t) ? (t < 0 ? 0 : t > 1 ? 1 : t) : 0;
 }
@@ -38,25 +38,25 @@ void wb_svg_hbars(struct wb_buf *b, const struct wb_svg_bar *bars, size_t n, con
     for (size_t i = 0; i < n; i++)
         if (bars[i].value > max)
             max = bars[i].value;
-    open_svg(b, HB_LABEL + HB_AREA + 90, (int)n * HB_ROW + 6, aria);
+    svg_open_svg(b, HB_LABEL + HB_AREA + 90, (int)n * HB_ROW + 6, aria);
     for (size_t i = 0; i < n; i++) {
         double y = 3 + (double)i * HB_ROW;
         double w = max > 0 && bars[i].value > 0 ? HB_AREA * (double)bars[i].value / (double)max : 0;
         char v[32];
         snprintf(v, sizeof v, "%lld", bars[i].value);
-        text(b, HB_LABEL - 8, y + 15, "end", "lbl", bars[i].label);
+        svg_text(b, HB_LABEL - 8, y + 15, "end", "lbl", bars[i].label);
         wb_buf_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" class=\"bar\"><title>",
                       HB_LABEL, y, w > 0 && w < 1 ? 1 : w, HB_ROW - 6);
         wb_html_escape(b, bars[i].label);
         wb_buf_printf(b, ": %s</title></rect>", v);
-        text(b, HB_LABEL + w + 6, y + 15, "start", "val", v);
+        svg_text(b, HB_LABEL + w + 6, y + 15, "start", "val", v);
     }
     wb_buf_puts(b, "</svg>");
 }
 
 void wb_svg_rate(struct wb_buf *b, double rate)
 {
-    double w = 80 * clamp01(rate);
+    double w = 80 * svg_clamp01(rate);
     wb_buf_printf(b, "<svg class=\"rate\" viewBox=\"0 0 80 10\""
                      " width=\"80\" height=\"10\" aria-hidden=\"true\">"
                      "<rect width=\"80\" height=\"10\" class=\"track\"/>"
@@ -70,7 +70,7 @@ void wb_svg_rate(struct wb_buf *b, double rate)
 #define LN_TOP 16
 #define LN_BOTTOM 34
 
-static void line_bounds(const double *y, size_t n, double *lo, double *hi)
+static void svg_line_bounds(const double *y, size_t n, double *lo, double *hi)
 {
     *lo = INFINITY;
     *hi = -INFINITY;
@@ -87,8 +87,8 @@ void wb_svg_line(struct wb_buf *b, const double *y, size_t n, const char *first,
                  const char *last, const char *aria)
 {
     double lo, hi, pw = LN_W - LN_LEFT - LN_RIGHT, ph = LN_H - LN_TOP - LN_BOTTOM;
-    line_bounds(y, n, &lo, &hi);
-    open_svg(b, LN_W, LN_H, aria);
+    svg_line_bounds(y, n, &lo, &hi);
+    svg_open_svg(b, LN_W, LN_H, aria);
     wb_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>", LN_LEFT,
                   LN_H - LN_BOTTOM, LN_W - LN_RIGHT, LN_H - LN_BOTTOM);
     wb_buf_puts(b, "<polyline class=\"line\" points=\"");
@@ -101,11 +101,11 @@ void wb_svg_line(struct wb_buf *b, const double *y, size_t n, const char *first,
     wb_buf_puts(b, "\"/>");
     char v[48];
     snprintf(v, sizeof v, "%.0f", hi);
-    text(b, LN_LEFT - 8, LN_TOP + 5, "end", "val", v);
+    svg_text(b, LN_LEFT - 8, LN_TOP + 5, "end", "val", v);
     snprintf(v, sizeof v, "%.0f", lo);
-    text(b, LN_LEFT - 8, LN_H - LN_BOTTOM, "end", "val", v);
-    text(b, LN_LEFT, LN_H - 12, "start", "lbl", first);
-    text(b, LN_W - LN_RIGHT, LN_H - 12, "end", "lbl", last);
+    svg_text(b, LN_LEFT - 8, LN_H - LN_BOTTOM, "end", "val", v);
+    svg_text(b, LN_LEFT, LN_H - 12, "start", "lbl", first);
+    svg_text(b, LN_W - LN_RIGHT, LN_H - 12, "end", "lbl", last);
     wb_buf_puts(b, "</svg>");
 }
 
@@ -114,7 +114,7 @@ void wb_svg_shade(double t, char out[8])
     /* From a pale blue-grey (little engagement) to a deep blue (the most). */
     static const int from[3] = {0xe8, 0xef, 0xf7}, to[3] = {0x08, 0x45, 0x94};
     int c[3];
-    t = clamp01(t);
+    t = svg_clamp01(t);
     for (int i = 0; i < 3; i++)
         c[i] = (int)lround(from[i] + (to[i] - from[i]) * t);
     snprintf(out, 8, "#%02x%02x%02x", c[0], c[1], c[2]);
@@ -127,7 +127,7 @@ void wb_svg_shade(double t, char out[8])
 
 static const char *const weekdays[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 
-static void heat_cell(struct wb_buf *b, int d, int h, long long n, long long max)
+static void svg_heat_cell(struct wb_buf *b, int d, int h, long long n, long long max)
 {
     char fill[8];
     if (n > 0)
@@ -146,19 +146,19 @@ void wb_svg_heatmap(struct wb_buf *b, const long long cells[7][24], const char *
     for (int d = 0; d < 7; d++)
         for (int h = 0; h < 24; h++)
             max = cells[d][h] > max ? cells[d][h] : max;
-    open_svg(b, HM_LEFT + 24 * HM_CW + 10, HM_TOP + 7 * HM_CH + 40, aria);
+    svg_open_svg(b, HM_LEFT + 24 * HM_CW + 10, HM_TOP + 7 * HM_CH + 40, aria);
     for (int h = 0; h < 24; h += 3) {
         char l[16];
         snprintf(l, sizeof l, "%02d", h);
-        text(b, HM_LEFT + h * HM_CW + HM_CW / 2.0, HM_TOP - 7, "middle", "lbl", l);
+        svg_text(b, HM_LEFT + h * HM_CW + HM_CW / 2.0, HM_TOP - 7, "middle", "lbl", l);
     }
     for (int d = 0; d < 7; d++) {
-        text(b, HM_LEFT - 6, HM_TOP + d * HM_CH + 15, "end", "lbl", weekdays[d]);
+        svg_text(b, HM_LEFT - 6, HM_TOP + d * HM_CH + 15, "end", "lbl", weekdays[d]);
         for (int h = 0; h < 24; h++)
-            heat_cell(b, d, h, cells[d][h], max);
+            svg_heat_cell(b, d, h, cells[d][h], max);
     }
     char l[48];
     snprintf(l, sizeof l, "darkest: %lld", max);
-    text(b, HM_LEFT, HM_TOP + 7 * HM_CH + 24, "start", "lbl", l);
+    svg_text(b, HM_LEFT, HM_TOP + 7 * HM_CH + 24, "start", "lbl", l);
     wb_buf_puts(b, "</svg>");
 }

@@ -19,7 +19,7 @@ char *wb_mime_sanitize(const char *s)
     return o;
 }
 
-static int plain_ascii(const char *s)
+static int mime_plain_ascii(const char *s)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
@@ -29,7 +29,7 @@ static int plain_ascii(const char *s)
 }
 
 /* Cuts at most WORD_BYTES bytes without splitting a UTF-8 sequence. */
-static size_t word_cut(const char *s, size_t len)
+static size_t mime_word_cut(const char *s, size_t len)
 {
     if (len <= WORD_BYTES)
         return len;
@@ -39,12 +39,12 @@ static size_t word_cut(const char *s, size_t len)
     return ((unsigned char)s[n] & 0xC0) == 0x80 ? WORD_BYTES : n;
 }
 
-static void encoded_words(struct wb_buf *out, const char *s)
+static void mime_encoded_words(struct wb_buf *out, const char *s)
 {
     size_t len = strlen(s);
     int first = 1;
     while (len || first) {
-        size_t n = word_cut(s, len);
+        size_t n = mime_word_cut(s, len);
         unsigned char b64[4 * (WORD_BYTES / 3) + 1];
         EVP_EncodeBlock(b64, (const unsigned char *)s, (int)n);
         wb_buf_printf(out, "%s=?UTF-8?B?%s?=", first ? "" : "\r\n ", (char *)b64);
@@ -57,14 +57,14 @@ static void encoded_words(struct wb_buf *out, const char *s)
 void wb_mime_header_text(struct wb_buf *out, size_t used, const char *s)
 {
     char *clean = wb_mime_sanitize(s);
-    if (plain_ascii(clean) && used + strlen(clean) <= RAW_HEADER_MAX)
+    if (mime_plain_ascii(clean) && used + strlen(clean) <= RAW_HEADER_MAX)
         wb_buf_puts(out, clean);
     else
-        encoded_words(out, clean);
+        mime_encoded_words(out, clean);
     free(clean);
 }
 
-static int atom_phrase(const char *s)
+static int mime_atom_phrase(const char *s)
 {
     if (!*s || *s == ' ' || s[strlen(s) - 1] == ' ')
         return 0;
@@ -78,9 +78,9 @@ static int atom_phrase(const char *s)
 void wb_mime_phrase(struct wb_buf *out, size_t used, const char *name)
 {
     char *clean = wb_mime_sanitize(name);
-    if (!plain_ascii(clean) || used + strlen(clean) > RAW_HEADER_MAX) {
-        encoded_words(out, clean);
-    } else if (atom_phrase(clean)) {
+    if (!mime_plain_ascii(clean) || used + strlen(clean) > RAW_HEADER_MAX) {
+        mime_encoded_words(out, clean);
+    } else if (mime_atom_phrase(clean)) {
         wb_buf_puts(out, clean);
     } else {
         wb_buf_putc(out, '"');
@@ -107,7 +107,7 @@ void wb_mime_date(time_t t, char out[32])
              tm.tm_min, tm.tm_sec);
 }
 
-static int at_break(const char *p)
+static int mime_at_break(const char *p)
 {
     return *p == '\0' || *p == '\r' || *p == '\n';
 }
@@ -135,7 +135,7 @@ void wb_mime_qp(struct wb_buf *out, const char *s)
         int ws = c == ' ' || c == '\t';
         /* A leading "." or "From " is encoded so no relay stuffs or mangles it. */
         int lead = col == 0 && (c == '.' || !strncmp(p, "From ", 5));
-        int lit = !lead && ((c > 32 && c < 127 && c != '=') || (ws && !at_break(p + 1)));
+        int lit = !lead && ((c > 32 && c < 127 && c != '=') || (ws && !mime_at_break(p + 1)));
         size_t w = lit ? 1 : 3;
         if (col + w > 75) {
             memcpy(o, "=\r\n", 3);
@@ -171,7 +171,7 @@ int wb_mime_addr_ok(const char *s)
     return 1;
 }
 
-static int url_ok(const char *s)
+static int mime_url_ok(const char *s)
 {
     if (!s || !*s || strlen(s) > RAW_HEADER_MAX)
         return 0;
@@ -181,7 +181,7 @@ static int url_ok(const char *s)
     return 1;
 }
 
-static void mailbox(struct wb_buf *b, const char *field, const char *name, const char *email)
+static void mime_mailbox(struct wb_buf *b, const char *field, const char *name, const char *email)
 {
     size_t line = b->len;
     wb_buf_printf(b, "%s: ", field);
@@ -193,7 +193,7 @@ static void mailbox(struct wb_buf *b, const char *field, const char *name, const
     }
 }
 
-static const char *check(const struct wb_mail *m)
+static const char *mime_check(const struct wb_mail *m)
 {
     if (!wb_mime_addr_ok(m->from_email))
         return "bad From address";
@@ -205,22 +205,22 @@ static const char *check(const struct wb_mail *m)
         return "bad Message-ID";
     if (m->in_reply_to && !wb_mime_addr_ok(m->in_reply_to))
         return "bad In-Reply-To id";
-    if (m->list_unsubscribe_url && !url_ok(m->list_unsubscribe_url))
+    if (m->list_unsubscribe_url && !mime_url_ok(m->list_unsubscribe_url))
         return "bad List-Unsubscribe URL";
     if (!m->text && !m->html)
         return "message has neither a text nor an HTML part";
     return NULL;
 }
 
-static void headers(struct wb_buf *b, const struct wb_mail *m)
+static void mime_headers(struct wb_buf *b, const struct wb_mail *m)
 {
     char date[32];
     wb_mime_date(m->date, date);
     wb_buf_printf(b, "Date: %s\r\n", date);
-    mailbox(b, "From", m->from_name, m->from_email);
+    mime_mailbox(b, "From", m->from_name, m->from_email);
     if (m->reply_to)
         wb_buf_printf(b, "Reply-To: %s\r\n", m->reply_to);
-    mailbox(b, "To", m->to_name, m->to_email);
+    mime_mailbox(b, "To", m->to_name, m->to_email);
     size_t line = b->len;
     wb_buf_puts(b, "Subject: ");
     wb_mime_header_text(b, b->len - line, m->subject);
@@ -235,7 +235,7 @@ static void headers(struct wb_buf *b, const struct wb_mail *m)
     wb_buf_puts(b, "MIME-Version: 1.0\r\n");
 }
 
-static void part_head(struct wb_buf *b, const char *type)
+static void mime_part_head(struct wb_buf *b, const char *type)
 {
     wb_buf_printf(b, "Content-Type: %s; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
@@ -244,7 +244,7 @@ static void part_head(struct wb_buf *b, const char *type)
 /* "=_" never occurs in quoted-printable text (a "=" there always starts an
  * escape or a soft break), so this boundary cannot collide with a body; the
  * hash of the Message-ID only tells messages apart. */
-static void boundary(const char *message_id, char out[32])
+static void mime_boundary(const char *message_id, char out[32])
 {
     uint64_t h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)message_id; *p; p++)
@@ -252,21 +252,21 @@ static void boundary(const char *message_id, char out[32])
     snprintf(out, 32, "=_wb_%016llx", (unsigned long long)h);
 }
 
-static void multipart(struct wb_buf *b, const struct wb_mail *m)
+static void mime_multipart(struct wb_buf *b, const struct wb_mail *m)
 {
     char bnd[32];
-    boundary(m->message_id, bnd);
+    mime_boundary(m->message_id, bnd);
     wb_buf_printf(b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n",
                   bnd, bnd);
-    part_head(b, "text/plain");
+    mime_part_head(b, "text/plain");
     wb_mime_qp(b, m->text);
     wb_buf_printf(b, "\r\n--%s\r\n", bnd);
-    part_head(b, "text/html");
+    mime_part_head(b, "text/html");
     wb_mime_qp(b, m->html);
     wb_buf_printf(b, "\r\n--%s--\r\n", bnd);
 }
 
-static size_t read_raw(char *buf, size_t size, size_t n, void *ud)
+static size_t mime_read_raw(char *buf, size_t size, size_t n, void *ud)
 {
     struct wb_mail_handles *h = ud;
     size_t left = h->raw_len - h->raw_off, want = size * n;
@@ -281,12 +281,12 @@ void wb_mail_build(const struct wb_mail *m, struct wb_buf *b)
 {
     wb_buf_reserve(b, 1024 + (m->text ? strlen(m->text) * 2 : 0) +
                           (m->html ? strlen(m->html) * 2 : 0));
-    headers(b, m);
+    mime_headers(b, m);
     if (m->text && m->html) {
-        multipart(b, m);
+        mime_multipart(b, m);
         return;
     }
-    part_head(b, m->text ? "text/plain" : "text/html");
+    mime_part_head(b, m->text ? "text/plain" : "text/html");
     /* curl ends the DATA with CRLF.CRLF itself, adding a CRLF only when needed. */
     wb_mime_qp(b, m->text ? m->text : m->html);
 }
@@ -294,7 +294,7 @@ void wb_mail_build(const struct wb_mail *m, struct wb_buf *b)
 int wb_mail_prepare(const struct wb_mail *m, struct wb_mail_handles *h, char *err, size_t errsz)
 {
     memset(h, 0, sizeof *h);
-    const char *why = check(m);
+    const char *why = mime_check(m);
     if (why) {
         snprintf(err, errsz, "%s", why);
         return -1;
@@ -313,7 +313,7 @@ void wb_mail_attach(CURL *easy, struct wb_mail_handles *h)
 {
     h->raw_off = 0;
     curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_raw);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, mime_read_raw);
     curl_easy_setopt(easy, CURLOPT_READDATA, h);
     curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)h->raw_len);
 }

@@ -21,7 +21,7 @@ struct ctx {
     char scratch[32];
 };
 
-static char *tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64_t id, int link,
+static char *rnd_tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64_t id, int link,
                      const char *suffix)
 {
     char tok[WB_TOKEN_MAX];
@@ -31,19 +31,19 @@ static char *tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64
     return wb_xasprintf("%s/%s/%s%s", cfg->http.public_url, prefix, tok, suffix);
 }
 
-static const char *link_value(struct ctx *x, const char *name)
+static const char *rnd_link_value(struct ctx *x, const char *name)
 {
     for (size_t i = 0; i < x->seq->n_links && i < 64; i++) {
         if (strcmp(x->seq->links[i].name, name))
             continue;
         if (!x->links[i])
-            x->links[i] = tracked(x->cfg, WB_TOKEN_CLICK, x->c->id, (int)i, "");
+            x->links[i] = rnd_tracked(x->cfg, WB_TOKEN_CLICK, x->c->id, (int)i, "");
         return x->links[i];
     }
     return NULL;
 }
 
-static const char *field_value(const char *name, void *ud)
+static const char *rnd_field_value(const char *name, void *ud)
 {
     struct ctx *x = ud;
     const struct wb_claimed *c = x->c;
@@ -58,7 +58,7 @@ static const char *field_value(const char *name, void *ud)
         return NULL;
     }
     if (!strncmp(name, "links.", 6))
-        return link_value(x, name + 6);
+        return rnd_link_value(x, name + 6);
     static const struct { const char *name; size_t off; } cols[] = {
         {"email", offsetof(struct wb_claimed, email)},
         {"first_name", offsetof(struct wb_claimed, first_name)},
@@ -79,20 +79,20 @@ static const char *field_value(const char *name, void *ud)
     return NULL;
 }
 
-static char *render_part(const struct wb_template *t, struct ctx *x, bool html)
+static char *rnd_render_part(const struct wb_template *t, struct ctx *x, bool html)
 {
     if (!t)
         return NULL;
     struct wb_buf b;
     wb_buf_init(&b);
-    wb_template_render(t, field_value, x, html, &b);
+    wb_template_render(t, rnd_field_value, x, html, &b);
     return wb_buf_steal(&b);
 }
 
 /* The open pixel goes just before </body> when there is one. */
-static char *add_pixel(char *html, const struct wb_config *cfg, int64_t id)
+static char *rnd_add_pixel(char *html, const struct wb_config *cfg, int64_t id)
 {
-    char *url = tracked(cfg, WB_TOKEN_OPEN, id, 0, ".gif");
+    char *url = rnd_tracked(cfg, WB_TOKEN_OPEN, id, 0, ".gif");
     char *img = wb_xasprintf("<img src=\"%s\" width=\"1\" height=\"1\" alt=\"\" "
                              "style=\"display:none\">", url);
     free(url);
@@ -106,10 +106,10 @@ static char *add_pixel(char *html, const struct wb_config *cfg, int64_t id)
 
 /* Article 14: the notice goes at the end of the text part and before
  * </body> in the HTML part (before the pixel). */
-static void add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_rendered *out)
+static void rnd_add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_rendered *out)
 {
     if (out->text && cfg->notice.text) {
-        char *n = render_part(cfg->notice.text, x, false);
+        char *n = rnd_render_part(cfg->notice.text, x, false);
         size_t len = strlen(out->text);
         const char *sep = len && out->text[len - 1] == '\n' ? "\n" : "\n\n";
         char *t = wb_xasprintf("%s%s%s", out->text, sep, n);
@@ -118,7 +118,7 @@ static void add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_ren
         out->text = t;
     }
     if (out->html && cfg->notice.html) {
-        char *n = render_part(cfg->notice.html, x, true);
+        char *n = rnd_render_part(cfg->notice.html, x, true);
         char *body = strcasestr(out->html, "</body>");
         size_t at = body ? (size_t)(body - out->html) : strlen(out->html);
         char *h = wb_xasprintf("%.*s%s%s", (int)at, out->html, n, out->html + at);
@@ -150,7 +150,7 @@ int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
     return (int)(h % n_variants);
 }
 
-static char *envelope(const struct wb_config *cfg, const struct wb_sender *s, int64_t id)
+static char *rnd_envelope(const struct wb_config *cfg, const struct wb_sender *s, int64_t id)
 {
     char tok[WB_TOKEN_MAX];
     if (!cfg->bounce_domain ||
@@ -159,7 +159,7 @@ static char *envelope(const struct wb_config *cfg, const struct wb_sender *s, in
     return wb_xasprintf("b+%s@%s", tok, cfg->bounce_domain);
 }
 
-static char *full_name(const struct wb_claimed *c)
+static char *rnd_full_name(const struct wb_claimed *c)
 {
     if (*c->first_name && *c->last_name)
         return wb_xasprintf("%s %s", c->first_name, c->last_name);
@@ -195,24 +195,24 @@ int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb
         text = v->text ? v->text : text;
         html = v->html ? v->html : html;
     }
-    out->unsub_url = tracked(cfg, WB_TOKEN_UNSUB, c->id, 0, "");
+    out->unsub_url = rnd_tracked(cfg, WB_TOKEN_UNSUB, c->id, 0, "");
     x.unsub_url = out->unsub_url;
     out->id = c->id;
     out->attempts = c->attempts;
-    out->subject = render_part(subj, &x, false);
-    out->text = render_part(text, &x, false);
-    out->html = render_part(html, &x, true);
+    out->subject = rnd_render_part(subj, &x, false);
+    out->text = rnd_render_part(text, &x, false);
+    out->html = rnd_render_part(html, &x, true);
     if (c->step == 1 && c->consent && !strcmp(c->consent, "legitimate_interest"))
-        add_notice(cfg, &x, out);
+        rnd_add_notice(cfg, &x, out);
     if (out->html)
-        out->html = add_pixel(out->html, cfg, c->id);
+        out->html = rnd_add_pixel(out->html, cfg, c->id);
     for (size_t i = 0; i < 64; i++)
         free(x.links[i]);
     out->message_id = wb_xstrdup(c->message_id);
     out->rcpt = wb_xstrdup(c->email);
-    out->envelope_from = envelope(cfg, x.sender, c->id);
+    out->envelope_from = rnd_envelope(cfg, x.sender, c->id);
     out->in_reply_to = st->thread && c->thread_id ? wb_xstrdup(c->thread_id) : NULL;
-    out->to_name = full_name(c);
+    out->to_name = rnd_full_name(c);
     out->from_name = wb_xstrdup(x.sender->from_name ? x.sender->from_name : "");
     out->from_email = wb_xstrdup(x.sender->from_email);
     out->reply_to = x.sender->reply_to ? wb_xstrdup(x.sender->reply_to) : NULL;

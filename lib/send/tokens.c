@@ -12,7 +12,7 @@
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
-static size_t payload_len(int kind)
+static size_t tok_payload_len(int kind)
 {
     switch (kind) {
     case WB_TOKEN_OPEN: case WB_TOKEN_UNSUB: case WB_TOKEN_BOUNCE: return 9;
@@ -34,7 +34,7 @@ static struct {
     EVP_MD_CTX *inner, *outer, *work;
 } kept;
 
-static int keep_key(const unsigned char *key, size_t keylen)
+static int tok_keep_key(const unsigned char *key, size_t keylen)
 {
     if (kept.keylen == keylen && CRYPTO_memcmp(kept.key, key, keylen) == 0)
         return 0;
@@ -63,7 +63,7 @@ static int keep_key(const unsigned char *key, size_t keylen)
     return 0;
 }
 
-static int mac_kept(const unsigned char *msg, size_t n, unsigned char full[EVP_MAX_MD_SIZE])
+static int tok_mac_kept(const unsigned char *msg, size_t n, unsigned char full[EVP_MAX_MD_SIZE])
 {
     unsigned int fl = 0;
     return EVP_MD_CTX_copy_ex(kept.work, kept.inner) && EVP_DigestUpdate(kept.work, msg, n)
@@ -72,7 +72,7 @@ static int mac_kept(const unsigned char *msg, size_t n, unsigned char full[EVP_M
            && EVP_DigestFinal_ex(kept.work, full, &fl);
 }
 
-static void mac(const unsigned char *key, size_t keylen, const unsigned char *p, size_t n,
+static void tok_mac(const unsigned char *key, size_t keylen, const unsigned char *p, size_t n,
                 unsigned char out[MAC_LEN])
 {
     unsigned char msg[3 + PAYLOAD_MAX], full[EVP_MAX_MD_SIZE];
@@ -80,15 +80,15 @@ static void mac(const unsigned char *key, size_t keylen, const unsigned char *p,
     memcpy(msg, "wb1", 3);
     memcpy(msg + 3, p, n);
     /* A key longer than a block is hashed first (RFC 2104): HMAC() does it. */
-    if (keylen == 0 || keylen > BLOCK || keep_key(key, keylen) != 0
-        || !mac_kept(msg, 3 + n, full))
+    if (keylen == 0 || keylen > BLOCK || tok_keep_key(key, keylen) != 0
+        || !tok_mac_kept(msg, 3 + n, full))
         HMAC(EVP_sha256(), key, (int)keylen, msg, 3 + n, full, &fl);
     memcpy(out, full, MAC_LEN);
     OPENSSL_cleanse(full, sizeof full);
 }
 
 /* Bit-packing encoder shared by base64url (6 bits) and base32 (5 bits). */
-static size_t encode(const unsigned char *in, size_t n, const char *alpha, int bits, char *out)
+static size_t tok_encode(const unsigned char *in, size_t n, const char *alpha, int bits, char *out)
 {
     size_t o = 0;
     unsigned acc = 0;
@@ -107,7 +107,7 @@ static size_t encode(const unsigned char *in, size_t n, const char *alpha, int b
     return o;
 }
 
-static int sym(char c, int bits)
+static int tok_sym(char c, int bits)
 {
     if (bits == 6) {
         const char *p = c ? strchr(b64url, c) : NULL;
@@ -120,13 +120,13 @@ static int sym(char c, int bits)
 }
 
 /* Decodes exactly; leftover bits must be zero so the encoding is canonical. */
-static long decode(const char *s, size_t len, int bits, unsigned char *out, size_t outsz)
+static long tok_decode(const char *s, size_t len, int bits, unsigned char *out, size_t outsz)
 {
     size_t o = 0;
     unsigned acc = 0;
     int have = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = sym(s[i], bits);
+        int v = tok_sym(s[i], bits);
         if (v < 0)
             return -1;
         acc = (acc << bits) | (unsigned)v;
@@ -143,7 +143,7 @@ static long decode(const char *s, size_t len, int bits, unsigned char *out, size
     return (long)o;
 }
 
-static size_t encoded_len(size_t n, int bits)
+static size_t tok_encoded_len(size_t n, int bits)
 {
     return (n * 8 + (size_t)bits - 1) / (size_t)bits;
 }
@@ -151,11 +151,11 @@ static size_t encoded_len(size_t n, int bits)
 size_t wb_token_make(const unsigned char *key, size_t keylen, enum wb_token_kind kind,
                      int64_t message_id, int link, char *out, size_t outsz)
 {
-    size_t n = payload_len(kind);
+    size_t n = tok_payload_len(kind);
     if (!n || !keylen || (kind == WB_TOKEN_CLICK && (link < 0 || link > WB_TOKEN_LINK_MAX)))
         return 0;
     int bits = kind == WB_TOKEN_BOUNCE ? 5 : 6;
-    if (encoded_len(n + MAC_LEN, bits) + 1 > outsz)
+    if (tok_encoded_len(n + MAC_LEN, bits) + 1 > outsz)
         return 0;
     unsigned char raw[RAW_MAX];
     uint64_t id = (uint64_t)message_id;
@@ -166,23 +166,23 @@ size_t wb_token_make(const unsigned char *key, size_t keylen, enum wb_token_kind
         raw[9] = (unsigned char)(link >> 8);
         raw[10] = (unsigned char)link;
     }
-    mac(key, keylen, raw, n, raw + n);
-    return encode(raw, n + MAC_LEN, bits == 5 ? b32 : b64url, bits, out);
+    tok_mac(key, keylen, raw, n, raw + n);
+    return tok_encode(raw, n + MAC_LEN, bits == 5 ? b32 : b64url, bits, out);
 }
 
 int wb_token_parse(const unsigned char *key, size_t keylen, const char *tok, size_t len,
                    struct wb_token *out)
 {
     /* The length alone says which encoding (and so which kinds) it can be. */
-    int bits = len == encoded_len(9 + MAC_LEN, 5) ? 5 : 6;
+    int bits = len == tok_encoded_len(9 + MAC_LEN, 5) ? 5 : 6;
     unsigned char raw[RAW_MAX], want[MAC_LEN];
-    long n = decode(tok, len, bits, raw, sizeof raw);
+    long n = tok_decode(tok, len, bits, raw, sizeof raw);
     if (n < 1 || !keylen)
         return -1;
-    size_t pl = payload_len(raw[0]);
+    size_t pl = tok_payload_len(raw[0]);
     if (!pl || (size_t)n != pl + MAC_LEN || (raw[0] == WB_TOKEN_BOUNCE) != (bits == 5))
         return -1;
-    mac(key, keylen, raw, pl, want);
+    tok_mac(key, keylen, raw, pl, want);
     if (CRYPTO_memcmp(want, raw + pl, MAC_LEN) != 0)
         return -1;
     uint64_t id = 0;
