@@ -62,7 +62,7 @@ void wb_csv_free(struct wb_csv *r)
 }
 
 /* Refills the input buffer; 1 when bytes are available, 0 at EOF, -1 on error. */
-static int fill(struct wb_csv *r)
+static int csv_fill(struct wb_csv *r)
 {
     if (r->in_pos < r->in_len)
         return 1;
@@ -86,7 +86,7 @@ static int fill(struct wb_csv *r)
 
 /* Appends to the current field, keeping at most max_field bytes of it and
  * nothing of fields past WB_CSV_MAX_FIELDS. */
-static void put(struct wb_csv *r, const char *p, size_t n)
+static void csv_put(struct wb_csv *r, const char *p, size_t n)
 {
     if (r->nkept >= WB_CSV_MAX_FIELDS)
         return;
@@ -105,10 +105,10 @@ static void put(struct wb_csv *r, const char *p, size_t n)
     r->nbytes += n;
 }
 
-static void end_field(struct wb_csv *r)
+static void csv_end_field(struct wb_csv *r)
 {
     if (r->nkept < WB_CSV_MAX_FIELDS) {
-        put(r, "", 0);
+        csv_put(r, "", 0);
         r->bytes[r->nbytes++] = '\0';
         r->starts[r->nkept++] = r->field_start;
     }
@@ -116,7 +116,7 @@ static void end_field(struct wb_csv *r)
     r->field_start = r->nbytes;
 }
 
-static void begin_record(struct wb_csv *r)
+static void csv_begin_record(struct wb_csv *r)
 {
     r->nbytes = r->field_start = 0;
     r->nfields = r->nkept = 0;
@@ -124,9 +124,9 @@ static void begin_record(struct wb_csv *r)
     r->rec_line = r->line;
 }
 
-static void emit(struct wb_csv *r, struct wb_csv_record *rec, int unterminated)
+static void csv_emit(struct wb_csv *r, struct wb_csv_record *rec, int unterminated)
 {
-    end_field(r);
+    csv_end_field(r);
     for (size_t i = 0; i < r->nkept; i++) {
         r->field[i] = r->bytes + r->starts[i];
         size_t next = i + 1 < r->nkept ? r->starts[i + 1] : r->nbytes;
@@ -142,7 +142,7 @@ static void emit(struct wb_csv *r, struct wb_csv_record *rec, int unterminated)
 }
 
 /* Counts a line break byte: CR, or LF not preceded by CR. */
-static void count_line(struct wb_csv *r, char c)
+static void csv_count_line(struct wb_csv *r, char c)
 {
     if (c == '\r' || !r->after_cr)
         r->line++;
@@ -150,7 +150,7 @@ static void count_line(struct wb_csv *r, char c)
 }
 
 /* Length of the run of bytes that need no state change in an unquoted field. */
-static size_t plain_run(const char *p, size_t n)
+static size_t csv_plain_run(const char *p, size_t n)
 {
     size_t i = 0;
     while (i < n && p[i] != ',' && p[i] != '\n' && p[i] != '\r')
@@ -159,12 +159,12 @@ static size_t plain_run(const char *p, size_t n)
 }
 
 /* Same inside quotes, counting the line breaks it passes. */
-static size_t quoted_run(struct wb_csv *r, const char *p, size_t n)
+static size_t csv_quoted_run(struct wb_csv *r, const char *p, size_t n)
 {
     size_t i = 0;
     for (; i < n && p[i] != '"'; i++) {
         if (p[i] == '\n' || p[i] == '\r')
-            count_line(r, p[i]);
+            csv_count_line(r, p[i]);
         else
             r->after_cr = 0;
     }
@@ -173,10 +173,10 @@ static size_t quoted_run(struct wb_csv *r, const char *p, size_t n)
 
 /* Handles one byte that ends a field or record, or opens quotes. Returns 1
  * when a record is complete. */
-static int step(struct wb_csv *r, enum csv_state *st, char c)
+static int csv_step(struct wb_csv *r, enum csv_state *st, char c)
 {
     if (c == '\n' || c == '\r') {
-        count_line(r, c);
+        csv_count_line(r, c);
         if (*st == ST_RECORD)
             return 0; /* blank line, or the LF of a CRLF */
         *st = ST_RECORD;
@@ -184,16 +184,16 @@ static int step(struct wb_csv *r, enum csv_state *st, char c)
     }
     r->after_cr = 0;
     if (*st == ST_RECORD)
-        begin_record(r);
+        csv_begin_record(r);
     if (c == ',') {
-        end_field(r);
+        csv_end_field(r);
         *st = ST_FIELD;
     } else if (c == '"' && *st != ST_PLAIN) {
         *st = ST_QUOTED;
     } else {
         /* Text after a closing quote, or a quote inside an unquoted field,
          * is kept as written, as most producers mean it. */
-        put(r, &c, 1);
+        csv_put(r, &c, 1);
         *st = ST_PLAIN;
     }
     return 0;
@@ -203,21 +203,21 @@ int wb_csv_next(struct wb_csv *r, struct wb_csv_record *rec)
 {
     enum csv_state st = ST_RECORD;
     for (;;) {
-        int f = fill(r);
+        int f = csv_fill(r);
         if (f < 0)
             return -1;
         if (f == 0)
             break;
         const char *p = r->in + r->in_pos;
         size_t n = r->in_len - r->in_pos, k;
-        if (st == ST_PLAIN && (k = plain_run(p, n)) > 0) {
-            put(r, p, k);
+        if (st == ST_PLAIN && (k = csv_plain_run(p, n)) > 0) {
+            csv_put(r, p, k);
             r->in_pos += k;
             continue;
         }
         if (st == ST_QUOTED) {
-            k = quoted_run(r, p, n);
-            put(r, p, k);
+            k = csv_quoted_run(r, p, n);
+            csv_put(r, p, k);
             r->in_pos += k;
             if (k < n) {
                 r->in_pos++;
@@ -229,24 +229,24 @@ int wb_csv_next(struct wb_csv *r, struct wb_csv_record *rec)
         r->in_pos++;
         if (st == ST_QUOTE && p[0] == '"') {
             /* "" inside quotes is one literal quote. */
-            put(r, "\"", 1);
+            csv_put(r, "\"", 1);
             st = ST_QUOTED;
             continue;
         }
-        if (step(r, &st, p[0])) {
-            emit(r, rec, 0);
+        if (csv_step(r, &st, p[0])) {
+            csv_emit(r, rec, 0);
             return 1;
         }
     }
     if (st == ST_RECORD)
         return 0;
     /* The last record had no line end; an open quote makes it an error. */
-    emit(r, rec, st == ST_QUOTED);
+    csv_emit(r, rec, st == ST_QUOTED);
     return 1;
 }
 
 /* Bytes a UTF-8 sequence starting with lead b takes, 0 when b cannot lead. */
-static int seq_len(unsigned char b)
+static int csv_seq_len(unsigned char b)
 {
     if (b < 0x80)
         return 1;
@@ -272,7 +272,7 @@ int wb_utf8_valid(const char *s, size_t n)
                 continue;
             }
         }
-        int k = seq_len(*p);
+        int k = csv_seq_len(*p);
         if (k == 0 || end - p < k)
             return 0;
         for (int i = 1; i < k; i++)

@@ -69,12 +69,12 @@ static const char enroll_sql[] =
     " UNION ALL"
     " SELECT verdict, count(*) FROM target WHERE verdict <> 'enrolled' GROUP BY verdict";
 
-static char *array_or_null(char *const *v, size_t n, int lower)
+static char *enr_array_or_null(char *const *v, size_t n, int lower)
 {
     return n ? wb_pg_array_str(v, n, lower) : NULL;
 }
 
-static char *hhmm(int minutes)
+static char *enr_hhmm(int minutes)
 {
     return wb_xasprintf("%02d:%02d", minutes / 60, minutes % 60);
 }
@@ -91,13 +91,13 @@ void wb_enroll_query_build(const struct wb_sequence *s, char *const *tags, size_
     p[0] = wb_xstrdup(s->id);
     p[1] = wb_xstrdup(a->exclusive ? "true" : "false");
     if (explicit) {
-        p[2] = array_or_null(tags, ntags, 0);
-        p[3] = array_or_null(emails, nemails, 1);
+        p[2] = enr_array_or_null(tags, ntags, 0);
+        p[3] = enr_array_or_null(emails, nemails, 1);
     } else {
-        p[2] = array_or_null(a->tags_any, a->n_tags_any, 0);
-        p[4] = array_or_null(a->skills_any, a->n_skills_any, 0);
-        p[5] = array_or_null(a->locations_any, a->n_locations_any, 1);
-        p[6] = array_or_null(a->sources_any, a->n_sources_any, 1);
+        p[2] = enr_array_or_null(a->tags_any, a->n_tags_any, 0);
+        p[4] = enr_array_or_null(a->skills_any, a->n_skills_any, 0);
+        p[5] = enr_array_or_null(a->locations_any, a->n_locations_any, 1);
+        p[6] = enr_array_or_null(a->sources_any, a->n_sources_any, 1);
         p[7] = a->has_score_min ? wb_xasprintf("%.17g", a->score_min) : NULL;
         p[8] = a->has_score_max ? wb_xasprintf("%.17g", a->score_max) : NULL;
         p[9] = a->dormant_days > 0 ? wb_xasprintf("%d", a->dormant_days) : NULL;
@@ -106,8 +106,8 @@ void wb_enroll_query_build(const struct wb_sequence *s, char *const *tags, size_
     p[11] = s->window.timezone ? wb_xstrdup(s->window.timezone) : NULL;
     p[12] = s->window.fallback_timezone ? wb_xstrdup(s->window.fallback_timezone) : NULL;
     p[13] = wb_xasprintf("%d", s->window.days);
-    p[14] = hhmm(s->window.start_min);
-    p[15] = hhmm(s->window.end_min);
+    p[14] = enr_hhmm(s->window.start_min);
+    p[15] = enr_hhmm(s->window.end_min);
     p[16] = wb_xstrdup(source);
 }
 

@@ -68,7 +68,7 @@ struct import {
     size_t nseen, seen_cap;
 };
 
-static void header_free(struct header *h)
+static void imp_header_free(struct header *h)
 {
     for (size_t i = 0; i < h->ncols; i++) {
         free(h->name[i]);
@@ -80,7 +80,7 @@ static void header_free(struct header *h)
     memset(h, 0, sizeof *h);
 }
 
-static int std_index(const char *name)
+static int imp_std_index(const char *name)
 {
     for (size_t i = 0; i < N_STD; i++)
         if (strcasecmp(name, std_cols[i]) == 0)
@@ -89,7 +89,7 @@ static int std_index(const char *name)
 }
 
 /* Copies name without surrounding spaces (spreadsheets add them). */
-static char *trimmed(const char *s, size_t n)
+static char *imp_trimmed(const char *s, size_t n)
 {
     while (n && (*s == ' ' || *s == '\t'))
         s++, n--;
@@ -100,7 +100,7 @@ static char *trimmed(const char *s, size_t n)
 
 /* Checks the header record; returns NULL when fine, else why not
  * (malloc'd). */
-static char *header_problem(const struct wb_csv_record *rec)
+static char *imp_header_problem(const struct wb_csv_record *rec)
 {
     if (rec->unterminated)
         return wb_xstrdup("unterminated quoted field in the header");
@@ -115,20 +115,20 @@ static char *header_problem(const struct wb_csv_record *rec)
 }
 
 /* Maps each column to its staging column; returns NULL or why not. */
-static char *header_map(struct header *h, const struct wb_csv_record *rec)
+static char *imp_header_map(struct header *h, const struct wb_csv_record *rec)
 {
     h->ncols = rec->nkept;
     h->name = wb_xcalloc(h->ncols, sizeof *h->name);
     h->stage = wb_xcalloc(h->ncols, sizeof *h->stage);
     h->extra = wb_xcalloc(h->ncols, sizeof *h->extra);
     for (size_t i = 0; i < h->ncols; i++) {
-        h->name[i] = trimmed(rec->field[i], rec->len[i]);
+        h->name[i] = imp_trimmed(rec->field[i], rec->len[i]);
         if (!h->name[i][0])
             return wb_xasprintf("column %zu has no name", i + 1);
         for (size_t j = 0; j < i; j++)
             if (strcasecmp(h->name[i], h->name[j]) == 0)
                 return wb_xasprintf("column \"%s\" appears twice", h->name[i]);
-        int k = std_index(h->name[i]);
+        int k = imp_std_index(h->name[i]);
         if (k >= 0) {
             h->has[k] = 1;
             h->stage[i] = wb_xstrdup(std_cols[k]);
@@ -146,7 +146,7 @@ static char *header_map(struct header *h, const struct wb_csv_record *rec)
 
 /* Prints reason with control characters replaced, so a hostile cell
  * cannot rewrite the operator's terminal. */
-static void print_reason(FILE *out, const char *path, long line, const char *reason)
+static void imp_print_reason(FILE *out, const char *path, long line, const char *reason)
 {
     fprintf(out, "%s:%ld: ", path, line);
     for (const char *p = reason; *p; p++)
@@ -155,7 +155,7 @@ static void print_reason(FILE *out, const char *path, long line, const char *rea
 }
 
 /* Reads and maps the header; reports and returns -1 when unusable. */
-static int read_header(struct import *im, struct wb_csv *csv)
+static int imp_read_header(struct import *im, struct wb_csv *csv)
 {
     struct wb_csv_record rec;
     int n = wb_csv_next(csv, &rec);
@@ -163,18 +163,18 @@ static int read_header(struct import *im, struct wb_csv *csv)
         fprintf(stderr, "warmbench: %s: %s\n", im->path, strerror(errno));
         return -1;
     }
-    char *why = n == 0 ? wb_xstrdup("empty file, no header row") : header_problem(&rec);
+    char *why = n == 0 ? wb_xstrdup("empty file, no header row") : imp_header_problem(&rec);
     if (!why)
-        why = header_map(&im->h, &rec);
+        why = imp_header_map(&im->h, &rec);
     if (!why)
         return 0;
-    print_reason(im->report, im->path, n ? rec.line : 1L, why);
+    imp_print_reason(im->report, im->path, n ? rec.line : 1L, why);
     free(why);
     return -1;
 }
 
 /* Appends s[0..n) in COPY text format: backslash, tab, LF and CR escaped. */
-static void copy_text(struct wb_buf *b, const char *s, size_t n)
+static void imp_copy_text(struct wb_buf *b, const char *s, size_t n)
 {
     wb_buf_reserve(b, 2 * n);
     char *o = b->data + b->len;
@@ -191,7 +191,7 @@ static void copy_text(struct wb_buf *b, const char *s, size_t n)
 }
 
 /* Why the record cannot be staged, or NULL (malloc'd). */
-static char *row_problem(const struct header *h, const struct wb_csv_record *rec)
+static char *imp_row_problem(const struct header *h, const struct wb_csv_record *rec)
 {
     if (rec->unterminated)
         return wb_xstrdup("unterminated quoted field");
@@ -209,7 +209,7 @@ static char *row_problem(const struct header *h, const struct wb_csv_record *rec
     return NULL;
 }
 
-static void add_item(struct import *im, const char *p, size_t n)
+static void imp_add_item(struct import *im, const char *p, size_t n)
 {
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
@@ -224,7 +224,7 @@ static void add_item(struct import *im, const char *p, size_t n)
     im->items[im->nitems++] = (struct item){p, n};
 }
 
-static int item_cmp(const void *a, const void *b)
+static int imp_item_cmp(const void *a, const void *b)
 {
     const struct item *x = a, *y = b;
     int d = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
@@ -235,23 +235,23 @@ static int item_cmp(const void *a, const void *b)
  * text[] literal: trimmed, without empties or repeats, sorted. Done here
  * rather than in SQL, where a per-row subquery costs more than the rest
  * of the row. */
-static void put_list(struct import *im, const char *s, size_t n, int with_tags)
+static void imp_put_list(struct import *im, const char *s, size_t n, int with_tags)
 {
     im->nitems = 0;
     for (const char *end = s + n, *semi; s < end; s = semi + 1) {
         semi = memchr(s, ';', (size_t)(end - s));
         if (!semi)
             semi = end;
-        add_item(im, s, (size_t)(semi - s));
+        imp_add_item(im, s, (size_t)(semi - s));
     }
     for (size_t i = 0; with_tags && i < im->ntags; i++)
-        add_item(im, im->tags[i], strlen(im->tags[i]));
-    qsort(im->items, im->nitems, sizeof *im->items, item_cmp);
+        imp_add_item(im, im->tags[i], strlen(im->tags[i]));
+    qsort(im->items, im->nitems, sizeof *im->items, imp_item_cmp);
     struct wb_buf *l = &im->lit;
     wb_buf_reset(l);
     wb_buf_putc(l, '{');
     for (size_t i = 0; i < im->nitems; i++) {
-        if (i && item_cmp(&im->items[i - 1], &im->items[i]) == 0)
+        if (i && imp_item_cmp(&im->items[i - 1], &im->items[i]) == 0)
             continue;
         if (l->len > 1)
             wb_buf_putc(l, ',');
@@ -265,30 +265,30 @@ static void put_list(struct import *im, const char *s, size_t n, int with_tags)
         wb_buf_putc(l, '"');
     }
     wb_buf_putc(l, '}');
-    copy_text(&im->out, l->data, l->len);
+    imp_copy_text(&im->out, l->data, l->len);
 }
 
 /* The file has no tags column but --tag was given: stage one anyway. */
-static int extra_tags_col(const struct import *im)
+static int imp_extra_tags_col(const struct import *im)
 {
     return !im->h.has[COL_TAGS] && im->ntags > 0;
 }
 
-static void put_field(struct import *im, const struct wb_csv_record *rec, size_t i)
+static void imp_put_field(struct import *im, const struct wb_csv_record *rec, size_t i)
 {
     const char *stage = im->h.stage[i];
     if (strcmp(stage, "tags") == 0)
-        put_list(im, rec->field[i], rec->len[i], 1);
+        imp_put_list(im, rec->field[i], rec->len[i], 1);
     else if (strcmp(stage, "skills") == 0)
-        put_list(im, rec->field[i], rec->len[i], 0);
+        imp_put_list(im, rec->field[i], rec->len[i], 0);
     else
-        copy_text(&im->out, rec->field[i], rec->len[i]);
+        imp_copy_text(&im->out, rec->field[i], rec->len[i]);
 }
 
 /* Hash of an address as SQL's lower(btrim()) would key it, folding only
  * ASCII; *unsure is set when it holds other bytes, whose case folding is
  * the database's business. */
-static uint64_t addr_hash(const char *p, size_t n, int *unsure)
+static uint64_t imp_addr_hash(const char *p, size_t n, int *unsure)
 {
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
@@ -307,7 +307,7 @@ static uint64_t addr_hash(const char *p, size_t n, int *unsure)
     return h ? h : 1;
 }
 
-static void seen_grow(struct import *im)
+static void imp_seen_grow(struct import *im)
 {
     size_t cap = im->seen_cap ? 2 * im->seen_cap : 1024;
     uint64_t *t = wb_xcalloc(cap, sizeof *t);
@@ -327,13 +327,13 @@ static void seen_grow(struct import *im)
 /* 1 when the row's address may repeat an earlier one. Deduplicating in
  * SQL then only looks at these addresses instead of grouping every row;
  * a false positive (hash collision, non-ASCII) only costs a little. */
-static int maybe_dup(struct import *im, const struct wb_csv_record *rec)
+static int imp_maybe_dup(struct import *im, const struct wb_csv_record *rec)
 {
     int unsure;
     size_t col = im->h.email_col;
-    uint64_t h = addr_hash(rec->field[col], rec->len[col], &unsure);
+    uint64_t h = imp_addr_hash(rec->field[col], rec->len[col], &unsure);
     if (2 * (im->nseen + 1) > im->seen_cap)
-        seen_grow(im);
+        imp_seen_grow(im);
     size_t j = h & (im->seen_cap - 1);
     while (im->seen[j] && im->seen[j] != h)
         j = (j + 1) & (im->seen_cap - 1);
@@ -346,16 +346,16 @@ static int maybe_dup(struct import *im, const struct wb_csv_record *rec)
 
 /* One staging row: line, reject reason (\N when none), maybe-duplicate
  * flag, then the fields; a rejected row carries only line and reason. */
-static void stage_row(struct import *im, const struct wb_csv_record *rec)
+static void imp_stage_row(struct import *im, const struct wb_csv_record *rec)
 {
     struct wb_buf *b = &im->out;
-    char *why = row_problem(&im->h, rec);
+    char *why = imp_row_problem(&im->h, rec);
     wb_buf_printf(b, "%ld\t", rec->line);
     if (why)
-        copy_text(b, why, strlen(why));
+        imp_copy_text(b, why, strlen(why));
     else
-        wb_buf_append(b, maybe_dup(im, rec) ? "\\N\tt" : "\\N\tf", 4);
-    size_t ncols = im->h.ncols + (size_t)extra_tags_col(im);
+        wb_buf_append(b, imp_maybe_dup(im, rec) ? "\\N\tt" : "\\N\tf", 4);
+    size_t ncols = im->h.ncols + (size_t)imp_extra_tags_col(im);
     if (why)
         wb_buf_append(b, "\t\\N", 3);
     for (size_t i = 0; i < ncols; i++) {
@@ -363,15 +363,15 @@ static void stage_row(struct import *im, const struct wb_csv_record *rec)
         if (why)
             wb_buf_append(b, "\\N", 2);
         else if (i < im->h.ncols)
-            put_field(im, rec, i);
+            imp_put_field(im, rec, i);
         else
-            put_list(im, "", 0, 1);
+            imp_put_list(im, "", 0, 1);
     }
     wb_buf_putc(b, '\n');
     free(why);
 }
 
-static int flush_copy(struct import *im)
+static int imp_flush_copy(struct import *im)
 {
     if (im->out.len == 0)
         return 0;
@@ -385,9 +385,9 @@ static int flush_copy(struct import *im)
 
 /* Ends COPY, aborting it when failed is non-zero; returns 0 when the
  * server stored every row. */
-static int end_copy(struct import *im, int failed)
+static int imp_end_copy(struct import *im, int failed)
 {
-    if (!failed && flush_copy(im) < 0)
+    if (!failed && imp_flush_copy(im) < 0)
         failed = 1;
     if (PQputCopyEnd(im->c, failed ? "import aborted" : NULL) != 1) {
         fprintf(stderr, "warmbench: import: COPY: %s", PQerrorMessage(im->c));
@@ -405,14 +405,14 @@ static int end_copy(struct import *im, int failed)
 }
 
 /* Streams every data row of the file into the staging table. */
-static int stream_rows(struct import *im, struct wb_csv *csv)
+static int imp_stream_rows(struct import *im, struct wb_csv *csv)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
     wb_buf_puts(&sql, "COPY wb_import_stage (line, reject, dup");
     for (size_t i = 0; i < im->h.ncols; i++)
         wb_buf_printf(&sql, ", %s", im->h.stage[i]);
-    if (extra_tags_col(im))
+    if (imp_extra_tags_col(im))
         wb_buf_puts(&sql, ", tags");
     wb_buf_puts(&sql, ") FROM STDIN");
     PGresult *r = wb_db_exec(im->c, PGRES_COPY_IN, "import: COPY", sql.data, 0, NULL);
@@ -424,20 +424,20 @@ static int stream_rows(struct import *im, struct wb_csv *csv)
     int n = 0, failed = 0;
     while (!failed && (n = wb_csv_next(csv, &rec)) == 1) {
         im->res->rows++;
-        stage_row(im, &rec);
+        imp_stage_row(im, &rec);
         if (im->out.len >= COPY_BATCH)
-            failed = flush_copy(im) < 0;
+            failed = imp_flush_copy(im) < 0;
     }
     if (!failed && n < 0) {
         fprintf(stderr, "warmbench: %s: %s\n", im->path, strerror(errno));
         failed = 1;
     }
-    return end_copy(im, failed);
+    return imp_end_copy(im, failed);
 }
 
 /* The staging table: every known column (NULL when the file lacks it)
  * and x1..xN for the extra ones. Temp, so it writes no WAL. */
-static int create_stage(struct import *im)
+static int imp_create_stage(struct import *im)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
@@ -462,7 +462,7 @@ static const char tz_sql[] =
     " FROM pg_timezone_names ORDER BY lower(name), name";
 
 /* attrs of a row: the non-empty extra columns as strings. */
-static void attrs_expr(struct import *im, struct wb_buf *sql)
+static void imp_attrs_expr(struct import *im, struct wb_buf *sql)
 {
     if (im->h.nextra == 0) {
         wb_buf_puts(sql, "'{}'::jsonb");
@@ -584,7 +584,7 @@ static const char upsert_tail[] =
     "  ORDER BY 2"
     " ) r";
 
-/* The fast path (write_rows): the same rows and the same merge as the
+/* The fast path (imp_write_rows): the same rows and the same merge as the
  * upsert above, as an UPDATE of the addresses already stored, then a plain
  * INSERT of the others. INSERT ... ON CONFLICT pays a speculative insertion
  * per row: at a million new rows it took 18 s where the plain INSERT took
@@ -652,7 +652,7 @@ static const char report_sql[] =
     " WHERE o.reject IS NULL"
     " ORDER BY 2";
 
-static void take_row(struct import *im, const PGresult *r)
+static void imp_take_row(struct import *im, const PGresult *r)
 {
     int kind = atoi(PQgetvalue(r, 0, 0));
     if (kind == 0) {
@@ -664,10 +664,10 @@ static void take_row(struct import *im, const PGresult *r)
         im->res->rejected++;
     else
         im->res->duplicates++;
-    print_reason(im->report, im->path, atol(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2));
+    imp_print_reason(im->report, im->path, atol(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2));
 }
 
-static int find_odd_rows(struct import *im)
+static int imp_find_odd_rows(struct import *im)
 {
     const char *params[1] = {email_re};
     return wb_db_cmd(im->c, "import: checks", odd_sql, 1, params);
@@ -676,7 +676,7 @@ static int find_odd_rows(struct import *im)
 /* Runs a statement whose rows take_row reads (the upsert's counts and
  * report, or the report alone), row by row, so that a file of a million
  * bad rows needs no million-row result in memory. */
-static int read_rows(struct import *im, const char *sql, const char *what)
+static int imp_read_rows(struct import *im, const char *sql, const char *what)
 {
     if (!PQsendQueryParams(im->c, sql, 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsetSingleRowMode(im->c)) {
@@ -688,7 +688,7 @@ static int read_rows(struct import *im, const char *sql, const char *what)
     while ((r = PQgetResult(im->c)) != NULL) {
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_SINGLE_TUPLE && !failed)
-            take_row(im, r);
+            imp_take_row(im, r);
         else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && !failed) {
             wb_db_report(what, r);
             failed = 1;
@@ -699,28 +699,28 @@ static int read_rows(struct import *im, const char *sql, const char *what)
 }
 
 /* head + the attrs expression + tail, malloc'd. */
-static char *with_attrs(struct import *im, const char *head, const char *tail)
+static char *imp_with_attrs(struct import *im, const char *head, const char *tail)
 {
     struct wb_buf sql;
     wb_buf_init(&sql);
     wb_buf_puts(&sql, head);
-    attrs_expr(im, &sql);
+    imp_attrs_expr(im, &sql);
     wb_buf_puts(&sql, tail);
     return sql.data;
 }
 
 /* The upsert-and-report statement: counts first, then the report. */
-static int upsert(struct import *im)
+static int imp_upsert(struct import *im)
 {
-    char *sql = with_attrs(im, upsert_head, upsert_tail);
-    int rc = read_rows(im, sql, "import");
+    char *sql = imp_with_attrs(im, upsert_head, upsert_tail);
+    int rc = imp_read_rows(im, sql, "import");
     free(sql);
     return rc;
 }
 
 /* Runs a write; *n gets its row count. Returns 0, 1 when it failed on a
  * unique key (not reported), or -1 after reporting. */
-static int fast_write(struct import *im, const char *sql, long *n)
+static int imp_fast_write(struct import *im, const char *sql, long *n)
 {
     PGresult *r = PQexecParams(im->c, sql, 0, NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
@@ -742,16 +742,16 @@ static int fast_write(struct import *im, const char *sql, long *n)
 
 /* Stores the rows: the fast path under a savepoint, the upsert when an
  * address appeared meanwhile; then the report. */
-static int write_rows(struct import *im)
+static int imp_write_rows(struct import *im)
 {
     if (wb_db_cmd(im->c, "import: savepoint", "SAVEPOINT wb_import_fast", 0, NULL) < 0)
         return -1;
-    char *upd = with_attrs(im, update_head, update_tail);
-    char *ins = with_attrs(im, insert_head, insert_tail);
+    char *upd = imp_with_attrs(im, update_head, update_tail);
+    char *ins = imp_with_attrs(im, insert_head, insert_tail);
     long updated = 0, imported = 0;
-    int rc = fast_write(im, upd, &updated);
+    int rc = imp_fast_write(im, upd, &updated);
     if (rc == 0)
-        rc = fast_write(im, ins, &imported);
+        rc = imp_fast_write(im, ins, &imported);
     free(upd);
     free(ins);
     if (rc < 0)
@@ -760,13 +760,13 @@ static int write_rows(struct import *im)
         if (wb_db_cmd(im->c, "import: savepoint", "ROLLBACK TO SAVEPOINT wb_import_fast", 0,
                       NULL) < 0)
             return -1;
-        return upsert(im);
+        return imp_upsert(im);
     }
     im->res->imported = imported;
     im->res->updated = updated;
     if (wb_db_cmd(im->c, "import: savepoint", "RELEASE SAVEPOINT wb_import_fast", 0, NULL) < 0)
         return -1;
-    return read_rows(im, report_sql, "import");
+    return imp_read_rows(im, report_sql, "import");
 }
 
 /* Room for the suppression list's hash (the IN tests stay hashed, not
@@ -779,18 +779,18 @@ static const char settings_sql[] = "SET LOCAL work_mem = '128MB'";
 static const char temp_buffers_sql[] = "SET LOCAL temp_buffers = '512MB'";
 
 /* Everything between BEGIN and COMMIT. */
-static int run(struct import *im, struct wb_csv *csv)
+static int imp_run(struct import *im, struct wb_csv *csv)
 {
     if (wb_db_cmd(im->c, "import: begin", "BEGIN", 0, NULL) < 0)
         return -1;
     if (wb_db_cmd(im->c, "import: settings", settings_sql, 0, NULL) < 0 ||
         wb_db_cmd(im->c, "import: settings", temp_buffers_sql, 0, NULL) < 0 ||
-        create_stage(im) < 0 ||
+        imp_create_stage(im) < 0 ||
         wb_db_cmd(im->c, "import: time zones", tz_sql, 0, NULL) < 0 ||
         /* Its size lets the planner hash it rather than sort the file. */
         wb_db_cmd(im->c, "import: time zones", "ANALYZE wb_import_tz", 0, NULL) < 0 ||
-        stream_rows(im, csv) < 0 ||
-        find_odd_rows(im) < 0 || write_rows(im) < 0 ||
+        imp_stream_rows(im, csv) < 0 ||
+        imp_find_odd_rows(im) < 0 || imp_write_rows(im) < 0 ||
         wb_db_cmd(im->c, "import: commit", "COMMIT", 0, NULL) < 0) {
         PQclear(PQexec(im->c, "ROLLBACK"));
         return -1;
@@ -813,8 +813,8 @@ int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
     wb_buf_init(&im.lit);
     struct wb_csv *csv = wb_csv_new(f, WB_IMPORT_MAX_FIELD);
     int rc = WB_EXIT_DATAERR;
-    if (read_header(&im, csv) == 0) {
-        rc = run(&im, csv) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
+    if (imp_read_header(&im, csv) == 0) {
+        rc = imp_run(&im, csv) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
         if (rc == WB_EXIT_OK && res->rows > 0 && res->rejected == res->rows)
             rc = WB_EXIT_DATAERR;
     }
@@ -823,7 +823,7 @@ int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
     wb_buf_free(&im.lit);
     free(im.items);
     free(im.seen);
-    header_free(&im.h);
+    imp_header_free(&im.h);
     fclose(f);
     return rc;
 }

@@ -83,7 +83,7 @@ static const char attribution_sql[] =
 static const char *const stages[] = {"enrolled", "replied", "handed_off", "applied", "hired"};
 #define NSTAGES (sizeof stages / sizeof stages[0])
 
-static json_t *fraction(json_int_t n, json_int_t of)
+static json_t *attr_fraction(json_int_t n, json_int_t of)
 {
     return of > 0 ? json_real((double)n / (double)of) : json_null();
 }
@@ -92,25 +92,25 @@ static json_t *fraction(json_int_t n, json_int_t of)
  * before it. Null when the denominator is 0. The stages are not nested
  * (a click can hand off without a reply), so a step rate can exceed 1;
  * only hired is a subset of applied. */
-static void add_rates(json_t *o)
+static void attr_add_rates(json_t *o)
 {
     json_t *rates = json_object(), *steps = json_object();
     for (size_t i = 1; i < NSTAGES; i++) {
         json_int_t n = wb_jcount(o, stages[i]);
-        json_object_set_new(rates, stages[i], fraction(n, wb_jcount(o, "enrolled")));
-        json_object_set_new(steps, stages[i], fraction(n, wb_jcount(o, stages[i - 1])));
+        json_object_set_new(rates, stages[i], attr_fraction(n, wb_jcount(o, "enrolled")));
+        json_object_set_new(steps, stages[i], attr_fraction(n, wb_jcount(o, stages[i - 1])));
     }
     json_object_set_new(o, "rates", rates);
     json_object_set_new(o, "step_rates", steps);
 }
 
-static void add_list_rates(json_t *list)
+static void attr_add_list_rates(json_t *list)
 {
     size_t i;
     json_t *o;
     json_array_foreach(list, i, o) {
-        add_rates(o);
-        add_list_rates(json_object_get(o, "sources"));
+        attr_add_rates(o);
+        attr_add_list_rates(json_object_get(o, "sources"));
     }
 }
 
@@ -135,7 +135,7 @@ void wb_duration_text(double s, char *buf, size_t size)
 /* One line: label, each stage as "n (rate of enrolled)", the median time
  * to engage and how many enrollments it is over; columns right-aligned
  * under print_header's. */
-static void print_funnel(FILE *out, int indent, const char *label, json_t *o)
+static void attr_print_funnel(FILE *out, int indent, const char *label, json_t *o)
 {
     fprintf(out, "%*s%-*s", indent, "", 20 - indent, label);
     json_int_t of = wb_jcount(o, "enrolled");
@@ -156,13 +156,13 @@ static void print_funnel(FILE *out, int indent, const char *label, json_t *o)
     fprintf(out, " %15s\n", cell);
 }
 
-static const char *source_label(json_t *o)
+static const char *attr_source_label(json_t *o)
 {
     const char *s = json_string_value(json_object_get(o, "source"));
     return s && *s ? s : "(no source)";
 }
 
-static void print_header(FILE *out, const char *what)
+static void attr_print_header(FILE *out, const char *what)
 {
     fprintf(out, "%-20s", what);
     for (size_t i = 0; i < NSTAGES; i++)
@@ -170,21 +170,21 @@ static void print_header(FILE *out, const char *what)
     fprintf(out, " %15s\n", "median engage");
 }
 
-static void print_text(FILE *out, json_t *doc)
+static void attr_print_text(FILE *out, json_t *doc)
 {
     size_t i, j;
     json_t *seq, *src;
-    print_header(out, "sequence");
+    attr_print_header(out, "sequence");
     json_array_foreach(json_object_get(doc, "sequences"), i, seq) {
-        print_funnel(out, 0, json_string_value(json_object_get(seq, "id")), seq);
+        attr_print_funnel(out, 0, json_string_value(json_object_get(seq, "id")), seq);
         json_array_foreach(json_object_get(seq, "sources"), j, src)
-            print_funnel(out, 2, source_label(src), src);
+            attr_print_funnel(out, 2, attr_source_label(src), src);
     }
     fputc('\n', out);
-    print_header(out, "source");
+    attr_print_header(out, "source");
     json_array_foreach(json_object_get(doc, "sources"), i, src)
-        print_funnel(out, 0, source_label(src), src);
-    print_funnel(out, 0, "total", json_object_get(doc, "total"));
+        attr_print_funnel(out, 0, attr_source_label(src), src);
+    attr_print_funnel(out, 0, "total", json_object_get(doc, "total"));
     json_t *un = json_object_get(doc, "unattributed");
     fprintf(out, "\nrates are of enrolled; median engage: first send to first human reply"
                  " (over the number in brackets)\n"
@@ -198,13 +198,13 @@ json_t *wb_attribution_doc(PGconn *c, const char *sequence)
     json_t *doc = wb_db_json(c, "reading attribution", attribution_sql, 1, p);
     if (!doc)
         return NULL;
-    add_list_rates(json_object_get(doc, "sequences"));
-    add_list_rates(json_object_get(doc, "sources"));
-    add_rates(json_object_get(doc, "total"));
+    attr_add_list_rates(json_object_get(doc, "sequences"));
+    attr_add_list_rates(json_object_get(doc, "sources"));
+    attr_add_rates(json_object_get(doc, "total"));
     return doc;
 }
 
 int wb_attribution(PGconn *c, const char *sequence, bool json, FILE *out)
 {
-    return wb_stats_print(wb_attribution_doc(c, sequence), sequence, json, 10, print_text, out);
+    return wb_stats_print(wb_attribution_doc(c, sequence), sequence, json, 10, attr_print_text, out);
 }

@@ -82,30 +82,30 @@ static const char pool_sql[] =
     " FROM a";
 
 /* Tags are data: control characters never reach the terminal. */
-static void put_safe(FILE *out, const char *s)
+static void pool_put_safe(FILE *out, const char *s)
 {
     for (; s && *s; s++)
         fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 }
 
-static long long int_at(json_t *o, const char *k)
+static long long pool_int_at(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
 }
 
-static double num_at(json_t *o, const char *k)
+static double pool_num_at(json_t *o, const char *k)
 {
     return json_number_value(json_object_get(o, k));
 }
 
-static void print_growth(FILE *out, json_t *g, const char *key, const char *label)
+static void pool_print_growth(FILE *out, json_t *g, const char *key, const char *label)
 {
     json_t *w = json_object_get(g, key);
-    fprintf(out, "  %s: %lld new, %lld left, net %+lld\n", label, int_at(w, "new"),
-            int_at(w, "left"), int_at(w, "net"));
+    fprintf(out, "  %s: %lld new, %lld left, net %+lld\n", label, pool_int_at(w, "new"),
+            pool_int_at(w, "left"), pool_int_at(w, "net"));
 }
 
-static void print_deciles(FILE *out, json_t *d)
+static void pool_print_deciles(FILE *out, json_t *d)
 {
     size_t i;
     json_t *v;
@@ -120,10 +120,10 @@ static void print_deciles(FILE *out, json_t *d)
 /* At most this many tags in the terminal; --json has them all. */
 #define TAGS_SHOWN 20
 
-static void print_ready(FILE *out, json_t *r)
+static void pool_print_ready(FILE *out, json_t *r)
 {
     fprintf(out, "ready now (score >= %g, engaged within %lld days): %lld\n",
-            num_at(r, "threshold"), int_at(r, "engaged_days"), int_at(r, "total"));
+            pool_num_at(r, "threshold"), pool_int_at(r, "engaged_days"), pool_int_at(r, "total"));
     json_t *tags = json_object_get(r, "by_tag");
     if (json_array_size(tags) == 0)
         return;
@@ -137,26 +137,26 @@ static void print_ready(FILE *out, json_t *r)
         }
         fputs("  ", out);
         const char *name = json_string_value(json_object_get(t, "tag"));
-        put_safe(out, name);
+        pool_put_safe(out, name);
         fprintf(out, "%*s %9lld %9lld\n", name && strlen(name) < 24 ? 24 - (int)strlen(name) : 0, "",
-                int_at(t, "size"), int_at(t, "ready"));
+                pool_int_at(t, "size"), pool_int_at(t, "ready"));
     }
 }
 
-static void print_text(FILE *out, json_t *doc)
+static void pool_print_text(FILE *out, json_t *doc)
 {
     json_t *e = json_object_get(doc, "engaged_90d"), *d = json_object_get(doc, "dormant");
     fprintf(out, "pool: %lld candidate(s) can be mailed (%lld in the database, %lld suppressed)\n",
-            int_at(doc, "size"), int_at(doc, "candidates"), int_at(doc, "suppressed"));
+            pool_int_at(doc, "size"), pool_int_at(doc, "candidates"), pool_int_at(doc, "suppressed"));
     fprintf(out, "growth (new minus left: suppressed or erased):\n");
-    print_growth(out, json_object_get(doc, "growth"), "30d", "30 days");
-    print_growth(out, json_object_get(doc, "growth"), "90d", "90 days");
-    fprintf(out, "engaged in the last 90 days: %lld (%.1f%%)\n", int_at(e, "count"),
-            100.0 * num_at(e, "share"));
-    fprintf(out, "dormant (no engagement in %lld days): %lld (%.1f%%)\n", int_at(d, "days"),
-            int_at(d, "count"), 100.0 * num_at(d, "share"));
-    print_deciles(out, json_object_get(doc, "score_deciles"));
-    print_ready(out, json_object_get(doc, "ready"));
+    pool_print_growth(out, json_object_get(doc, "growth"), "30d", "30 days");
+    pool_print_growth(out, json_object_get(doc, "growth"), "90d", "90 days");
+    fprintf(out, "engaged in the last 90 days: %lld (%.1f%%)\n", pool_int_at(e, "count"),
+            100.0 * pool_num_at(e, "share"));
+    fprintf(out, "dormant (no engagement in %lld days): %lld (%.1f%%)\n", pool_int_at(d, "days"),
+            pool_int_at(d, "count"), 100.0 * pool_num_at(d, "share"));
+    pool_print_deciles(out, json_object_get(doc, "score_deciles"));
+    pool_print_ready(out, json_object_get(doc, "ready"));
 }
 
 json_t *wb_pool_query(PGconn *c, const struct wb_config *cfg)
@@ -180,7 +180,7 @@ int wb_pool(PGconn *c, const struct wb_config *cfg, bool json, FILE *out)
         json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
         fputc('\n', out);
     } else {
-        print_text(out, doc);
+        pool_print_text(out, doc);
     }
     json_decref(doc);
     return WB_EXIT_OK;

@@ -122,7 +122,7 @@ static const char heatmap_sql[] =
     "   LEFT JOIN z ON z.name = x.timezone) y"
     "  GROUP BY 1, 2) w";
 
-static json_t *fetch(PGconn *c, const char *what, const char *sql, const char *since)
+static json_t *rd_fetch(PGconn *c, const char *what, const char *sql, const char *since)
 {
     const char *p[] = {since};
     PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, what, sql, 1, p);
@@ -161,10 +161,10 @@ int wb_report_gather(PGconn *c, const struct wb_config *cfg, const char *since,
         return -1;
     }
     d->pool = wb_pool_query(c, cfg);
-    d->funnel = d->pool ? fetch(c, "reading the funnel", funnel_sql, since) : NULL;
-    d->variants = d->funnel ? fetch(c, "reading variants", variants_sql, since) : NULL;
-    d->growth = d->variants ? fetch(c, "reading pool growth", growth_sql, since) : NULL;
-    d->heatmap = d->growth ? fetch(c, "reading the heat map", heatmap_sql, since) : NULL;
+    d->funnel = d->pool ? rd_fetch(c, "reading the funnel", funnel_sql, since) : NULL;
+    d->variants = d->funnel ? rd_fetch(c, "reading variants", variants_sql, since) : NULL;
+    d->growth = d->variants ? rd_fetch(c, "reading pool growth", growth_sql, since) : NULL;
+    d->heatmap = d->growth ? rd_fetch(c, "reading the heat map", heatmap_sql, since) : NULL;
     bool ok = d->heatmap != NULL;
     if (wb_db_cmd(c, "ending the report's snapshot", ok ? "COMMIT" : "ROLLBACK", 0, NULL) < 0)
         return -1;

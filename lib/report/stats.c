@@ -102,7 +102,7 @@ static const char *const columns[] = {"sent", "failed", "unknown", "opened", "cl
                                       "handed_off"};
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
-static void print_row(FILE *out, const char *label, json_t *o)
+static void stats_print_row(FILE *out, const char *label, json_t *o)
 {
     fprintf(out, "  %-8s", label);
     for (size_t i = 0; i < NCOLUMNS; i++)
@@ -111,7 +111,7 @@ static void print_row(FILE *out, const char *label, json_t *o)
     fputc('\n', out);
 }
 
-static void print_rate(FILE *out, const char *what, json_t *o, const char *num)
+static void stats_print_rate(FILE *out, const char *what, json_t *o, const char *num)
 {
     json_int_t sent = json_integer_value(json_object_get(o, "sent"));
     json_int_t n = json_integer_value(json_object_get(o, num));
@@ -120,7 +120,7 @@ static void print_rate(FILE *out, const char *what, json_t *o, const char *num)
 }
 
 /* Rates per person sent to, as fractions (0 when nothing was sent). */
-static void add_rates(json_t *o)
+static void stats_add_rates(json_t *o)
 {
     static const char *const of[][2] = {{"open", "opened"}, {"click", "clicked"},
                                         {"reply", "replied"}, {"bounce", "bounced"},
@@ -137,7 +137,7 @@ static void add_rates(json_t *o)
 /* Each variant's reply rate, and the p-value of its difference from
  * variant 0 (pooled two-proportion z-test; null for variant 0 itself and
  * when either has no one sent to). */
-static void add_variant_stats(json_t *variants)
+static void stats_add_variant_stats(json_t *variants)
 {
     json_t *base = json_array_get(variants, 0);
     size_t k;
@@ -154,20 +154,20 @@ static void add_variant_stats(json_t *variants)
     }
 }
 
-static void add_all_rates(json_t *doc)
+static void stats_add_all_rates(json_t *doc)
 {
     size_t i, j;
     json_t *seq, *st;
     json_array_foreach(json_object_get(doc, "sequences"), i, seq) {
-        add_rates(seq);
+        stats_add_rates(seq);
         json_array_foreach(json_object_get(seq, "steps"), j, st) {
-            add_rates(st);
-            add_variant_stats(json_object_get(st, "variants"));
+            stats_add_rates(st);
+            stats_add_variant_stats(json_object_get(st, "variants"));
         }
     }
 }
 
-static void print_variants(FILE *out, json_t *st)
+static void stats_print_variants(FILE *out, json_t *st)
 {
     json_t *variants = json_object_get(st, "variants");
     if (!json_array_size(variants))
@@ -192,7 +192,7 @@ static void print_variants(FILE *out, json_t *st)
     }
 }
 
-static void print_text(FILE *out, json_t *doc)
+static void stats_print_text(FILE *out, json_t *doc)
 {
     size_t i;
     json_t *seq;
@@ -209,19 +209,19 @@ static void print_text(FILE *out, json_t *doc)
         json_array_foreach(json_object_get(seq, "steps"), j, st) {
             char label[16];
             snprintf(label, sizeof label, "%lld", (long long)json_integer_value(json_object_get(st, "step")));
-            print_row(out, label, st);
+            stats_print_row(out, label, st);
         }
-        print_row(out, "total", seq);
+        stats_print_row(out, "total", seq);
         fprintf(out, "  rates:");
-        print_rate(out, "open", seq, "opened");
-        print_rate(out, "click", seq, "clicked");
-        print_rate(out, "reply", seq, "replied");
-        print_rate(out, "bounce", seq, "bounced");
+        stats_print_rate(out, "open", seq, "opened");
+        stats_print_rate(out, "click", seq, "clicked");
+        stats_print_rate(out, "reply", seq, "replied");
+        stats_print_rate(out, "bounce", seq, "bounced");
         fprintf(out, " (machine opens %lld, machine clicks %lld)\n",
                 (long long)json_integer_value(json_object_get(seq, "opened_machine")),
                 (long long)json_integer_value(json_object_get(seq, "clicked_machine")));
         json_array_foreach(json_object_get(seq, "steps"), j, st)
-            print_variants(out, st);
+            stats_print_variants(out, st);
     }
 }
 
@@ -230,7 +230,7 @@ json_t *wb_stats_doc(PGconn *c, const char *sequence)
     const char *p[] = {sequence};
     json_t *doc = wb_db_json(c, "reading stats", stats_sql, 1, p);
     if (doc)
-        add_all_rates(doc);
+        stats_add_all_rates(doc);
     return doc;
 }
 
@@ -256,5 +256,5 @@ int wb_stats_print(json_t *doc, const char *sequence, bool json, int precision,
 
 int wb_stats(PGconn *c, const char *sequence, bool json, FILE *out)
 {
-    return wb_stats_print(wb_stats_doc(c, sequence), sequence, json, 4, print_text, out);
+    return wb_stats_print(wb_stats_doc(c, sequence), sequence, json, 4, stats_print_text, out);
 }

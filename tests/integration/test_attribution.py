@@ -97,7 +97,11 @@ class AttributionTest(harness.WbTestCase):
 
     def test_hired_converts_and_is_credited(self):
         d = self.daemon()
-        wait_until(lambda: self.smtp.count() >= 6, 30, "step 1 to the six enrolled")
+        # Replies are timed from sent_at: the outcomes must be stored, not
+        # only the mail at the server (they are applied in batches).
+        wait_until(lambda: self.smtp.count() >= 6 and int(self.sql(
+            "SELECT count(*) FROM messages WHERE sent_at IS NOT NULL")[0][0]) >= 6, 30,
+            "step 1 to the six enrolled, stored as sent")
         self.reply("a1@example.org", "1 hour")
         self.reply("a3@example.org", "3 hours")
         self.reply("b1@example.org", "30 minutes")
