@@ -25,6 +25,14 @@ bool wb_has_prefix(const char *s, const char *prefix);
 /* True when u is scheme://something or schemes://something ("http" takes
  * http:// and https://, "smtp" smtp:// and smtps://). */
 bool wb_url_ok(const char *u, const char *scheme);
+/* Bytes from outside (an SMTP reply, a response body) as text PostgreSQL
+ * takes: one bad byte in a text[] parameter fails the whole statement, and
+ * with it a batch of outcomes. Valid UTF-8 is kept (no overlong forms,
+ * surrogates or code points past U+10FFFF), each other byte becomes '?',
+ * each control character but \n and \t a space, so the length is the
+ * same. The first works in place; the second returns a malloc'd copy. */
+void wb_text_clean_inplace(char *p, size_t n);
+char *wb_text_clean(const char *p, size_t n);
 /* s is a row id as an operator types it: 1 to 18 decimal digits (fits a
  * bigint), nothing else. */
 bool wb_is_row_id(const char *s);

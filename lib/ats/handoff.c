@@ -145,33 +145,6 @@ static bool ho_res_ok(struct wb_handoff *h, PGresult *r, const char *what)
     return wb_engine_ok(&h->e, r, what);
 }
 
-/* Response bodies are arbitrary bytes; PostgreSQL text takes valid UTF-8
- * without NULs only, and one bad byte would fail the whole batch. */
-static char *ho_clean_text(const char *p, size_t n)
-{
-    struct wb_buf b;
-    wb_buf_init(&b);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)p[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                   : (c & 0xf8) == 0xf0 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)p[i + k] & 0xc0) == 0x80;
-        if (!ok) {
-            wb_buf_putc(&b, '?');
-            i++;
-        } else if (len == 1) {
-            wb_buf_putc(&b, c >= 0x20 || c == '\n' || c == '\t' ? (char)c : ' ');
-            i++;
-        } else {
-            wb_buf_append(&b, p + i, len);
-            i += len;
-        }
-    }
-    return wb_buf_steal(&b) ?: wb_xstrdup("");
-}
-
 static void ho_add_outcome(struct wb_handoff *h, int64_t id, enum wb_handoff_state to, int status,
                         char *error, double delay_s)
 {
@@ -280,7 +253,7 @@ static void ho_record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
     curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra);
     char *text = rc == CURLE_OK || status
-                     ? ho_clean_text(d->resp.data ? d->resp.data : "", d->resp.len)
+                     ? wb_text_clean(d->resp.data ? d->resp.data : "", d->resp.len)
                      : wb_xasprintf("%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
     if (status >= 200 && status < 300) {
         /* Accepted, even if reading the rest of the answer failed. */

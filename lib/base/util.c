@@ -105,3 +105,49 @@ bool wb_is_row_id(const char *s)
             return false;
     return true;
 }
+
+/* The length of the valid UTF-8 sequence at p (at most n bytes), 0 when
+ * there is none. */
+static size_t util_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    unsigned cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void wb_text_clean_inplace(char *p, size_t n)
+{
+    unsigned char *u = (unsigned char *)p;
+    for (size_t i = 0; i < n;) {
+        size_t len = util_utf8_len(u + i, n - i);
+        if (!len)
+            u[i++] = '?';
+        else if (len == 1 && u[i] < 0x20 && u[i] != '\n' && u[i] != '\t')
+            u[i++] = ' ';
+        else if (len == 1 && u[i] == 0x7f)
+            u[i++] = ' ';
+        else
+            i += len;
+    }
+}
+
+char *wb_text_clean(const char *p, size_t n)
+{
+    char *s = wb_xmalloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = '\0';
+    wb_text_clean_inplace(s, n);
+    return s;
+}

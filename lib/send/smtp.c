@@ -134,7 +134,16 @@ static int smtp_recipient_gone(const char *line)
     return p[4] >= '0' && p[4] <= '9' && x != 7 && x != 8;
 }
 
+static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r);
+
+/* The reply is the server's bytes, stored as text: made valid UTF-8. */
 static void smtp_classify(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r)
+{
+    smtp_decide(w, rc, r);
+    wb_text_clean_inplace(r->reply, strlen(r->reply));
+}
+
+static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r)
 {
     long code = 0;
     curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &code);

@@ -52,6 +52,35 @@ START_TEST(test_diags_format)
 }
 END_TEST
 
+/* What PostgreSQL would refuse in a text parameter becomes '?' or a
+ * space, byte for byte; valid UTF-8 stays. */
+START_TEST(test_text_clean)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"250 2.0.0 Ok", "250 2.0.0 Ok"},
+        {"caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x98\x80"},
+        {"a\xff" "b\x80" "c", "a?b?c"},                 /* stray bytes */
+        {"\xc0\xaf", "??"},                         /* overlong '/' */
+        {"\xe0\x80\xaf", "???"},                    /* overlong, 3 bytes */
+        {"\xed\xa0\x80", "???"},                    /* a surrogate */
+        {"\xf4\x90\x80\x80", "????"},               /* past U+10FFFF */
+        {"\xe2\x98", "??"},                         /* cut short */
+        {"tab\tnl\ncr\rbel\x07" "del\x7f", "tab\tnl\ncr bel del "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = wb_text_clean(cases[i].in, strlen(cases[i].in));
+        ck_assert_str_eq(got, cases[i].out);
+        free(got);
+    }
+    char nul[] = {'a', 0, 'b'};
+    char *got = wb_text_clean(nul, sizeof nul);
+    ck_assert_mem_eq(got, "a b", 4);
+    free(got);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -59,6 +88,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_buf_grows_and_terminates);
     tcase_add_test(tc, test_path_join);
     tcase_add_test(tc, test_diags_format);
+    tcase_add_test(tc, test_text_clean);
     suite_add_tcase(s, tc);
     return s;
 }
