@@ -249,7 +249,9 @@ static void *smtp_worker_main(void *arg)
         uv_async_send(&s->async);
     }
     pthread_mutex_unlock(&s->mu);
-    /* QUIT happens here, off the loop, however slow the server is. */
+    /* QUIT happens here, off the loop; the loop joins this thread at
+     * shutdown, so a server that never answers it holds us 2 s at most. */
+    curl_easy_setopt(w->easy, CURLOPT_SERVER_RESPONSE_TIMEOUT, 2L);
     curl_easy_cleanup(w->easy);
     w->easy = NULL;
     return NULL;
