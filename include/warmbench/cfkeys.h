@@ -28,7 +28,7 @@ enum wb_cf_type {
     WB_CFT_SECTION,  /* object filled by .sub on the same base; .aux: bool "present" */
     WB_CFT_MAP,      /* object of objects → array of .size-byte items filled by .sub;
                       * .aux: size_t count; .aux2: the item's char *id */
-    WB_CFT_HOOK,     /* anything else: .load and .release */
+    WB_CFT_HOOK,     /* anything else: .load, .release and .init */
 };
 
 /* Row flags. */
@@ -63,6 +63,7 @@ struct wb_cf_key {
     size_t size;                   /* MAP item size */
     wb_cf_load_fn load;            /* HOOK */
     wb_cf_free_fn release;         /* HOOK, may be NULL */
+    wb_cf_free_fn init;            /* HOOK: sets the default, may be NULL */
 };
 
 /* One macro per type, so a row is one line. st/f name the storage as
@@ -97,6 +98,12 @@ struct wb_cf_key {
 #define WB_CF_HOOK(n, ld, rel)                                                        \
     WB_CF_ROW_(n, WB_CFT_HOOK, 0, 0, .load = (ld), .release = (rel), .aux = WB_CF_NONE, \
                .aux2 = WB_CF_NONE)
+/* A hook with its own storage (st, f), a third offset a (or WB_CF_NONE), a
+ * default setter in and fl's WB_CF_REQUIRED, for keys parsed in a way no
+ * type above covers (sequence files' durations, clocks, template files). */
+#define WB_CF_HOOKF(n, st, f, fl, a, ld, rel, in)                                     \
+    WB_CF_ROW_(n, WB_CFT_HOOK, offsetof(st, f), fl, .load = (ld), .release = (rel),    \
+               .init = (in), .aux = (a), .aux2 = WB_CF_NONE)
 #define WB_CF_END {.type = WB_CFT_END}
 
 /* What a load hands around: relative paths resolve against the config's
@@ -108,7 +115,7 @@ struct wb_cf_ctx {
     const char *cfg_dir;
 };
 
-/* Sets every row's default, nested sections included. */
+/* Sets every row's default, nested sections and hooks' init included. */
 void wb_cf_defaults(const struct wb_cf_key *t, void *base);
 /* Loads obj (at JSON Pointer path) into base: unknown keys first, then each
  * row in table order. Problems are added to x->jv's diagnostics. */

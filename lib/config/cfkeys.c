@@ -26,6 +26,8 @@ void wb_cf_defaults(const struct wb_cf_key *t, void *base)
             *(bool *)cfk_cf_at(base, k->off) = k->dflt != 0;
         else if (k->type == WB_CFT_SECTION)
             wb_cf_defaults(k->sub, base);
+        else if (k->type == WB_CFT_HOOK && k->init)
+            k->init(k, base);
     }
 }
 

@@ -12,18 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
-/* What loading one sequence file needs to hand around. */
+/* What loading one sequence file needs to hand around. The table context
+ * comes first, so a hook turns the wb_cf_ctx it is given back into this. */
 struct sload {
+    struct wb_cf_ctx x;
     const struct wb_seq_env *env;
-    struct wb_jv *jv;
     struct wb_sequence *s;
     const struct wb_sequence *before; /* the files loaded so far */
     size_t n_before;
     EVP_MD_CTX *hash;
+    size_t step_index;     /* the step being loaded, as its place in "steps" */
+    const char *text_name; /* a body's checked "text", until its html row */
 };
 
-static const char *const SEQ_KEYS[] = {"id", "sender", "audience", "window", "links",
-                                       "steps", "stop_on", "handoff_on", NULL};
 #define AUD(f) offsetof(struct wb_audience, f)
 static const struct wb_cf_key AUDIENCE[] = {
     WB_CF_STRS("tags_any", struct wb_audience, tags_any, n_tags_any),
@@ -36,11 +37,6 @@ static const struct wb_cf_key AUDIENCE[] = {
     WB_CF_BOOL("auto_enroll", struct wb_audience, auto_enroll, false),
     WB_CF_BOOL("exclusive", struct wb_audience, exclusive, true),
     WB_CF_END};
-static const char *const WIN_KEYS[] = {"days", "start", "end", "timezone",
-                                       "fallback_timezone", NULL};
-static const char *const STEP_KEYS[] = {"after", "subject", "text", "html", "thread",
-                                        "variants", NULL};
-static const char *const VARIANT_KEYS[] = {"subject", "text", "html", NULL};
 static const char *const DAYS[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 static bool seq_only_chars(const char *s, const char *extra)
@@ -133,143 +129,237 @@ static bool seq_field_known(const char *name, void *ud)
     return wb_has_prefix(name, "links.") && wb_sequence_link(s, name + 6) != NULL;
 }
 
-static void seq_load_audience(struct sload *S, json_t *root)
+static struct sload *seq_of(struct wb_cf_ctx *x)
 {
-    struct wb_audience *a = &S->s->audience;
-    wb_cf_defaults(AUDIENCE, a);
-    json_t *o = wb_jv_object(S->jv, root, "", "audience", false);
+    return (struct sload *)x;
+}
+
+static void *seq_at(void *base, size_t off)
+{
+    return (char *)base + off;
+}
+
+static void seq_free_str(const struct wb_cf_key *k, void *base)
+{
+    free(*(char **)seq_at(base, k->off));
+}
+
+static void seq_free_strings(const struct wb_cf_key *k, void *base)
+{
+    wb_strings_free(*(char ***)seq_at(base, k->off), *(size_t *)seq_at(base, k->aux));
+}
+
+static void seq_free_tpl(const struct wb_cf_key *k, void *base)
+{
+    wb_template_free(*(struct wb_template **)seq_at(base, k->off));
+}
+
+static void seq_init_audience(const struct wb_cf_key *k, void *base)
+{
+    wb_cf_defaults(AUDIENCE, seq_at(base, k->off));
+}
+
+static void seq_free_audience(const struct wb_cf_key *k, void *base)
+{
+    wb_cf_free(AUDIENCE, seq_at(base, k->off));
+}
+
+/* Its own table on its own struct, plus a check across two of its keys. */
+static void seq_load_audience(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                              const struct wb_cf_key *k, void *base)
+{
+    struct wb_audience *a = seq_at(base, k->off);
+    json_t *o = wb_jv_object(x->jv, obj, path, k->name, false);
     if (!o)
         return;
-    /* No audience key is a path; were one added, it would resolve against
-     * the sequence file's folder. */
-    struct wb_cf_ctx x = {S->jv, S->jv->file, S->env->sequences_dir};
-    wb_cf_load(&x, o, "/audience", AUDIENCE, a);
+    char *p = wb_jsonpos_child(path, k->name);
+    wb_cf_load(x, o, p, AUDIENCE, a);
+    char *mp = wb_jsonpos_child(p, "score_max");
     if (a->has_score_min && a->has_score_max && a->score_min > a->score_max)
-        wb_jv_err_val(S->jv, "/audience/score_max",
-                      "\"score_max\" must not be below \"score_min\"");
+        wb_jv_err_val(x->jv, mp, "\"score_max\" must not be below \"score_min\"");
+    free(mp);
+    free(p);
 }
 
-static void seq_load_days(struct sload *S, json_t *o)
+/* Without a window: every day, all day (start 0, end 24:00), UTC. */
+static void seq_init_days(const struct wb_cf_key *k, void *base)
 {
-    struct wb_window *w = &S->s->window;
-    json_t *days = wb_jv_array(S->jv, o, "/window", "days", false);
-    if (!days)
+    *(uint8_t *)seq_at(base, k->off) = 0x7f;
+}
+
+static void seq_init_start(const struct wb_cf_key *k, void *base)
+{
+    *(int *)seq_at(base, k->off) = 0;
+}
+
+static void seq_init_end(const struct wb_cf_key *k, void *base)
+{
+    *(int *)seq_at(base, k->off) = 24 * 60;
+}
+
+static void seq_init_utc(const struct wb_cf_key *k, void *base)
+{
+    *(char **)seq_at(base, k->off) = wb_xstrdup("UTC");
+}
+
+static void seq_day_item(struct wb_jv *jv, const char *ap, size_t i, json_t *d, uint8_t *days)
+{
+    int n = json_is_string(d) ? wb_day_parse(json_string_value(d)) : -1;
+    if (n >= 0) {
+        *days |= (uint8_t)(1u << n);
         return;
-    if (json_array_size(days) == 0)
-        wb_jv_err_val(S->jv, "/window/days", "\"days\" must name at least one day");
-    w->days = 0;
+    }
+    char *p = wb_jsonpos_index(ap, i);
+    if (json_is_string(d))
+        wb_jv_err_val(jv, p, "unknown day \"%s\" (use mon, tue, wed, thu, fri, sat, sun)",
+                      json_string_value(d));
+    else
+        wb_jv_err_val(jv, p, "\"days\" items must be strings");
+    free(p);
+}
+
+static void seq_load_days(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                          const struct wb_cf_key *k, void *base)
+{
+    uint8_t *days = seq_at(base, k->off);
+    json_t *a = wb_jv_array(x->jv, obj, path, k->name, false);
+    if (!a)
+        return;
+    char *ap = wb_jsonpos_child(path, k->name);
+    if (json_array_size(a) == 0)
+        wb_jv_err_val(x->jv, ap, "\"days\" must name at least one day");
+    *days = 0;
     size_t i;
     json_t *d;
-    json_array_foreach(days, i, d) {
-        int n = json_is_string(d) ? wb_day_parse(json_string_value(d)) : -1;
-        if (n >= 0) {
-            w->days |= (uint8_t)(1u << n);
-            continue;
-        }
-        char *p = wb_jsonpos_index("/window/days", i);
-        if (json_is_string(d))
-            wb_jv_err_val(S->jv, p, "unknown day \"%s\" (use mon, tue, wed, thu, fri, sat, sun)",
-                          json_string_value(d));
-        else
-            wb_jv_err_val(S->jv, p, "\"days\" items must be strings");
-        free(p);
-    }
+    json_array_foreach(a, i, d)
+        seq_day_item(x->jv, ap, i, d, days);
+    free(ap);
 }
 
-/* One "HH:MM" key; returns false when present but malformed. */
-static bool seq_load_clock(struct sload *S, json_t *o, const char *key, int *out)
+/* One "HH:MM" key; false when present but malformed. */
+static bool seq_clock(struct wb_cf_ctx *x, json_t *obj, const char *path, const char *key,
+                      int *out)
 {
     const char *s;
-    char *p = wb_jsonpos_child("/window", key);
-    bool ok = true;
-    if (wb_jv_string(S->jv, o, "/window", key, false, &s)) {
-        int m = wb_clock_parse(s);
-        if (m < 0) {
-            wb_jv_err_val(S->jv, p, "bad time \"%s\" in \"%s\" (use HH:MM, 00:00 to 24:00)", s,
-                          key);
-            ok = false;
-        } else {
-            *out = m;
-        }
-    } else if (json_object_get(o, key)) {
-        ok = false;
+    if (!wb_jv_string(x->jv, obj, path, key, false, &s))
+        return !json_object_get(obj, key);
+    int m = wb_clock_parse(s);
+    if (m >= 0) {
+        *out = m;
+        return true;
     }
+    char *p = wb_jsonpos_child(path, key);
+    wb_jv_err_val(x->jv, p, "bad time \"%s\" in \"%s\" (use HH:MM, 00:00 to 24:00)", s, key);
     free(p);
-    return ok;
+    return false;
 }
 
-static char *seq_load_zone(struct sload *S, json_t *o, const char *key, bool allow_candidate,
-                       bool *is_candidate)
+static void seq_load_start(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                           const struct wb_cf_key *k, void *base)
 {
-    const char *s;
-    if (!wb_jv_string(S->jv, o, "/window", key, false, &s))
-        return NULL;
-    if (allow_candidate && !strcmp(s, "candidate")) {
-        *is_candidate = true;
-        return NULL;
-    }
+    seq_clock(x, obj, path, k->name, seq_at(base, k->off));
+}
+
+/* True when "start" is absent or a good clock, as its row saw it. */
+static bool seq_start_ok(json_t *obj)
+{
+    json_t *v = json_object_get(obj, "start");
+    return !v || (json_is_string(v) && wb_clock_parse(json_string_value(v)) >= 0);
+}
+
+/* .aux is start's storage: the window must not be empty or reversed,
+ * judged only when both ends are well formed. */
+static void seq_load_end(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                         const struct wb_cf_key *k, void *base)
+{
+    int *end = seq_at(base, k->off), *start = seq_at(base, k->aux);
+    if (!seq_clock(x, obj, path, k->name, end) || !seq_start_ok(obj) || *start < *end)
+        return;
+    char *p = wb_jsonpos_child(path, json_object_get(obj, k->name) ? k->name : "start");
+    wb_jv_err_val(x->jv, p, "window \"end\" (%02d:%02d) must be after \"start\" (%02d:%02d)",
+                  *end / 60, *end % 60, *start / 60, *start % 60);
+    free(p);
+}
+
+/* A checked zone name (malloc'd), or NULL after reporting it. */
+static char *seq_zone(struct wb_cf_ctx *x, const char *path, const char *key, const char *s)
+{
     if (wb_tz_valid(s))
         return wb_xstrdup(s);
-    char *p = wb_jsonpos_child("/window", key);
-    wb_jv_err_val(S->jv, p, "unknown time zone \"%s\"", s);
+    char *p = wb_jsonpos_child(path, key);
+    wb_jv_err_val(x->jv, p, "unknown time zone \"%s\"", s);
     free(p);
     return NULL;
 }
 
-static void seq_load_window(struct sload *S, json_t *root)
+/* Present, the key replaces the UTC default: "candidate" (the candidate's
+ * own zone) and broken values leave NULL. */
+static void seq_load_timezone(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                              const struct wb_cf_key *k, void *base)
 {
-    struct wb_window *w = &S->s->window;
-    /* Without a window: every day, all day, UTC. */
-    w->days = 0x7f;
-    w->start_min = 0;
-    w->end_min = 24 * 60;
-    json_t *o = wb_jv_object(S->jv, root, "", "window", false);
-    bool candidate = false;
-    if (o) {
-        wb_jv_keys(S->jv, o, "/window", WIN_KEYS);
-        seq_load_days(S, o);
-        bool ok = seq_load_clock(S, o, "start", &w->start_min);
-        ok = seq_load_clock(S, o, "end", &w->end_min) && ok;
-        if (ok && w->start_min >= w->end_min)
-            wb_jv_err_val(S->jv, json_object_get(o, "end") ? "/window/end" : "/window/start",
-                          "window \"end\" (%02d:%02d) must be after \"start\" (%02d:%02d)",
-                          w->end_min / 60, w->end_min % 60, w->start_min / 60,
-                          w->start_min % 60);
-        w->timezone = seq_load_zone(S, o, "timezone", true, &candidate);
-        w->fallback_timezone = seq_load_zone(S, o, "fallback_timezone", false, &candidate);
-    }
-    if (!w->timezone && !candidate && !(o && json_object_get(o, "timezone")))
-        w->timezone = wb_xstrdup("UTC");
+    char **tz = seq_at(base, k->off);
+    if (!json_object_get(obj, k->name))
+        return;
+    free(*tz);
+    *tz = NULL;
+    const char *s;
+    if (wb_jv_string(x->jv, obj, path, k->name, false, &s) && strcmp(s, "candidate"))
+        *tz = seq_zone(x, path, k->name, s);
 }
 
-static void seq_load_links(struct sload *S, json_t *root)
+static void seq_load_fallback_tz(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                                 const struct wb_cf_key *k, void *base)
 {
-    json_t *o = wb_jv_object(S->jv, root, "", "links", false);
+    const char *s;
+    if (wb_jv_string(x->jv, obj, path, k->name, false, &s))
+        *(char **)seq_at(base, k->off) = seq_zone(x, path, k->name, s);
+}
+
+/* .aux is the count. */
+static void seq_load_links(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                           const struct wb_cf_key *k, void *base)
+{
+    json_t *o = wb_jv_object(x->jv, obj, path, k->name, false);
     if (!o)
         return;
-    struct wb_sequence *s = S->s;
-    s->links = wb_xcalloc(json_object_size(o), sizeof *s->links);
+    struct wb_link *links = wb_xcalloc(json_object_size(o), sizeof *links);
+    size_t *n = seq_at(base, k->aux);
+    *(struct wb_link **)seq_at(base, k->off) = links;
+    char *lp = wb_jsonpos_child(path, k->name);
     const char *name;
     json_t *v;
     json_object_foreach(o, name, v) {
-        char *p = wb_jsonpos_child("/links", name);
+        char *p = wb_jsonpos_child(lp, name);
         const char *u = json_string_value(v);
         /* The name appears in templates as links.<name> and in click:<name>. */
         if (!seq_only_chars(name, "-_"))
-            wb_jv_err_key(S->jv, p, "bad link name \"%s\" (use letters, digits, - and _)", name);
+            wb_jv_err_key(x->jv, p, "bad link name \"%s\" (use letters, digits, - and _)", name);
         else if (!u || !wb_url_ok(u, "http"))
-            wb_jv_err_val(S->jv, p, "link \"%s\" must be an http(s) URL", name);
+            wb_jv_err_val(x->jv, p, "link \"%s\" must be an http(s) URL", name);
         else
-            s->links[s->n_links++] = (struct wb_link){wb_xstrdup(name), wb_xstrdup(u)};
+            links[(*n)++] = (struct wb_link){wb_xstrdup(name), wb_xstrdup(u)};
         free(p);
     }
+    free(lp);
+}
+
+static void seq_free_links(const struct wb_cf_key *k, void *base)
+{
+    struct wb_link *links = *(struct wb_link **)seq_at(base, k->off);
+    size_t n = *(size_t *)seq_at(base, k->aux);
+    for (size_t i = 0; i < n; i++) {
+        free(links[i].name);
+        free(links[i].url);
+    }
+    free(links);
 }
 
 /* A template file named by a step; its bytes also go into content_hash. */
 static struct wb_template *seq_load_tpl_file(struct sload *S, const char *jpath, const char *name)
 {
+    struct wb_jv *jv = S->x.jv;
     if (!name[0] || name[0] == '/' || strstr(name, "..")) {
-        wb_jv_err_val(S->jv, jpath, "template file \"%s\" must be a name inside %s/", name,
+        wb_jv_err_val(jv, jpath, "template file \"%s\" must be a name inside %s/", name,
                       S->env->tpl_dir_name);
         return NULL;
     }
@@ -279,190 +369,292 @@ static struct wb_template *seq_load_tpl_file(struct sload *S, const char *jpath,
     int e = wb_read_file(path, &text, &len);
     struct wb_template *t = NULL;
     if (e == ENOENT) {
-        wb_jv_err_val(S->jv, jpath, "template file \"%s\" not found in %s/", name,
+        wb_jv_err_val(jv, jpath, "template file \"%s\" not found in %s/", name,
                       S->env->tpl_dir_name);
     } else if (e) {
-        wb_jv_err_val(S->jv, jpath, "cannot read template file \"%s\": %s", path, strerror(e));
+        wb_jv_err_val(jv, jpath, "cannot read template file \"%s\": %s", path, strerror(e));
     } else {
         EVP_DigestUpdate(S->hash, name, strlen(name) + 1);
         EVP_DigestUpdate(S->hash, text, len);
-        t = wb_template_parse(text, len, path, 1, 1, seq_field_known, S->s, S->jv->diags);
+        t = wb_template_parse(text, len, path, 1, 1, seq_field_known, S->s, jv->diags);
         free(text);
     }
     free(path);
     return t;
 }
 
+/* A step's or a variant's body: "text" and/or "html" template files. The
+ * files load once both names are checked (in the html row, which follows
+ * the text row), so a bad html name is reported before the text file's
+ * own problems. */
+static void seq_load_text(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                          const struct wb_cf_key *k, void *base)
+{
+    (void)base;
+    const char *name;
+    struct sload *S = seq_of(x);
+    S->text_name = NULL;
+    if (wb_jv_string(x->jv, obj, path, k->name, false, &name))
+        S->text_name = name;
+}
+
+static void seq_load_tpl(struct sload *S, const char *path, const char *key, const char *name,
+                         struct wb_template **out)
+{
+    char *p = wb_jsonpos_child(path, key);
+    *out = seq_load_tpl_file(S, p, name);
+    free(p);
+}
+
+/* .aux is the text row's storage. */
+static void seq_load_html(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                          const struct wb_cf_key *k, void *base)
+{
+    struct sload *S = seq_of(x);
+    const char *html;
+    bool has_html = wb_jv_string(x->jv, obj, path, k->name, false, &html);
+    if (!json_object_get(obj, "text") && !json_object_get(obj, k->name))
+        wb_jv_err_val(x->jv, path, "needs \"text\" or \"html\" (a template file name)");
+    if (S->text_name)
+        seq_load_tpl(S, path, "text", S->text_name, seq_at(base, k->aux));
+    S->text_name = NULL;
+    if (has_html)
+        seq_load_tpl(S, path, k->name, html, seq_at(base, k->off));
+}
+
 /* An inline subject: positions point into the sequence file, one column
  * past the opening quote (exact when no escape precedes the tag). */
-static struct wb_template *seq_load_subject(struct sload *S, json_t *o, const char *path)
+static void seq_load_subject(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                             const struct wb_cf_key *k, void *base)
 {
     const char *s;
-    if (!wb_jv_string(S->jv, o, path, "subject", true, &s))
-        return NULL;
-    char *p = wb_jsonpos_child(path, "subject");
-    struct wb_template *t = NULL;
+    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
+        return;
+    char *p = wb_jsonpos_child(path, k->name);
     if (!s[0]) {
-        wb_jv_err_val(S->jv, p, "\"subject\" must not be empty");
+        wb_jv_err_val(x->jv, p, "\"subject\" must not be empty");
     } else if (strpbrk(s, "\r\n")) {
-        wb_jv_err_val(S->jv, p, "\"subject\" must not contain CR or LF");
+        wb_jv_err_val(x->jv, p, "\"subject\" must not contain CR or LF");
     } else {
         int line, col;
-        wb_jv_where(S->jv, p, false, &line, &col);
-        t = wb_template_parse(s, strlen(s), S->jv->file, line, col + 1, seq_field_known, S->s,
-                              S->jv->diags);
+        wb_jv_where(x->jv, p, false, &line, &col);
+        *(struct wb_template **)seq_at(base, k->off) =
+            wb_template_parse(s, strlen(s), x->jv->file, line, col + 1, seq_field_known,
+                              seq_of(x)->s, x->jv->diags);
     }
     free(p);
-    return t;
 }
 
-/* subject + text and/or html, as in a step or a variant. */
-static void seq_load_parts(struct sload *S, json_t *o, const char *path, struct wb_template **subj,
-                       struct wb_template **text, struct wb_template **html)
+#define SEQ_TPL(n, st, f, fl, a, ld) WB_CF_HOOKF(n, st, f, fl, a, ld, seq_free_tpl, NULL)
+static const struct wb_cf_key VARIANT[] = {
+    SEQ_TPL("subject", struct wb_variant, subject, WB_CF_REQUIRED, WB_CF_NONE, seq_load_subject),
+    SEQ_TPL("text", struct wb_variant, text, 0, WB_CF_NONE, seq_load_text),
+    SEQ_TPL("html", struct wb_variant, html, 0, offsetof(struct wb_variant, text), seq_load_html),
+    WB_CF_END};
+
+/* "3d" and the like; malformed leaves -1. */
+static void seq_load_after(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                           const struct wb_cf_key *k, void *base)
 {
-    *subj = seq_load_subject(S, o, path);
-    const char *t = NULL, *h = NULL;
-    bool has_t = wb_jv_string(S->jv, o, path, "text", false, &t);
-    bool has_h = wb_jv_string(S->jv, o, path, "html", false, &h);
-    if (!json_object_get(o, "text") && !json_object_get(o, "html"))
-        wb_jv_err_val(S->jv, path, "needs \"text\" or \"html\" (a template file name)");
-    char *p = wb_jsonpos_child(path, "text");
-    if (has_t)
-        *text = seq_load_tpl_file(S, p, t);
-    free(p);
-    p = wb_jsonpos_child(path, "html");
-    if (has_h)
-        *html = seq_load_tpl_file(S, p, h);
+    const char *s;
+    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
+        return;
+    long *after = seq_at(base, k->off);
+    *after = wb_duration_parse(s);
+    if (*after >= 0)
+        return;
+    char *p = wb_jsonpos_child(path, k->name);
+    wb_jv_err_val(x->jv, p, "bad duration \"%s\" (use 30m, 12h, 3d or 2w)", s);
     free(p);
 }
 
-static void seq_load_variants(struct sload *S, json_t *o, const char *path, struct wb_step *st)
+/* Step 1 starts the thread, so it cannot reply in one. */
+static void seq_load_thread(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                            const struct wb_cf_key *k, void *base)
 {
-    json_t *a = wb_jv_array(S->jv, o, path, "variants", false);
+    bool *thread = seq_at(base, k->off);
+    if (!wb_jv_bool(x->jv, obj, path, k->name, false, thread) || !*thread ||
+        seq_of(x)->step_index != 0)
+        return;
+    char *p = wb_jsonpos_child(path, k->name);
+    wb_jv_err_val(x->jv, p, "\"thread\" is not allowed on step 1 (there is no thread yet)");
+    free(p);
+}
+
+/* .aux is the count. */
+static void seq_load_variants(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                              const struct wb_cf_key *k, void *base)
+{
+    json_t *a = wb_jv_array(x->jv, obj, path, k->name, false);
     if (!a)
         return;
-    char *apath = wb_jsonpos_child(path, "variants");
-    st->variants = wb_xcalloc(json_array_size(a), sizeof *st->variants);
+    struct wb_variant *v = wb_xcalloc(json_array_size(a), sizeof *v);
+    size_t *n = seq_at(base, k->aux);
+    *(struct wb_variant **)seq_at(base, k->off) = v;
+    char *ap = wb_jsonpos_child(path, k->name);
     size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) {
-        char *p = wb_jsonpos_index(apath, i);
-        if (json_is_object(v)) {
-            struct wb_variant *var = &st->variants[st->n_variants++];
-            wb_jv_keys(S->jv, v, p, VARIANT_KEYS);
-            seq_load_parts(S, v, p, &var->subject, &var->text, &var->html);
+    json_t *item;
+    json_array_foreach(a, i, item) {
+        char *p = wb_jsonpos_index(ap, i);
+        if (json_is_object(item)) {
+            wb_cf_defaults(VARIANT, &v[*n]);
+            wb_cf_load(x, item, p, VARIANT, &v[(*n)++]);
         } else {
-            wb_jv_err_val(S->jv, p, "\"variants\" items must be objects");
+            wb_jv_err_val(x->jv, p, "\"variants\" items must be objects");
         }
         free(p);
     }
-    free(apath);
+    free(ap);
 }
 
-static void seq_load_step(struct sload *S, json_t *o, const char *path, size_t idx,
-                      struct wb_step *st)
+static void seq_free_variants(const struct wb_cf_key *k, void *base)
 {
-    wb_jv_keys(S->jv, o, path, STEP_KEYS);
-    const char *after;
-    char *p = wb_jsonpos_child(path, "after");
-    if (wb_jv_string(S->jv, o, path, "after", true, &after)) {
-        st->after_s = wb_duration_parse(after);
-        if (st->after_s < 0)
-            wb_jv_err_val(S->jv, p, "bad duration \"%s\" (use 30m, 12h, 3d or 2w)", after);
-    }
-    free(p);
-    seq_load_parts(S, o, path, &st->subject, &st->text, &st->html);
-    p = wb_jsonpos_child(path, "thread");
-    if (wb_jv_bool(S->jv, o, path, "thread", false, &st->thread) && st->thread && idx == 0)
-        wb_jv_err_val(S->jv, p, "\"thread\" is not allowed on step 1 (there is no thread yet)");
-    free(p);
-    seq_load_variants(S, o, path, st);
+    struct wb_variant *v = *(struct wb_variant **)seq_at(base, k->off);
+    size_t n = *(size_t *)seq_at(base, k->aux);
+    for (size_t i = 0; i < n; i++)
+        wb_cf_free(VARIANT, &v[i]);
+    free(v);
 }
 
-static void seq_load_steps(struct sload *S, json_t *root)
+static const struct wb_cf_key STEP[] = {
+    WB_CF_HOOKF("after", struct wb_step, after_s, WB_CF_REQUIRED, WB_CF_NONE, seq_load_after,
+                NULL, NULL),
+    SEQ_TPL("subject", struct wb_step, subject, WB_CF_REQUIRED, WB_CF_NONE, seq_load_subject),
+    SEQ_TPL("text", struct wb_step, text, 0, WB_CF_NONE, seq_load_text),
+    SEQ_TPL("html", struct wb_step, html, 0, offsetof(struct wb_step, text), seq_load_html),
+    WB_CF_HOOKF("thread", struct wb_step, thread, 0, WB_CF_NONE, seq_load_thread, NULL, NULL),
+    WB_CF_HOOKF("variants", struct wb_step, variants, 0, offsetof(struct wb_step, n_variants),
+                seq_load_variants, seq_free_variants, NULL),
+    WB_CF_END};
+
+/* .aux is the count; at least one step. */
+static void seq_load_steps(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                           const struct wb_cf_key *k, void *base)
 {
-    json_t *a = wb_jv_array(S->jv, root, "", "steps", true);
+    json_t *a = wb_jv_array(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED);
     if (!a)
         return;
+    char *ap = wb_jsonpos_child(path, k->name);
     if (json_array_size(a) == 0)
-        wb_jv_err_val(S->jv, "/steps", "\"steps\" must hold at least one step");
-    struct wb_sequence *s = S->s;
-    s->steps = wb_xcalloc(json_array_size(a), sizeof *s->steps);
+        wb_jv_err_val(x->jv, ap, "\"steps\" must hold at least one step");
+    struct wb_step *st = wb_xcalloc(json_array_size(a), sizeof *st);
+    size_t *n = seq_at(base, k->aux);
+    *(struct wb_step **)seq_at(base, k->off) = st;
     size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) {
-        char *p = wb_jsonpos_index("/steps", i);
-        if (json_is_object(v))
-            seq_load_step(S, v, p, i, &s->steps[s->n_steps++]);
-        else
-            wb_jv_err_val(S->jv, p, "step %zu must be an object", i + 1);
+    json_t *item;
+    json_array_foreach(a, i, item) {
+        char *p = wb_jsonpos_index(ap, i);
+        if (json_is_object(item)) {
+            seq_of(x)->step_index = i;
+            wb_cf_defaults(STEP, &st[*n]);
+            wb_cf_load(x, item, p, STEP, &st[(*n)++]);
+        } else {
+            wb_jv_err_val(x->jv, p, "step %zu must be an object", i + 1);
+        }
         free(p);
     }
+    free(ap);
 }
 
-static void seq_load_events(struct sload *S, json_t *root, const char *key, char ***out, size_t *n)
+static void seq_free_steps(const struct wb_cf_key *k, void *base)
 {
-    if (!wb_jv_strings(S->jv, root, "", key, out, n))
-        return;
-    for (size_t i = 0; i < *n; i++) {
-        if (wb_event_valid((*out)[i], S->s))
-            continue;
-        char *base = wb_jsonpos_child("", key);
-        char *p = wb_jsonpos_index(base, i);
-        wb_jv_err_val(S->jv, p, "unknown event \"%s\" in %s", (*out)[i], key);
-        free(p);
-        free(base);
-    }
+    struct wb_step *st = *(struct wb_step **)seq_at(base, k->off);
+    size_t n = *(size_t *)seq_at(base, k->aux);
+    for (size_t i = 0; i < n; i++)
+        wb_cf_free(STEP, &st[i]);
+    free(st);
 }
 
-static void seq_load_id(struct sload *S, json_t *root)
+/* stop_on / handoff_on: each event checked against the links. */
+static void seq_load_events(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                            const struct wb_cf_key *k, void *base)
+{
+    char ***ev = seq_at(base, k->off);
+    size_t *n = seq_at(base, k->aux);
+    if (!wb_jv_strings(x->jv, obj, path, k->name, ev, n))
+        return;
+    char *ap = wb_jsonpos_child(path, k->name);
+    for (size_t i = 0; i < *n; i++) {
+        if (wb_event_valid((*ev)[i], seq_of(x)->s))
+            continue;
+        char *p = wb_jsonpos_index(ap, i);
+        wb_jv_err_val(x->jv, p, "unknown event \"%s\" in %s", (*ev)[i], k->name);
+        free(p);
+    }
+    free(ap);
+}
+
+/* Unique across the files loaded before this one. */
+static void seq_load_id(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                        const struct wb_cf_key *k, void *base)
 {
     const char *id;
-    if (!wb_jv_string(S->jv, root, "", "id", true, &id))
+    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &id))
         return;
+    char *p = wb_jsonpos_child(path, k->name);
+    const struct sload *S = seq_of(x);
     if (!seq_only_chars(id, "._-")) {
-        wb_jv_err_val(S->jv, "/id", "bad sequence id \"%s\" (use letters, digits, ., - and _)",
-                      id);
-        return;
-    }
-    S->s->id = wb_xstrdup(id);
-    for (size_t i = 0; i < S->n_before; i++) {
-        const struct wb_sequence *o = &S->before[i];
-        if (o->id && !strcmp(o->id, id)) {
-            wb_jv_err_val(S->jv, "/id", "duplicate sequence id \"%s\" (also in %s)", id, o->file);
-            return;
+        wb_jv_err_val(x->jv, p, "bad sequence id \"%s\" (use letters, digits, ., - and _)", id);
+    } else {
+        *(char **)seq_at(base, k->off) = wb_xstrdup(id);
+        for (size_t i = 0; i < S->n_before; i++) {
+            const struct wb_sequence *o = &S->before[i];
+            if (o->id && !strcmp(o->id, id)) {
+                wb_jv_err_val(x->jv, p, "duplicate sequence id \"%s\" (also in %s)", id, o->file);
+                break;
+            }
         }
     }
+    free(p);
 }
 
-static void seq_load_sender_ref(struct sload *S, json_t *root)
+/* One of warmbench.json's senders, unless that list was itself broken. */
+static void seq_load_sender(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                            const struct wb_cf_key *k, void *base)
 {
     const char *snd;
-    if (!wb_jv_string(S->jv, root, "", "sender", true, &snd))
+    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &snd))
         return;
-    S->s->sender = wb_xstrdup(snd);
-    const struct wb_seq_env *env = S->env;
+    *(char **)seq_at(base, k->off) = wb_xstrdup(snd);
+    const struct wb_seq_env *env = seq_of(x)->env;
     if (!env->check_senders)
         return;
     for (size_t i = 0; i < env->n_senders; i++)
         if (!strcmp(env->senders[i], snd))
             return;
-    wb_jv_err_val(S->jv, "/sender", "unknown sender \"%s\"", snd);
+    char *p = wb_jsonpos_child(path, k->name);
+    wb_jv_err_val(x->jv, p, "unknown sender \"%s\"", snd);
+    free(p);
 }
 
-static void seq_load_sequence(struct sload *S, json_t *root)
-{
-    wb_jv_keys(S->jv, root, "", SEQ_KEYS);
-    seq_load_id(S, root);
-    seq_load_sender_ref(S, root);
-    seq_load_audience(S, root);
-    seq_load_window(S, root);
-    /* Links first: templates and events refer to them by name. */
-    seq_load_links(S, root);
-    seq_load_steps(S, root);
-    seq_load_events(S, root, "stop_on", &S->s->stop_on, &S->s->n_stop_on);
-    seq_load_events(S, root, "handoff_on", &S->s->handoff_on, &S->s->n_handoff_on);
-}
+/* The window's rows fill struct wb_sequence's window member. */
+#define SEQ_WIN(n, f, a, ld, rel, in)                                                 \
+    WB_CF_HOOKF(n, struct wb_sequence, window.f, 0, a, ld, rel, in)
+static const struct wb_cf_key WINDOW[] = {
+    SEQ_WIN("days", days, WB_CF_NONE, seq_load_days, NULL, seq_init_days),
+    SEQ_WIN("start", start_min, WB_CF_NONE, seq_load_start, NULL, seq_init_start),
+    SEQ_WIN("end", end_min, offsetof(struct wb_sequence, window.start_min), seq_load_end, NULL,
+            seq_init_end),
+    SEQ_WIN("timezone", timezone, WB_CF_NONE, seq_load_timezone, seq_free_str, seq_init_utc),
+    SEQ_WIN("fallback_timezone", fallback_timezone, WB_CF_NONE, seq_load_fallback_tz,
+            seq_free_str, NULL),
+    WB_CF_END};
+
+/* Row order is load order: links before steps and events, which name them. */
+#define SEQ_ROW(n, f, fl, a, ld, rel, in) WB_CF_HOOKF(n, struct wb_sequence, f, fl, a, ld, rel, in)
+#define SEQ_N(f) offsetof(struct wb_sequence, f)
+static const struct wb_cf_key SEQUENCE[] = {
+    SEQ_ROW("id", id, WB_CF_REQUIRED, WB_CF_NONE, seq_load_id, seq_free_str, NULL),
+    SEQ_ROW("sender", sender, WB_CF_REQUIRED, WB_CF_NONE, seq_load_sender, seq_free_str, NULL),
+    SEQ_ROW("audience", audience, 0, WB_CF_NONE, seq_load_audience, seq_free_audience,
+            seq_init_audience),
+    WB_CF_SECT("window", 0, WINDOW, WB_CF_NONE),
+    SEQ_ROW("links", links, 0, SEQ_N(n_links), seq_load_links, seq_free_links, NULL),
+    SEQ_ROW("steps", steps, WB_CF_REQUIRED, SEQ_N(n_steps), seq_load_steps, seq_free_steps, NULL),
+    SEQ_ROW("stop_on", stop_on, 0, SEQ_N(n_stop_on), seq_load_events, seq_free_strings, NULL),
+    SEQ_ROW("handoff_on", handoff_on, 0, SEQ_N(n_handoff_on), seq_load_events, seq_free_strings,
+            NULL),
+    WB_CF_END};
 
 static void seq_hex(const unsigned char *md, unsigned n, char *out)
 {
@@ -492,10 +684,12 @@ static void seq_load_file(const struct wb_seq_env *env, const char *path, struct
         memset(s, 0, sizeof *s);
         s->file = wb_xstrdup(path);
         s->definition = root;
-        struct sload S = {env, &jv, s, *all, *n_all - 1, EVP_MD_CTX_new()};
+        struct sload S = {.x = {&jv, path, env->sequences_dir}, .env = env, .s = s,
+                          .before = *all, .n_before = *n_all - 1, .hash = EVP_MD_CTX_new()};
         EVP_DigestInit_ex(S.hash, EVP_sha256(), NULL);
         EVP_DigestUpdate(S.hash, text, len);
-        seq_load_sequence(&S, root);
+        wb_cf_defaults(SEQUENCE, s);
+        wb_cf_load(&S.x, root, "", SEQUENCE, s);
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
         EVP_DigestFinal_ex(S.hash, md, &n);
@@ -550,38 +744,10 @@ void wb_sequences_load(const struct wb_seq_env *env, struct wb_jv *cfg,
     free(names);
 }
 
-static void seq_free_variant(struct wb_variant *v)
-{
-    wb_template_free(v->subject);
-    wb_template_free(v->text);
-    wb_template_free(v->html);
-}
-
 void wb_sequence_free(struct wb_sequence *s)
 {
-    free(s->id);
+    wb_cf_free(SEQUENCE, s);
     free(s->file);
-    free(s->sender);
-    wb_cf_free(AUDIENCE, &s->audience);
-    free(s->window.timezone);
-    free(s->window.fallback_timezone);
-    for (size_t i = 0; i < s->n_links; i++) {
-        free(s->links[i].name);
-        free(s->links[i].url);
-    }
-    free(s->links);
-    for (size_t i = 0; i < s->n_steps; i++) {
-        struct wb_step *st = &s->steps[i];
-        wb_template_free(st->subject);
-        wb_template_free(st->text);
-        wb_template_free(st->html);
-        for (size_t k = 0; k < st->n_variants; k++)
-            seq_free_variant(&st->variants[k]);
-        free(st->variants);
-    }
-    free(s->steps);
-    wb_strings_free(s->stop_on, s->n_stop_on);
-    wb_strings_free(s->handoff_on, s->n_handoff_on);
     json_decref(s->definition);
 }
 

@@ -580,6 +580,40 @@ START_TEST(test_step_rules)
 }
 END_TEST
 
+/* A bad "html" name does not hide the "text" file's own problem. */
+START_TEST(test_body_problems_both_reported)
+{
+    edit("sequences/a.json", "\"a.txt\", \"html\": \"a.html\"", "\"nope.txt\", \"html\": 5");
+    char *a = at("sequences/a.json", "5}", "\"html\" must be a string");
+    char *b = at("sequences/a.json", "\"nope.txt\"",
+                 "template file \"nope.txt\" not found in templates/");
+    char *want = wb_xasprintf("%s%s", b, a);
+    expect(want);
+    free(a);
+    free(b);
+    free(want);
+}
+END_TEST
+
+/* "Step 1" is the first item of "steps", even when that item is broken. */
+START_TEST(test_thread_on_second_item)
+{
+    edit("sequences/a.json", "{\"after\": \"0d\"", "7, {\"after\": \"0d\"");
+    edit("sequences/a.json", "\"html\": \"a.html\"}", "\"html\": \"a.html\", \"thread\": true}");
+    expect_one("sequences/a.json", "7,", "step 1 must be an object");
+}
+END_TEST
+
+/* The window's order is judged only when both ends are well formed. */
+START_TEST(test_bad_start_no_order_check)
+{
+    edit("sequences/a.json", "\"09:00\"", "\"9am\"");
+    edit("sequences/a.json", "\"17:00\"", "\"00:00\"");
+    expect_one("sequences/a.json", "\"9am\"",
+               "bad time \"9am\" in \"start\" (use HH:MM, 00:00 to 24:00)");
+}
+END_TEST
+
 START_TEST(test_every_problem_reported_in_order)
 {
     put("sequences/0.json", "{\"id\": \"zero\", \"sender\": \"ana\", \"steps\": [{\"after\": "
@@ -707,6 +741,9 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_duplicate_id);
     tcase_add_test(tc, test_unknown_events);
     tcase_add_test(tc, test_step_rules);
+    tcase_add_test(tc, test_body_problems_both_reported);
+    tcase_add_test(tc, test_thread_on_second_item);
+    tcase_add_test(tc, test_bad_start_no_order_check);
     tcase_add_test(tc, test_every_problem_reported_in_order);
     tcase_add_test(tc, test_example_config_loads);
     tcase_add_test(tc, test_duration_parse);
