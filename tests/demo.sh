@@ -14,19 +14,28 @@ demo=$root/demo
 for p in smtp daemon; do
     [ -f "$demo/$p.pid" ] && kill "$(cat "$demo/$p.pid")" 2>/dev/null || true
 done
-[ -d "$demo/pg/data" ] && wb_pg_stop "$demo/pg"
+# The cluster lives under /tmp, not in the clone: PostgreSQL runs as the
+# postgres user, who cannot enter a clone in /root (mode 0700).
+if [ -f "$demo/pg.dir" ]; then
+    old=$(cat "$demo/pg.dir")
+    if [ -d "$old/data" ]; then wb_pg_stop "$old"; fi
+    rm -rf "$old"
+fi
 rm -rf "$demo"
 mkdir -p "$demo/mail"
+pgdir=$(mktemp -d /tmp/wbdemo-pg-XXXXXX)
+echo "$pgdir" > "$demo/pg.dir"
 cleanup() {
     for p in daemon smtp; do
         [ -f "$demo/$p.pid" ] && kill "$(cat "$demo/$p.pid")" 2>/dev/null || true
     done
-    wb_pg_stop "$demo/pg"
+    wb_pg_stop "$pgdir"
+    rm -rf "$pgdir"
 }
 trap cleanup EXIT
 
-echo "== starting PostgreSQL (demo/pg)"
-wb_pg_start "$demo/pg"
+echo "== starting PostgreSQL ($pgdir)"
+wb_pg_start "$pgdir"
 psql -X -q -d "$WB_PG_URL" -c "CREATE DATABASE warmbench"
 db="postgresql://postgres@127.0.0.1:$WB_PG_PORT/warmbench"
 
