@@ -274,33 +274,14 @@ BEGIN
 END
 $$;
 
--- Stages a batch. Committed without waiting for the WAL flush, as
--- wb_store_outcomes is: lost in a crash of PostgreSQL itself, these messages stay
--- `sending` and become `unknown`, never resent.
-CREATE OR REPLACE FUNCTION wb_stage_outcomes(p_ids bigint[], p_outcomes text[], p_codes integer[],
-                                             p_replies text[], p_delays double precision[], p_owner text)
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    INSERT INTO send_outcomes (message_id, owner, outcome, code, reply, retry_s)
-    SELECT r.id, p_owner, r.outcome, r.code, r.reply, r.retry_s
-    FROM unnest(p_ids, p_outcomes, p_codes, p_replies, p_delays) AS r(id, outcome, code, reply, retry_s)
-    ON CONFLICT (message_id) DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-
 -- The send window's one round trip: stages the outcomes that came back
 -- (o_*) and marks the next messages `sending` (p_*, as wb_mark_sending),
 -- in one transaction. A commit that marks waits for the WAL flush (the
 -- mark must survive a crash of PostgreSQL: at most once); one that only
--- stages does not, as wb_stage_outcomes. Staging and marking together keep
--- what a kill -9 can leave unknown (marked, not staged) within the window
--- at every commit. Rows: the ids that may be sent now.
+-- stages does not (lost in a crash of PostgreSQL itself, those messages
+-- stay `sending` and become `unknown`, never resent). Staging and marking
+-- together keep what a kill -9 can leave unknown (marked, not staged)
+-- within the window at every commit. Rows: the ids that may be sent now.
 CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts text[],
                                           p_subjects text[], p_variants integer[], p_owner text,
                                           p_lease_s integer, o_ids bigint[], o_outcomes text[],

@@ -504,8 +504,10 @@ class RecoveryTest(DaemonCase):
                  % (",".join(r[0] for r in rows), ",".join(r[1] for r in rows)))
         # It heard back about one of the three and staged that before dying.
         self.assertEqual(self.scalar(
-            "SELECT wb_stage_outcomes('{%s}', '{sent}', '{250}', '{250 ok}', '{0}', 'dead')"
-            % rows[0][0]), "1")
+            "SELECT count(*) FROM wb_send_window('{}', '{}', '{}', '{}', '{}', 'dead', 600,"
+            " '{%s}', '{sent}', '{250}', '{250 ok}', '{0}')" % rows[0][0]), "0")
+        self.assertEqual(self.scalar("SELECT outcome FROM send_outcomes WHERE message_id = %s"
+                                     % rows[0][0]), "sent")
         self.hold_lock("dead")
         self.assertEqual(self.sql("SELECT * FROM wb_recover('tester')"), [["0", "0", "0"]])
         self.release_lock("dead")
