@@ -1,6 +1,7 @@
-/* warmbenchd: the daemon. Wires the adapters (pg_loop, curl_loop) and the
- * engines (scheduler, autoenroll) to one libuv loop, and handles signals
- * and systemd notification. No work is done here. */
+/* warmbenchd: the daemon. Wires the adapters (pg_loop, curl_loop, the SMTP
+ * workers, the HTTP router) and the engines (scheduler, handoff, mailbox,
+ * retention, auto-enroll) to one libuv loop, and handles signals and
+ * systemd notification. No work is done here. */
 #include "warmbench/autoenroll.h"
 #include "warmbench/config.h"
 #include "warmbench/curl_loop.h"

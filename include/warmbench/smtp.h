@@ -67,9 +67,6 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
 /* Messages handed over whose `done` has not run: queued plus on the wire. */
 size_t wb_smtp_inflight(struct wb_smtp *s);
 
-/* Transactions a worker is running now (at most `connections`). */
-size_t wb_smtp_busy(struct wb_smtp *s);
-
 /* Stops everything WITHOUT calling any pending `done`: a transfer on the
  * wire is aborted within a second (its outcome is unknown, the caller's to
  * record), the workers say QUIT and end, and the memory goes once the loop

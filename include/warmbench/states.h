@@ -43,7 +43,6 @@ const char *wb_handoff_state_name(enum wb_handoff_state s);
 const char *wb_sender_state_name(enum wb_sender_state s);
 /* The state a stored name stands for; -1 when it is none of them. */
 int wb_handoff_state_parse(const char *name);
-int wb_send_outcome_parse(const char *name);
 
 /* The message state an outcome leaves the row in. */
 enum wb_msg_state wb_send_outcome_state(enum wb_send_outcome o);

@@ -56,11 +56,6 @@ int wb_handoff_state_parse(const char *name)
     return states_parse(ho_names, WB_HO_N_STATES, name);
 }
 
-int wb_send_outcome_parse(const char *name)
-{
-    return states_parse(out_names, WB_OUT_N, name);
-}
-
 enum wb_msg_state wb_send_outcome_state(enum wb_send_outcome o)
 {
     switch (o) {

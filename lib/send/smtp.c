@@ -376,14 +376,6 @@ size_t wb_smtp_inflight(struct wb_smtp *s)
     return s->inflight;
 }
 
-size_t wb_smtp_busy(struct wb_smtp *s)
-{
-    pthread_mutex_lock(&s->mu);
-    size_t n = s->busy;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
 static void smtp_on_closed(uv_handle_t *h)
 {
     struct wb_smtp *s = h->data;
