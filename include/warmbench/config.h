@@ -14,6 +14,39 @@
 #include "warmbench/template.h"
 
 enum wb_tls { WB_TLS_REQUIRED, WB_TLS_TRY, WB_TLS_OFF };
+enum wb_auth { WB_AUTH_PASSWORD, WB_AUTH_XOAUTH2, WB_AUTH_OAUTHBEARER };
+
+/* One entry of the top-level "oauth" object: where a sender's tokens are
+ * renewed (token keeper) and obtained (warmbench login). */
+struct wb_oauth_provider {
+    char *name;                 /* the key under "oauth" */
+    char *token_url, *device_url, *client_id;
+    char *client_secret_file;   /* resolved path, NULL when not set */
+    char *client_secret;        /* file contents, trailing newline stripped; NULL when no file */
+    char *scope;
+    char *tokens_dir;           /* resolved path (relative to warmbench.json's folder) */
+};
+
+struct wb_smtp_cfg {
+    char *url;
+    char *username;      /* NULL when empty */
+    char *password_file; /* NULL when empty */
+    char *password;      /* NULL when no file */
+    enum wb_tls tls;
+    enum wb_auth auth;   /* default password */
+    const struct wb_oauth_provider *oauth; /* NULL unless xoauth2/oauthbearer */
+    int connections;     /* default 8 */
+    int timeout_s;       /* default 30 */
+    int retry_base_s;    /* default 60 */
+};
+
+struct wb_mailbox_cfg {
+    bool enabled;
+    char *url, *username, *password_file, *password;
+    enum wb_auth auth;
+    const struct wb_oauth_provider *oauth; /* NULL unless xoauth2/oauthbearer */
+    int poll_s;          /* default 60 */
+};
 
 struct wb_sender {
     char *id;
@@ -23,6 +56,11 @@ struct wb_sender {
     char *reply_to;    /* NULL when not set */
     int daily_limit;   /* 0 = no limit */
     int min_interval_s;
+    /* The EFFECTIVE blocks: the top-level ones merged with the sender's
+     * own, key by key; every string is the sender's own copy. */
+    struct wb_smtp_cfg smtp;
+    struct wb_mailbox_cfg mailbox;
+    bool own_smtp, own_mailbox; /* the sender wrote that block */
 };
 
 struct wb_config {
@@ -38,21 +76,13 @@ struct wb_config {
     char *secret_file;       /* resolved path */
     unsigned char *secret;   /* file contents, trailing newline stripped */
     size_t secret_len;
+    struct wb_smtp_cfg smtp;
+    struct wb_mailbox_cfg mailbox;
+    struct wb_oauth_provider *oauth; size_t n_oauth;
     struct {
-        char *url;
-        char *username;      /* NULL when empty */
-        char *password_file; /* NULL when empty */
-        char *password;      /* NULL when no file */
-        enum wb_tls tls;
-        int connections;     /* default 8 */
-        int timeout_s;       /* default 30 */
-        int retry_base_s;    /* default 60 */
-    } smtp;
-    struct {
-        bool enabled;
-        char *url, *username, *password_file, *password;
-        int poll_s;          /* default 60 */
-    } mailbox;
+        int cooldown_days;   /* 0 = no limit */
+        int max_per_30_days; /* 0 = no limit */
+    } contact_policy;
     char *bounce_domain;
     struct {
         bool enabled;
