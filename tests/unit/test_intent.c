@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include "warmbench/intent.h"
 
-#define CORPUS WB_SQL_DIR "/../tests/corpus/replies.json"
+#define CORPUS WB_SQL_DIR "/../tests/corpus/replies_v1.json"
 
 static struct wb_intent_rules *rules;
 
