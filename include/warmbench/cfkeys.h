@@ -15,17 +15,18 @@ enum wb_cf_type {
     WB_CFT_END,      /* ends a table */
     WB_CFT_STRING,   /* char *, copied */
     WB_CFT_URL,      /* char *; .str names the scheme: "http" takes http:// and https:// */
+    WB_CFT_HTTPS,    /* char *, an https:// URL (http:// only to a loopback host) */
     WB_CFT_LISTEN,   /* char *, "host:port" */
     WB_CFT_DOMAIN,   /* char *, a bare domain name */
     WB_CFT_ADDRESS,  /* char * as written; .aux/.aux2: its name and address, or WB_CF_NONE */
     WB_CFT_DIR,      /* char *, resolved; .str is the default folder */
     WB_CFT_SECRET,   /* char * file name; .aux: contents; .aux2: size_t length or WB_CF_NONE */
-    WB_CFT_INT,      /* int, .min..1000000000 */
+    WB_CFT_INT,      /* int, .min...max (.max 0: 1000000000) */
     WB_CFT_BOOL,     /* bool */
     WB_CFT_NUMBER,   /* double; .aux: bool "was given", or WB_CF_NONE */
     WB_CFT_ENUM,     /* int-sized enum: index into .names (or .parse) */
     WB_CFT_STRINGS,  /* char ** (see wb_jv_strings); .aux: size_t count */
-    WB_CFT_SECTION,  /* object filled by .sub on the same base; .aux: bool "present" */
+    WB_CFT_SECTION,  /* object filled by .sub on base + .off; .aux: bool "present" (on base) */
     WB_CFT_MAP,      /* object of objects → array of .size-byte items filled by .sub;
                       * .aux: size_t count; .aux2: the item's char *id */
     WB_CFT_HOOK,     /* anything else: .load, .release and .init */
@@ -36,7 +37,8 @@ enum wb_cf_type {
 #define WB_CF_EMPTY_NULL 2u  /* "" means "not set" (SPEC.md's example writes it) */
 #define WB_CF_RESOLVE    4u  /* keep the path resolved against the config's folder */
 #define WB_CF_TRIM_SLASH 8u  /* drop trailing slashes (URLs that get paths appended) */
-#define WB_CF_NONEMPTY   16u /* a map must hold at least one item */
+#define WB_CF_NONEMPTY   16u /* a map must hold at least one item, a string a byte */
+#define WB_CF_OVERLAY    32u /* a section laid over another one: none of its keys is required */
 
 #define WB_CF_NONE ((size_t)-1)
 
@@ -54,7 +56,7 @@ struct wb_cf_key {
     size_t off;                    /* storage, from the table's base */
     unsigned flags;
     long dflt;                     /* INT, BOOL, ENUM default */
-    long min;                      /* INT */
+    long min, max;                 /* INT */
     const char *str;               /* URL scheme, DIR default, ENUM noun, MAP item noun */
     size_t aux, aux2;              /* second and third storage, per type */
     const char *const *names;      /* ENUM values, in enum order */
@@ -79,6 +81,9 @@ struct wb_cf_key {
 #define WB_CF_INT(n, st, f, fl, mn, d)                                                \
     WB_CF_ROW_(n, WB_CFT_INT, offsetof(st, f), fl, .min = (mn), .dflt = (d),          \
                .aux = WB_CF_NONE, .aux2 = WB_CF_NONE)
+#define WB_CF_INTR(n, st, f, fl, mn, mx, d)                                           \
+    WB_CF_ROW_(n, WB_CFT_INT, offsetof(st, f), fl, .min = (mn), .max = (mx), .dflt = (d), \
+               .aux = WB_CF_NONE, .aux2 = WB_CF_NONE)
 #define WB_CF_BOOL(n, st, f, d)                                                       \
     WB_CF_ROW_(n, WB_CFT_BOOL, offsetof(st, f), 0, .dflt = (d), .aux = WB_CF_NONE,    \
                .aux2 = WB_CF_NONE)
@@ -92,6 +97,11 @@ struct wb_cf_key {
                .aux2 = WB_CF_NONE)
 #define WB_CF_SECT(n, fl, tab, a)                                                     \
     WB_CF_ROW_(n, WB_CFT_SECTION, 0, fl, .sub = (tab), .aux = (a), .aux2 = WB_CF_NONE)
+/* A section whose table fills the struct member st.f (the table's offsets
+ * are from that member). */
+#define WB_CF_SECT_AT(n, st, f, fl, tab, a)                                           \
+    WB_CF_ROW_(n, WB_CFT_SECTION, offsetof(st, f), fl, .sub = (tab), .aux = (a),      \
+               .aux2 = WB_CF_NONE)
 #define WB_CF_MAP(n, st, f, fl, tab, item, cnt, id, noun)                             \
     WB_CF_ROW_(n, WB_CFT_MAP, offsetof(st, f), fl, .sub = (tab), .size = sizeof(item), \
                .aux = offsetof(st, cnt), .aux2 = offsetof(item, id), .str = (noun))
@@ -113,6 +123,7 @@ struct wb_cf_ctx {
     struct wb_jv *jv;
     const char *cfg_path;
     const char *cfg_dir;
+    bool overlay;      /* inside a WB_CF_OVERLAY section: no key is required */
 };
 
 /* Sets every row's default, nested sections and hooks' init included. */
@@ -123,6 +134,13 @@ void wb_cf_load(struct wb_cf_ctx *x, json_t *obj, const char *path,
                 const struct wb_cf_key *t, void *base);
 /* Frees what the rows own (secrets are wiped first). */
 void wb_cf_free(const struct wb_cf_key *t, void *base);
+/* Key by key: every row of t whose key own (the object the overlay was
+ * loaded from; NULL = none) does not hold, and that skip (NULL-terminated,
+ * may be NULL) does not name, gets a copy of src's value in dst. Rows of
+ * string, secret, address, int, bool and enum type only; dst's value for
+ * such a row must be unset (NULL strings), as a loaded overlay leaves it. */
+void wb_cf_inherit(const struct wb_cf_key *t, void *dst, const void *src, json_t *own,
+                   const char *const *skip);
 
 /* p resolved as x says (malloc'd). */
 char *wb_cf_resolve(const struct wb_cf_ctx *x, const char *p);

@@ -35,6 +35,7 @@ struct wb_smtp_cfg {
     enum wb_tls tls;
     enum wb_auth auth;   /* default password */
     const struct wb_oauth_provider *oauth; /* NULL unless xoauth2/oauthbearer */
+    char *oauth_name;    /* "oauth" as written; NULL unless xoauth2/oauthbearer */
     int connections;     /* default 8 */
     int timeout_s;       /* default 30 */
     int retry_base_s;    /* default 60 */
@@ -45,6 +46,7 @@ struct wb_mailbox_cfg {
     char *url, *username, *password_file, *password;
     enum wb_auth auth;
     const struct wb_oauth_provider *oauth; /* NULL unless xoauth2/oauthbearer */
+    char *oauth_name;    /* "oauth" as written; NULL unless xoauth2/oauthbearer */
     int poll_s;          /* default 60 */
 };
 
@@ -115,6 +117,8 @@ struct wb_config *wb_config_load(const char *path, struct wb_diags *diags);
 void wb_config_free(struct wb_config *c);
 
 const struct wb_sender *wb_config_sender(const struct wb_config *c, const char *id);
+/* The provider written as "oauth": { name: ... }, or NULL. */
+const struct wb_oauth_provider *wb_config_oauth(const struct wb_config *c, const char *name);
 const struct wb_sequence *wb_config_sequence(const struct wb_config *c, const char *id);
 
 /* The default config path: $WARMBENCH_CONFIG, else /etc/warmbench/warmbench.json. */

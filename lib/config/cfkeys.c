@@ -25,7 +25,7 @@ void wb_cf_defaults(const struct wb_cf_key *t, void *base)
         else if (k->type == WB_CFT_BOOL)
             *(bool *)cfk_cf_at(base, k->off) = k->dflt != 0;
         else if (k->type == WB_CFT_SECTION)
-            wb_cf_defaults(k->sub, base);
+            wb_cf_defaults(k->sub, cfk_cf_at(base, k->off));
         else if (k->type == WB_CFT_HOOK && k->init)
             k->init(k, base);
     }
@@ -49,6 +49,33 @@ static bool cfk_cf_listen_ok(const char *s)
             return false;
     long port = strtol(colon + 1, NULL, 10);
     return port >= 1 && port <= 65535;
+}
+
+/* Token endpoints carry client secrets and refresh tokens, so they need
+ * TLS; plain http only reaches this machine (a local test server). */
+static bool cfk_cf_https_ok(const char *s)
+{
+    if (wb_has_prefix(s, "https://"))
+        return s[8] != '\0';
+    static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        size_t n = strlen(local[i]);
+        if (strncmp(s, local[i], n))
+            continue;
+        /* The host must end there, before a port at most: neither
+         * "http://localhost.evil.com" nor "http://127.0.0.1:x@evil.com". */
+        const char *p = s + n;
+        if (*p == ':')
+            p += 1 + strspn(p + 1, "0123456789");
+        return *p == '/' || *p == '\0';
+    }
+    return false;
+}
+
+/* A key the row must have: never inside an overlay (cfkeys.h). */
+static bool cfk_cf_required(const struct wb_cf_ctx *x, const struct wb_cf_key *k)
+{
+    return (k->flags & WB_CF_REQUIRED) && !x->overlay;
 }
 
 /* A bare address: something@something, nothing that would break a header. */
@@ -162,6 +189,12 @@ static bool cfk_cf_str_valid(struct wb_jv *jv, const char *p, const struct wb_cf
         else
             wb_jv_err_val(jv, p, "\"%s\" must start with %s:// or %ss://", n, k->str, k->str);
         return false;
+    case WB_CFT_HTTPS:
+        if (cfk_cf_https_ok(s))
+            return true;
+        wb_jv_err_val(jv, p, "\"%s\" must be an https:// URL (http:// only to 127.0.0.1, "
+                      "localhost or [::1])", n);
+        return false;
     case WB_CFT_LISTEN:
         if (cfk_cf_listen_ok(s))
             return true;
@@ -236,7 +269,7 @@ static void cfk_cf_string_row(struct wb_cf_ctx *x, json_t *obj, const char *path
 {
     const char *s;
     bool dir = k->type == WB_CFT_DIR;
-    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s)) {
+    if (!wb_jv_string(x->jv, obj, path, k->name, cfk_cf_required(x, k), &s)) {
         if (dir)
             cfk_cf_store(x, "", k, base, k->str);
         return;
@@ -244,8 +277,12 @@ static void cfk_cf_string_row(struct wb_cf_ctx *x, json_t *obj, const char *path
     if (!s[0] && k->flags & WB_CF_EMPTY_NULL)
         return;
     char *p = wb_jsonpos_child(path, k->name);
-    if (dir && !s[0]) {
+    if (!s[0] && (dir || k->flags & WB_CF_NONEMPTY)) {
         wb_jv_err_val(x->jv, p, "\"%s\" must not be empty", k->name);
+        if (!dir) {
+            free(p);
+            return;
+        }
         s = k->str;
     }
     if (cfk_cf_str_valid(x->jv, p, k, s))
@@ -281,7 +318,7 @@ static void cfk_cf_enum_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                         const struct wb_cf_key *k, void *base)
 {
     const char *s;
-    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
+    if (!wb_jv_string(x->jv, obj, path, k->name, cfk_cf_required(x, k), &s))
         return;
     int v = cfk_cf_enum_value(k, s);
     if (v >= 0) {
@@ -302,20 +339,22 @@ static void cfk_cf_enum_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
 static void cfk_cf_section_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                            const struct wb_cf_key *k, void *base)
 {
-    json_t *o = wb_jv_object(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED);
+    json_t *o = wb_jv_object(x->jv, obj, path, k->name, cfk_cf_required(x, k));
     if (!o)
         return;
     if (k->aux != WB_CF_NONE)
         *(bool *)cfk_cf_at(base, k->aux) = true;
     char *p = wb_jsonpos_child(path, k->name);
-    wb_cf_load(x, o, p, k->sub, base);
+    struct wb_cf_ctx y = *x;
+    y.overlay = x->overlay || (k->flags & WB_CF_OVERLAY);
+    wb_cf_load(&y, o, p, k->sub, cfk_cf_at(base, k->off));
     free(p);
 }
 
 static void cfk_cf_map_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                        const struct wb_cf_key *k, void *base)
 {
-    json_t *o = wb_jv_object(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED);
+    json_t *o = wb_jv_object(x->jv, obj, path, k->name, cfk_cf_required(x, k));
     char *mp = wb_jsonpos_child(path, k->name);
     if (o && !json_object_size(o) && k->flags & WB_CF_NONEMPTY) {
         wb_jv_err_val(x->jv, mp, "\"%s\" must name at least one %s", k->name, k->str);
@@ -346,11 +385,17 @@ static void cfk_cf_row(struct wb_cf_ctx *x, json_t *obj, const char *path,
                    const struct wb_cf_key *k, void *base)
 {
     struct wb_jv *jv = x->jv;
-    bool req = k->flags & WB_CF_REQUIRED;
+    bool req = cfk_cf_required(x, k);
     void *f = cfk_cf_at(base, k->off);
     switch (k->type) {
     case WB_CFT_INT:
-        wb_jv_int(jv, obj, path, k->name, req, k->min, f);
+        if (wb_jv_int(jv, obj, path, k->name, req, k->min, f) && k->max &&
+            *(int *)f > k->max) {
+            char *p = wb_jsonpos_child(path, k->name);
+            wb_jv_err_val(jv, p, "\"%s\" must be between %ld and %ld", k->name, k->min, k->max);
+            free(p);
+            *(int *)f = (int)k->dflt;
+        }
         break;
     case WB_CFT_BOOL:
         wb_jv_bool(jv, obj, path, k->name, req, f);
@@ -423,7 +468,7 @@ static void cfk_cf_free_row(const struct wb_cf_key *k, void *base)
     case WB_CFT_STRINGS:
         wb_strings_free(*(char ***)cfk_cf_at(base, k->off), *(size_t *)cfk_cf_at(base, k->aux));
         break;
-    case WB_CFT_SECTION: wb_cf_free(k->sub, base); break;
+    case WB_CFT_SECTION: wb_cf_free(k->sub, cfk_cf_at(base, k->off)); break;
     case WB_CFT_MAP: cfk_cf_free_map(k, base); break;
     case WB_CFT_HOOK:
         if (k->release)
@@ -448,4 +493,68 @@ void wb_cf_free(const struct wb_cf_key *t, void *base)
 {
     for (const struct wb_cf_key *k = t; k->type != WB_CFT_END; k++)
         cfk_cf_free_row(k, base);
+}
+
+static bool cfk_cf_named(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (!strcmp(names[i], name))
+            return true;
+    return false;
+}
+
+static char *cfk_cf_dup_or_null(const char *s)
+{
+    return s ? wb_xstrdup(s) : NULL;
+}
+
+/* src's value of one row, copied into dst. */
+static void cfk_cf_copy_row(const struct wb_cf_key *k, void *dst, const void *src)
+{
+    void *s = (void *)src;
+    switch (k->type) {
+    case WB_CFT_INT: case WB_CFT_ENUM:
+        *(int *)cfk_cf_at(dst, k->off) = *(int *)cfk_cf_at(s, k->off);
+        break;
+    case WB_CFT_BOOL:
+        *(bool *)cfk_cf_at(dst, k->off) = *(bool *)cfk_cf_at(s, k->off);
+        break;
+    case WB_CFT_SECRET: {
+        const char *data = CF_STR(s, k->aux);
+        size_t n = k->aux2 != WB_CF_NONE ? *(size_t *)cfk_cf_at(s, k->aux2)
+                   : data ? strlen(data) : 0;
+        CF_STR(dst, k->off) = cfk_cf_dup_or_null(CF_STR(s, k->off));
+        /* Secrets may hold any byte: copied by length, kept NUL-terminated. */
+        if (data) {
+            char *copy = wb_xcalloc(n + 1, 1);
+            memcpy(copy, data, n);
+            CF_STR(dst, k->aux) = copy;
+        }
+        if (k->aux2 != WB_CF_NONE)
+            *(size_t *)cfk_cf_at(dst, k->aux2) = n;
+        break;
+    }
+    case WB_CFT_ADDRESS:
+        if (k->aux != WB_CF_NONE)
+            CF_STR(dst, k->aux) = cfk_cf_dup_or_null(CF_STR(s, k->aux));
+        if (k->aux2 != WB_CF_NONE)
+            CF_STR(dst, k->aux2) = cfk_cf_dup_or_null(CF_STR(s, k->aux2));
+        CF_STR(dst, k->off) = cfk_cf_dup_or_null(CF_STR(s, k->off));
+        break;
+    case WB_CFT_STRING: case WB_CFT_URL: case WB_CFT_HTTPS: case WB_CFT_LISTEN:
+    case WB_CFT_DOMAIN: case WB_CFT_DIR:
+        CF_STR(dst, k->off) = cfk_cf_dup_or_null(CF_STR(s, k->off));
+        break;
+    default:
+        /* Sections, maps, lists and hooks have no key-by-key meaning. */
+        abort();
+    }
+}
+
+void wb_cf_inherit(const struct wb_cf_key *t, void *dst, const void *src, json_t *own,
+                   const char *const *skip)
+{
+    for (const struct wb_cf_key *k = t; k->type != WB_CFT_END; k++)
+        if (!json_object_get(own, k->name) && !cfk_cf_named(skip, k->name))
+            cfk_cf_copy_row(k, dst, src);
 }

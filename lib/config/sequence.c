@@ -684,7 +684,7 @@ static void seq_load_file(const struct wb_seq_env *env, const char *path, struct
         memset(s, 0, sizeof *s);
         s->file = wb_xstrdup(path);
         s->definition = root;
-        struct sload S = {.x = {&jv, path, env->sequences_dir}, .env = env, .s = s,
+        struct sload S = {.x = {&jv, path, env->sequences_dir, false}, .env = env, .s = s,
                           .before = *all, .n_before = *n_all - 1, .hash = EVP_MD_CTX_new()};
         EVP_DigestInit_ex(S.hash, EVP_sha256(), NULL);
         EVP_DigestUpdate(S.hash, text, len);
