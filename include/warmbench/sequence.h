@@ -28,6 +28,9 @@ struct wb_step {
     struct wb_template *html;     /* NULL when the step has no HTML part */
     struct wb_variant *variants;  /* A/B; n_variants == 0 when none */
     size_t n_variants;
+    char *sender;                 /* "sender" at the step; NULL: the sequence's */
+    bool sender_is_owner;         /* it is "owner" */
+    char *fallback_sender;        /* "fallback_sender" at the step; NULL: the sequence's */
 };
 
 struct wb_window {
@@ -53,7 +56,9 @@ struct wb_audience {
 struct wb_sequence {
     char *id;
     char *file;              /* path it was loaded from */
-    char *sender;            /* key into wb_config.senders */
+    char *sender;            /* key into wb_config.senders, or "owner" */
+    bool sender_is_owner;    /* "sender": "owner": each candidate's owner mails them */
+    char *fallback_sender;   /* for candidates without an owner; NULL when not set */
     struct wb_audience audience;
     struct wb_window window;
     struct wb_link *links;   size_t n_links;
@@ -82,6 +87,10 @@ void wb_sequences_load(const struct wb_seq_env *env, struct wb_jv *cfg,
 void wb_sequence_free(struct wb_sequence *s);
 
 const char *wb_sequence_link(const struct wb_sequence *s, const char *name);
+/* Who sends step i (0-based): the sender id, or NULL when each candidate's
+ * owner does; then *fallback (when not NULL) is set to the sender for
+ * candidates without an owner (a loaded sequence always has one). */
+const char *wb_step_sender(const struct wb_sequence *s, size_t i, const char **fallback);
 /* "30m", "12h", "3d", "2w" (also "45s") → seconds; -1 when malformed. */
 long wb_duration_parse(const char *s);
 /* "HH:MM" (00:00..24:00) → minutes after midnight; -1 when malformed. */

@@ -297,11 +297,19 @@ static void cfg_check_token(struct wb_jv *jv, const struct wb_config *c,
     free(p);
 }
 
-/* Credentials that agree with auth; resolves the provider. */
+/* Credentials that agree with auth; resolves the provider. An auth value
+ * that is not one of the names was reported by its row: guessing on from
+ * the default would only add noise. */
 static void cfg_check_block(struct wb_jv *jv, const struct wb_config *c,
                             const struct cfg_block *b)
 {
     *b->oauth = NULL;
+    json_t *a = json_object_get(b->own, "auth");
+    bool named = false;
+    for (size_t i = 0; a && json_is_string(a) && AUTH_NAMES[i]; i++)
+        named = named || !strcmp(json_string_value(a), AUTH_NAMES[i]);
+    if (a && !named)
+        return;
     if (b->auth == WB_AUTH_PASSWORD)
         cfg_check_password(jv, b);
     else

@@ -445,6 +445,87 @@ static void seq_load_subject(struct wb_cf_ctx *x, json_t *obj, const char *path,
     free(p);
 }
 
+static bool seq_sender_known(const struct wb_seq_env *env, const char *id)
+{
+    for (size_t i = 0; i < env->n_senders; i++)
+        if (!strcmp(env->senders[i], id))
+            return true;
+    return false;
+}
+
+/* One of warmbench.json's senders (unless that list was itself broken),
+ * or "owner"; .aux is the bool that says it is "owner". */
+static void seq_load_sender(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                            const struct wb_cf_key *k, void *base)
+{
+    const char *snd;
+    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &snd))
+        return;
+    *(char **)seq_at(base, k->off) = wb_xstrdup(snd);
+    if (!strcmp(snd, "owner")) {
+        *(bool *)seq_at(base, k->aux) = true;
+        return;
+    }
+    const struct wb_seq_env *env = seq_of(x)->env;
+    if (!env->check_senders || seq_sender_known(env, snd))
+        return;
+    char *p = wb_jsonpos_child(path, k->name);
+    wb_jv_err_val(x->jv, p, "unknown sender \"%s\"", snd);
+    free(p);
+}
+
+/* "fallback_sender", a named sender; false when written but unusable. */
+static bool seq_fallback(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                         const struct wb_cf_key *k, void *base)
+{
+    const char *snd;
+    if (!wb_jv_string(x->jv, obj, path, k->name, false, &snd))
+        return !json_object_get(obj, k->name);
+    const struct wb_seq_env *env = seq_of(x)->env;
+    char *p = wb_jsonpos_child(path, k->name);
+    bool ok = false;
+    if (!strcmp(snd, "owner"))
+        wb_jv_err_val(x->jv, p, "\"fallback_sender\" must name a sender, not \"owner\"");
+    else if (env->check_senders && !seq_sender_known(env, snd))
+        wb_jv_err_val(x->jv, p, "unknown sender \"%s\" in \"fallback_sender\"", snd);
+    else
+        ok = true;
+    if (ok)
+        *(char **)seq_at(base, k->off) = wb_xstrdup(snd);
+    free(p);
+    return ok;
+}
+
+/* Owner mail needs someone for the candidates who have no owner. */
+static void seq_need_fallback(struct wb_cf_ctx *x, const char *path)
+{
+    char *p = wb_jsonpos_child(path, "sender");
+    wb_jv_err_val(x->jv, p, "\"sender\": \"owner\" needs \"fallback_sender\" (the sender "
+                            "for candidates without an owner)");
+    free(p);
+}
+
+/* The sequence's "fallback_sender" (after its "sender"); .aux is
+ * sender_is_owner. */
+static void seq_load_seq_fallback(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                                  const struct wb_cf_key *k, void *base)
+{
+    if (seq_fallback(x, obj, path, k, base) && *(bool *)seq_at(base, k->aux) &&
+        !*(char **)seq_at(base, k->off))
+        seq_need_fallback(x, path);
+}
+
+/* A step's: an owner step falls back on the step's, else the sequence's
+ * (a sequence "fallback_sender" written but broken is reported there). */
+static void seq_load_step_fallback(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                                   const struct wb_cf_key *k, void *base)
+{
+    const struct wb_sequence *s = seq_of(x)->s;
+    if (seq_fallback(x, obj, path, k, base) && *(bool *)seq_at(base, k->aux) &&
+        !*(char **)seq_at(base, k->off) && !json_object_get(s->definition, "fallback_sender"))
+        seq_need_fallback(x, path);
+}
+
 #define SEQ_TPL(n, st, f, fl, a, ld) WB_CF_HOOKF(n, st, f, fl, a, ld, seq_free_tpl, NULL)
 static const struct wb_cf_key VARIANT[] = {
     SEQ_TPL("subject", struct wb_variant, subject, WB_CF_REQUIRED, WB_CF_NONE, seq_load_subject),
@@ -525,6 +606,11 @@ static const struct wb_cf_key STEP[] = {
     WB_CF_HOOKF("thread", struct wb_step, thread, 0, WB_CF_NONE, seq_load_thread, NULL, NULL),
     WB_CF_HOOKF("variants", struct wb_step, variants, 0, offsetof(struct wb_step, n_variants),
                 seq_load_variants, seq_free_variants, NULL),
+    WB_CF_HOOKF("sender", struct wb_step, sender, 0, offsetof(struct wb_step, sender_is_owner),
+                seq_load_sender, seq_free_str, NULL),
+    WB_CF_HOOKF("fallback_sender", struct wb_step, fallback_sender, 0,
+                offsetof(struct wb_step, sender_is_owner), seq_load_step_fallback, seq_free_str,
+                NULL),
     WB_CF_END};
 
 /* .aux is the count; at least one step. */
@@ -608,25 +694,6 @@ static void seq_load_id(struct wb_cf_ctx *x, json_t *obj, const char *path,
     free(p);
 }
 
-/* One of warmbench.json's senders, unless that list was itself broken. */
-static void seq_load_sender(struct wb_cf_ctx *x, json_t *obj, const char *path,
-                            const struct wb_cf_key *k, void *base)
-{
-    const char *snd;
-    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &snd))
-        return;
-    *(char **)seq_at(base, k->off) = wb_xstrdup(snd);
-    const struct wb_seq_env *env = seq_of(x)->env;
-    if (!env->check_senders)
-        return;
-    for (size_t i = 0; i < env->n_senders; i++)
-        if (!strcmp(env->senders[i], snd))
-            return;
-    char *p = wb_jsonpos_child(path, k->name);
-    wb_jv_err_val(x->jv, p, "unknown sender \"%s\"", snd);
-    free(p);
-}
-
 /* The window's rows fill struct wb_sequence's window member. */
 #define SEQ_WIN(n, f, a, ld, rel, in)                                                 \
     WB_CF_HOOKF(n, struct wb_sequence, window.f, 0, a, ld, rel, in)
@@ -645,7 +712,10 @@ static const struct wb_cf_key WINDOW[] = {
 #define SEQ_N(f) offsetof(struct wb_sequence, f)
 static const struct wb_cf_key SEQUENCE[] = {
     SEQ_ROW("id", id, WB_CF_REQUIRED, WB_CF_NONE, seq_load_id, seq_free_str, NULL),
-    SEQ_ROW("sender", sender, WB_CF_REQUIRED, WB_CF_NONE, seq_load_sender, seq_free_str, NULL),
+    SEQ_ROW("sender", sender, WB_CF_REQUIRED, SEQ_N(sender_is_owner), seq_load_sender,
+            seq_free_str, NULL),
+    SEQ_ROW("fallback_sender", fallback_sender, 0, SEQ_N(sender_is_owner), seq_load_seq_fallback,
+            seq_free_str, NULL),
     SEQ_ROW("audience", audience, 0, WB_CF_NONE, seq_load_audience, seq_free_audience,
             seq_init_audience),
     WB_CF_SECT("window", 0, WINDOW, WB_CF_NONE),
@@ -749,6 +819,18 @@ void wb_sequence_free(struct wb_sequence *s)
     wb_cf_free(SEQUENCE, s);
     free(s->file);
     json_decref(s->definition);
+}
+
+const char *wb_step_sender(const struct wb_sequence *s, size_t i, const char **fallback)
+{
+    const struct wb_step *st = i < s->n_steps ? &s->steps[i] : NULL;
+    bool own = st && st->sender;
+    bool owner = own ? st->sender_is_owner : s->sender_is_owner;
+    if (fallback)
+        *fallback = st && st->fallback_sender ? st->fallback_sender : s->fallback_sender;
+    if (owner)
+        return NULL;
+    return own ? st->sender : s->sender;
 }
 
 const char *wb_sequence_link(const struct wb_sequence *s, const char *name)
