@@ -3,6 +3,7 @@ every problem as `file:line:column: message` and exit 78 otherwise."""
 import copy
 import json
 import os
+import subprocess
 
 import harness
 
@@ -13,7 +14,8 @@ def seq(**over):
     return s
 
 
-class CheckConfigTest(harness.WbTestCase):
+class ConfigCase(harness.WbTestCase):
+    """Places and failures of check-config (no tests of its own)."""
 
     def at(self, path, needle, msg, nth=0):
         """The expected line for msg at the nth occurrence of needle in path
@@ -35,6 +37,9 @@ class CheckConfigTest(harness.WbTestCase):
         self.assertEqual(p.stderr.splitlines(), list(want))
         self.assertEqual(p.stdout, "")
         return p
+
+
+class CheckConfigTest(ConfigCase):
 
     def test_good_config(self):
         self.config()
@@ -157,11 +162,6 @@ class CheckConfigTest(harness.WbTestCase):
         self.assertIn("invalid JSON", p.stderr)
 
 
-if __name__ == "__main__":
-    import unittest
-    unittest.main()
-
-
 class CredentialsTest(harness.WbTestCase):
     def test_group_readable_secret_only_in_the_credentials_directory(self):
         self.config()
@@ -176,3 +176,93 @@ class CredentialsTest(harness.WbTestCase):
         self.wb("check-config", check=0, env={"CREDENTIALS_DIRECTORY": self.tmp})
         # A path that only looks as if it were inside does not count.
         self.wb("check-config", check=78, env={"CREDENTIALS_DIRECTORY": self.tmp + "/sub"})
+
+
+GOOGLE = {"token_url": "https://oauth2.example.com/token",
+          "device_url": "https://oauth2.example.com/device", "client_id": "warmbench",
+          "scope": "https://mail.google.com/"}
+
+
+class SendersConfigTest(ConfigCase):
+    """Issue 14's configuration: per-sender smtp/mailbox blocks with OAuth,
+    and "sender": "owner" with fallback_sender. A bad one stops both
+    check-config and the daemon before anything is sent."""
+
+    def senders(self, ana_smtp=None, ana_mailbox=None):
+        ana = {"from": "Ana Ruiz <ana@example.com>", "daily_limit": 400}
+        if ana_smtp is not None:
+            ana["smtp"] = ana_smtp
+        if ana_mailbox is not None:
+            ana["mailbox"] = ana_mailbox
+        return {"ana": ana, "bob": {"from": "Bob <bob@example.com>"}}
+
+    def gmail(self, **over):
+        b = {"url": "smtp://smtp.gmail.com:587", "username": "ana@example.com",
+             "auth": "xoauth2", "oauth": "google", "connections": 2}
+        b.update(over)
+        return b
+
+    def daemon_refuses(self, want):
+        """warmbenchd exits 78 with the same places, before it connects anywhere."""
+        p = subprocess.run([harness.WARMBENCHD, "--config", self.cfg_path], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        for line in want:
+            self.assertIn(line, p.stderr)
+
+    def test_per_sender_blocks_load(self):
+        self.config(oauth={"google": GOOGLE},
+                    senders=self.senders(self.gmail(), {
+                        "url": "imaps://imap.gmail.com/INBOX", "username": "ana@example.com",
+                        "auth": "oauthbearer", "oauth": "google"}),
+                    contact_policy={"cooldown_days": 14, "max_per_30_days": 4},
+                    sequences=[seq(sender="owner", fallback_sender="bob")])
+        p = self.wb("check-config", check=0)
+        self.assertEqual(p.stdout, "config ok: 2 senders, 1 sequence, 2 steps, 3 templates\n")
+
+    def test_unknown_oauth_provider(self):
+        cfg = self.config(oauth={"google": GOOGLE},
+                          senders=self.senders(self.gmail(oauth="microsoft")))
+        want = [self.at(cfg, '"microsoft"', 'unknown oauth provider "microsoft" (known: google)')]
+        self.check_fails(*want)
+        self.daemon_refuses(want)
+
+    def test_auth_without_its_credentials(self):
+        smtp = self.gmail()
+        del smtp["oauth"]
+        cfg = self.config(oauth={"google": GOOGLE}, senders=self.senders(smtp, {
+            "url": "imaps://imap.gmail.com/INBOX", "auth": "xoauth2", "oauth": "google"}))
+        want = [self.at(cfg, '"xoauth2"', 'auth "xoauth2" needs "oauth" naming a provider of '
+                                          'the top-level "oauth" object'),
+                self.at(cfg, '"xoauth2"', 'auth "xoauth2" needs "username" (the account\'s '
+                                          'address)', nth=1)]
+        self.check_fails(*want)
+        self.daemon_refuses(want)
+
+    def test_password_file_with_token_auth(self):
+        harness.write(self.path("ana.pw"), "pw\n", 0o600)
+        cfg = self.config(oauth={"google": GOOGLE},
+                          senders=self.senders(self.gmail(password_file="ana.pw")))
+        self.check_fails(self.at(
+            cfg, '"password_file"', '"password_file" does not apply with auth "xoauth2": the '
+            'access token comes from the "oauth" provider (remove it, or use auth "password")'))
+
+    def test_owner_naming_no_sender(self):
+        # For configuration, an owner naming no sender is a fallback_sender
+        # naming none (owners themselves are data, checked at import).
+        self.config(sequences=[seq(sender="owner", fallback_sender="carol")])
+        f = self.path("sequences", "nurture.json")
+        want = [self.at(f, '"carol"', 'unknown sender "carol" in "fallback_sender"')]
+        self.check_fails(*want)
+        self.daemon_refuses(want)
+
+    def test_owner_without_fallback(self):
+        self.config(sequences=[seq(sender="owner")])
+        f = self.path("sequences", "nurture.json")
+        self.check_fails(self.at(f, '"owner"', '"sender": "owner" needs "fallback_sender" (the '
+                                               'sender for candidates without an owner)'))
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
