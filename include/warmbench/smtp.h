@@ -49,6 +49,8 @@ struct wb_smtp_result {
     int uncertain;                  /* TEMPFAIL after DATA with no final reply: the
                                        server may have accepted it (at most once:
                                        record `unknown` rather than resend) */
+    bool more;                      /* more results follow in this same wake-up: a
+                                       caller may batch its work until the last */
 };
 
 typedef void (*wb_smtp_done_fn)(const struct wb_smtp_result *r, void *ud);

@@ -163,16 +163,15 @@ static void sched_free_item(struct item *it)
     free(it);
 }
 
-/* An outcome is staged at once, or with the next window statement when
- * one is on its way: batches form by themselves while the database is
- * busy, and the window frees as soon as it can. */
+/* An outcome waits for the next window statement, which its caller
+ * starts (sched_pump) once every outcome at hand is added: one statement
+ * stages them all. */
 static void sched_add_result(struct wb_sched *s, int64_t id, enum wb_msg_state from,
                        enum wb_send_outcome to, int code, const char *reply, double retry_s)
 {
     wb_msg_enter_state(id, from, to, reply);
     wb_outcomes_add(&s->res, id, wb_send_outcome_name(to), code,
                     wb_xstrdup(reply ? reply : ""), retry_s);
-    sched_pump(s);
 }
 
 /* --- liveness lock ------------------------------------------------------ */
@@ -297,6 +296,23 @@ static struct item *sched_pop_rendered(struct wb_sched *s)
         sched_free_item(it);
     }
     return it;
+}
+
+/* Renders the messages the next window statement will mark while this
+ * one is on its way, so that statement leaves as soon as outcomes come
+ * back. A message that cannot be rendered is left for sched_pop_rendered
+ * to fail. */
+static void sched_render_ahead(struct wb_sched *s)
+{
+    size_t n = 0, want = sched_mark_window(s);
+    struct item *it;
+    STAILQ_FOREACH(it, &s->ready, link) {
+        if (n++ >= want)
+            break;
+        char err[256];
+        if (!it->rendered && wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0)
+            it->rendered = true;
+    }
 }
 
 /* A cached generic plan is made for the table sizes of its moment: made
@@ -453,7 +469,8 @@ static void sched_on_sent(const struct wb_smtp_result *r, void *ud)
         break;
     }
     free(x);
-    sched_pump(s);
+    if (!r->more)
+        sched_pump(s);
     if (!wb_engine_in_round(&s->e) && s->claim_full && s->n_ready < (size_t)sched_claim_batch(s) / 2)
         wb_sched_kick(s);
     wb_engine_check(&s->e);
@@ -630,11 +647,14 @@ static void sched_pump(struct wb_sched *s)
     const char *p[] = {m[0], m[1], m[2], m[3], m[4], s->owner, lease,
                        o[0], o[1], o[2], o[3], o[4]};
     sched_push_batch(s, b);
-    if (wb_pg_query_prepared(s->pg_mark, "wb_window", wb_q_send_window, 12, p, sched_on_window,
-                             s) < 0)
-        sched_on_window(NULL, s);
+    int rc = wb_pg_query_prepared(s->pg_mark, "wb_window", wb_q_send_window, 12, p,
+                                  sched_on_window, s);
     wb_outcomes_params_free(m);
     wb_outcomes_params_free(o);
+    if (rc < 0)
+        sched_on_window(NULL, s);
+    else
+        sched_render_ahead(s);
 }
 
 /* --- results: staged at once (the window), applied in batches ---------- */

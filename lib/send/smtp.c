@@ -282,6 +282,7 @@ static void smtp_on_async(uv_async_t *a)
     while ((j = TAILQ_FIRST(&got))) {
         TAILQ_REMOVE(&got, j, link);
         s->inflight--;
+        j->r.more = !TAILQ_EMPTY(&got);
         if (!s->free_pending)
             j->done(&j->r, j->ud);
         smtp_job_free(j);
