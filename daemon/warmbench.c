@@ -8,9 +8,11 @@
 #include "warmbench/exitcodes.h"
 #include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
+#include "warmbench/login_cli.h"
 #include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
 #include "warmbench/privacy.h"
+#include "warmbench/senders_cli.h"
 #include "warmbench/report_html.h"
 #include "warmbench/scoring.h"
 #include "warmbench/show.h"
@@ -46,6 +48,8 @@ static const char usage_text[] =
     "  pool [--json]                     pool health: size, growth, engagement, ready per tag\n"
     "  report --html FILE [--since DATE] one self-contained HTML report (DATE: YYYY-MM-DD)\n"
     "  rescore                           recompute every engagement score from the events\n"
+    "  senders [--json]                  per sender: state, sent today, bounces, mailbox\n"
+    "  login SENDER                      OAuth 2.0 device sign-in; stores the sender's token\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -334,6 +338,20 @@ static int cmd_rescore(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_rescore(c, stdout);
 }
 
+static int cmd_login(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos != 1)
+        return usage_error("%s", "login takes one SENDER");
+    return wb_cmd_login(c, cfg, a->pos[0], stdout, stderr);
+}
+
+static int cmd_senders(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos)
+        return usage_error("%s", "senders takes no arguments");
+    return wb_cmd_senders(c, cfg, a->json, stdout);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -345,7 +363,8 @@ static const struct command commands[] = {
     {"handoff", cmd_handoff}, {"webhooks", cmd_webhooks}, {"messages", cmd_messages},
     {"forget", cmd_forget},   {"export", cmd_export},
     {"pool", cmd_pool},       {"report", cmd_report},
-    {"rescore", cmd_rescore},
+    {"rescore", cmd_rescore}, {"senders", cmd_senders},
+    {"login", cmd_login},
 };
 
 static int dispatch(struct args *a)

@@ -168,6 +168,14 @@ static void oa_needs_login(struct oa_acct *a, const char *why)
 
 static void oa_maybe_free(struct wb_oauth *k);
 
+/* What sender_state should say differs from what it says. A wait with no
+ * error (the first token of a start, of a login) is not written: it lasts a
+ * round trip and would hide the `ok` that `warmbench login` just wrote. */
+static bool oa_want_persist(const struct oa_acct *a, enum wb_oauth_state st)
+{
+    return a->k->pg && a->persisted != (int)st && (st != WB_OAUTH_WAITING || a->error[0]);
+}
+
 static void oa_on_persisted(PGresult *r, void *ud)
 {
     struct oa_dbq *q = ud;
@@ -180,12 +188,14 @@ static void oa_on_persisted(PGresult *r, void *ud)
     free(q);
     if (k->stopping)
         oa_maybe_free(k);
+    else if (oa_want_persist(a, oa_state(a, uv_now(k->loop))))
+        wb_engine_kick(&k->e); /* it changed again meanwhile */
 }
 
 static void oa_persist(struct oa_acct *a, enum wb_oauth_state st)
 {
     struct wb_oauth *k = a->k;
-    if (!k->pg || a->db_inflight || a->persisted == (int)st)
+    if (a->db_inflight || !oa_want_persist(a, st))
         return;
     struct oa_dbq *q = wb_xmalloc(sizeof *q);
     *q = (struct oa_dbq){.a = a, .state = st};
@@ -474,7 +484,7 @@ static uint64_t oa_min(uint64_t x, uint64_t y)
 static uint64_t oa_next(const struct oa_acct *a, uint64_t now)
 {
     uint64_t next = IDLE_MS;
-    if (a->write_pending || (a->k->pg && a->persisted != (int)oa_state(a, now)))
+    if (a->write_pending || oa_want_persist(a, oa_state(a, now)))
         next = DB_RETRY_MS;
     if (a->needs_login)
         return oa_min(next, a->next_look_ms > now ? a->next_look_ms - now : 0);

@@ -8,7 +8,13 @@ hard-coded). When the tests run as root (CI), mail is served as `nobody`
 (first_valid_uid = 1 lets its uid through) and the Maildir and every file
 deliver() writes are chowned to it. As a normal user, mail and Dovecot's
 login and internal services all run as that user (Dovecot supports running
-unprivileged that way)."""
+unprivileged that way).
+
+Dovecot(oauth_introspect_url=URL) swaps the password login for an `oauth2`
+passdb that introspects each bearer token at URL (RFC 7662, e.g.
+oauthd.py's /introspect; the token must be active and its `username` the
+login's user), with `auth_mechanisms` = oauth_mechanisms (default
+"xoauth2 oauthbearer"). The user's mail is served as before."""
 import email.utils
 import os
 import pwd
@@ -25,9 +31,12 @@ DOVECOT = os.environ.get("WB_DOVECOT", "/usr/sbin/dovecot")
 
 
 class Dovecot:
-    def __init__(self, user="wbtest", password="s3cret pw"):
+    def __init__(self, user="wbtest", password="s3cret pw", oauth_introspect_url=None,
+                 oauth_mechanisms="xoauth2 oauthbearer"):
         self.user = user
         self.password = password
+        self.oauth_introspect_url = oauth_introspect_url
+        self.oauth_mechanisms = oauth_mechanisms
         self.dir = None
         self.proc = None
         self.port = None
@@ -57,6 +66,26 @@ class Dovecot:
         os.chmod(os.path.join(self.dir, "passwd"), 0o644)
         unprivileged = "" if os.getuid() == 0 else (
             f"default_login_user = {me}\ndefault_internal_user = {me}\n")
+        mechanisms = "plain login"
+        passdb = f"""passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {self.dir}/passwd
+}}"""
+        if self.oauth_introspect_url:
+            mechanisms = self.oauth_mechanisms
+            harness.write(os.path.join(self.dir, "oauth2.conf"), f"""
+introspection_mode = post
+introspection_url = {self.oauth_introspect_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+""", 0o644)
+            passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {self.dir}/oauth2.conf
+}}"""
         conf = f"""
 base_dir = {self.dir}/run
 state_dir = {self.dir}/state
@@ -66,7 +95,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_location = maildir:{self.maildir}
 mail_uid = {uid}
 mail_gid = {gid}
@@ -74,10 +103,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_privileged_group = {group}
 {unprivileged}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {self.dir}/passwd
-}}
+{passdb}
 userdb {{
   driver = passwd-file
   args = {self.dir}/passwd
