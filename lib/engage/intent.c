@@ -25,12 +25,14 @@ enum { L_UNSUB, L_NOT, L_INT, L_NEG, L_BREAK, L_OOO, L_COUNT };
 struct wb_intent_rules {
     struct list l[L_COUNT];
     int max_lines;
+    struct wb_intent_model *model;
 };
 
 const char *wb_intent_name(enum wb_intent i)
 {
-    static const char *const n[] = {"neutral", "interested", "not_interested", "unsubscribe"};
-    return (unsigned)i < 4 ? n[i] : "neutral";
+    static const char *const n[WB_INTENT_COUNT] = {"neutral", "interested", "not_interested",
+                                                   "unsubscribe"};
+    return (unsigned)i < WB_INTENT_COUNT ? n[i] : "neutral";
 }
 
 char *wb_intent_path(const char *config_dir)
@@ -124,6 +126,33 @@ static int intent_list_load(json_t *j, struct list *l)
     return 0;
 }
 
+/* "model": a file name looked up beside intent.json, then in
+ * WB_SHARE_DIR (an operator's copy of intent.json need not copy the model);
+ * absent or null: rules only. */
+static int intent_model_load(struct wb_intent_rules *r, const char *path, json_t *j, char *err,
+                             size_t errsz)
+{
+    if (!j || json_is_null(j))
+        return 0;
+    const char *name = json_string_value(j);
+    if (!name || !*name || strlen(name) > 4096) {
+        snprintf(err, errsz, "%s: \"model\" must be a file name", path);
+        return -1;
+    }
+    char *dir = wb_dirname(path), *file = wb_path_join(dir, name);
+    if (name[0] != '/' && access(file, F_OK) != 0) {
+        free(file);
+        file = wb_path_join(WB_SHARE_DIR, name);
+    }
+    char why[512];
+    r->model = wb_intent_model_load(file, why, sizeof why);
+    if (!r->model)
+        snprintf(err, errsz, "%s: model: %s", path, why);
+    free(file);
+    free(dir);
+    return r->model ? 0 : -1;
+}
+
 struct wb_intent_rules *wb_intent_load(const char *path, char *err, size_t errsz)
 {
     json_error_t je;
@@ -153,6 +182,11 @@ struct wb_intent_rules *wb_intent_load(const char *path, char *err, size_t errsz
             return NULL;
         }
     }
+    if (intent_model_load(r, path, json_object_get(root, "model"), err, errsz) < 0) {
+        json_decref(root);
+        wb_intent_free(r);
+        return NULL;
+    }
     json_decref(root);
     return r;
 }
@@ -163,6 +197,7 @@ void wb_intent_free(struct wb_intent_rules *r)
         return;
     for (int i = 0; i < L_COUNT; i++)
         intent_list_free(&r->l[i]);
+    wb_intent_model_free(r->model);
     free(r);
 }
 
@@ -180,29 +215,42 @@ static bool intent_ends(const char *s, const char *suffix)
 }
 
 /* An attribution line introducing the quoted message (folded line f and
- * the folded line after it, for attributions that wrap). */
+ * the folded line after it, for attributions that wrap): it opens the way
+ * its language's clients write it and names the verb by the colon that
+ * ends it, on this line or the next. */
 static bool intent_attribution(const char *f, const char *next)
 {
-    if (intent_ends(f, "wrote:") || intent_ends(f, "schrieb:") || intent_ends(f, "a ecrit :") ||
-        intent_ends(f, "a ecrit:") || intent_ends(f, "escribio:"))
-        return true;
-    if ((intent_starts(f, "on ") && (strstr(f, " wrote") || intent_ends(next, "wrote:"))) ||
-        (intent_starts(f, "am ") && (strstr(f, " schrieb") || strstr(next, "schrieb"))) ||
-        (intent_starts(f, "le ") && (strstr(f, " a ecrit") || strstr(next, "a ecrit"))) ||
-        (intent_starts(f, "el ") && (strstr(f, " escribio") || strstr(next, "escribio"))))
-        return true;
-    return false;
+    static const char *const opener[] = {"on ", "am ", "le ", "el ", "il ", "op "};
+    static const char *const verb[] = {"wrote", "schrieb", "a ecrit", "escribio", "ha scritto",
+                                       "schreef", "geschreven"};
+    static const char *const tail[] = {"wrote:", "schrieb:", "a ecrit :", "a ecrit:", "escribio:",
+                                       "ha scritto:", "het volgende geschreven:"};
+    for (size_t k = 0; k < sizeof tail / sizeof tail[0]; k++)
+        if (intent_ends(f, tail[k]))
+            return true;
+    bool opens = false;
+    for (size_t k = 0; k < sizeof opener / sizeof opener[0]; k++)
+        opens |= intent_starts(f, opener[k]);
+    if (!opens || (!intent_ends(f, ":") && !intent_ends(next, ":")))
+        return false;
+    char *both = wb_xasprintf("%s %s", f, intent_ends(f, ":") ? "" : next);
+    bool hit = false;
+    for (size_t k = 0; k < sizeof verb / sizeof verb[0]; k++)
+        hit |= strstr(both, verb[k]) != NULL;
+    free(both);
+    return hit;
 }
 
 /* Outlook and friends quote with a header block: "From: ..." followed by
  * "Sent:"/"To:" lines (in the reader's language). */
 static bool intent_header_block(const char *f, char **lines, size_t i, size_t n)
 {
-    static const char *const from[] = {"from:", "von:", "de:", "de :"};
+    static const char *const from[] = {"from:", "von:", "de:", "de :", "da:", "van:"};
     static const char *const rest[] = {"sent:", "date:", "to:", "gesendet:", "datum:", "an:",
                                        "envoye :", "envoye:", "date :", "a :", "a:",
                                        "enviado:", "fecha:", "para:", "cc:", "subject:",
-                                       "betreff:", "objet :", "asunto:"};
+                                       "betreff:", "objet :", "asunto:", "inviato:", "data:",
+                                       "oggetto:", "verzonden:", "aan:", "onderwerp:"};
     bool is_from = false;
     for (size_t k = 0; k < sizeof from / sizeof from[0]; k++)
         is_from |= intent_starts(f, from[k]);
@@ -223,7 +271,10 @@ static bool intent_header_block(const char *f, char **lines, size_t i, size_t n)
 static bool intent_stop_line(const char *raw, const char *f)
 {
     static const char *const sig[] = {"sent from my ", "von meinem ", "envoye de mon ",
-                                      "enviado desde mi ", "get outlook for ", "sent from outlook"};
+                                      "enviado desde mi ", "inviato da ", "verstuurd vanaf ",
+                                      "verzonden vanaf ", "get outlook for ", "sent from outlook",
+                                      "outlook fur ", "obtenir outlook ", "obtener outlook ",
+                                      "scarica outlook ", "outlook voor "};
     if (!strcmp(raw, "-- ") || !strcmp(raw, "--") || intent_starts(raw, "-----") ||
         intent_starts(raw, "________") || intent_starts(f, "begin forwarded message"))
         return true;
@@ -262,8 +313,14 @@ char *wb_intent_strip(const char *text, int max_lines)
         const char *raw = lines[i];
         const char *lead = raw + strspn(raw, " \t");
         char *f = intent_fold(raw), *next = intent_fold(i + 1 < n ? lines[i + 1] : "");
-        bool stop = intent_stop_line(raw, f) || intent_attribution(f, next) || intent_header_block(f, lines, i, n);
+        bool attribution = intent_attribution(f, next);
+        bool stop = intent_stop_line(raw, f) || attribution || intent_header_block(f, lines, i, n);
         free(next);
+        if (attribution && !kept) { /* bottom-posted: the reply follows the quote */
+            i += !intent_ends(f, ":"); /* and its wrapped second line */
+            free(f);
+            continue;
+        }
         if (stop) {
             free(f);
             break;
@@ -340,22 +397,55 @@ static int intent_match(const struct wb_intent_rules *r, const struct list *l, c
     return found;
 }
 
-enum wb_intent wb_intent_classify(const struct wb_intent_rules *r, const char *text)
+char *wb_intent_text(const struct wb_intent_rules *r, const char *text)
 {
     char *own = wb_intent_strip(text, r->max_lines), *s = intent_fold(own);
     free(own);
-    enum wb_intent res = WB_INTENT_NEUTRAL;
+    return s;
+}
+
+int wb_intent_rules_match(const struct wb_intent_rules *r, const char *s)
+{
     int interested;
     if (intent_match(r, &r->l[L_UNSUB], s, false))
-        res = WB_INTENT_UNSUBSCRIBE;
-    else if (intent_match(r, &r->l[L_NOT], s, false))
-        res = WB_INTENT_NOT_INTERESTED;
-    else if ((interested = intent_match(r, &r->l[L_INT], s, true)) & 2)
-        res = WB_INTENT_NOT_INTERESTED;
-    else if (interested)
-        res = WB_INTENT_INTERESTED;
+        return WB_INTENT_UNSUBSCRIBE;
+    if (intent_match(r, &r->l[L_NOT], s, false))
+        return WB_INTENT_NOT_INTERESTED;
+    if ((interested = intent_match(r, &r->l[L_INT], s, true)) & 2)
+        return WB_INTENT_NOT_INTERESTED;
+    if (interested)
+        return WB_INTENT_INTERESTED;
+    return -1;
+}
+
+const struct wb_intent_model *wb_intent_model_of(const struct wb_intent_rules *r)
+{
+    return r->model;
+}
+
+void wb_intent_decide(const struct wb_intent_rules *r, const char *text, struct wb_intent_result *out)
+{
+    char *s = wb_intent_text(r, text ? text : "");
+    int rule = wb_intent_rules_match(r, s);
+    out->intent = rule >= 0 ? (enum wb_intent)rule : WB_INTENT_NEUTRAL;
+    out->confidence = -1;
+    out->by_model = false;
+    /* An empty reply (all quote, or nothing) is neutral by definition: the
+     * model has nothing to read. */
+    if (rule < 0 && r->model && *s) {
+        double p[WB_INTENT_COUNT];
+        out->intent = wb_intent_model_score(r->model, s, p);
+        out->confidence = p[out->intent];
+        out->by_model = true;
+    }
     free(s);
-    return res;
+}
+
+enum wb_intent wb_intent_classify(const struct wb_intent_rules *r, const char *text)
+{
+    struct wb_intent_result res;
+    wb_intent_decide(r, text, &res);
+    return res.intent;
 }
 
 bool wb_intent_ooo_subject(const struct wb_intent_rules *r, const char *subject)
