@@ -21,6 +21,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -496,12 +497,17 @@ static void mb_handle_bounce(struct wb_mailbox *m)
 static void mb_handle_reply(struct wb_mailbox *m)
 {
     char *text = wb_mail_first_text(&m->cur.h, m->in.data ? m->in.data : "", m->in.len);
-    enum wb_intent in = m->s->rules ? wb_intent_classify(m->s->rules, text ? text : "")
-                                    : WB_INTENT_NEUTRAL;
+    struct wb_intent_result in = {WB_INTENT_NEUTRAL, -1, false};
+    if (m->s->rules)
+        wb_intent_decide(m->s->rules, text ? text : "", &in);
     free(text);
     json_t *d = mb_subject_detail(m);
-    json_object_set_new(d, "intent", json_string(wb_intent_name(in)));
-    mb_record(m, "reply", m->cur.reply_id, d, wb_intent_name(in));
+    json_object_set_new(d, "intent", json_string(wb_intent_name(in.intent)));
+    /* The model's probability, for whoever reads the event or the handoff;
+     * a phrase rule's verdict has none. */
+    if (in.by_model)
+        json_object_set_new(d, "confidence", json_real(round(in.confidence * 1000) / 1000));
+    mb_record(m, "reply", m->cur.reply_id, d, wb_intent_name(in.intent));
 }
 
 static void mb_on_text(struct wb_mailbox *m, CURLcode rc)
