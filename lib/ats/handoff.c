@@ -69,11 +69,13 @@ static const char claim_sql[] =
     "    'tags', to_jsonb(c.tags), 'attrs', c.attrs)"
     "   FROM candidates c WHERE c.id = h.candidate_id),"
     /* The human timeline of that sequence (all of it for a handoff without
-     * one), with the detail an ATS can use: which link, which intent. */
+     * one), with the detail an ATS can use: which link, which intent (and the
+     * model's confidence in it). */
     "  'engagement', coalesce((SELECT jsonb_agg(jsonb_build_object('type', e.type,"
     "     'step', e.step, 'at', " RFC3339("e.at") ")"
     "     || jsonb_strip_nulls(jsonb_build_object('link', e.detail->'link',"
-    "        'intent', e.detail->'intent', 'kind', e.detail->'kind',"
+    "        'intent', e.detail->'intent', 'confidence', e.detail->'confidence',"
+    "        'kind', e.detail->'kind',"
     "        'reason', e.detail->'reason'))"
     "     ORDER BY e.at, e.id)"
     "   FROM events e WHERE e.candidate_id = h.candidate_id AND NOT e.machine"
