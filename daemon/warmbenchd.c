@@ -13,6 +13,7 @@
 #include "warmbench/log.h"
 #include "warmbench/mailbox.h"
 #include "warmbench/metrics.h"
+#include "warmbench/oauth.h"
 #include "warmbench/pg_loop.h"
 #include "warmbench/queries.h"
 #include "warmbench/retention.h"
@@ -53,7 +54,9 @@ struct daemon {
     struct wb_pg *pg;
     struct wb_pg *pg_mark;       /* the scheduler's second connection */
     struct wb_curl_loop *curl;
-    struct wb_smtp *smtp;
+    struct wb_oauth *oauth;      /* NULL without OAuth senders */
+    struct wb_oauth_account *oauth_acc;
+    struct wb_config *oauth_cfg; /* the config the accounts point into, kept past reloads */
     struct wb_sched *sched;
     struct wb_autoenroll *autoenroll;
     struct wb_handoff *handoff;  /* NULL without ats */
@@ -132,6 +135,8 @@ static void became_ready(struct daemon *d)
             WB_VERSION, d->cfg->n_sequences, d->cfg->n_senders, d->cfg->smtp.connections);
     sd_notify(0, "READY=1\nSTATUS=running");
     wb_sched_start(d->sched);
+    if (d->oauth)
+        wb_oauth_start(d->oauth);
     wb_autoenroll_start(d->autoenroll);
     wb_retention_start(d->retention);
     if (d->handoff)
@@ -277,6 +282,8 @@ static void on_notify(struct wb_pg *pg, const char *channel, const char *payload
         wb_autoenroll_kick(d->autoenroll);
     else if (!strcmp(channel, "wb_handoffs") && d->handoff)
         wb_handoff_kick(d->handoff);
+    else if (!strcmp(channel, "wb_sender_state") && d->oauth)
+        wb_oauth_kick(d->oauth);
 }
 
 static void reload(struct daemon *d)
@@ -295,6 +302,9 @@ static void reload(struct daemon *d)
     wb_diags_free(&diags);
     if (strcmp(cfg->smtp.url, d->cfg->smtp.url) || cfg->smtp.connections != d->cfg->smtp.connections)
         wb_warn("reload: SMTP settings take effect at the next restart");
+    if (d->oauth)
+        wb_warn("reload: OAuth accounts and senders' own SMTP blocks take effect at the next "
+                "restart");
     wb_sched_set_config(d->sched, cfg);
     wb_router_set_config(d->router, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
@@ -307,7 +317,8 @@ static void reload(struct daemon *d)
         wb_warn("reload: turning mailbox polling on or off takes effect at the next restart");
     if (cfg->ats.enabled != (d->handoff != NULL))
         wb_warn("reload: turning ATS handoff on or off takes effect at the next restart");
-    wb_config_free(d->cfg);
+    if (d->cfg != d->oauth_cfg)
+        wb_config_free(d->cfg);
     d->cfg = cfg;
     wb_log_setup(cfg->log.level, cfg->log.format);
     wb_info("configuration reloaded: %zu sequence(s), %zu sender(s)", cfg->n_sequences,
@@ -343,8 +354,8 @@ static void teardown(struct daemon *d)
     if (d->metrics)
         wb_metrics_free(d->metrics);
     wb_mailbox_stop(d->mailbox); /* before the connection it uses */
-    if (d->smtp)
-        wb_smtp_free(d->smtp);
+    if (d->oauth)
+        wb_oauth_stop(d->oauth);
     if (d->curl)
         wb_curl_loop_free(d->curl);
     if (d->pg)
@@ -360,7 +371,7 @@ static void teardown(struct daemon *d)
     if (d->handoff)
         wb_handoff_stop(d->handoff);
     d->router = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
-    d->smtp = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
+    d->oauth = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
     d->retention = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
                          (uv_handle_t *)&d->sighup,   (uv_handle_t *)&d->watchdog,
@@ -471,6 +482,42 @@ static void init_handles(struct daemon *d)
     d->handles = true;
 }
 
+/* A sender's token arrived or went: its mail may go now, or waits. */
+static void on_oauth_change(void *ud, const char *sender, enum wb_oauth_state state)
+{
+    struct daemon *d = ud;
+    (void)sender;
+    if (state == WB_OAUTH_OK && d->sched && d->ready && !d->stopping)
+        wb_sched_kick(d->sched);
+}
+
+static void render_oauth_metrics(void *ud, struct wb_buf *out)
+{
+    struct daemon *d = ud;
+    if (d->oauth)
+        wb_oauth_metrics(d->oauth, out);
+}
+
+/* The token keeper, when a sender logs in with OAuth. A token file that
+ * others may read is a configuration error. */
+static int setup_oauth(struct daemon *d)
+{
+    size_t n = 0;
+    d->oauth_acc = wb_oauth_accounts_from_config(d->cfg, &n);
+    if (!n)
+        return 0;
+    char *err = NULL;
+    d->oauth = wb_oauth_new(d->loop, d->curl, d->pg, d->oauth_acc, n, on_oauth_change, d, &err);
+    if (!d->oauth) {
+        wb_error("%s", err ? err : "cannot start the OAuth token keeper");
+        free(err);
+        return -1;
+    }
+    d->oauth_cfg = d->cfg;
+    wb_pg_listen(d->pg, "wb_sender_state");
+    return 0;
+}
+
 /* Returns -1 when the daemon is set up, else an exit code (and whatever was
  * made is torn down by main). */
 static int setup(struct daemon *d)
@@ -487,20 +534,16 @@ static int setup(struct daemon *d)
     wb_log_setup(d->cfg->log.level, d->cfg->log.format);
     init_handles(d);
     d->curl = wb_curl_loop_new(d->loop);
-    struct wb_smtp_opts so = {d->cfg->smtp.url, d->cfg->smtp.username, d->cfg->smtp.password,
-                              d->cfg->smtp.tls, d->cfg->smtp.connections, d->cfg->smtp.timeout_s};
-    d->smtp = wb_smtp_new(d->loop, &so);
-    if (!d->smtp) {
-        wb_error("cannot set up SMTP for %s", d->cfg->smtp.url);
-        return WB_EXIT_FAIL;
-    }
     static const struct wb_pg_callbacks cb = {on_connect, on_disconnect, on_notify};
     d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &cb, d);
     wb_pg_listen(d->pg, "wb_enrollments");
     wb_pg_listen(d->pg, "wb_candidates");
+    if (setup_oauth(d) < 0)
+        return WB_EXIT_CONFIG;
     d->eventq = wb_eventq_new(d->loop, d->pg, NULL);
     d->metrics = wb_metrics_new(d->pg, 0);
     wb_metrics_set_eventq(d->metrics, d->eventq);
+    wb_metrics_set_extra(d->metrics, render_oauth_metrics, d);
     char err[256];
     struct wb_route_handlers h;
     wb_tracking_handlers(wb_tracking_new(d->cfg, d->pg, d->eventq, d->metrics), &h);
@@ -517,7 +560,14 @@ static int setup(struct daemon *d)
                                (unsigned)(uv_hrtime() ^ ((uint64_t)time(NULL) << 20)));
     static const struct wb_pg_callbacks mark_cb = {on_mark_connect, on_disconnect, NULL};
     d->pg_mark = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &mark_cb, d);
-    d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->smtp, d->cfg, owner);
+    char *why = NULL;
+    d->sched = wb_sched_new(d->loop, d->pg, d->pg_mark, d->cfg, owner, d->oauth, &why);
+    if (!d->sched) {
+        wb_error("%s", why);
+        free(why);
+        free(owner);
+        return WB_EXIT_FAIL;
+    }
     wb_sched_observe(d->sched, observe_smtp, d);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
     d->retention = wb_retention_new(d->loop, d->pg, d->cfg);
@@ -559,7 +609,10 @@ int main(int argc, char **argv)
         uv_run(d.loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(d.loop);
+    if (d.oauth_cfg && d.oauth_cfg != d.cfg)
+        wb_config_free(d.oauth_cfg);
     wb_config_free(d.cfg);
+    free(d.oauth_acc);
     curl_global_cleanup();
     return rc;
 }

@@ -17,6 +17,10 @@ struct wb_metrics;
 struct wb_metrics *wb_metrics_new(struct wb_pg *pg, unsigned refresh_s);
 /* Adds the tracking queue's depth and counters to the output (q may be NULL). */
 void wb_metrics_set_eventq(struct wb_metrics *m, const struct wb_eventq *q);
+/* Lines another part of the daemon renders itself (the token keeper's
+ * per-sender states and counters), appended to every scrape. */
+typedef void (*wb_metrics_extra_fn)(void *ud, struct wb_buf *out);
+void wb_metrics_set_extra(struct wb_metrics *m, wb_metrics_extra_fn fn, void *ud);
 /* One open (click false) or click answered as a repeat (dedup.h); m may
  * be NULL. */
 void wb_metrics_count_repeat(struct wb_metrics *m, bool click);

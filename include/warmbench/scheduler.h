@@ -9,6 +9,7 @@
 #include <uv.h>
 #include "warmbench/config.h"
 #include "warmbench/pg_loop.h"
+#include "warmbench/oauth.h"
 #include "warmbench/smtp.h"
 
 struct wb_sched;
@@ -26,10 +27,13 @@ typedef void (*wb_sched_observe_fn)(const struct wb_smtp_result *r, void *ud);
 /* pg runs ticks, claims and the batched apply of outcomes; pg_mark (a
  * second connection) holds the liveness lock and runs the `sending` marks
  * and the staging of outcomes, so the window of marked messages never
- * waits behind a claim or an apply. smtp's done callbacks run on loop. */
+ * waits behind a claim or an apply. The scheduler starts the SMTP pools
+ * (send_pools.h) and stops them in wb_sched_stop. oauth (NULL without
+ * OAuth senders) gives the tokens; when a sender's token comes back, kick.
+ * NULL with *err (malloc'd) when a pool cannot be started. */
 struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
-                              struct wb_smtp *smtp, const struct wb_config *cfg,
-                              const char *owner);
+                              const struct wb_config *cfg, const char *owner,
+                              struct wb_oauth *oauth, char **err);
 void wb_sched_observe(struct wb_sched *s, wb_sched_observe_fn fn, void *ud);
 /* The config in use; the old one may be freed once this returns. */
 void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg);

@@ -30,6 +30,7 @@ struct wb_smtp_opts {
     enum wb_tls tls;        /* required → CURLUSESSL_ALL, try → _TRY, off → _NONE */
     int connections;        /* worker threads, one connection each, >= 1 */
     int timeout_s;          /* whole transaction, connect included */
+    enum wb_auth auth;      /* password, or SASL XOAUTH2 / OAUTHBEARER with each job's token */
 };
 
 enum wb_smtp_outcome {
@@ -49,6 +50,10 @@ struct wb_smtp_result {
     int uncertain;                  /* TEMPFAIL after DATA with no final reply: the
                                        server may have accepted it (at most once:
                                        record `unknown` rather than resend) */
+    bool auth_refused;              /* the server refused our login (AUTH): with OAuth,
+                                       the token is renewed and the message waits */
+    const char *bearer;             /* the token it was sent with ("" none); valid
+                                       only during the done callback */
     bool more;                      /* more results follow in this same wake-up: a
                                        caller may batch its work until the last */
 };
@@ -60,11 +65,12 @@ typedef void (*wb_smtp_done_fn)(const struct wb_smtp_result *r, void *ud);
 struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o);
 
 /* Builds the message now (m and the strings need not outlive the call) and
- * queues it for the next free worker. `done` runs once, from the loop,
+ * queues it for the next free worker. bearer: the OAuth access token to log
+ * in with (copied; NULL or "" for password auth). `done` runs once, from the loop,
  * never from inside this call. -1 (done never runs; the reason is logged)
  * when the message can't be built: a bad address, id or URL. */
 int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
-                 const struct wb_mail *m, wb_smtp_done_fn done, void *ud);
+                 const struct wb_mail *m, const char *bearer, wb_smtp_done_fn done, void *ud);
 
 /* Messages handed over whose `done` has not run: queued plus on the wire. */
 size_t wb_smtp_inflight(struct wb_smtp *s);

@@ -43,6 +43,8 @@ struct flight {
 struct wb_metrics {
     struct wb_pg *pg;
     const struct wb_eventq *q;
+    wb_metrics_extra_fn extra;
+    void *extra_ud;
     uint64_t refresh_ms;
     struct wb_buf figures;    /* rendered lines from the last good snapshot */
     bool have, db_up;
@@ -71,6 +73,12 @@ struct wb_metrics *wb_metrics_new(struct wb_pg *pg, unsigned refresh_s)
 void wb_metrics_set_eventq(struct wb_metrics *m, const struct wb_eventq *q)
 {
     m->q = q;
+}
+
+void wb_metrics_set_extra(struct wb_metrics *m, wb_metrics_extra_fn fn, void *ud)
+{
+    m->extra = fn;
+    m->extra_ud = ud;
 }
 
 void wb_metrics_observe_smtp(struct wb_metrics *m, double seconds, int outcome)
@@ -258,6 +266,8 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
                      "warmbench_tracking_repeats_total{type=\"click\"} %llu\n",
                   m->repeats[0], m->repeats[1]);
     met_render_hist(m, b);
+    if (m->extra)
+        m->extra(m->extra_ud, b);
 }
 
 void wb_metrics_free(struct wb_metrics *m)

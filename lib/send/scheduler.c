@@ -17,6 +17,7 @@
 #include "warmbench/pgtext.h"
 #include "warmbench/queries.h"
 #include "warmbench/render.h"
+#include "warmbench/send_pools.h"
 #include "warmbench/states.h"
 #include "warmbench/util.h"
 #include <math.h>
@@ -31,13 +32,16 @@
 #define WAKE_MAX_MS 30000           /* lease recovery runs at least this often */
 #define RECOVER_EVERY_MS 5000
 #define MAX_ATTEMPTS 8
+#define AUTH_RETRY_S 10.0           /* a message refused with an old token */
 #define MAX_RETRY_S (6 * 3600)
 #define REPLAN_FIRST 1024
 
 /* A claimed message: rendered only when it is about to be marked, so a
  * claim of hundreds does not hold the loop (and every SMTP reply waiting
  * on it) for the milliseconds rendering them all at once takes. */
+struct sched_lane;
 struct item {
+    struct sched_lane *lane;        /* the pool it leaves through */
     struct wb_claimed c;
     struct wb_rendered r;
     bool rendered;
@@ -55,8 +59,19 @@ STAILQ_HEAD(batches, batch);
 
 struct sendctx {
     struct wb_sched *s;
+    struct sched_lane *lane;
     int64_t id;
     int attempts;
+};
+
+/* One SMTP pool's share of the work: its claimed messages and its window
+ * of marked ones (two per connection), so a slow or held pool never holds
+ * up another's. */
+struct sched_lane {
+    struct wb_send_pool *pool;
+    struct items ready;             /* claimed, waiting for a mark */
+    size_t n_ready;
+    size_t inflight;                /* handed to its SMTP workers */
 };
 
 struct wb_sched {
@@ -65,7 +80,11 @@ struct wb_sched {
     struct wb_pg *pg;               /* ticks and claims */
     struct wb_pg *pg_mark;          /* the lock, marks and outcomes: the window never
                                        waits behind a claim */
-    struct wb_smtp *smtp;
+    struct wb_send_pools pools;
+    struct sched_lane *lanes;       /* one per pool, in the same order */
+    struct wb_oauth *oauth;         /* NULL without OAuth senders */
+    int timeout_s;                  /* the longest SMTP timeout of the pools */
+    struct sched_lane *claim_lane;  /* the lane of the claim in flight */
     const struct wb_config *cfg;
     char *owner;
     bool locked, locking;           /* liveness lock held on pg_mark, or asked for */
@@ -76,8 +95,7 @@ struct wb_sched {
     size_t sender_i, claimed_this_tick;
     uint64_t recovered_at;          /* uv_now of the last lease recovery */
     uint64_t claimed_total, replan_at; /* messages claimed since start; see sched_replan() */
-    struct items ready;             /* claimed, waiting for a mark */
-    size_t n_ready;
+    size_t n_ready;                 /* in every lane */
     struct batches marks;           /* marks in flight, oldest first: answers come in order */
     size_t n_marks, n_marking;      /* marks in flight, messages in them */
     size_t inflight;
@@ -99,35 +117,55 @@ static void sched_release_ready(struct wb_sched *s);
 
 /* --- small helpers ------------------------------------------------------ */
 
-static int sched_conns(const struct wb_sched *s)
+static int sched_claim_batch(const struct sched_lane *l)
 {
-    return s->cfg->smtp.connections > 0 ? s->cfg->smtp.connections : 1;
-}
-
-static int sched_claim_batch(const struct wb_sched *s)
-{
-    int n = sched_conns(s) * 32;
+    int n = l->pool->connections * 32;
     return n < 64 ? 64 : n > 512 ? 512 : n;
 }
 
-/* Messages marked `sending` whose outcome is not stored yet: one on each
- * connection's wire and one waiting behind it, so a connection never waits
- * for a sched_mark, and a kill -9 leaves at most this many `unknown`. */
-static size_t sched_mark_window(const struct wb_sched *s)
+/* Messages of a pool marked `sending` whose outcome is not stored yet: one
+ * on each connection's wire and one waiting behind it, so a connection
+ * never waits for a mark, and a kill -9 leaves at most 2 x connections
+ * `unknown` in all. */
+static size_t sched_lane_window(const struct sched_lane *l)
 {
-    return (size_t)sched_conns(s) * 2;
+    return (size_t)l->pool->connections * 2;
 }
 
-/* A `sending` lease covers the wait behind the rest of the window plus the
- * message's own transaction. */
+/* A `sending` lease covers the wait behind the message before it on its
+ * connection plus its own transaction. */
 static int sched_sending_lease_s(const struct wb_sched *s)
 {
-    return s->cfg->smtp.timeout_s * (int)(sched_mark_window(s) / (size_t)sched_conns(s) + 1) + 10;
+    return s->timeout_s * 3 + 10;
 }
 
 static int sched_claim_lease_s(const struct wb_sched *s)
 {
-    return 60 + s->cfg->smtp.timeout_s * 2;
+    return 60 + s->timeout_s * 2;
+}
+
+/* The access token to send with now ("" for password auth), or NULL: the
+ * lane is held (its sender needs a login, or a token is on its way). */
+static const char *sched_lane_bearer(const struct wb_sched *s, const struct sched_lane *l)
+{
+    return wb_send_pool_bearer(l->pool, s->oauth);
+}
+
+static struct sched_lane *sched_lane_for(struct wb_sched *s, const char *sender)
+{
+    struct wb_send_pool *p = wb_send_pools_for(&s->pools, s->cfg, sender);
+    return p ? &s->lanes[p - s->pools.v] : NULL;
+}
+
+/* A lane that may send and has fewer than 1/div of a claim batch ready. */
+static bool sched_short(const struct wb_sched *s, size_t div)
+{
+    for (size_t i = 0; i < s->pools.n; i++) {
+        const struct sched_lane *l = &s->lanes[i];
+        if (l->n_ready < (size_t)sched_claim_batch(l) / div && sched_lane_bearer(s, l))
+            return true;
+    }
+    return false;
 }
 
 static bool sched_res_ok(struct wb_sched *s, PGresult *r, const char *what)
@@ -142,16 +180,18 @@ static char *sched_col(PGresult *r, int row, int c)
 
 static void sched_push_ready(struct wb_sched *s, struct item *it)
 {
-    STAILQ_INSERT_TAIL(&s->ready, it, link);
+    STAILQ_INSERT_TAIL(&it->lane->ready, it, link);
+    it->lane->n_ready++;
     s->n_ready++;
 }
 
-static struct item *sched_pop_ready(struct wb_sched *s)
+static struct item *sched_pop_ready(struct wb_sched *s, struct sched_lane *l)
 {
-    struct item *it = STAILQ_FIRST(&s->ready);
+    struct item *it = STAILQ_FIRST(&l->ready);
     if (!it)
         return NULL;
-    STAILQ_REMOVE_HEAD(&s->ready, link);
+    STAILQ_REMOVE_HEAD(&l->ready, link);
+    l->n_ready--;
     s->n_ready--;
     return it;
 }
@@ -238,7 +278,7 @@ static void sched_on_wake(PGresult *r, void *ud)
         secs = lo;
     if (secs > WAKE_MAX_MS / 1000.0)
         secs = WAKE_MAX_MS / 1000.0;
-    if (s->claim_full && s->n_ready < (size_t)sched_claim_batch(s))
+    if (s->claim_full && sched_short(s, 1))
         secs = 0;
     sched_tick_end(s, (uint64_t)(secs * 1000.0));
 }
@@ -278,14 +318,15 @@ static void sched_take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     c.consent = sched_col(r, i, WB_CLAIM_CONSENT);
     struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;
+    it->lane = s->claim_lane;
     sched_push_ready(s, it);
 }
 
 /* The next ready message, rendered; one that cannot be rendered fails. */
-static struct item *sched_pop_rendered(struct wb_sched *s)
+static struct item *sched_pop_rendered(struct wb_sched *s, struct sched_lane *l)
 {
     struct item *it;
-    while ((it = sched_pop_ready(s)) && !it->rendered) {
+    while ((it = sched_pop_ready(s, l)) && !it->rendered) {
         char err[256];
         if (wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0) {
             it->rendered = true;
@@ -304,14 +345,17 @@ static struct item *sched_pop_rendered(struct wb_sched *s)
  * to fail. */
 static void sched_render_ahead(struct wb_sched *s)
 {
-    size_t n = 0, want = sched_mark_window(s);
-    struct item *it;
-    STAILQ_FOREACH(it, &s->ready, link) {
-        if (n++ >= want)
-            break;
-        char err[256];
-        if (!it->rendered && wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0)
-            it->rendered = true;
+    for (size_t i = 0; i < s->pools.n; i++) {
+        struct sched_lane *l = &s->lanes[i];
+        size_t n = 0, want = sched_lane_window(l);
+        struct item *it;
+        STAILQ_FOREACH(it, &l->ready, link) {
+            if (n++ >= want)
+                break;
+            char err[256];
+            if (!it->rendered && wb_render(s->cfg, &it->c, &it->r, err, sizeof err) == 0)
+                it->rendered = true;
+        }
     }
 }
 
@@ -342,7 +386,7 @@ static void sched_on_claim(PGresult *r, void *ud)
         sched_take_claimed_row(s, r, i);
     s->claimed_this_tick += (size_t)n;
     sched_replan(s, (size_t)n);
-    if (n >= sched_claim_batch(s))
+    if (n >= sched_claim_batch(s->claim_lane))
         s->full_this_tick = true;
     s->claims_this_tick++;
     if (wb_engine_draining(&s->e)) {
@@ -356,16 +400,30 @@ static void sched_on_claim(PGresult *r, void *ud)
     sched_claim_next(s);
 }
 
+/* Whether a sender's mail may be claimed now: it has a pool, the pool can
+ * log in (a sender that needs a login is not claimed for: its mail waits
+ * in the queue, nothing fails), and the pool's queue is not full. */
+static struct sched_lane *sched_claimable(struct wb_sched *s, const struct wb_sender *snd)
+{
+    struct sched_lane *l = sched_lane_for(s, snd->id);
+    if (!l || !sched_lane_bearer(s, l) || l->n_ready >= (size_t)sched_claim_batch(l))
+        return NULL;
+    return l;
+}
+
 static void sched_claim_next(struct wb_sched *s)
 {
     const struct wb_config *cfg = s->cfg;
-    if (s->sender_i >= cfg->n_senders || s->n_ready >= (size_t)sched_claim_batch(s)) {
+    while (s->sender_i < cfg->n_senders &&
+           !(s->claim_lane = sched_claimable(s, &cfg->senders[s->sender_i])))
+        s->sender_i++;
+    if (s->sender_i >= cfg->n_senders) {
         sched_phase_wake(s);
         return;
     }
     const struct wb_sender *snd = &cfg->senders[s->sender_i];
     char batch[16], daily[16], gap[16], lease[16];
-    snprintf(batch, sizeof batch, "%d", sched_claim_batch(s));
+    snprintf(batch, sizeof batch, "%d", sched_claim_batch(s->claim_lane));
     snprintf(daily, sizeof daily, "%d", snd->daily_limit);
     snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
     snprintf(lease, sizeof lease, "%d", sched_claim_lease_s(s));
@@ -376,8 +434,15 @@ static void sched_claim_next(struct wb_sched *s)
         sched_tick_end(s, 1000);
 }
 
+static void sched_release_lane(struct wb_sched *s, struct sched_lane *l);
+
 static void sched_phase_claim(struct wb_sched *s)
 {
+    /* What a held lane claimed before its token went goes back to the
+     * queue, for whichever daemon can send it first. */
+    for (size_t i = 0; i < s->pools.n; i++)
+        if (s->lanes[i].n_ready && !sched_lane_bearer(s, &s->lanes[i]))
+            sched_release_lane(s, &s->lanes[i]);
     s->sender_i = 0;
     sched_claim_next(s);
 }
@@ -436,8 +501,18 @@ static void sched_on_sent(const struct wb_smtp_result *r, void *ud)
     struct sendctx *x = ud;
     struct wb_sched *s = x->s;
     s->inflight--;
+    x->lane->inflight--;
     if (s->observe)
         s->observe(r, s->observe_ud);
+    if (r->auth_refused && x->lane->pool->auth != WB_AUTH_PASSWORD) {
+        /* The token, not the message: renewed once, and the message waits
+         * for it without spending an attempt. */
+        wb_oauth_auth_failed(s->oauth, x->lane->pool->sender, x->lane->pool->provider, r->bearer);
+        sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_RETRY, r->code, r->reply,
+                         AUTH_RETRY_S);
+        s->fig.retried++;
+        goto done;
+    }
     switch (r->outcome) {
     case WB_SMTP_SENT:
         sched_add_result(s, x->id, WB_MSG_SENDING, WB_OUT_SENT, r->code, r->reply, 0);
@@ -468,10 +543,11 @@ static void sched_on_sent(const struct wb_smtp_result *r, void *ud)
         s->fig.bounced++;
         break;
     }
+done:
     free(x);
     if (!r->more)
         sched_pump(s);
-    if (!wb_engine_in_round(&s->e) && s->claim_full && s->n_ready < (size_t)sched_claim_batch(s) / 2)
+    if (!wb_engine_in_round(&s->e) && s->claim_full && sched_short(s, 2))
         wb_sched_kick(s);
     wb_engine_check(&s->e);
 }
@@ -480,10 +556,22 @@ static void sched_send_item(struct wb_sched *s, struct item *it)
 {
     struct wb_mail m;
     wb_rendered_mail(&it->r, &m);
+    const char *bearer = sched_lane_bearer(s, it->lane);
+    if (!bearer) {
+        /* The token went between the mark and now: nothing left, so a
+         * plain retry once the sender can log in again. */
+        sched_add_result(s, it->r.id, WB_MSG_SENDING, WB_OUT_RETRY, 0,
+                         "no OAuth access token for the sender yet", AUTH_RETRY_S);
+        s->fig.retried++;
+        sched_free_item(it);
+        return;
+    }
     struct sendctx *x = wb_xmalloc(sizeof *x);
-    *x = (struct sendctx){s, it->r.id, it->r.attempts};
-    if (wb_smtp_send(s->smtp, it->r.envelope_from, it->r.rcpt, &m, sched_on_sent, x) == 0) {
+    *x = (struct sendctx){s, it->lane, it->r.id, it->r.attempts};
+    if (wb_smtp_send(it->lane->pool->smtp, it->r.envelope_from, it->r.rcpt, &m, bearer,
+                     sched_on_sent, x) == 0) {
         s->inflight++;
+        it->lane->inflight++;
     } else {
         free(x);
         sched_add_result(s, it->r.id, WB_MSG_SENDING, WB_OUT_FAILED, 0,
@@ -521,7 +609,8 @@ static void sched_free_batch(struct batch *b, bool items)
 static void sched_unmark(struct wb_sched *s, struct batch *b)
 {
     for (size_t i = b->n; i-- > 0;) {
-        STAILQ_INSERT_HEAD(&s->ready, b->v[i], link);
+        STAILQ_INSERT_HEAD(&b->v[i]->lane->ready, b->v[i], link);
+        b->v[i]->lane->n_ready++;
         s->n_ready++;
     }
     sched_free_batch(b, false);
@@ -612,12 +701,33 @@ static void sched_mark_params(struct batch *b, char *a[5])
 /* Messages the next statement may mark: the window less those at SMTP.
  * Outcomes that came back are staged by the same commit, so they leave
  * the window as the new marks enter it. */
-static size_t sched_free_slots(struct wb_sched *s)
+static size_t sched_free_slots(struct wb_sched *s, const struct sched_lane *l)
 {
-    size_t cap = sched_mark_window(s);
-    if (!sched_ensure_alive(s) || s->inflight >= cap)
+    size_t cap = sched_lane_window(l);
+    if (l->inflight >= cap || !sched_lane_bearer(s, l))
         return 0;
-    return cap - s->inflight;
+    return cap - l->inflight;
+}
+
+/* Up to a window's worth of each lane's ready messages, rendered. */
+static struct batch *sched_gather(struct wb_sched *s)
+{
+    size_t room = 0;
+    bool alive = sched_ensure_alive(s);
+    for (size_t i = 0; alive && i < s->pools.n; i++)
+        room += sched_free_slots(s, &s->lanes[i]);
+    struct batch *b = wb_xcalloc(1, sizeof *b);
+    b->v = wb_xcalloc(room + 1, sizeof *b->v);
+    s->pumping = true; /* a message that fails to render adds an outcome */
+    for (size_t i = 0; alive && i < s->pools.n; i++) {
+        struct sched_lane *l = &s->lanes[i];
+        size_t k = sched_free_slots(s, l);
+        struct item *it;
+        while (k-- > 0 && (it = sched_pop_rendered(s, l)))
+            b->v[b->n++] = it;
+    }
+    s->pumping = false;
+    return b;
 }
 
 /* One statement at a time on the marking connection: it stages every
@@ -627,14 +737,7 @@ static void sched_pump(struct wb_sched *s)
 {
     if (s->n_marks || s->pumping || !wb_pg_ready(s->pg_mark))
         return;
-    size_t room = sched_free_slots(s);
-    struct batch *b = wb_xcalloc(1, sizeof *b);
-    b->v = wb_xcalloc(room, sizeof *b->v);
-    struct item *it;
-    s->pumping = true; /* a message that fails to render adds an outcome */
-    while (b->n < room && (it = sched_pop_rendered(s)))
-        b->v[b->n++] = it;
-    s->pumping = false;
+    struct batch *b = sched_gather(s);
     if (!b->n && !s->res.n) {
         sched_free_batch(b, false);
         return;
@@ -733,17 +836,17 @@ static void sched_on_released(PGresult *r, void *ud)
     wb_engine_check(&s->e);
 }
 
-/* Gives the claimed but unstarted messages back to the queue. If this
- * fails the claim lease expires and they are requeued anyway. */
-static void sched_release_ready(struct wb_sched *s)
+/* Gives a lane's claimed but unstarted messages back to the queue. If
+ * this fails the claim lease expires and they are requeued anyway. */
+static void sched_release_lane(struct wb_sched *s, struct sched_lane *l)
 {
-    if (!s->n_ready)
+    if (!l->n_ready)
         return;
     struct wb_buf ids;
     wb_buf_init(&ids);
     struct item *it;
     size_t i = 0;
-    while ((it = sched_pop_ready(s))) {
+    while ((it = sched_pop_ready(s, l))) {
         wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->c.id);
         sched_free_item(it);
     }
@@ -754,12 +857,18 @@ static void sched_release_ready(struct wb_sched *s)
     wb_buf_free(&ids);
 }
 
+static void sched_release_ready(struct wb_sched *s)
+{
+    for (size_t i = 0; i < s->pools.n; i++)
+        sched_release_lane(s, &s->lanes[i]);
+}
+
 void wb_sched_drain(struct wb_sched *s, void (*done)(void *ud), void *ud)
 {
     sched_release_ready(s); /* a round in flight releases what it still claims */
     sched_pump(s);
     sched_apply(s);
-    wb_engine_drain(&s->e, (uint64_t)(s->cfg->smtp.timeout_s + 5) * 1000, done, ud);
+    wb_engine_drain(&s->e, (uint64_t)(s->timeout_s + 5) * 1000, done, ud);
 }
 
 /* --- lifecycle ---------------------------------------------------------- */
@@ -772,19 +881,38 @@ static const struct wb_engine_ops sched_ops = {
     .give_up = sched_give_up,
 };
 
+/* The longest SMTP timeout of the pools the config names. */
+static int sched_timeout_s(const struct wb_config *cfg)
+{
+    int t = cfg->smtp.timeout_s;
+    for (size_t i = 0; i < cfg->n_senders; i++)
+        if (cfg->senders[i].smtp.timeout_s > t)
+            t = cfg->senders[i].smtp.timeout_s;
+    return t;
+}
+
 struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *pg_mark,
-                              struct wb_smtp *smtp,
-                              const struct wb_config *cfg, const char *owner)
+                              const struct wb_config *cfg, const char *owner,
+                              struct wb_oauth *oauth, char **err)
 {
     struct wb_sched *s = wb_xcalloc(1, sizeof *s);
+    if (wb_send_pools_init(&s->pools, loop, cfg, err) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->lanes = wb_xcalloc(s->pools.n, sizeof *s->lanes);
+    for (size_t i = 0; i < s->pools.n; i++) {
+        s->lanes[i].pool = &s->pools.v[i];
+        STAILQ_INIT(&s->lanes[i].ready);
+    }
     s->loop = loop;
     s->pg = pg;
     s->pg_mark = pg_mark;
-    s->smtp = smtp;
+    s->oauth = oauth;
     s->cfg = cfg;
+    s->timeout_s = sched_timeout_s(cfg);
     s->owner = wb_xstrdup(owner);
     s->replan_at = REPLAN_FIRST;
-    STAILQ_INIT(&s->ready);
     STAILQ_INIT(&s->marks);
     wb_engine_init(&s->e, loop, &sched_ops, s);
     return s;
@@ -826,15 +954,20 @@ void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
 static void sched_closed(void *ud)
 {
     struct wb_sched *s = ud;
+    free(s->lanes);
     free(s->owner);
     free(s);
 }
 
 void wb_sched_stop(struct wb_sched *s)
 {
-    struct item *it;
-    while ((it = sched_pop_ready(s)))
-        sched_free_item(it);
+    for (size_t i = 0; i < s->pools.n; i++) {
+        struct item *it;
+        while ((it = sched_pop_ready(s, &s->lanes[i])))
+            sched_free_item(it);
+    }
+    /* Joins the workers; no done callback runs after this. */
+    wb_send_pools_free(&s->pools);
     while (!STAILQ_EMPTY(&s->marks))
         sched_free_batch(sched_pop_batch(s), true);
     wb_outcomes_free(&s->res);

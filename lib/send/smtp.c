@@ -24,6 +24,7 @@ struct smtp_job {
     struct wb_mail_handles h;
     struct curl_slist *rcpts;
     char *from;
+    char *bearer;                   /* the access token, wiped when freed */
     wb_smtp_done_fn done;
     void *ud;
     struct wb_smtp_result r;        /* filled by the worker */
@@ -62,6 +63,10 @@ static void smtp_job_free(struct smtp_job *j)
     wb_mail_handles_free(&j->h);
     curl_slist_free_all(j->rcpts);
     free(j->from);
+    if (j->bearer) {
+        explicit_bzero(j->bearer, strlen(j->bearer));
+        free(j->bearer);
+    }
     free(j);
 }
 
@@ -140,6 +145,7 @@ static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_resul
 static void smtp_classify(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r)
 {
     smtp_decide(w, rc, r);
+    r->auth_refused = rc == CURLE_LOGIN_DENIED;
     wb_text_clean_inplace(r->reply, strlen(r->reply));
 }
 
@@ -198,7 +204,13 @@ static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
     curl_easy_setopt(e, CURLOPT_USE_SSL, smtp_use_ssl(o->tls));
     if (o->timeout_s > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)o->timeout_s);
-    if (o->username) {
+    if (o->username && o->auth != WB_AUTH_PASSWORD) {
+        /* SASL with the token (RFC 7628 / Google's XOAUTH2); curl speaks both. */
+        curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
+        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, j->bearer ? j->bearer : "");
+        curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
+                         o->auth == WB_AUTH_XOAUTH2 ? "AUTH=XOAUTH2" : "AUTH=OAUTHBEARER");
+    } else if (o->username) {
         curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, o->password ? o->password : "");
     }
@@ -283,6 +295,7 @@ static void smtp_on_async(uv_async_t *a)
         TAILQ_REMOVE(&got, j, link);
         s->inflight--;
         j->r.more = !TAILQ_EMPTY(&got);
+        j->r.bearer = j->bearer ? j->bearer : "";
         if (!s->free_pending)
             j->done(&j->r, j->ud);
         smtp_job_free(j);
@@ -340,7 +353,7 @@ struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o)
 }
 
 int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
-                 const struct wb_mail *m, wb_smtp_done_fn done, void *ud)
+                 const struct wb_mail *m, const char *bearer, wb_smtp_done_fn done, void *ud)
 {
     char err[128];
     if (!wb_mime_addr_ok(envelope_from) || !wb_mime_addr_ok(rcpt)) {
@@ -351,6 +364,7 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
     j->done = done;
     j->ud = ud;
     j->from = wb_xasprintf("<%s>", envelope_from);
+    j->bearer = bearer && *bearer ? wb_xstrdup(bearer) : NULL;
     if (wb_mail_prepare(m, &j->h, err, sizeof err) < 0) {
         wb_warn("smtp: not sending %s: %s", m->message_id, err);
         smtp_job_free(j);

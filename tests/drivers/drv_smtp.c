@@ -80,7 +80,7 @@ static int send_one(struct wb_smtp *smtp, int i, const char *domain, struct slot
         .date = (time_t)1700000000 + i,
     };
     slot->i = i;
-    return wb_smtp_send(smtp, from, rcpt, &m, done, slot);
+    return wb_smtp_send(smtp, from, rcpt, &m, NULL, done, slot);
 }
 
 int main(int argc, char **argv)

@@ -92,6 +92,7 @@ class Smtpd:
             out.append({"n": i, "raw": raw,
                         "msg": email.message_from_bytes(raw, policy=email.policy.default),
                         "mail_from": env["mail_from"], "rcpt_tos": env["rcpt_tos"],
+                        "auth_user": env.get("auth_user"),
                         "mtime": os.stat(base + ".eml").st_mtime})
         return out
 

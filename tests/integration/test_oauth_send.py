@@ -1,0 +1,152 @@
+"""Every recruiter's own mailbox, sending half (issue 14): warmbenchd sends
+each sender's mail through that sender's own SMTP server, logged in with
+SASL XOAUTH2 and the access token the daemon's token keeper got from the
+OAuth test server (oauthd.py); the SMTP servers check each token there.
+Tokens live 3 seconds, so renewals happen while mail goes out; a revoked
+refresh token puts one sender in needs_login while the other goes on, and
+`warmbench login` (the device grant) lets its waiting mail go, once."""
+import json
+import os
+import subprocess
+import time
+
+import harness
+from daemon_util import Daemon, Smtpd, wait_until
+from oauthd import OAuthServer
+
+WINDOW = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+          "start": "00:00", "end": "24:00", "timezone": "UTC"}
+
+
+def sequence(sid, sender, tag):
+    return {"id": sid, "sender": sender, "audience": {"tags_any": [tag]}, "window": WINDOW,
+            "links": {"apply": "https://example.com/jobs/backend"},
+            "stop_on": ["reply", "unsubscribe", "bounce"],
+            "steps": [{"after": "0s", "subject": "Hello {{first_name}}",
+                       "text": "intro.txt", "html": "intro.html"}]}
+
+
+class OAuthSendTest(harness.WbTestCase):
+    def start_all(self, per_sender, min_interval_s=0, token_503_s=0):
+        self.oauth = OAuthServer(expires_in=3, device_polls=2, interval=1).start()
+        self.addCleanup(self.oauth.stop)
+        if token_503_s:
+            self.oauth.set(fail_503_s=token_503_s)
+        self.smtp = {}
+        senders = {}
+        tokens = os.path.join(self.tmp, "tokens")
+        os.makedirs(tokens, mode=0o700)
+        for name in ("ana", "ben"):
+            s = Smtpd("--oauth-introspect", self.oauth.introspect_url,
+                      "--oauth-mechanisms", "XOAUTH2").start()
+            self.addCleanup(s.cleanup)
+            self.smtp[name] = s
+            user = "%s@example.com" % name
+            senders[name] = {"from": "%s <%s>" % (name.title(), user), "daily_limit": 0,
+                             "min_interval_s": min_interval_s,
+                             "smtp": {"url": s.url, "username": user, "auth": "xoauth2",
+                                      "oauth": "test", "connections": 2}}
+            rt = self.oauth.add_refresh(user)
+            harness.write(os.path.join(tokens, name + ".json"),
+                          json.dumps({"provider": "test", "refresh_token": rt,
+                                      "updated_at": "2026-12-06T00:00:00Z"}), 0o600)
+        self.config(sequences=[sequence("for-ana", "ana", "a"), sequence("for-ben", "ben", "b")],
+                    smtp={"url": "smtp://127.0.0.1:9", "tls": "off", "connections": 1,
+                          "timeout_s": 10, "retry_base_s": 1},
+                    senders=senders,
+                    oauth={"test": {"token_url": self.oauth.token_url,
+                                    "device_url": self.oauth.device_url,
+                                    "client_id": "wb-test", "scope": "mail",
+                                    "tokens_dir": "tokens"}})
+        self.wb("migrate", check=0)
+        rows = ["email,first_name,tags,consent"]
+        for name, tag in (("ana", "a"), ("ben", "b")):
+            rows += ["%s-%02d@corp.example,P%d,%s,opt_in" % (name, i, i, tag)
+                     for i in range(per_sender)]
+        pool = harness.write(os.path.join(self.tmp, "pool.csv"), "\n".join(rows) + "\n")
+        self.wb("import", pool, check=0)
+        self.wb("enroll", "for-ana", check=0)
+        self.wb("enroll", "for-ben", check=0)
+        self.d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
+        self.addCleanup(lambda: self.d.alive() and self.d.stop())
+
+    def assert_delivered_once(self, name, n):
+        got = self.smtp[name].messages()
+        self.assertEqual(len(got), n, name)
+        ids = [m["msg"]["Message-ID"] for m in got]
+        self.assertEqual(len(set(ids)), n, "a message went twice")
+        for m in got:
+            self.assertEqual(m["auth_user"], "%s@example.com" % name)
+            self.assertTrue(all(r.startswith(name + "-") for r in m["rcpt_tos"]), m["rcpt_tos"])
+
+    def test_two_senders_tokens_renewed_while_sending(self):
+        # One mail a second per sender, for 12 s: tokens live 3 s.
+        self.start_all(12, min_interval_s=1)
+        wait_until(lambda: self.smtp["ana"].count() >= 12 and self.smtp["ben"].count() >= 12,
+                   60, "every mail through its sender's own server")
+        self.assert_delivered_once("ana", 12)
+        self.assert_delivered_once("ben", 12)
+        wait_until(lambda: self.scalar("SELECT count(*) FROM messages WHERE state = 'sent'")
+                   == "24", 10, "24 sent")
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE state <> 'sent'"), "0")
+        for user in ("ana@example.com", "ben@example.com"):
+            renewals = [r for r in self.oauth.requests("/token")
+                        if r.get("user") == user and r.get("grant_type") == "refresh_token"]
+            ahead = [r for r in renewals if r.get("prev_left_s", 0) > 0]
+            self.assertGreaterEqual(len(ahead), 2, (user, renewals))
+        log = self.d.text()
+        for t in self.oauth.tokens():
+            self.assertNotIn(t, log)
+        metrics = self.metrics()
+        self.assertIn('warmbench_oauth_token_renewals_total{sender="ana",provider="test"}', metrics)
+
+    def metrics(self):
+        import urllib.request
+        cfg = json.load(open(self.cfg_path))
+        with urllib.request.urlopen("http://%s/metrics" % cfg["http"]["listen"]) as r:
+            return r.read().decode()
+
+    def test_token_endpoint_down_then_back(self):
+        # The token endpoint answers 503 for the daemon's first 6 s: mail waits.
+        t0 = time.time()
+        self.start_all(4, token_503_s=6)
+        wait_until(lambda: self.smtp["ana"].count() >= 4 and self.smtp["ben"].count() >= 4,
+                   40, "mail once tokens come")
+        self.assertGreaterEqual(time.time() - t0, 5)
+        self.assert_delivered_once("ana", 4)
+        self.assert_delivered_once("ben", 4)
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE state = 'failed'"), "0")
+
+    def test_invalid_grant_needs_login_then_login(self):
+        self.start_all(0)
+        self.d.stop()
+        self.oauth.revoke("ana@example.com")  # ana's refresh token is dead: invalid_grant
+        rows = "email,first_name,tags,consent\n" + "".join(
+            "%s-%d@corp.example,X%d,%s,opt_in\n" % (n, i, i, t)
+            for n, t in (("ana", "a"), ("ben", "b")) for i in range(3))
+        self.wb("import", harness.write(os.path.join(self.tmp, "more.csv"), rows), check=0)
+        self.wb("enroll", "for-ana", check=0)
+        self.wb("enroll", "for-ben", check=0)
+        self.d = Daemon(self.cfg_path, os.path.join(self.tmp, "d2.log")).start()
+        wait_until(lambda: self.smtp["ben"].count() >= 3, 30, "ben goes on")
+        self.d.wait_log("needs_login", timeout=20)
+        out = json.loads(self.wb("senders", "--json", check=0).stdout)
+        rows = out["senders"] if isinstance(out, dict) else out
+        state = {r.get("sender", r.get("id", r.get("name"))): r["state"] for r in rows}
+        self.assertEqual(state["ana"], "needs_login")
+        self.assertEqual(state["ben"], "ok")
+        time.sleep(2)
+        self.assertEqual(self.smtp["ana"].count(), 0)
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE state = 'failed'"), "0")
+        self.oauth.set(device_user="ana@example.com")
+        login = self.wb("login", "ana", check=0)
+        self.assertIn("code", login.stdout.lower())
+        wait_until(lambda: self.smtp["ana"].count() >= 3, 30, "ana's waiting mail after login")
+        time.sleep(1)
+        self.assert_delivered_once("ana", 3)
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE state = 'failed'"), "0")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
