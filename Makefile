@@ -161,6 +161,7 @@ install:
 	$(INSTALL) -m 0644 config/sequences/* $(DESTDIR)$(INST_SHARE)/examples/sequences/
 	$(INSTALL) -m 0644 config/templates/* $(DESTDIR)$(INST_SHARE)/examples/templates/
 	if [ -f config/intent.json ]; then $(INSTALL) -m 0644 config/intent.json $(DESTDIR)$(INST_SHARE)/; fi
+	if [ -f config/intent_model.bin ]; then $(INSTALL) -m 0644 config/intent_model.bin $(DESTDIR)$(INST_SHARE)/; fi
 	for m in $(MAN_PAGES); do \
 	  s=$${m##*.}; sed 's|/usr/local/|$(PREFIX)/|g' $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} && \
 	  chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} || exit 1; \

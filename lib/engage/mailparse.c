@@ -766,12 +766,36 @@ static char *mp_decode_part(const struct wb_mail_head *h, const char *body, size
 
 static void mp_put_entity(struct wb_buf *b, const char **pp)
 {
+    /* The markup's own, then the accented letters and punctuation mail
+     * clients write as names ("d&eacute;sinscrire"): a reply's words must
+     * reach the intent rules whole. Case matters here ("Eacute" is not
+     * "eacute"). */
     static const struct { const char *name; unsigned cp; } ents[] = {
         {"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''},
-        {"nbsp;", ' '}, {"#39;", '\''}};
+        {"nbsp;", ' '}, {"#39;", '\''},
+        {"iexcl;", 0xA1}, {"copy;", 0xA9}, {"laquo;", 0xAB}, {"reg;", 0xAE}, {"deg;", 0xB0},
+        {"middot;", 0xB7}, {"raquo;", 0xBB}, {"iquest;", 0xBF}, {"Agrave;", 0xC0},
+        {"Aacute;", 0xC1}, {"Acirc;", 0xC2}, {"Atilde;", 0xC3}, {"Auml;", 0xC4}, {"Aring;", 0xC5},
+        {"AElig;", 0xC6}, {"Ccedil;", 0xC7}, {"Egrave;", 0xC8}, {"Eacute;", 0xC9},
+        {"Ecirc;", 0xCA}, {"Euml;", 0xCB}, {"Igrave;", 0xCC}, {"Iacute;", 0xCD}, {"Icirc;", 0xCE},
+        {"Iuml;", 0xCF}, {"ETH;", 0xD0}, {"Ntilde;", 0xD1}, {"Ograve;", 0xD2}, {"Oacute;", 0xD3},
+        {"Ocirc;", 0xD4}, {"Otilde;", 0xD5}, {"Ouml;", 0xD6}, {"times;", 0xD7}, {"Oslash;", 0xD8},
+        {"Ugrave;", 0xD9}, {"Uacute;", 0xDA}, {"Ucirc;", 0xDB}, {"Uuml;", 0xDC}, {"Yacute;", 0xDD},
+        {"THORN;", 0xDE}, {"szlig;", 0xDF}, {"agrave;", 0xE0}, {"aacute;", 0xE1}, {"acirc;", 0xE2},
+        {"atilde;", 0xE3}, {"auml;", 0xE4}, {"aring;", 0xE5}, {"aelig;", 0xE6}, {"ccedil;", 0xE7},
+        {"egrave;", 0xE8}, {"eacute;", 0xE9}, {"ecirc;", 0xEA}, {"euml;", 0xEB}, {"igrave;", 0xEC},
+        {"iacute;", 0xED}, {"icirc;", 0xEE}, {"iuml;", 0xEF}, {"eth;", 0xF0}, {"ntilde;", 0xF1},
+        {"ograve;", 0xF2}, {"oacute;", 0xF3}, {"ocirc;", 0xF4}, {"otilde;", 0xF5}, {"ouml;", 0xF6},
+        {"divide;", 0xF7}, {"oslash;", 0xF8}, {"ugrave;", 0xF9}, {"uacute;", 0xFA},
+        {"ucirc;", 0xFB}, {"uuml;", 0xFC}, {"yacute;", 0xFD}, {"thorn;", 0xFE}, {"yuml;", 0xFF},
+        {"OElig;", 0x152}, {"oelig;", 0x153}, {"ndash;", 0x2013}, {"mdash;", 0x2014},
+        {"lsquo;", 0x2018}, {"rsquo;", 0x2019}, {"sbquo;", 0x201A}, {"ldquo;", 0x201C},
+        {"rdquo;", 0x201D}, {"bdquo;", 0x201E}, {"bull;", 0x2022}, {"hellip;", 0x2026},
+        {"euro;", 0x20AC}};
     const char *p = *pp + 1;
     for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++)
-        if (!strncasecmp(p, ents[i].name, strlen(ents[i].name))) {
+        if (i < 7 ? !strncasecmp(p, ents[i].name, strlen(ents[i].name))
+                  : !strncmp(p, ents[i].name, strlen(ents[i].name))) {
             mp_put_cp(b, ents[i].cp);
             *pp = p + strlen(ents[i].name);
             return;

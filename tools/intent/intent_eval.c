@@ -5,7 +5,7 @@
  *   intent_eval features CORPUS RULES BITS NMIN NMAX FLAGS MAX_BYTES
  *       one JSON line a reply: id, lang, intent, split, the folded text
  *       and its features [[bucket, value], ...] (tools/intent/train.py)
- *   intent_eval bench CORPUS RULES [--split heldout|train] [--errors]
+ *   intent_eval bench CORPUS RULES [--split heldout|train] [--errors rules|model|both]
  *       accuracy overall and per language, unsubscribe recall and a
  *       confusion matrix per language for rules alone, the model alone and
  *       both as the daemon combines them; microseconds per reply.
@@ -213,16 +213,18 @@ static void ev_report(const struct tally *t, int mode, bool matrices)
 static int ev_bench(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: intent_eval bench CORPUS RULES [--split heldout|train] [--errors]\n");
+        fprintf(stderr, "usage: intent_eval bench CORPUS RULES [--split heldout|train] [--errors rules|model|both]\n");
         return 64;
     }
     const char *split = "heldout";
-    bool errors = false;
+    int errors = -1; /* the mode whose misses are listed */
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "--split") && i + 1 < argc)
             split = argv[++i];
-        else if (!strcmp(argv[i], "--errors"))
-            errors = true;
+        else if (!strcmp(argv[i], "--errors") && i + 1 < argc) {
+            const char *e = argv[++i];
+            errors = !strcmp(e, "rules") ? M_RULES : !strcmp(e, "model") ? M_MODEL : M_BOTH;
+        }
         else {
             fprintf(stderr, "intent_eval: unknown option %s\n", argv[i]);
             return 64;
@@ -245,7 +247,7 @@ static int ev_bench(int argc, char **argv)
             int got = ev_predict(rules, s, mode);
             t[mode].conf[k][rs[i].want][got]++;
             t[mode].conf[NLANG][rs[i].want][got]++;
-            if (errors && mode == M_BOTH && got != rs[i].want)
+            if (mode == errors && got != rs[i].want)
                 printf("MISS %s want %s got %s: %s\n", rs[i].id, wb_intent_name((enum wb_intent)rs[i].want),
                        wb_intent_name((enum wb_intent)got), s);
         }
