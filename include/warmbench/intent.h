@@ -62,8 +62,9 @@ char *wb_intent_strip(const char *text, int max_lines);
 char *wb_intent_text(const struct wb_intent_rules *r, const char *text);
 
 /* The phrase rules alone on folded text: the intent of the first list that
- * matches (unsubscribe > not_interested > interested; an "interested"
- * phrase after a negation in its clause counts as not_interested), or -1. */
+ * matches (unsubscribe > neutral > not_interested > interested; an
+ * "interested" phrase after a negation in its clause counts as
+ * not_interested), or -1. A phrase ending in '*' is a stem. */
 int wb_intent_rules_match(const struct wb_intent_rules *r, const char *folded);
 
 /* Classifies a reply's body text (stripped here first): the rules where

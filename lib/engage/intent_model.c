@@ -108,7 +108,8 @@ size_t wb_intent_features(const struct wb_intent_feat_params *p, const char *fol
     }
     free(t);
     /* Counts per bucket, damped (1 + ln count) and scaled to unit length. */
-    qsort(a.v, a.n, sizeof *a.v, im_cmp_u32);
+    if (a.n)
+        qsort(a.v, a.n, sizeof *a.v, im_cmp_u32);
     uint32_t *oi = wb_xmalloc((a.n ? a.n : 1) * sizeof *oi);
     float *ov = wb_xmalloc((a.n ? a.n : 1) * sizeof *ov);
     size_t m = 0;
