@@ -25,6 +25,7 @@ SLOW = {
     "test_e2e": 15, "test_pool": 8, "test_smtp": 3, "test_slow": 30, "test_crash": 30, "test_oauth_send": 35,
     "test_oauth": 75,
     "test_senders": 3,
+    "test_intent_e2e": 12,
 }
 
 
