@@ -60,7 +60,8 @@ struct daemon {
     struct wb_sched *sched;
     struct wb_autoenroll *autoenroll;
     struct wb_handoff *handoff;  /* NULL without ats */
-    struct wb_mailbox *mailbox;  /* NULL without mailbox */
+    struct wb_mailbox **mailboxes; /* the top-level one, then senders' own */
+    size_t n_mailboxes;
     struct wb_retention *retention;
     struct wb_eventq *eventq;    /* tracking events on their way to the database */
     struct wb_metrics *metrics;
@@ -117,8 +118,8 @@ static void kick_all(struct daemon *d)
     wb_autoenroll_kick(d->autoenroll);
     if (d->handoff)
         wb_handoff_kick(d->handoff);
-    if (d->mailbox)
-        wb_mailbox_poll_now(d->mailbox);
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_poll_now(d->mailboxes[i]);
 }
 
 static void became_ready(struct daemon *d)
@@ -141,8 +142,8 @@ static void became_ready(struct daemon *d)
     wb_retention_start(d->retention);
     if (d->handoff)
         wb_handoff_start(d->handoff);
-    if (d->mailbox)
-        wb_mailbox_start(d->mailbox);
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_start(d->mailboxes[i]);
 }
 
 static void on_synced(PGresult *r, void *ud)
@@ -286,6 +287,21 @@ static void on_notify(struct wb_pg *pg, const char *channel, const char *payload
         wb_oauth_kick(d->oauth);
 }
 
+/* A poller per mailbox: the top-level one (password login: it has no
+ * sender to hold a token) and each sender's own block. */
+static bool top_mailbox(const struct wb_config *cfg)
+{
+    return cfg->mailbox.enabled && cfg->mailbox.url && cfg->mailbox.auth == WB_AUTH_PASSWORD;
+}
+
+static size_t count_mailboxes(const struct wb_config *cfg)
+{
+    size_t n = top_mailbox(cfg);
+    for (size_t i = 0; i < cfg->n_senders; i++)
+        n += cfg->senders[i].own_mailbox && cfg->senders[i].mailbox.enabled;
+    return n;
+}
+
 static void reload(struct daemon *d)
 {
     struct wb_diags diags;
@@ -311,10 +327,10 @@ static void reload(struct daemon *d)
     wb_retention_set_config(d->retention, cfg);
     if (d->handoff)
         wb_handoff_set_config(d->handoff, cfg);
-    if (d->mailbox)
-        wb_mailbox_set_config(d->mailbox, cfg);
-    if (cfg->mailbox.enabled != (d->mailbox != NULL))
-        wb_warn("reload: turning mailbox polling on or off takes effect at the next restart");
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_set_config(d->mailboxes[i], cfg);
+    if (count_mailboxes(cfg) != d->n_mailboxes)
+        wb_warn("reload: adding or removing mailboxes takes effect at the next restart");
     if (cfg->ats.enabled != (d->handoff != NULL))
         wb_warn("reload: turning ATS handoff on or off takes effect at the next restart");
     if (d->cfg != d->oauth_cfg)
@@ -353,7 +369,11 @@ static void teardown(struct daemon *d)
         wb_eventq_free(d->eventq);
     if (d->metrics)
         wb_metrics_free(d->metrics);
-    wb_mailbox_stop(d->mailbox); /* before the connection it uses */
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_stop(d->mailboxes[i]); /* before the connection it uses */
+    free(d->mailboxes);
+    d->mailboxes = NULL;
+    d->n_mailboxes = 0;
     if (d->oauth)
         wb_oauth_stop(d->oauth);
     if (d->curl)
@@ -370,7 +390,7 @@ static void teardown(struct daemon *d)
         wb_retention_stop(d->retention);
     if (d->handoff)
         wb_handoff_stop(d->handoff);
-    d->router = NULL, d->eventq = NULL, d->metrics = NULL, d->mailbox = NULL;
+    d->router = NULL, d->eventq = NULL, d->metrics = NULL;
     d->oauth = NULL, d->curl = NULL, d->sched = NULL, d->autoenroll = NULL, d->handoff = NULL;
     d->retention = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&d->sigterm,  (uv_handle_t *)&d->sigint,
@@ -418,15 +438,15 @@ static void stop(struct daemon *d, int code)
     d->exit_code = code;
     sd_notify(0, "STOPPING=1");
     wb_info("stopping: no new claims; finishing transactions in flight");
-    d->draining = 2 + (d->handoff != NULL) + (d->mailbox != NULL);
+    d->draining = 2 + (d->handoff != NULL) + (int)d->n_mailboxes;
     wb_router_quiesce(d->router);
     uv_timer_start(&d->flush_timer, on_flush_timeout, 10000, 0);
     wb_eventq_flush(d->eventq, events_flushed, d);
     wb_sched_drain(d->sched, drained, d);
     if (d->handoff)
         wb_handoff_drain(d->handoff, drained, d);
-    if (d->mailbox)
-        wb_mailbox_drain(d->mailbox, drained, d);
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_drain(d->mailboxes[i], drained, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -487,8 +507,11 @@ static void on_oauth_change(void *ud, const char *sender, enum wb_oauth_state st
 {
     struct daemon *d = ud;
     (void)sender;
-    if (state == WB_OAUTH_OK && d->sched && d->ready && !d->stopping)
-        wb_sched_kick(d->sched);
+    if (state != WB_OAUTH_OK || !d->sched || !d->ready || d->stopping)
+        return;
+    wb_sched_kick(d->sched);
+    for (size_t i = 0; i < d->n_mailboxes; i++)
+        wb_mailbox_poll_now(d->mailboxes[i]);
 }
 
 static void render_oauth_metrics(void *ud, struct wb_buf *out)
@@ -515,6 +538,31 @@ static int setup_oauth(struct daemon *d)
     }
     d->oauth_cfg = d->cfg;
     wb_pg_listen(d->pg, "wb_sender_state");
+    return 0;
+}
+
+static int add_mailbox(struct daemon *d, const char *sender)
+{
+    struct wb_mailbox *m = wb_mailbox_new(d->loop, d->pg, d->cfg, sender, d->oauth);
+    if (!m)
+        return -1;
+    d->mailboxes[d->n_mailboxes++] = m;
+    return 0;
+}
+
+static int setup_mailboxes(struct daemon *d)
+{
+    const struct wb_config *c = d->cfg;
+    d->mailboxes = wb_xcalloc(count_mailboxes(c) + 1, sizeof *d->mailboxes);
+    if (c->mailbox.enabled && c->mailbox.auth != WB_AUTH_PASSWORD)
+        wb_warn("mailbox: the top-level mailbox logs in with OAuth, which needs a sender's "
+                "token: give each sender its own mailbox block; it is not polled");
+    if (top_mailbox(c) && add_mailbox(d, NULL) < 0)
+        return -1;
+    for (size_t i = 0; i < c->n_senders; i++)
+        if (c->senders[i].own_mailbox && c->senders[i].mailbox.enabled &&
+            add_mailbox(d, c->senders[i].id) < 0)
+            return -1;
     return 0;
 }
 
@@ -576,7 +624,7 @@ static int setup(struct daemon *d)
         wb_pg_listen(d->pg, "wb_handoffs");
     }
     free(owner);
-    if (d->cfg->mailbox.enabled && !(d->mailbox = wb_mailbox_new(d->loop, d->pg, d->cfg)))
+    if (setup_mailboxes(d) < 0)
         return WB_EXIT_CONFIG;
     start_watchdog(d);
     uv_timer_start(&d->status, on_status_timer, 5000, 5000);

@@ -15,15 +15,21 @@
 #define WB_MAILBOX_H
 #include <uv.h>
 #include "warmbench/config.h"
+#include "warmbench/oauth.h"
 #include "warmbench/pg_loop.h"
 
 struct wb_mailbox;
 
-/* NULL (logged) when cfg->mailbox is not enabled, its URL is unusable,
- * the intent rules (intent.json beside the config, else WB_SHARE_DIR) do
- * not load or the worker thread cannot start. cfg is not kept: what is
- * needed is copied. */
-struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg);
+/* The poller of one mailbox: the top-level `mailbox` (sender NULL) or a
+ * sender's own block (SPEC "Every recruiter's own mailbox"), each with its
+ * own worker and its own mailbox_state row. A mailbox with auth xoauth2 or
+ * oauthbearer logs in with the sender's access token from oauth; without
+ * one a poll is skipped (kick it when the token comes). NULL (logged) when
+ * the block is not enabled, its URL is unusable, the intent rules
+ * (intent.json beside the config, else WB_SHARE_DIR) do not load or the
+ * worker thread cannot start. cfg is not kept: what is needed is copied. */
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg,
+                                  const char *sender, struct wb_oauth *oauth);
 
 /* A reloaded configuration: URL, credentials, poll_s, bounce domain,
  * secret and intent rules take effect at the next poll (the poll in flight

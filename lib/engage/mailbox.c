@@ -16,6 +16,7 @@
 #include "warmbench/intent.h"
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
+#include "warmbench/oauth.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/util.h"
 #include <ctype.h>
@@ -62,11 +63,15 @@ static const char Q_LOOKUP[] =
 
 /* Records the event (when $4 names one) and advances last_uid in one
  * statement. The row lock and the last_uid check make a second poller, or
- * a retry after a lost connection, record nothing twice. */
+ * a retry after a lost connection, record nothing twice; mail_seen ($7, the
+ * mail's own Message-ID) does the same for one mail in two mailboxes. */
 static const char Q_RECORD[] =
     "WITH st AS (SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = $1 FOR UPDATE), "
-    "r AS (SELECT CASE WHEN $4::text IS NOT NULL AND NOT EXISTS "
-    "  (SELECT 1 FROM st WHERE uidvalidity = $2::bigint AND last_uid >= $3::bigint) "
+    "fresh AS (SELECT $4::text IS NOT NULL AND NOT EXISTS "
+    "  (SELECT 1 FROM st WHERE uidvalidity = $2::bigint AND last_uid >= $3::bigint) AS f), "
+    "seen AS (INSERT INTO mail_seen (mail_id, message_id) SELECT $7::text, $5::bigint "
+    "  FROM fresh WHERE f AND $7::text IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1), "
+    "r AS (SELECT CASE WHEN (SELECT f FROM fresh) AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM seen)) "
     "  THEN wb_record_events(ARRAY[$5::bigint], ARRAY[$4::text], ARRAY[false], "
     "                        ARRAY[$6::jsonb], ARRAY[now()]) ELSE 0 END AS n) "
     "INSERT INTO mailbox_state AS s (mailbox, uidvalidity, last_uid) "
@@ -83,6 +88,9 @@ struct settings {
     char *key;       /* mailbox_state.mailbox */
     char *mailbox;   /* decoded name, for STATUS */
     char *username, *password;
+    enum wb_auth auth;
+    char *sender;    /* a sender's own mailbox; NULL: the top-level one */
+    char *provider;  /* its OAuth provider, for auth xoauth2/oauthbearer */
     bool tls;
     int poll_s;
     char *bounce_domain;
@@ -113,6 +121,8 @@ struct wb_mailbox {
     uv_loop_t *loop;
     struct wb_curl_thread *ct;  /* runs easy's transfers, one at a time */
     struct wb_pg *pg;
+    struct wb_oauth *oauth;
+    char *bearer;               /* the access token of the poll in flight */
     struct settings *s, *next;
     CURL *easy;                 /* kept between transfers: so is its connection */
     void (*on_xfer)(struct wb_mailbox *m, CURLcode rc);
@@ -147,6 +157,8 @@ static void mb_settings_free(struct settings *s)
     free(s->key);
     free(s->mailbox);
     free(s->username);
+    free(s->sender);
+    free(s->provider);
     if (s->password)
         explicit_bzero(s->password, strlen(s->password));
     free(s->password);
@@ -207,24 +219,45 @@ out:
     return rc;
 }
 
-static struct settings *mb_settings_new(const struct wb_config *cfg)
+/* The mailbox block a poller reads: the top-level one, or a sender's own. */
+static const struct wb_mailbox_cfg *mb_block(const struct wb_config *cfg, const char *sender)
 {
-    if (!cfg->mailbox.enabled || !cfg->mailbox.url)
+    if (!sender)
+        return &cfg->mailbox;
+    const struct wb_sender *snd = wb_config_sender(cfg, sender);
+    return snd && snd->own_mailbox ? &snd->mailbox : NULL;
+}
+
+static struct settings *mb_settings_new(const struct wb_config *cfg, const char *sender)
+{
+    const struct wb_mailbox_cfg *mc = mb_block(cfg, sender);
+    if (!mc || !mc->enabled || !mc->url)
         return NULL;
     struct settings *s = wb_xcalloc(1, sizeof *s);
-    s->username = cfg->mailbox.username ? wb_xstrdup(cfg->mailbox.username) : NULL;
-    s->password = cfg->mailbox.password ? wb_xstrdup(cfg->mailbox.password) : NULL;
-    s->poll_s = cfg->mailbox.poll_s > 0 ? cfg->mailbox.poll_s : 60;
+    s->username = mc->username ? wb_xstrdup(mc->username) : NULL;
+    s->password = mc->password ? wb_xstrdup(mc->password) : NULL;
+    s->auth = mc->auth;
+    s->sender = sender ? wb_xstrdup(sender) : NULL;
+    s->provider = mc->oauth ? wb_xstrdup(mc->oauth->name) : NULL;
+    s->poll_s = mc->poll_s > 0 ? mc->poll_s : 60;
     s->bounce_domain = cfg->bounce_domain ? wb_xstrdup(cfg->bounce_domain) : NULL;
     if (cfg->secret_len) {
         s->secret = wb_xmalloc(cfg->secret_len);
         memcpy(s->secret, cfg->secret, cfg->secret_len);
         s->secret_len = cfg->secret_len;
     }
-    if (mb_parse_url(s, cfg->mailbox.url) < 0) {
-        wb_error("mailbox: cannot use the URL %s", cfg->mailbox.url);
+    if (mb_parse_url(s, mc->url) < 0) {
+        wb_error("mailbox: cannot use the URL %s", mc->url);
         mb_settings_free(s);
         return NULL;
+    }
+    if (sender) {
+        /* Two senders may read one server's INBOX, each as themselves: the
+         * progress row is the account's (the top-level one keeps the key it
+         * always had). */
+        char *k = wb_xasprintf("%s#%s", s->key, s->username ? s->username : sender);
+        free(s->key);
+        s->key = k;
     }
     char err[512], *path = wb_intent_path(cfg->dir);
     s->rules = wb_intent_load(path, err, sizeof err);
@@ -290,7 +323,12 @@ static int mb_transfer(struct wb_mailbox *m, const char *url, const char *custom
     curl_easy_setopt(e, CURLOPT_MAXCONNECTS, 1L);
     /* imaps:// is TLS from the start; imap:// upgrades when offered. */
     curl_easy_setopt(e, CURLOPT_USE_SSL, m->s->tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
-    if (m->s->username) {
+    if (m->s->username && m->s->auth != WB_AUTH_PASSWORD) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
+        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, m->bearer ? m->bearer : "");
+        curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
+                         m->s->auth == WB_AUTH_XOAUTH2 ? "AUTH=XOAUTH2" : "AUTH=OAUTHBEARER");
+    } else if (m->s->username) {
         curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, m->s->password ? m->s->password : "");
     }
@@ -442,6 +480,23 @@ static void mb_on_recorded(struct wb_mailbox *m, PGresult *r)
     mb_message_done(m);
 }
 
+/* The mail's own Message-ID, as text the database takes (valid UTF-8,
+ * bounded), or NULL when it has none. */
+static char *mb_mail_id(const struct wb_mail_head *h)
+{
+    const char *v = wb_mail_head_get(h, "Message-ID");
+    if (!v)
+        return NULL;
+    while (*v == ' ' || *v == '\t' || *v == '<')
+        v++;
+    size_t n = strcspn(v, "> \t\r\n");
+    if (!n)
+        return NULL;
+    char *id = wb_xstrndup(v, n < 250 ? n : 250);
+    wb_text_clean_inplace(id, strlen(id));
+    return id;
+}
+
 /* Records one event about message id (type NULL: only advances). The log
  * line names the outcome (note), never the subject: subjects stay in the
  * database. */
@@ -455,12 +510,14 @@ static void mb_record(struct wb_mailbox *m, const char *type, int64_t id, json_t
     char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     json_decref(detail);
     m->cur.event = type != NULL;
-    const char *p[] = {m->s->key, uv, uid, type, type ? mid : NULL, d ? d : "{}"};
+    char *seen = type ? mb_mail_id(&m->cur.h) : NULL;
+    const char *p[] = {m->s->key, uv, uid, type, type ? mid : NULL, d ? d : "{}", seen};
     if (type)
         wb_info("mailbox: UID %" PRIu64 ": %s%s%s about message %" PRId64, m->cur.uid, type,
                 note ? " " : "", note ? note : "", id);
-    if (mb_query(m, Q_RECORD, 6, p, mb_on_recorded) < 0)
+    if (mb_query(m, Q_RECORD, 7, p, mb_on_recorded) < 0)
         mb_fail_message(m, "database unavailable", false);
+    free(seen);
     free(d);
 }
 
@@ -738,6 +795,8 @@ static void mb_on_status(struct wb_mailbox *m, CURLcode rc)
 {
     const char *s = m->in.data ? m->in.data : "";
     uint64_t v = rc == CURLE_OK ? mb_status_value(s, "UIDVALIDITY ") : 0;
+    if (rc == CURLE_LOGIN_DENIED && m->s->auth != WB_AUTH_PASSWORD && m->bearer)
+        wb_oauth_auth_failed(m->oauth, m->s->sender, m->s->provider, m->bearer);
     if (!v) {
         wb_warn("mailbox: STATUS on %s: %s", m->s->key,
                 rc == CURLE_OK ? "no UIDVALIDITY in the answer" : curl_easy_strerror(rc));
@@ -802,6 +861,30 @@ static void mb_end_poll(struct wb_mailbox *m, bool ok)
     wb_engine_round_end(&m->e, (uint64_t)m->s->poll_s * 1000);
 }
 
+static void mb_drop_bearer(struct wb_mailbox *m)
+{
+    if (m->bearer) {
+        explicit_bzero(m->bearer, strlen(m->bearer));
+        free(m->bearer);
+        m->bearer = NULL;
+    }
+}
+
+/* The access token this poll logs in with (kept for the poll: its
+ * transfers share one connection); -1 when an OAuth mailbox has none yet. */
+static int mb_take_bearer(struct wb_mailbox *m)
+{
+    mb_drop_bearer(m);
+    if (m->s->auth == WB_AUTH_PASSWORD)
+        return 0;
+    const char *t = m->oauth && m->s->sender
+                        ? wb_oauth_token(m->oauth, m->s->sender, m->s->provider) : NULL;
+    if (!t)
+        return -1;
+    m->bearer = wb_xstrdup(t);
+    return 0;
+}
+
 static void mb_round(void *ud)
 {
     struct wb_mailbox *m = ud;
@@ -812,6 +895,10 @@ static void mb_round(void *ud)
     }
     if (!wb_pg_ready(m->pg)) {
         wb_engine_round_end(&m->e, DB_WAIT_MS);
+        return;
+    }
+    if (mb_take_bearer(m) < 0) { /* the keeper's change kicks us */
+        wb_engine_round_end(&m->e, (uint64_t)m->s->poll_s * 1000);
         return;
     }
     const char *p[] = {m->s->key};
@@ -833,9 +920,10 @@ static const struct wb_engine_ops mb_ops = {
 
 /* ---- lifetime --------------------------------------------------------- */
 
-struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg)
+struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struct wb_config *cfg,
+                                  const char *sender, struct wb_oauth *oauth)
 {
-    struct settings *s = mb_settings_new(cfg);
+    struct settings *s = mb_settings_new(cfg, sender);
     if (!s || !s->rules) {
         mb_settings_free(s);
         return NULL;
@@ -850,6 +938,7 @@ struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struc
     m->loop = loop;
     m->ct = ct;
     m->pg = pg;
+    m->oauth = oauth;
     m->s = s;
     wb_buf_init(&m->in);
     wb_engine_init(&m->e, loop, &mb_ops, m);
@@ -859,7 +948,7 @@ struct wb_mailbox *wb_mailbox_new(uv_loop_t *loop, struct wb_pg *pg, const struc
 
 void wb_mailbox_set_config(struct wb_mailbox *m, const struct wb_config *cfg)
 {
-    struct settings *s = mb_settings_new(cfg);
+    struct settings *s = mb_settings_new(cfg, m->s->sender);
     if (!s || !s->rules) { /* logged by settings_new */
         wb_error("mailbox: keeping the previous mailbox settings");
         mb_settings_free(s);
@@ -906,6 +995,7 @@ void wb_mailbox_drain(struct wb_mailbox *m, void (*done)(void *ud), void *ud)
 static void mb_closed(void *ud)
 {
     struct wb_mailbox *m = ud;
+    mb_drop_bearer(m);
     mb_settings_free(m->s);
     mb_settings_free(m->next);
     free(m->uids);

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     d.pg = wb_pg_new(&loop, wb_db_conninfo(d.cfg->database), NULL, &d);
-    d.mb = wb_mailbox_new(&loop, d.pg, d.cfg);
+    d.mb = wb_mailbox_new(&loop, d.pg, d.cfg, NULL, NULL);
     if (d.mb)
         wb_mailbox_start(d.mb);
     int rc = 0;

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import harness
+import imapd
 from daemon_util import Daemon, Smtpd, wait_until
 from oauthd import OAuthServer
 
@@ -19,20 +20,24 @@ WINDOW = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
 
 
 def sequence(sid, sender, tag):
+    # Step 2 is a day away: a reply before it stops the enrollment.
     return {"id": sid, "sender": sender, "audience": {"tags_any": [tag]}, "window": WINDOW,
             "links": {"apply": "https://example.com/jobs/backend"},
             "stop_on": ["reply", "unsubscribe", "bounce"],
             "steps": [{"after": "0s", "subject": "Hello {{first_name}}",
-                       "text": "intro.txt", "html": "intro.html"}]}
+                       "text": "intro.txt", "html": "intro.html"},
+                      {"after": "1d", "subject": "Re: Hello {{first_name}}",
+                       "text": "follow-up.txt", "thread": True}]}
 
 
 class OAuthSendTest(harness.WbTestCase):
-    def start_all(self, per_sender, min_interval_s=0, token_503_s=0):
+    def start_all(self, per_sender, min_interval_s=0, token_503_s=0, mailboxes=False):
         self.oauth = OAuthServer(expires_in=3, device_polls=2, interval=1).start()
         self.addCleanup(self.oauth.stop)
         if token_503_s:
             self.oauth.set(fail_503_s=token_503_s)
         self.smtp = {}
+        self.imap = {}
         senders = {}
         tokens = os.path.join(self.tmp, "tokens")
         os.makedirs(tokens, mode=0o700)
@@ -46,6 +51,13 @@ class OAuthSendTest(harness.WbTestCase):
                              "min_interval_s": min_interval_s,
                              "smtp": {"url": s.url, "username": user, "auth": "xoauth2",
                                       "oauth": "test", "connections": 2}}
+            if mailboxes:
+                imap = imapd.Dovecot(user=user, oauth_introspect_url=self.oauth.introspect_url)
+                imap.start()
+                self.addCleanup(imap.stop)
+                self.imap[name] = imap
+                senders[name]["mailbox"] = {"url": imap.url(), "username": user,
+                                            "auth": "xoauth2", "oauth": "test", "poll_s": 1}
             rt = self.oauth.add_refresh(user)
             harness.write(os.path.join(tokens, name + ".json"),
                           json.dumps({"provider": "test", "refresh_token": rt,
@@ -99,6 +111,36 @@ class OAuthSendTest(harness.WbTestCase):
             self.assertNotIn(t, log)
         metrics = self.metrics()
         self.assertIn('warmbench_oauth_token_renewals_total{sender="ana",provider="test"}', metrics)
+
+    def test_replies_read_from_each_senders_mailbox_once(self):
+        self.start_all(1, mailboxes=True)
+        wait_until(lambda: self.smtp["ana"].count() >= 1 and self.smtp["ben"].count() >= 1,
+                   30, "one mail per sender")
+        got = self.smtp["ben"].messages()[0]["msg"]
+        reply = imapd.message(
+            [("From", "P0 <ben-00@corp.example>"), ("To", "ben@example.com"),
+             ("Cc", "ana@example.com"), ("Subject", "Re: " + str(got["Subject"])),
+             ("In-Reply-To", got["Message-ID"]), ("References", got["Message-ID"]),
+             ("Message-ID", "<reply-all-1@corp.example>")],
+            "Yes, I am interested, let's talk next week.\n")
+        # Replied to all: the same mail lands in both senders' mailboxes.
+        self.imap["ben"].deliver(reply)
+        self.imap["ana"].deliver(reply)
+        wait_until(lambda: self.scalar(
+            "SELECT count(*) FROM mailbox_state WHERE last_uid >= 1") == "2", 30,
+            "both mailboxes read, each with its own token")
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'reply'"), "1")
+        # The reply ends ben's enrollment (handed to the ATS when it reads as interested).
+        self.assertIn(self.scalar(
+            "SELECT e.state || ':' || e.stop_reason FROM enrollments e "
+            "JOIN candidates c ON c.id = e.candidate_id WHERE c.email = 'ben-00@corp.example'"),
+            ("stopped:reply", "handed_off:reply"))
+        self.assertEqual(self.scalar(
+            "SELECT state FROM enrollments e JOIN candidates c ON c.id = e.candidate_id "
+            "WHERE c.email = 'ana-00@corp.example'"), "active")
+        keys = self.scalar("SELECT string_agg(mailbox, ' ' ORDER BY mailbox) FROM mailbox_state")
+        self.assertIn("#ana@example.com", keys)
+        self.assertIn("#ben@example.com", keys)
 
     def metrics(self):
         import urllib.request
