@@ -367,10 +367,25 @@ static const struct command commands[] = {
     {"login", cmd_login},
 };
 
+/* The files, then the OAuth senders' token files (a loose one is the
+ * daemon's exit 78 too). */
+static int check_config(const char *path)
+{
+    int rc = wb_check_config(path, stdout, stderr);
+    if (rc)
+        return rc;
+    struct wb_config *cfg = load_config(path);
+    if (!cfg)
+        return WB_EXIT_CONFIG;
+    size_t bad = wb_oauth_check_token_files(cfg, stdout, stderr);
+    wb_config_free(cfg);
+    return bad ? WB_EXIT_CONFIG : 0;
+}
+
 static int dispatch(struct args *a)
 {
     if (!strcmp(a->cmd, "check-config"))
-        return wb_check_config(a->config, stdout, stderr);
+        return check_config(a->config);
     const struct command *cmd = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(commands[i].name, a->cmd))

@@ -20,4 +20,10 @@
 int wb_cmd_login(PGconn *c, const struct wb_config *cfg, const char *sender, FILE *out,
                  FILE *err);
 
+/* check-config's look at the token files of every OAuth sender: one that
+ * group or others may read is an error (as the daemon refuses it), a
+ * missing one a note (that sender needs `warmbench login`). Returns the
+ * number of errors. Tokens are never read into the output. */
+size_t wb_oauth_check_token_files(const struct wb_config *cfg, FILE *out, FILE *err);
+
 #endif

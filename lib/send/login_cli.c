@@ -267,3 +267,28 @@ int wb_cmd_login(PGconn *c, const struct wb_config *cfg, const char *sender, FIL
     fprintf(out, "Sender %s is ok; a running daemon picks the token up now.\n", sender);
     return WB_EXIT_OK;
 }
+
+size_t wb_oauth_check_token_files(const struct wb_config *cfg, FILE *out, FILE *err)
+{
+    size_t n = 0, bad = 0;
+    struct wb_oauth_account *acc = wb_oauth_accounts_from_config(cfg, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *path = wb_oauth_store_path(acc[i].provider->tokens_dir, acc[i].sender);
+        char *refresh = NULL, *why = NULL;
+        enum wb_oauth_store_rc rc = path ? wb_oauth_store_read(path, &refresh, NULL, &why)
+                                         : WB_OAUTH_STORE_ERROR;
+        if (rc == WB_OAUTH_STORE_MISSING)
+            fprintf(out, "note: sender %s has no token yet: run 'warmbench login %s'\n",
+                    acc[i].sender, acc[i].sender);
+        else if (rc != WB_OAUTH_STORE_OK) {
+            fprintf(err, "%s\n", why ? why : "a token file cannot be named for this sender");
+            bad++;
+        }
+        if (refresh)
+            wb_oauth_wipe(refresh);
+        free(why);
+        free(path);
+    }
+    free(acc);
+    return bad;
+}

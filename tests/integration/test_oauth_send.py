@@ -142,6 +142,26 @@ class OAuthSendTest(harness.WbTestCase):
         self.assertIn("#ana@example.com", keys)
         self.assertIn("#ben@example.com", keys)
 
+    def test_check_config_token_files(self):
+        tokens = os.path.join(self.tmp, "tokens")
+        os.makedirs(tokens, mode=0o700)
+        smtp = {"url": "smtp://127.0.0.1:9", "username": "ana@example.com", "auth": "xoauth2",
+                "oauth": "test"}
+        self.config(senders={"ana": {"from": "Ana <ana@example.com>", "smtp": smtp}},
+                    oauth={"test": {"token_url": "http://127.0.0.1:9/token",
+                                    "client_id": "wb-test", "tokens_dir": "tokens"}})
+        p = self.wb("check-config", check=0)
+        self.assertIn("warmbench login ana", p.stdout)
+        path = harness.write(os.path.join(tokens, "ana.json"),
+                             json.dumps({"provider": "test", "refresh_token": "rt-secret-1"}),
+                             0o644)
+        p = self.wb("check-config", check=78)
+        self.assertIn(path, p.stderr)
+        self.assertNotIn("rt-secret-1", p.stdout + p.stderr)
+        os.chmod(path, 0o600)
+        p = self.wb("check-config", check=0)
+        self.assertNotIn("login", p.stdout)
+
     def metrics(self):
         import urllib.request
         cfg = json.load(open(self.cfg_path))
