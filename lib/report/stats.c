@@ -8,36 +8,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Counts of distinct people; GROUPING SETS gives step rows and the
- * sequence total (distinct across steps) in one pass. */
+/* Counts of distinct people, per step and per sequence across its steps.
+ *
+ * Messages: a person has at most one message per step (messages are unique
+ * per enrollment and step, enrollments per candidate and sequence), so a
+ * step's people are its messages. Across steps a person counts once, at
+ * the first step in that state: the later steps' messages look for an
+ * earlier one of their enrollment in the same state (steps number from 1,
+ * so step 1 has none to look for).
+ *
+ * Events: the people are kept by triggers in stats_people, step 0 for the
+ * sequence across its steps, and the steps that have events in
+ * stats_steps (sql/functions/092_stats.sql), so a count is a count of rows
+ * rather than a distinct count over every event (4 s at five million
+ * events; README "Scale"). */
 static const char stats_sql[] =
     "WITH seqs AS (SELECT id FROM sequences WHERE $1::text IS NULL OR id = $1),"
-    " mc AS (SELECT sequence_id, step, grouping(step) AS g,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'sent') AS sent,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'failed') AS failed,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE state = 'unknown') AS unknown,"
-    "   count(*) FILTER (WHERE state IN ('queued','claimed','sending','retry')) AS pending"
-    "  FROM messages WHERE sequence_id IN (SELECT id FROM seqs)"
-    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
-    " ec AS (SELECT sequence_id, step, grouping(step) AS g,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'open' AND NOT machine) AS opened,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'open' AND machine) AS opened_machine,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'click' AND NOT machine) AS clicked,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'click' AND machine) AS clicked_machine,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'reply') AS replied,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'auto_reply') AS auto_replied,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'bounce') AS bounced,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'unsubscribe') AS unsubscribed,"
-    "   count(DISTINCT candidate_id) FILTER (WHERE type = 'handoff') AS handed_off"
-    "  FROM events WHERE sequence_id IN (SELECT id FROM seqs) AND step IS NOT NULL"
-    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
-    " lc AS (SELECT sequence_id, step, grouping(step) AS g,"
-    "   jsonb_object_agg(link, n) AS links FROM ("
-    "    SELECT sequence_id, step, detail->>'link' AS link, count(DISTINCT candidate_id) AS n"
-    "    FROM events WHERE sequence_id IN (SELECT id FROM seqs) AND type = 'click'"
-    "     AND NOT machine AND step IS NOT NULL AND detail ? 'link'"
-    "    GROUP BY GROUPING SETS ((sequence_id, step, detail->>'link'), (sequence_id, detail->>'link'))) x"
-    "  GROUP BY GROUPING SETS ((sequence_id, step), (sequence_id))),"
+    " ms AS (SELECT m.sequence_id, m.step,"
+    "   count(*) FILTER (WHERE m.state = 'sent') AS sent,"
+    "   count(*) FILTER (WHERE m.state = 'failed') AS failed,"
+    "   count(*) FILTER (WHERE m.state = 'unknown') AS unknown,"
+    "   count(*) FILTER (WHERE m.state IN ('queued','claimed','sending','retry')) AS pending,"
+    "   count(*) FILTER (WHERE m.state = 'sent' AND (m.step <= 1"
+    "    OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.enrollment_id = m.enrollment_id"
+    "                   AND p.step < m.step AND p.state = m.state))) AS first_sent,"
+    "   count(*) FILTER (WHERE m.state = 'failed' AND (m.step <= 1"
+    "    OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.enrollment_id = m.enrollment_id"
+    "                   AND p.step < m.step AND p.state = m.state))) AS first_failed,"
+    "   count(*) FILTER (WHERE m.state = 'unknown' AND (m.step <= 1"
+    "    OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.enrollment_id = m.enrollment_id"
+    "                   AND p.step < m.step AND p.state = m.state))) AS first_unknown"
+    "  FROM messages m WHERE m.sequence_id IN (SELECT id FROM seqs)"
+    "  GROUP BY m.sequence_id, m.step),"
+    " mc AS (SELECT sequence_id, step, 0 AS g, sent, failed, unknown, pending FROM ms"
+    "  UNION ALL"
+    "  SELECT sequence_id, NULL, 1, sum(first_sent)::bigint, sum(first_failed)::bigint,"
+    "   sum(first_unknown)::bigint, sum(pending)::bigint FROM ms GROUP BY sequence_id),"
+    " pc AS (SELECT p.sequence_id, p.step, p.kind, count(*) AS n FROM stats_people p"
+    "  WHERE p.sequence_id IN (SELECT id FROM seqs)"
+    "  GROUP BY p.sequence_id, p.step, p.kind),"
+    " ec AS (SELECT t.sequence_id, nullif(t.step, 0) AS step, (t.step = 0)::integer AS g,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'opened'), 0)::bigint AS opened,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'opened_machine'), 0)::bigint AS opened_machine,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'clicked'), 0)::bigint AS clicked,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'clicked_machine'), 0)::bigint AS clicked_machine,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'replied'), 0)::bigint AS replied,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'auto_replied'), 0)::bigint AS auto_replied,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'bounced'), 0)::bigint AS bounced,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'unsubscribed'), 0)::bigint AS unsubscribed,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'handed_off'), 0)::bigint AS handed_off"
+    "  FROM (SELECT sequence_id, step FROM stats_steps WHERE sequence_id IN (SELECT id FROM seqs)"
+    "        UNION SELECT sequence_id, 0 FROM stats_steps"
+    "        WHERE sequence_id IN (SELECT id FROM seqs)) t"
+    "  LEFT JOIN pc ON pc.sequence_id = t.sequence_id AND pc.step = t.step"
+    "  GROUP BY t.sequence_id, t.step),"
+    " lc AS (SELECT sequence_id, nullif(step, 0) AS step, (step = 0)::integer AS g,"
+    "   jsonb_object_agg(substr(kind, 6), n) AS links"
+    "  FROM pc WHERE kind LIKE 'link:%' GROUP BY sequence_id, step),"
     " rows AS (SELECT coalesce(mc.sequence_id, ec.sequence_id) AS sequence_id,"
     "   coalesce(mc.step, ec.step) AS step, coalesce(mc.g, ec.g) AS g,"
     "   jsonb_build_object("
@@ -68,7 +95,7 @@ static const char stats_sql[] =
     "   AND v.type IN ('open', 'click', 'reply')"
     "  WHERE m.sequence_id IN (SELECT id FROM seqs) AND m.variant IS NOT NULL"
     "  GROUP BY m.sequence_id, m.step, m.variant),"
-    " vr AS (SELECT coalesce(vl.sequence_id, vc.sequence_id) AS sequence_id,"
+    " vr AS MATERIALIZED (SELECT coalesce(vl.sequence_id, vc.sequence_id) AS sequence_id,"
     "   coalesce(vl.step, vc.step) AS step, coalesce(vl.variant, vc.variant) AS variant,"
     "   jsonb_build_object('variant', coalesce(vl.variant, vc.variant),"
     "    'sent', coalesce(vc.sent, 0), 'opened', coalesce(vc.opened, 0),"

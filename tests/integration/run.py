@@ -26,6 +26,7 @@ SLOW = {
     "test_oauth": 75,
     "test_senders": 3,
     "test_intent_e2e": 12,
+    "test_stats_summary": 20,
 }
 
 
