@@ -14,7 +14,9 @@ static const char figures_sql[] =
     "UNION ALL SELECT 'events', type, machine::text, count(*) FROM events GROUP BY type, machine "
     "UNION ALL SELECT 'due', '', '', count(*) FROM enrollments "
     "WHERE state = 'active' AND next_due_at <= now() "
-    "UNION ALL SELECT 'handoffs', state, '', count(*) FROM handoffs GROUP BY state";
+    "UNION ALL SELECT 'handoffs', state, '', count(*) FROM handoffs GROUP BY state "
+    "UNION ALL SELECT 'sender_sent', sender, '', sent FROM sender_usage "
+    "WHERE day = (now() AT TIME ZONE 'UTC')::date";
 
 /* SMTP transactions take milliseconds on a local relay and up to the
  * timeout on a sick one. */
@@ -134,6 +136,9 @@ static void met_snapshot(struct wb_metrics *m, PGresult *res)
         {"events", "warmbench_events", "Stored events by type; machine=true for proxies and scanners.", "type"},
         {"due", "warmbench_due_enrollments", "Active enrollments whose next step is due now.", NULL},
         {"handoffs", "warmbench_handoffs", "ATS handoffs by delivery state.", "state"},
+        {"sender_sent", "warmbench_sender_sent_today",
+         "SMTP transactions each sender started today (UTC), as its daily_limit counts them.",
+         "sender"},
     };
     int rows = PQntuples(res);
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {

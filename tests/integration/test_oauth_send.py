@@ -111,6 +111,9 @@ class OAuthSendTest(harness.WbTestCase):
             self.assertNotIn(t, log)
         metrics = self.metrics()
         self.assertIn('warmbench_oauth_token_renewals_total{sender="ana",provider="test"}', metrics)
+        self.assertIn('warmbench_sender_sent_today{sender="ben"} 12', metrics)
+        self.assertIn('warmbench_sender_oauth_state{sender="ana",provider="test",state="ok"} 1',
+                      metrics)
 
     def test_replies_read_from_each_senders_mailbox_once(self):
         self.start_all(1, mailboxes=True)
