@@ -27,6 +27,7 @@ struct wb_mail {
     const char *message_id;   /* without <> */
     const char *in_reply_to;  /* without <>, or NULL; also sent as References */
     const char *list_unsubscribe_url; /* or NULL */
+    const char *feedback_id;  /* Feedback-ID (Gmail's feedback loop), or NULL */
     time_t date;
 };
 

@@ -20,6 +20,7 @@ struct wb_claimed {
     json_t *attrs;          /* object, never NULL */
     char *thread_id;        /* Message-ID of step 1, or NULL */
     char *consent;          /* opt_in, legitimate_interest or NULL */
+    char *sender;           /* the sender it was claimed for; NULL: the step's */
 };
 
 struct wb_rendered {
@@ -29,6 +30,7 @@ struct wb_rendered {
     char *message_id, *rcpt, *envelope_from, *subject, *text, *html;
     char *in_reply_to, *unsub_url, *to_name;
     char *from_name, *from_email, *reply_to;
+    char *feedback_id;      /* STEP:SEQUENCE:SENDER:warmbench */
 };
 
 /* Fills out; step 1 of a legitimate_interest candidate carries the

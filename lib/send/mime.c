@@ -1,6 +1,8 @@
 /* Builds one outgoing message for libcurl's SMTP upload (see mime.h). */
 #include "warmbench/mime.h"
 #include "warmbench/util.h"
+#include <ctype.h>
+#include <stdbool.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -193,6 +195,19 @@ static void mime_mailbox(struct wb_buf *b, const char *field, const char *name, 
     }
 }
 
+/* Feedback-ID fields are colon-separated identifiers: nothing that could
+ * end the header or start another. */
+static bool mime_feedback_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 200)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(":._-", *s))
+            return false;
+    return true;
+}
+
 static const char *mime_check(const struct wb_mail *m)
 {
     if (!wb_mime_addr_ok(m->from_email))
@@ -207,6 +222,8 @@ static const char *mime_check(const struct wb_mail *m)
         return "bad In-Reply-To id";
     if (m->list_unsubscribe_url && !mime_url_ok(m->list_unsubscribe_url))
         return "bad List-Unsubscribe URL";
+    if (m->feedback_id && !mime_feedback_id_ok(m->feedback_id))
+        return "bad Feedback-ID";
     if (!m->text && !m->html)
         return "message has neither a text nor an HTML part";
     return NULL;
@@ -232,6 +249,8 @@ static void mime_headers(struct wb_buf *b, const struct wb_mail *m)
         wb_buf_printf(b, "List-Unsubscribe: <%s>\r\n"
                          "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                       m->list_unsubscribe_url);
+    if (m->feedback_id)
+        wb_buf_printf(b, "Feedback-ID: %s\r\n", m->feedback_id);
     wb_buf_puts(b, "MIME-Version: 1.0\r\n");
 }
 

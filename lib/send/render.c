@@ -5,6 +5,7 @@
 #include "warmbench/render.h"
 #include "warmbench/tokens.h"
 #include "warmbench/util.h"
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,20 @@ int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
     return (int)(h % n_variants);
 }
 
+/* Feedback-ID: STEP:SEQUENCE:SENDER:warmbench (SPEC "Deliverability"), so
+ * a provider's feedback loop reports complaints per step; a byte an
+ * identifier may not hold becomes '_'. */
+static char *rnd_feedback_id(int step, const char *seq, const char *sender)
+{
+    char *s = wb_xasprintf("%d:%s:%s:warmbench", step, seq, sender);
+    for (char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(":._-", *p))
+            *p = '_';
+    if (strlen(s) > 200)
+        s[200] = '\0';
+    return s;
+}
+
 static char *rnd_envelope(const struct wb_config *cfg, const struct wb_sender *s, int64_t id)
 {
     char tok[WB_TOKEN_MAX];
@@ -181,9 +196,13 @@ int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb
                  c->sequence, c->step);
         return -1;
     }
-    x.sender = wb_config_sender(cfg, x.seq->sender);
+    const char *fallback = NULL;
+    const char *sid = c->sender ? c->sender : wb_step_sender(x.seq, (size_t)c->step - 1, &fallback);
+    if (!sid)
+        sid = fallback; /* an owner step previewed without a claim */
+    x.sender = sid ? wb_config_sender(cfg, sid) : NULL;
     if (!x.sender) {
-        snprintf(err, errsz, "sender \"%s\" is not configured", x.seq->sender);
+        snprintf(err, errsz, "sender \"%s\" is not configured", sid ? sid : "(none)");
         return -1;
     }
     const struct wb_step *st = &x.seq->steps[c->step - 1];
@@ -216,6 +235,7 @@ int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb
     out->from_name = wb_xstrdup(x.sender->from_name ? x.sender->from_name : "");
     out->from_email = wb_xstrdup(x.sender->from_email);
     out->reply_to = x.sender->reply_to ? wb_xstrdup(x.sender->reply_to) : NULL;
+    out->feedback_id = rnd_feedback_id(c->step, x.seq->id, x.sender->id);
     return 0;
 }
 
@@ -233,6 +253,7 @@ void wb_rendered_mail(const struct wb_rendered *r, struct wb_mail *m)
     m->message_id = r->message_id;
     m->in_reply_to = r->in_reply_to;
     m->list_unsubscribe_url = r->unsub_url;
+    m->feedback_id = r->feedback_id;
     m->date = time(NULL);
 }
 
@@ -240,7 +261,8 @@ void wb_rendered_free(struct wb_rendered *r)
 {
     char **all[] = {&r->message_id, &r->rcpt,      &r->envelope_from, &r->subject,
                     &r->text,       &r->html,      &r->in_reply_to,   &r->unsub_url,
-                    &r->to_name,    &r->from_name, &r->from_email,    &r->reply_to};
+                    &r->to_name,    &r->from_name, &r->from_email,    &r->reply_to,
+                    &r->feedback_id};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);
         *all[i] = NULL;
@@ -250,7 +272,8 @@ void wb_rendered_free(struct wb_rendered *r)
 void wb_claimed_free(struct wb_claimed *c)
 {
     char **all[] = {&c->sequence, &c->message_id, &c->email,    &c->first_name, &c->last_name,
-                    &c->title,    &c->company,    &c->location, &c->thread_id, &c->consent};
+                    &c->title,    &c->company,    &c->location, &c->thread_id, &c->consent,
+                    &c->sender};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);
         *all[i] = NULL;

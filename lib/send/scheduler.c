@@ -316,6 +316,7 @@ static void sched_take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     }
     c.thread_id = sched_col(r, i, WB_CLAIM_THREAD_ID);
     c.consent = sched_col(r, i, WB_CLAIM_CONSENT);
+    c.sender = wb_xstrdup(s->cfg->senders[s->sender_i].id); /* whom the claim was for */
     struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;
     it->lane = s->claim_lane;

@@ -90,6 +90,7 @@ class OAuthSendTest(harness.WbTestCase):
         for m in got:
             self.assertEqual(m["auth_user"], "%s@example.com" % name)
             self.assertTrue(all(r.startswith(name + "-") for r in m["rcpt_tos"]), m["rcpt_tos"])
+            self.assertEqual(m["msg"]["Feedback-ID"], "1:for-%s:%s:warmbench" % (name, name))
 
     def test_two_senders_tokens_renewed_while_sending(self):
         # One mail a second per sender, for 12 s: tokens live 3 s.

@@ -221,6 +221,26 @@ START_TEST(test_setup_refuses_and_builds)
 }
 END_TEST
 
+/* Feedback-ID is carried as built, and nothing that could end the header
+ * gets in. */
+START_TEST(test_feedback_id)
+{
+    struct wb_mail m = {.from_email = "ana@example.com", .to_email = "x@example.org",
+                        .subject = "s", .text = "hello", .message_id = "1@example.com",
+                        .feedback_id = "2:nurture:ana:warmbench"};
+    struct wb_mail_handles h = {0};
+    char err[128];
+    ck_assert_int_eq(wb_mail_prepare(&m, &h, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(h.raw, "\r\nFeedback-ID: 2:nurture:ana:warmbench\r\n"));
+    wb_mail_handles_free(&h);
+    m.feedback_id = "2:nurture:ana\r\nBcc: x@evil.example";
+    ck_assert_int_eq(wb_mail_prepare(&m, &h, err, sizeof err), -1);
+    ck_assert_str_eq(err, "bad Feedback-ID");
+    m.feedback_id = "";
+    ck_assert_int_eq(wb_mail_prepare(&m, &h, err, sizeof err), -1);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("mime");
@@ -233,6 +253,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_quoted_printable);
     tcase_add_test(tc, test_addr_ok);
     tcase_add_test(tc, test_setup_refuses_and_builds);
+    tcase_add_test(tc, test_feedback_id);
     suite_add_tcase(s, tc);
     return s;
 }
