@@ -15,55 +15,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* $1: the ready threshold. wb_pool_ledger (sql/functions/090_report.sql) pairs each
- * candidate with their suppression and keeps the suppressions of erased
- * people: every scalar figure is one aggregate over one scan of it, with
- * filters, rather than a chain of materialized steps that copied the
- * million rows four times. The tags are counted per distinct tag array
- * first (g: a pool has far fewer combinations than people), then each
+/* $1: the ready threshold, $2 the half-life (read first, so that
+ * wb_score_decay, given a plain value, is inlined: called per row, as with
+ * a sub-select argument, it cost 2 us a candidate). Everything but the
+ * deciles is one scan of wb_pool_ledger (sql/functions/090_report.sql:
+ * each candidate with their suppression, and the suppressions of erased
+ * people) grouped by tag array (g: a pool has far fewer tag combinations
+ * than people): the scalar figures are sums of the groups' counts, and a
+ * tag's size and ready count sums over the arrays that hold it (each
  * array's distinct tags, so a tag repeated in one candidate's array counts
- * once without a DISTINCT per candidate (a hash table each, half of this
- * statement's time at a million). g's pool is the ledger's (candidates
- * without a suppression of their address), written out: through the view
- * the planner expects one row and sorts the million instead of hashing
- * them. The current score is wb_score_now's
- * (sql/functions/040_scoring.sql: a score without score_at is not decayed), taken
- * apart so that the half-life is read once and wb_score_decay, given plain
- * columns, is inlined: called per row, wb_score_now cost 25 us a
- * candidate. */
+ * once). That aggregate has only counts, so PostgreSQL can split the scan
+ * among parallel workers; the deciles (d), an ordered-set aggregate, read
+ * the ledger once more. The dates are sub-selects, computed once, not a
+ * CTE, which would keep the workers out. Before, a materialized CTE fed
+ * both passes in one process (README "Scale"). The current score is
+ * wb_score_now's (sql/functions/040_scoring.sql: a score without score_at
+ * is not decayed), taken apart as said. */
+#define POOL_ROWS \
+    "(SELECT l.tags, l.candidate_id, l.suppression_id, l.created_at, l.left_at," \
+    "   l.left_pool, l.last_engaged_at," \
+    "   l.candidate_id IS NOT NULL AND l.suppression_id IS NULL AS in_pool," \
+    "   CASE WHEN l.score_at IS NULL THEN l.score" \
+    "    ELSE wb_score_decay(l.score, wb_days_between(l.score_at, now()), $2::float8)" \
+    "   END AS score" \
+    "  FROM wb_pool_ledger l) j"
 static const char pool_sql[] =
-    "WITH t AS MATERIALIZED (SELECT now() - interval '30 days' AS d30,"
-    "   now() - interval '90 days' AS d90, wb_score_half_life() AS half_life),"
-    " a AS (SELECT count(j.candidate_id) AS candidates,"
+    "WITH g AS (SELECT j.tags,"
+    "   count(j.candidate_id) AS candidates,"
     "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.suppression_id IS NOT NULL)"
     "    AS suppressed,"
-    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.created_at >= t.d30) AS new30,"
-    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL AND j.created_at >= t.d90) AS new90,"
-    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= t.d30) AS left30,"
-    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= t.d90) AS left90,"
+    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL"
+    "    AND j.created_at >= (SELECT now() - interval '30 days')) AS new30,"
+    "   count(*) FILTER (WHERE j.candidate_id IS NOT NULL"
+    "    AND j.created_at >= (SELECT now() - interval '90 days')) AS new90,"
+    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= (SELECT now() - interval '30 days'))"
+    "    AS left30,"
+    "   count(*) FILTER (WHERE j.left_pool AND j.left_at >= (SELECT now() - interval '90 days'))"
+    "    AS left90,"
     "   count(*) FILTER (WHERE j.in_pool) AS size,"
-    "   count(*) FILTER (WHERE j.in_pool AND j.last_engaged_at >= t.d90) AS engaged,"
-    "   count(*) FILTER (WHERE j.in_pool AND coalesce(j.last_engaged_at, j.created_at) < t.d90)"
-    "    AS dormant,"
-    "   count(*) FILTER (WHERE j.in_pool AND j.score >= $1::float8 AND j.last_engaged_at >= t.d30)"
-    "    AS ready,"
-    "   percentile_cont(ARRAY[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])"
-    "    WITHIN GROUP (ORDER BY j.score) FILTER (WHERE j.in_pool) AS deciles"
-    "  FROM (SELECT l.candidate_id, l.suppression_id, l.created_at, l.left_at, l.left_pool,"
-    "    l.last_engaged_at, l.candidate_id IS NOT NULL AND l.suppression_id IS NULL AS in_pool,"
-    "    CASE WHEN l.score_at IS NULL THEN l.score"
-    "     ELSE wb_score_decay(l.score, wb_days_between(l.score_at, now()), t.half_life) END AS score"
-    "   FROM wb_pool_ledger l, t) j, t),"
-    " g AS (SELECT l.tags, count(*) AS n, count(*) FILTER (WHERE l.last_engaged_at >= t.d30 AND"
-    "    CASE WHEN l.score_at IS NULL THEN l.score"
-    "     ELSE wb_score_decay(l.score, wb_days_between(l.score_at, now()), t.half_life) END"
-    "     >= $1::float8) AS r"
-    "  FROM candidates l, t"
-    "  WHERE l.id NOT IN (SELECT c.id FROM suppressions s"
-    "                     JOIN candidates c ON lower(c.email) = lower(s.email))"
-    "  GROUP BY l.tags),"
-    " tg AS (SELECT u.tag, sum(g.n)::bigint AS size, sum(g.r)::bigint AS ready"
+    "   count(*) FILTER (WHERE j.in_pool"
+    "    AND j.last_engaged_at >= (SELECT now() - interval '90 days')) AS engaged,"
+    "   count(*) FILTER (WHERE j.in_pool AND coalesce(j.last_engaged_at, j.created_at)"
+    "    < (SELECT now() - interval '90 days')) AS dormant,"
+    "   count(*) FILTER (WHERE j.in_pool AND j.score >= $1::float8"
+    "    AND j.last_engaged_at >= (SELECT now() - interval '30 days')) AS ready"
+    "  FROM " POOL_ROWS
+    "  GROUP BY j.tags),"
+    " d AS (SELECT percentile_cont(ARRAY[0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])"
+    "   WITHIN GROUP (ORDER BY j.score) AS deciles"
+    "  FROM " POOL_ROWS " WHERE j.in_pool),"
+    " a AS (SELECT coalesce(sum(candidates), 0)::bigint AS candidates,"
+    "   coalesce(sum(suppressed), 0)::bigint AS suppressed,"
+    "   coalesce(sum(new30), 0)::bigint AS new30, coalesce(sum(new90), 0)::bigint AS new90,"
+    "   coalesce(sum(left30), 0)::bigint AS left30, coalesce(sum(left90), 0)::bigint AS left90,"
+    "   coalesce(sum(size), 0)::bigint AS size, coalesce(sum(engaged), 0)::bigint AS engaged,"
+    "   coalesce(sum(dormant), 0)::bigint AS dormant, coalesce(sum(ready), 0)::bigint AS ready,"
+    "   (SELECT deciles FROM d) AS deciles"
+    "  FROM g),"
+    " tg AS (SELECT u.tag, sum(g.size)::bigint AS size, sum(g.ready)::bigint AS ready"
     "  FROM g CROSS JOIN LATERAL (SELECT DISTINCT x AS tag FROM unnest(g.tags) x) u"
+    "  WHERE g.size > 0"
     "  GROUP BY u.tag)"
     " SELECT jsonb_build_object("
     "  'size', a.size, 'candidates', a.candidates, 'suppressed', a.suppressed,"
@@ -159,14 +170,32 @@ static void pool_print_text(FILE *out, json_t *doc)
     pool_print_ready(out, json_object_get(doc, "ready"));
 }
 
+/* The half-life as stored (wb_score_half_life), as text, or NULL after
+ * reporting. */
+static char *pool_half_life(PGconn *c)
+{
+    PGresult *r = wb_db_exec(c, PGRES_TUPLES_OK, "reading pool health",
+                             "SELECT wb_score_half_life()::text", 0, NULL);
+    if (!r)
+        return NULL;
+    char *v = wb_xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
 json_t *wb_pool_query(PGconn *c, const struct wb_config *cfg)
 {
     struct wb_scoring s;
     wb_scoring_from_config(cfg, &s);
     char *threshold = wb_xasprintf("%.17g", s.ready_threshold);
     wb_scoring_free(&s);
-    const char *p[] = {threshold};
-    json_t *doc = wb_db_json(c, "reading pool health", pool_sql, 1, p);
+    char *half_life = pool_half_life(c);
+    json_t *doc = NULL;
+    if (half_life) {
+        const char *p[] = {threshold, half_life};
+        doc = wb_db_json(c, "reading pool health", pool_sql, 2, p);
+    }
+    free(half_life);
     free(threshold);
     return doc;
 }

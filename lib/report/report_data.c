@@ -13,22 +13,40 @@
     " ELSE $1::date::timestamp AT TIME ZONE 'UTC' END AS since)"
 
 /* Counts of people per sequence and step, as `warmbench stats` counts them
- * (so the two agree), limited to what happened since $1. Events are
- * reduced to distinct (sequence, step, type, person) first, by hashing,
- * which is cheaper than a sorted count(DISTINCT) per column. */
+ * (so the two agree), limited to what happened since $1. Messages as stats
+ * counts them: a step's people are its messages, and across steps a person
+ * counts at their first step sent in the window. Events: without --since,
+ * the people stats_people keeps (sql/functions/092_stats.sql), a count of
+ * rows; with it, events are reduced to distinct (sequence, step, type,
+ * person) first, by hashing, which is cheaper than a sorted
+ * count(DISTINCT) per column. The branch that does not apply is not run
+ * (its condition is a one-time filter on $1). */
 static const char funnel_sql[] =
     "WITH " SINCE_CTE ","
-    " mc AS (SELECT m.sequence_id, m.step, grouping(m.step) AS g,"
-    "   count(DISTINCT m.candidate_id) FILTER (WHERE m.state = 'sent') AS sent"
-    "  FROM messages m, p WHERE coalesce(m.sent_at, m.created_at) >= p.since"
-    "  GROUP BY GROUPING SETS ((m.sequence_id, m.step), (m.sequence_id))),"
+    " ms AS (SELECT m.sequence_id, m.step, count(*) AS sent,"
+    "   count(*) FILTER (WHERE m.step <= 1 OR NOT EXISTS (SELECT 1 FROM messages q"
+    "    WHERE q.enrollment_id = m.enrollment_id AND q.step < m.step AND q.state = 'sent'"
+    "     AND coalesce(q.sent_at, q.created_at) >= p.since)) AS first_sent"
+    "  FROM messages m, p WHERE m.state = 'sent' AND coalesce(m.sent_at, m.created_at) >= p.since"
+    "  GROUP BY m.sequence_id, m.step),"
+    " mc AS (SELECT sequence_id, step, 0 AS g, sent FROM ms"
+    "  UNION ALL SELECT sequence_id, NULL, 1, sum(first_sent)::bigint FROM ms"
+    "  GROUP BY sequence_id),"
     " d AS MATERIALIZED (SELECT DISTINCT e.sequence_id, e.step, e.type, e.candidate_id"
-    "  FROM events e, p WHERE e.at >= p.since AND e.sequence_id IS NOT NULL AND e.step IS NOT NULL"
+    "  FROM events e, p WHERE $1::text IS NOT NULL"
+    "   AND e.at >= p.since AND e.sequence_id IS NOT NULL AND e.step IS NOT NULL"
     "   AND e.type IN ('open', 'click', 'reply', 'bounce', 'unsubscribe', 'handoff')"
     "   AND NOT (e.machine AND e.type IN ('open', 'click'))),"
     " dn AS (SELECT sequence_id, step, 0 AS g, type, count(*) AS n FROM d GROUP BY 1, 2, 4"
     "  UNION ALL SELECT sequence_id, NULL, 1, type, count(*)"
-    "  FROM (SELECT DISTINCT sequence_id, type, candidate_id FROM d) x GROUP BY 1, 4),"
+    "  FROM (SELECT DISTINCT sequence_id, type, candidate_id FROM d) x GROUP BY 1, 4"
+    "  UNION ALL SELECT sequence_id, nullif(step, 0), (step = 0)::integer,"
+    "   CASE kind WHEN 'opened' THEN 'open' WHEN 'clicked' THEN 'click'"
+    "    WHEN 'replied' THEN 'reply' WHEN 'bounced' THEN 'bounce'"
+    "    WHEN 'unsubscribed' THEN 'unsubscribe' ELSE 'handoff' END, count(*)"
+    "  FROM stats_people WHERE $1::text IS NULL"
+    "   AND kind IN ('opened', 'clicked', 'replied', 'bounced', 'unsubscribed', 'handed_off')"
+    "  GROUP BY sequence_id, step, kind),"
     " ec AS (SELECT sequence_id, step, g,"
     "   coalesce(sum(n) FILTER (WHERE type = 'open'), 0) AS opened,"
     "   coalesce(sum(n) FILTER (WHERE type = 'click'), 0) AS clicked,"
