@@ -10,6 +10,7 @@
  * libcurl's imap_done waits for a FETCH's tagged OK with a blocking poll,
  * which on the loop stalled everything else for a server round trip. */
 #include "warmbench/mailbox.h"
+#include "warmbench/arf.h"
 #include "warmbench/buf.h"
 #include "warmbench/curl_thread.h"
 #include "warmbench/engine.h"
@@ -112,6 +113,7 @@ struct msg {
     bool has_bounce;
     int64_t bounce_id;
     int64_t reply_id;
+    char feedback_type[32];  /* a complaint report's Feedback-Type */
     enum want want;
     bool event;      /* the statement in flight records an event */
 };
@@ -529,6 +531,52 @@ static json_t *mb_subject_detail(struct wb_mailbox *m)
     return j ? j : json_object();
 }
 
+static void mb_record_complaint(struct wb_mailbox *m, int64_t id)
+{
+    json_t *d = json_pack("{s:s, s:I}", "feedback_type", m->cur.feedback_type, "uid",
+                          (json_int_t)m->cur.uid);
+    mb_record(m, "complaint", id, d, m->cur.feedback_type);
+}
+
+static void mb_on_complaint_lookup(struct wb_mailbox *m, PGresult *r)
+{
+    int ok = mb_sql_ok(r, "looking up a complaint's Message-IDs");
+    if (ok <= 0) {
+        mb_fail_message(m, "database", ok < 0);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        wb_debug("mailbox: UID %" PRIu64 ": a complaint about no mail of ours", m->cur.uid);
+        mb_record(m, NULL, 0, NULL, NULL);
+        return;
+    }
+    mb_record_complaint(m, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+}
+
+/* A complaint names our mail by its VERP address (found already) or, when
+ * the provider returned only the headers, by its Message-ID. */
+static void mb_handle_complaint(struct wb_mailbox *m, const char *body)
+{
+    if (m->cur.has_bounce) {
+        mb_record_complaint(m, m->cur.bounce_id);
+        return;
+    }
+    char *ids[WB_ARF_MAX_IDS];
+    size_t n = wb_arf_message_ids(body, m->in.len, ids);
+    if (!n) {
+        wb_debug("mailbox: UID %" PRIu64 ": a complaint naming no mail", m->cur.uid);
+        mb_record(m, NULL, 0, NULL, NULL);
+        return;
+    }
+    char *arr = wb_pg_array_str(ids, n, 0);
+    const char *p[] = {arr};
+    if (mb_query(m, Q_LOOKUP, 1, p, mb_on_complaint_lookup) < 0)
+        mb_fail_message(m, "database unavailable", false);
+    free(arr);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+}
+
 static void mb_handle_bounce(struct wb_mailbox *m)
 {
     char status[16];
@@ -538,6 +586,11 @@ static void mb_handle_bounce(struct wb_mailbox *m)
         wb_mail_bounce_message(&c->h, body, m->in.len, m->s->bounce_domain, m->s->secret,
                                m->s->secret_len, &c->bounce_id) == 0)
         c->has_bounce = true;
+    if (wb_arf_feedback_type(&c->h, body, m->in.len, c->feedback_type,
+                             sizeof c->feedback_type) == 0) {
+        mb_handle_complaint(m, body);
+        return;
+    }
     bool st = wb_mail_dsn_status(&c->h, body, m->in.len, status) == 0;
     if (c->has_bounce && st && (status[0] == '5' || status[0] == '4')) {
         json_t *d = json_pack("{s:s, s:s, s:I}", "kind", status[0] == '5' ? "hard" : "soft",

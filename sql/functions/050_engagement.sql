@@ -3,7 +3,7 @@
 -- the moment its event is stored.
 
 -- Ends every active enrollment of a candidate and suppresses the address
--- (unsubscribe, hard bounce, an "unsubscribe" reply).
+-- (unsubscribe, hard bounce, an "unsubscribe" reply, a complaint).
 CREATE OR REPLACE FUNCTION wb_suppress_candidate(p_candidate bigint, p_reason text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -45,7 +45,7 @@ BEGIN
         RETURNING id, sequence_id, type, machine, detail, at
     )
     SELECT count(*), array_agg(i.id ORDER BY i.at, i.id) FILTER (WHERE NOT i.machine AND (
-               i.type = 'unsubscribe'
+               i.type IN ('unsubscribe', 'complaint')
             OR (i.type = 'reply' AND i.detail->>'intent' = 'unsubscribe')
             OR (i.type = 'bounce' AND i.detail->>'kind' = 'hard')
             OR (NOT (i.type = 'bounce' AND i.detail->>'kind' IS DISTINCT FROM 'hard')
@@ -61,11 +61,12 @@ BEGIN
         WHERE e.id = ANY (todo)
         ORDER BY e.at, e.id
     LOOP
-        IF ev.type = 'unsubscribe'
+        IF ev.type IN ('unsubscribe', 'complaint')
            OR (ev.type = 'reply' AND ev.detail->>'intent' = 'unsubscribe')
            OR (ev.type = 'bounce' AND ev.detail->>'kind' = 'hard') THEN
             PERFORM wb_suppress_candidate(ev.candidate_id,
-                CASE ev.type WHEN 'bounce' THEN 'bounce' ELSE 'unsubscribe' END);
+                CASE ev.type WHEN 'bounce' THEN 'bounce' WHEN 'complaint' THEN 'complaint'
+                     ELSE 'unsubscribe' END);
         END IF;
         -- A soft bounce is temporary: it matches no rule.
         CONTINUE WHEN ev.type = 'bounce' AND ev.detail->>'kind' IS DISTINCT FROM 'hard';

@@ -177,6 +177,44 @@ class MailboxTest(harness.WbTestCase):
         self.stop_poller(p)
         self.assertEqual(self.scalar("SELECT count(*) FROM events"), total)
 
+    def arf(self, original_headers):
+        return imapd.message(
+            [("From", "staff@fbl.mail.example"), ("To", "fbl@example.com"),
+             ("Subject", "complaint about message from 192.0.2.1"), ("MIME-Version", "1.0"),
+             ("Content-Type", 'multipart/report; report-type=feedback-report; boundary="FB"')],
+            "--FB\nContent-Type: text/plain\n\nThis is an email abuse report.\n\n"
+            "--FB\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+            "User-Agent: FBL/1.0\nVersion: 1\n\n"
+            "--FB\nContent-Type: text/rfc822-headers\n\n" + original_headers + "--FB--\n")
+
+    def test_complaints_suppress(self):
+        """ARF reports (RFC 5965): found by the VERP address in the returned
+        headers, or by the Message-ID alone; each records a complaint,
+        suppresses the address and ends the enrollment."""
+        f = self.person("fay")      # named by her VERP Return-Path
+        g = self.person("gus")      # named by the Message-ID only
+        h = self.person("hal")      # untouched
+        tok = self.token(f[2])
+        self.imap.deliver(self.arf(f"Return-Path: <b+{tok}@bounces.example.com>\n"
+                                   f"From: Ana <ana@example.com>\nMessage-ID: <{f[3]}>\n"))
+        self.imap.deliver(self.arf(f"From: Ana <ana@example.com>\nMessage-ID: <{g[3]}>\n"))
+        # A complaint about a mail that is not ours changes nothing.
+        self.imap.deliver(self.arf("Message-ID: <someone-else@example.org>\n"))
+        p = self.start_poller()
+        self.wait_uid(3, p)
+        self.stop_poller(p)
+        for who in (f, g):
+            ev = self.events(who[2])
+            self.assertEqual(len(ev), 1, ev)
+            self.assertEqual(ev[0][0], "complaint")
+            self.assertEqual(json.loads(ev[0][1])["feedback_type"], "abuse")
+            self.assertEqual(self.state(who[1]), "stopped:complaint")
+        self.assertEqual(self.scalar("SELECT string_agg(email || ':' || reason, ' ' ORDER BY email) "
+                                     "FROM suppressions"),
+                         "fay@corp.example:complaint gus@corp.example:complaint")
+        self.assertEqual(self.events(h[2]), [])
+        self.assertEqual(self.state(h[1]), "active:")
+
     def test_stop_mid_poll_then_restart_records_each_once(self):
         n = 200
         self.sql(f"""
