@@ -315,3 +315,34 @@ class RefsTest(WbTestCase):
                              capture_output=True, text=True)
         self.assertNotEqual(err.returncode, 0)
         self.assertIn("events_candidate_id_fkey", err.stderr)
+
+
+class ImportHashTest(WbTestCase):
+    """import checks each address's salted hash against the suppression
+    list itself (lib/pool/import.c) and leaves non-ASCII addresses to SQL:
+    the verdicts are the database's own."""
+
+    def test_suppressed_by_hash_only(self):
+        self.config()
+        self.wb("migrate", check=0)
+        for addr in ("MiXed@Example.com", "Ñandú@example.com", "plain@example.com"):
+            self.sql(f"SELECT * FROM wb_forget('{addr}')")
+        self.assertEqual(self.scalar("SELECT count(*) FROM suppressions WHERE email IS NULL"), "3")
+        csv = ("email,first_name\n"
+               "  mixed@example.COM ,A\n"      # spaces and case: same hash
+               "Ñandú@example.com,B\n"         # non-ASCII: SQL computes it
+               "plain@example.com,C\n"
+               "plain2@example.com,D\n"
+               "\tmixed@example.com,E\n")      # a tab is not trimmed: not an address
+        path = self.tmp + "/hash.csv"
+        with open(path, "w") as f:
+            f.write(csv)
+        out = self.wb("import", path, check=0)
+        self.assertIn("imported 1, updated 0, rejected 4", out.stdout)
+        report = out.stdout + out.stderr
+        self.assertEqual(report.count(": suppressed"), 3, report)
+        self.assertIn(":6: invalid email address", report)
+        self.assertEqual(self.sql("SELECT email FROM candidates"), [["plain2@example.com"]])
+        want = self.sql("SELECT wb_email_hash('Ñandú@example.com') = "
+                        "wb_email_hash(' Ñandú@example.com ')")
+        self.assertEqual(want, [["t"]])
