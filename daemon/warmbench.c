@@ -9,6 +9,7 @@
 #include "warmbench/handoff_cli.h"
 #include "warmbench/import.h"
 #include "warmbench/login_cli.h"
+#include "warmbench/pause_cli.h"
 #include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
 #include "warmbench/privacy.h"
@@ -50,6 +51,8 @@ static const char usage_text[] =
     "  rescore                           recompute every engagement score from the events\n"
     "  senders [--json]                  per sender: state, sent today, bounces, mailbox\n"
     "  login SENDER                      OAuth 2.0 device sign-in; stores the sender's token\n"
+    "  pause --sender S [--reason TEXT]  claim nothing more for a sender\n"
+    "  resume --sender S                 lift a sender's pause (its guard's too)\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -79,6 +82,8 @@ struct args {
     bool unknown;      /* messages --unknown */
     const char *requeue;
     bool all;
+    const char *sender; /* pause/resume --sender */
+    const char *reason; /* pause --reason */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -106,7 +111,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"retry", required_argument, NULL, 'r'},  {"attribution", no_argument, NULL, 'A'},
         {"html", required_argument, NULL, 'H'},   {"since", required_argument, NULL, 'S'},
         {"unknown", no_argument, NULL, 'U'},      {"requeue", required_argument, NULL, 'Q'},
-        {"all", no_argument, NULL, 'a'},          {NULL, 0, NULL, 0}};
+        {"all", no_argument, NULL, 'a'},          {"sender", required_argument, NULL, 'P'},
+        {"reason", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1 || optind < argc) {
@@ -132,6 +138,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'U': a->unknown = true; break;
         case 'Q': a->requeue = optarg; break;
         case 'a': a->all = true; break;
+        case 'P': a->sender = optarg; break;
+        case 'R': a->reason = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -352,6 +360,25 @@ static int cmd_senders(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_senders(c, cfg, a->json, stdout);
 }
 
+static int cmd_pause_or_resume(PGconn *c, const struct wb_config *cfg, struct args *a,
+                               bool pause)
+{
+    if (a->npos || !a->sender || (!pause && a->reason))
+        return usage_error("%s", pause ? "pause takes --sender S [--reason TEXT]"
+                                       : "resume takes --sender S");
+    return wb_cmd_pause_sender(c, cfg, a->sender, pause, a->reason, stdout, stderr);
+}
+
+static int cmd_pause(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    return cmd_pause_or_resume(c, cfg, a, true);
+}
+
+static int cmd_resume(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    return cmd_pause_or_resume(c, cfg, a, false);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -364,7 +391,7 @@ static const struct command commands[] = {
     {"forget", cmd_forget},   {"export", cmd_export},
     {"pool", cmd_pool},       {"report", cmd_report},
     {"rescore", cmd_rescore}, {"senders", cmd_senders},
-    {"login", cmd_login},
+    {"login", cmd_login},     {"pause", cmd_pause},   {"resume", cmd_resume},
 };
 
 /* The files, then the OAuth senders' token files (a loose one is the

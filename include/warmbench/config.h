@@ -50,6 +50,20 @@ struct wb_mailbox_cfg {
     int poll_s;          /* default 60 */
 };
 
+/* SPEC "Deliverability": a sender's day limit grows while it warms up, and
+ * it is paused when its hard-bounce or complaint rate passes the guard's. */
+struct wb_warmup {
+    bool enabled;                /* the sender wrote "warmup" */
+    int start, step, every_days; /* every_days defaults to 1 */
+};
+struct wb_guard {
+    double max_bounce_rate;      /* default 0.05 */
+    double max_complaint_rate;   /* default 0.003 */
+    bool has_bounce, has_complaint;
+    int min_sample;              /* default 50 */
+    int window_days;             /* default 7 */
+};
+
 struct wb_sender {
     char *id;
     char *from;        /* as written: "Ana Ruiz <ana@example.com>" */
@@ -63,6 +77,8 @@ struct wb_sender {
     struct wb_smtp_cfg smtp;
     struct wb_mailbox_cfg mailbox;
     bool own_smtp, own_mailbox; /* the sender wrote that block */
+    struct wb_warmup warmup;
+    struct wb_guard guard;      /* always set: the defaults when not written */
 };
 
 struct wb_config {

@@ -90,6 +90,20 @@ static const struct wb_cf_key ATS[] = {
     WB_CF_INT("retry_base_s", struct wb_config, ats.retry_base_s, 0, 1, 10),
     WB_CF_END};
 
+static const struct wb_cf_key WARMUP[] = {
+    WB_CF_INT("start", struct wb_warmup, start, WB_CF_REQUIRED, 1, 0),
+    WB_CF_INT("step", struct wb_warmup, step, 0, 0, 0),
+    WB_CF_INTR("every_days", struct wb_warmup, every_days, 0, 1, 365, 1),
+    WB_CF_END};
+
+static const struct wb_cf_key GUARD[] = {
+    WB_CF_NUM("max_bounce_rate", struct wb_guard, max_bounce_rate, offsetof(struct wb_guard, has_bounce)),
+    WB_CF_NUM("max_complaint_rate", struct wb_guard, max_complaint_rate,
+              offsetof(struct wb_guard, has_complaint)),
+    WB_CF_INT("min_sample", struct wb_guard, min_sample, 0, 1, 50),
+    WB_CF_INTR("window_days", struct wb_guard, window_days, 0, 1, 365, 7),
+    WB_CF_END};
+
 /* One entry of "senders"; its id is the key it is written under. */
 static const struct wb_cf_key SENDER[] = {
     WB_CF_ADDR("from", struct wb_sender, from, WB_CF_REQUIRED, SND(from_name), SND(from_email),
@@ -101,6 +115,8 @@ static const struct wb_cf_key SENDER[] = {
     WB_CF_SECT_AT("smtp", struct wb_sender, smtp, WB_CF_OVERLAY, SMTP, SND(own_smtp)),
     WB_CF_SECT_AT("mailbox", struct wb_sender, mailbox, WB_CF_OVERLAY, MAILBOX,
                   SND(own_mailbox)),
+    WB_CF_SECT_AT("warmup", struct wb_sender, warmup, 0, WARMUP, SND(warmup.enabled)),
+    WB_CF_SECT_AT("guard", struct wb_sender, guard, WB_CF_OVERLAY, GUARD, WB_CF_NONE),
     WB_CF_END};
 
 static const struct wb_cf_key LOG[] = {
@@ -361,6 +377,32 @@ static void cfg_check_sender_id(struct wb_jv *jv, const struct wb_sender *s, con
                               "letters, digits, ., -, _, @ and + (not first .)", s->id);
 }
 
+/* The guard's documented defaults where a key (or the block) is absent;
+ * a rate is a fraction. */
+static void cfg_guard_defaults(struct wb_jv *jv, struct wb_sender *s, const char *sp)
+{
+    struct wb_guard *g = &s->guard;
+    if (!g->has_bounce)
+        g->max_bounce_rate = 0.05;
+    if (!g->has_complaint)
+        g->max_complaint_rate = 0.003;
+    if (!g->min_sample)
+        g->min_sample = 50;
+    if (!g->window_days)
+        g->window_days = 7;
+    const char *names[] = {"max_bounce_rate", "max_complaint_rate"};
+    double v[] = {g->max_bounce_rate, g->max_complaint_rate};
+    for (int i = 0; i < 2; i++) {
+        if (v[i] >= 0 && v[i] <= 1)
+            continue;
+        char *gp = wb_jsonpos_child(sp, "guard"), *p = wb_jsonpos_child(gp, names[i]);
+        wb_jv_err_val(jv, p, "\"%s\" must be between 0 and 1 (a fraction of the mail sent)",
+                      names[i]);
+        free(p);
+        free(gp);
+    }
+}
+
 /* One sender's effective smtp and mailbox: its own keys, the top-level
  * block's for the rest; then the rules on what it wrote. */
 static void cfg_sender_effective(struct wb_config *c, struct wb_jv *jv, struct wb_sender *s,
@@ -386,6 +428,7 @@ static void cfg_sender_effective(struct wb_config *c, struct wb_jv *jv, struct w
     cfg_check_block(jv, c, &b);
     free(p);
     cfg_check_sender_id(jv, s, sp);
+    cfg_guard_defaults(jv, s, sp);
 }
 
 /* The top-level blocks' rules, then every sender's effective blocks. */

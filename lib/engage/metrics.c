@@ -16,7 +16,9 @@ static const char figures_sql[] =
     "WHERE state = 'active' AND next_due_at <= now() "
     "UNION ALL SELECT 'handoffs', state, '', count(*) FROM handoffs GROUP BY state "
     "UNION ALL SELECT 'sender_sent', sender, '', sent FROM sender_usage "
-    "WHERE day = (now() AT TIME ZONE 'UTC')::date";
+    "WHERE day = (now() AT TIME ZONE 'UTC')::date "
+    "UNION ALL SELECT 'sender_paused', sender, paused_reason, 1 FROM sender_guard "
+    "WHERE paused_reason IS NOT NULL";
 
 /* SMTP transactions take milliseconds on a local relay and up to the
  * timeout on a sick one. */
@@ -131,14 +133,19 @@ static void met_snapshot(struct wb_metrics *m, PGresult *res)
 {
     struct wb_buf *b = &m->figures;
     wb_buf_reset(b);
-    static const struct { const char *kind, *name, *help, *label; } fams[] = {
-        {"messages", "warmbench_messages", "Messages by state.", "state"},
-        {"events", "warmbench_events", "Stored events by type; machine=true for proxies and scanners.", "type"},
-        {"due", "warmbench_due_enrollments", "Active enrollments whose next step is due now.", NULL},
-        {"handoffs", "warmbench_handoffs", "ATS handoffs by delivery state.", "state"},
+    /* label2: a second label from the third column; without one that
+     * column is the events' machine flag. */
+    static const struct { const char *kind, *name, *help, *label, *label2; } fams[] = {
+        {"messages", "warmbench_messages", "Messages by state.", "state", NULL},
+        {"events", "warmbench_events", "Stored events by type; machine=true for proxies and scanners.", "type", NULL},
+        {"due", "warmbench_due_enrollments", "Active enrollments whose next step is due now.", NULL, NULL},
+        {"handoffs", "warmbench_handoffs", "ATS handoffs by delivery state.", "state", NULL},
         {"sender_sent", "warmbench_sender_sent_today",
          "SMTP transactions each sender started today (UTC), as its daily_limit counts them.",
-         "sender"},
+         "sender", NULL},
+        {"sender_paused", "warmbench_sender_paused",
+         "Senders paused (by their guard or an operator) until warmbench resume --sender.",
+         "sender", "reason"},
     };
     int rows = PQntuples(res);
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
@@ -153,9 +160,14 @@ static void met_snapshot(struct wb_metrics *m, PGresult *res)
                 wb_buf_printf(b, "{%s=\"", fams[f].label);
                 met_put_label(b, PQgetvalue(res, r, 1));
                 wb_buf_putc(b, '"');
-                if (*PQgetvalue(res, r, 2))
+                if (fams[f].label2) {
+                    wb_buf_printf(b, ",%s=\"", fams[f].label2);
+                    met_put_label(b, PQgetvalue(res, r, 2));
+                    wb_buf_putc(b, '"');
+                } else if (*PQgetvalue(res, r, 2)) {
                     wb_buf_printf(b, ",machine=\"%s\"",
                                   !strcmp(PQgetvalue(res, r, 2), "true") ? "true" : "false");
+                }
                 wb_buf_putc(b, '}');
             }
             wb_buf_printf(b, " %s\n", PQgetvalue(res, r, 3));

@@ -12,6 +12,7 @@
 #include "warmbench/scheduler.h"
 #include "warmbench/buf.h"
 #include "warmbench/engine.h"
+#include "warmbench/guard.h"
 #include "warmbench/log.h"
 #include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
@@ -85,6 +86,9 @@ struct wb_sched {
     struct wb_oauth *oauth;         /* NULL without OAuth senders */
     int timeout_s;                  /* the longest SMTP timeout of the pools */
     struct sched_lane *claim_lane;  /* the lane of the claim in flight */
+    struct wb_guard_state guard;    /* paused senders, days of sending (warm-up) */
+    bool guarding;                  /* a guard query is on its way */
+    bool guard_then_claim;          /* the round's claims wait for its answer */
     const struct wb_config *cfg;
     char *owner;
     bool locked, locking;           /* liveness lock held on pg_mark, or asked for */
@@ -407,7 +411,8 @@ static void sched_on_claim(PGresult *r, void *ud)
 static struct sched_lane *sched_claimable(struct wb_sched *s, const struct wb_sender *snd)
 {
     struct sched_lane *l = sched_lane_for(s, snd->id);
-    if (!l || !sched_lane_bearer(s, l) || l->n_ready >= (size_t)sched_claim_batch(l))
+    if (!l || !sched_lane_bearer(s, l) || l->n_ready >= (size_t)sched_claim_batch(l) ||
+        wb_guard_paused(&s->guard, snd->id))
         return NULL;
     return l;
 }
@@ -425,7 +430,7 @@ static void sched_claim_next(struct wb_sched *s)
     const struct wb_sender *snd = &cfg->senders[s->sender_i];
     char batch[16], daily[16], gap[16], lease[16];
     snprintf(batch, sizeof batch, "%d", sched_claim_batch(s->claim_lane));
-    snprintf(daily, sizeof daily, "%d", snd->daily_limit);
+    snprintf(daily, sizeof daily, "%d", wb_guard_day_limit(&s->guard, snd));
     snprintf(gap, sizeof gap, "%d", snd->min_interval_s);
     snprintf(lease, sizeof lease, "%d", sched_claim_lease_s(s));
     /* The claim makes each Message-ID, in the From address's domain. */
@@ -436,6 +441,7 @@ static void sched_claim_next(struct wb_sched *s)
 }
 
 static void sched_release_lane(struct wb_sched *s, struct sched_lane *l);
+static void sched_release_sender(struct wb_sched *s, const char *sender);
 
 static void sched_phase_claim(struct wb_sched *s)
 {
@@ -446,6 +452,52 @@ static void sched_phase_claim(struct wb_sched *s)
             sched_release_lane(s, &s->lanes[i]);
     s->sender_i = 0;
     sched_claim_next(s);
+}
+
+/* The guard paused a sender: said loudly, and what was claimed for it
+ * goes back to the queue. */
+static void sched_on_paused(void *ud, const char *sender, const char *reason)
+{
+    struct wb_sched *s = ud;
+    wb_error("sender %s paused by its guard: %s; nothing more is claimed for it until "
+             "'warmbench resume --sender %s'", sender, reason, sender);
+    sched_release_sender(s, sender);
+}
+
+static void sched_on_guard(PGresult *r, void *ud)
+{
+    struct wb_sched *s = ud;
+    s->guarding = false;
+    if (r && wb_guard_read(&s->guard, r, sched_on_paused, s) < 0)
+        wb_warn("sender guard: %s", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                                        ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                                        : "unexpected answer");
+    if (s->guard_then_claim) {
+        s->guard_then_claim = false;
+        if (wb_engine_draining(&s->e))
+            sched_tick_end(s, 0);
+        else
+            sched_phase_claim(s);
+    }
+    wb_engine_check(&s->e);
+}
+
+/* The guard, after a batch of outcomes and before every round's claims:
+ * one set-based statement over a few rows per sender. */
+static void sched_guard(struct wb_sched *s, bool then_claim)
+{
+    s->guard_then_claim |= then_claim;
+    if (s->guarding)
+        return;
+    char *cfg = wb_guard_params(s->cfg);
+    const char *p[] = {cfg};
+    if (wb_pg_query_prepared(s->pg, "wb_guard", wb_q_sender_guard, 1, p, sched_on_guard, s) == 0)
+        s->guarding = true;
+    free(cfg);
+    if (!s->guarding && s->guard_then_claim) {
+        s->guard_then_claim = false;
+        sched_phase_claim(s);
+    }
 }
 
 static void sched_on_recover(PGresult *r, void *ud)
@@ -462,7 +514,7 @@ static void sched_on_recover(PGresult *r, void *ud)
                 "message(s) now unknown (not resent)", back, lost);
     if (cancelled)
         wb_info("%ld queued message(s) cancelled: their enrollment ended", cancelled);
-    sched_phase_claim(s);
+    sched_guard(s, true);
 }
 
 static void sched_round(void *ud)
@@ -477,7 +529,7 @@ static void sched_round(void *ud)
     s->claimed_this_tick = 0;
     /* Leases last a minute or more: recovering every few seconds is plenty. */
     if (s->recovered_at && uv_now(s->loop) - s->recovered_at < RECOVER_EVERY_MS) {
-        sched_phase_claim(s);
+        sched_guard(s, true);
         return;
     }
     s->recovered_at = uv_now(s->loop);
@@ -792,6 +844,8 @@ static void sched_on_applied(PGresult *r, void *ud)
     }
     size_t taken = (size_t)atoll(PQgetvalue(r, 0, 0));
     s->staged = taken < s->staged ? s->staged - taken : 0;
+    if (taken)
+        sched_guard(s, false);
     if (!PQgetisnull(r, 0, 1))
         wb_engine_wake_within(&s->e, atof(PQgetvalue(r, 0, 1)));
     sched_apply_soon(s);
@@ -815,7 +869,7 @@ static bool sched_idle(void *ud)
 {
     struct wb_sched *s = ud;
     return !(s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged ||
-             s->applying || s->releasing);
+             s->applying || s->releasing || s->guarding);
 }
 
 static uint64_t sched_give_up(void *ud)
@@ -837,25 +891,48 @@ static void sched_on_released(PGresult *r, void *ud)
     wb_engine_check(&s->e);
 }
 
-/* Gives a lane's claimed but unstarted messages back to the queue. If
- * this fails the claim lease expires and they are requeued anyway. */
-static void sched_release_lane(struct wb_sched *s, struct sched_lane *l)
+/* Gives claimed but unstarted messages (those of one sender, or all when
+ * sender is NULL) of a lane back to the queue. If this fails the claim
+ * lease expires and they are requeued anyway. */
+static void sched_release_some(struct wb_sched *s, struct sched_lane *l, const char *sender)
 {
-    if (!l->n_ready)
-        return;
+    struct items keep = STAILQ_HEAD_INITIALIZER(keep);
     struct wb_buf ids;
     wb_buf_init(&ids);
     struct item *it;
-    size_t i = 0;
+    size_t i = 0, kept = 0;
     while ((it = sched_pop_ready(s, l))) {
+        if (sender && (!it->c.sender || strcmp(it->c.sender, sender))) {
+            STAILQ_INSERT_TAIL(&keep, it, link);
+            kept++;
+            continue;
+        }
         wb_buf_printf(&ids, "%s%lld", i++ ? "," : "{", (long long)it->c.id);
         sched_free_item(it);
+    }
+    STAILQ_CONCAT(&l->ready, &keep);
+    l->n_ready += kept;
+    s->n_ready += kept;
+    if (!i) {
+        wb_buf_free(&ids);
+        return;
     }
     wb_buf_putc(&ids, '}');
     const char *p[] = {ids.data, s->owner};
     if (wb_pg_query_prepared(s->pg, "wb_release", wb_q_release, 2, p, sched_on_released, s) == 0)
         s->releasing++;
     wb_buf_free(&ids);
+}
+
+static void sched_release_lane(struct wb_sched *s, struct sched_lane *l)
+{
+    sched_release_some(s, l, NULL);
+}
+
+static void sched_release_sender(struct wb_sched *s, const char *sender)
+{
+    for (size_t i = 0; i < s->pools.n; i++)
+        sched_release_some(s, &s->lanes[i], sender);
 }
 
 static void sched_release_ready(struct wb_sched *s)
@@ -956,6 +1033,7 @@ static void sched_closed(void *ud)
 {
     struct wb_sched *s = ud;
     free(s->lanes);
+    wb_guard_state_free(&s->guard);
     free(s->owner);
     free(s);
 }

@@ -42,7 +42,18 @@ BEGIN
              AS r(message_id, type, machine, detail, at, i)
         JOIN messages m ON m.id = r.message_id
         ORDER BY coalesce(r.at, now()), r.i
-        RETURNING id, sequence_id, type, machine, detail, at
+        RETURNING id, message_id, sequence_id, type, machine, detail, at
+    ), stats AS (
+        -- Hard bounces and complaints per sender and day, for the guard
+        -- (sql/018_sender_guard.sql).
+        INSERT INTO sender_stats AS t (sender, day, hard_bounces, complaints)
+        SELECT m.sender, (now() AT TIME ZONE 'UTC')::date,
+            count(*) FILTER (WHERE i.type = 'bounce'), count(*) FILTER (WHERE i.type = 'complaint')
+        FROM ins i JOIN messages m ON m.id = i.message_id
+        WHERE NOT i.machine AND (i.type = 'complaint' OR (i.type = 'bounce' AND i.detail->>'kind' = 'hard'))
+        GROUP BY m.sender
+        ON CONFLICT (sender, day) DO UPDATE SET hard_bounces = t.hard_bounces + EXCLUDED.hard_bounces,
+            complaints = t.complaints + EXCLUDED.complaints
     )
     SELECT count(*), array_agg(i.id ORDER BY i.at, i.id) FILTER (WHERE NOT i.machine AND (
                i.type IN ('unsubscribe', 'complaint')

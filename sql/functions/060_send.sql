@@ -229,7 +229,18 @@ BEGIN
           AND CASE m.state WHEN 'sending' THEN true WHEN 'claimed' THEN m.lease_owner = p_owner
               ELSE false END
         RETURNING m.id, m.enrollment_id, m.candidate_id, m.sequence_id, m.step, m.rcpt,
-            r.outcome, r.code, r.reply, s.definition, m.next_attempt_at
+            r.outcome, r.code, r.reply, s.definition, m.next_attempt_at, m.sender
+    ), stats AS (
+        -- What reached a server, per sender and day, for the guard and
+        -- warm-up (sql/018_sender_guard.sql).
+        INSERT INTO sender_stats AS t (sender, day, sent, hard_bounces)
+        SELECT m.sender, (now() AT TIME ZONE 'UTC')::date,
+            count(*) FILTER (WHERE m.outcome IN ('sent', 'unknown', 'bounce')),
+            count(*) FILTER (WHERE m.outcome = 'bounce')
+        FROM m WHERE m.outcome IN ('sent', 'unknown', 'bounce')
+        GROUP BY m.sender
+        ON CONFLICT (sender, day) DO UPDATE SET sent = t.sent + EXCLUDED.sent,
+            hard_bounces = t.hard_bounces + EXCLUDED.hard_bounces
     ), ev AS (
         INSERT INTO events (candidate_id, message_id, enrollment_id, sequence_id, step, type,
                             detail)

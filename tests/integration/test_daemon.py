@@ -183,7 +183,7 @@ class HeadersTest(DaemonCase):
             "SELECT c.email, m.message_id, m.state, m.id FROM messages m "
             "JOIN candidates c ON c.id = m.candidate_id")}
         want_names = {"date", "from", "reply-to", "to", "subject", "message-id", "mime-version",
-                      "content-type", "list-unsubscribe", "list-unsubscribe-post"}
+                      "content-type", "list-unsubscribe", "list-unsubscribe-post", "feedback-id"}
         expect = {
             "zoe@example.org": ("Zoë Ünal", "S1 Zoë, about backend", "Zoë"),
             "evil@example.org": ("Evil  Bcc: victim@example.com X-Injected: 1 Doer",
@@ -197,6 +197,7 @@ class HeadersTest(DaemonCase):
             self.assertEqual({k.lower() for k in msg.keys()}, want_names, rcpt)
             self.assertRegex(m["mail_from"], r"^b\+[A-Za-z0-9_=-]+@bounces\.example\.com$")
             self.assertEqual(m["rcpt_tos"], [rcpt])
+            self.assertRegex(msg["Feedback-ID"], r"^1:[A-Za-z0-9._-]+:ana:warmbench$")
             self.assertEqual(msg["From"].addresses[0].display_name, "Ana Ruiz")
             self.assertEqual(msg["From"].addresses[0].addr_spec, "ana@example.com")
             self.assertEqual(msg["Reply-To"].addresses[0].addr_spec, "ana@example.com")

@@ -23,6 +23,10 @@ FROM enrollments e;
 INSERT INTO events (candidate_id, message_id, type, detail)
 SELECT m.candidate_id, m.id, 'bounce', '{"kind": "hard"}' FROM messages m
 WHERE m.candidate_id IN (1, 2, 11, 12, 13);
+-- What wb_store_outcomes and wb_record_events keep for those sends.
+INSERT INTO sender_stats (sender, day, sent, hard_bounces) VALUES
+ ('ana', (now() AT TIME ZONE 'UTC')::date - 1, 10, 2),
+ ('ana', (now() AT TIME ZONE 'UTC')::date - 10, 3, 3);
 INSERT INTO sender_usage (sender, day, sent) VALUES
  ('ana', (now() AT TIME ZONE 'UTC')::date, 7),
  ('ana', (now() AT TIME ZONE 'UTC')::date - 1, 50);
@@ -64,8 +68,10 @@ class SendersTest(WbTestCase):
         self.assertAlmostEqual(ana["bounce_rate_7d"], 0.2)
         self.assertEqual((ana["smtp_auth"], ana["mailbox"]), ("xoauth2", "own"))
         self.assertEqual(bob, {"sender": "bob", "state": "ok", "reason": None,
-                               "sent_today": 0, "daily_limit": None, "sent_7d": 0,
-                               "bounced_7d": 0, "bounce_rate_7d": None,
+                               "sent_today": 0, "daily_limit": None, "limit_today": None,
+                               "sent_7d": 0, "bounced_7d": 0, "bounce_rate_7d": None,
+                               "complained_7d": 0, "complaint_rate_7d": None,
+                               "days_sending": None, "oauth_state": None,
                                "smtp_auth": "password", "mailbox": "shared"})
         self.assertEqual(cy["state"], "unknown")
         self.assertEqual(cy["reason"], "the daemon has not used its token yet")
