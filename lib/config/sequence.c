@@ -22,6 +22,7 @@ struct sload {
     size_t n_before;
     EVP_MD_CTX *hash;
     size_t step_index;     /* the step being loaded, as its place in "steps" */
+    json_t *step_obj;      /* that step's JSON object */
     const char *text_name; /* a body's checked "text", until its html row */
 };
 
@@ -406,6 +407,24 @@ static void seq_load_tpl(struct sload *S, const char *path, const char *key, con
     free(p);
 }
 
+/* True when the step's JSON carries at least one variant. */
+static bool seq_has_variants(json_t *step)
+{
+    return json_array_size(json_object_get(step, "variants")) > 0;
+}
+
+/* Whether obj (a step or one of its variants) must itself carry one of
+ * keys a and b: a step with variants need not (each variant is a complete
+ * set, the step's own fields are optional defaults), a variant need not
+ * when its step has one to fall back to, a plain step must. */
+static bool seq_part_needed(const struct sload *S, json_t *obj, const char *a, const char *b)
+{
+    json_t *step = S->step_obj;
+    if (obj == step)
+        return !seq_has_variants(step);
+    return !json_object_get(step, a) && !(b && json_object_get(step, b));
+}
+
 /* .aux is the text row's storage. */
 static void seq_load_html(struct wb_cf_ctx *x, json_t *obj, const char *path,
                           const struct wb_cf_key *k, void *base)
@@ -413,7 +432,8 @@ static void seq_load_html(struct wb_cf_ctx *x, json_t *obj, const char *path,
     struct sload *S = seq_of(x);
     const char *html;
     bool has_html = wb_jv_string(x->jv, obj, path, k->name, false, &html);
-    if (!json_object_get(obj, "text") && !json_object_get(obj, k->name))
+    if (seq_part_needed(S, obj, "text", "html") && !json_object_get(obj, "text") &&
+        !json_object_get(obj, k->name))
         wb_jv_err_val(x->jv, path, "needs \"text\" or \"html\" (a template file name)");
     if (S->text_name)
         seq_load_tpl(S, path, "text", S->text_name, seq_at(base, k->aux));
@@ -428,7 +448,8 @@ static void seq_load_subject(struct wb_cf_ctx *x, json_t *obj, const char *path,
                              const struct wb_cf_key *k, void *base)
 {
     const char *s;
-    if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
+    if (!wb_jv_string(x->jv, obj, path, k->name, seq_part_needed(seq_of(x), obj, k->name, NULL),
+                      &s))
         return;
     char *p = wb_jsonpos_child(path, k->name);
     if (!s[0]) {
@@ -528,7 +549,7 @@ static void seq_load_step_fallback(struct wb_cf_ctx *x, json_t *obj, const char 
 
 #define SEQ_TPL(n, st, f, fl, a, ld) WB_CF_HOOKF(n, st, f, fl, a, ld, seq_free_tpl, NULL)
 static const struct wb_cf_key VARIANT[] = {
-    SEQ_TPL("subject", struct wb_variant, subject, WB_CF_REQUIRED, WB_CF_NONE, seq_load_subject),
+    SEQ_TPL("subject", struct wb_variant, subject, 0, WB_CF_NONE, seq_load_subject),
     SEQ_TPL("text", struct wb_variant, text, 0, WB_CF_NONE, seq_load_text),
     SEQ_TPL("html", struct wb_variant, html, 0, offsetof(struct wb_variant, text), seq_load_html),
     WB_CF_END};
@@ -600,7 +621,7 @@ static void seq_free_variants(const struct wb_cf_key *k, void *base)
 static const struct wb_cf_key STEP[] = {
     WB_CF_HOOKF("after", struct wb_step, after_s, WB_CF_REQUIRED, WB_CF_NONE, seq_load_after,
                 NULL, NULL),
-    SEQ_TPL("subject", struct wb_step, subject, WB_CF_REQUIRED, WB_CF_NONE, seq_load_subject),
+    SEQ_TPL("subject", struct wb_step, subject, 0, WB_CF_NONE, seq_load_subject),
     SEQ_TPL("text", struct wb_step, text, 0, WB_CF_NONE, seq_load_text),
     SEQ_TPL("html", struct wb_step, html, 0, offsetof(struct wb_step, text), seq_load_html),
     WB_CF_HOOKF("thread", struct wb_step, thread, 0, WB_CF_NONE, seq_load_thread, NULL, NULL),
@@ -632,6 +653,7 @@ static void seq_load_steps(struct wb_cf_ctx *x, json_t *obj, const char *path,
         char *p = wb_jsonpos_index(ap, i);
         if (json_is_object(item)) {
             seq_of(x)->step_index = i;
+            seq_of(x)->step_obj = item;
             wb_cf_defaults(STEP, &st[*n]);
             wb_cf_load(x, item, p, STEP, &st[(*n)++]);
         } else {

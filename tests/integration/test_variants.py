@@ -216,3 +216,52 @@ class VariantsTest(DaemonCase):
         self.assertEqual(line.split()[:6], ["variant", "1", str(sent[1]), "3", "2", "24"])
         self.assertIn("%.1f%%" % (100.0 * 24 / sent[1]), line)
         self.assertIn("%.4f" % got[1]["p_value"], line)
+
+    def test_a_step_of_variants_only_is_accepted_and_sent(self):
+        """Issue 15's contract fix: a step that carries variants needs no
+        subject or body of its own (each variant is a complete set); the
+        step's own fields stay optional defaults."""
+        smtp = self.smtpd()
+        seq = ab_sequence(2, sid="only", tag="backend")
+        seq["steps"] = [{"after": "0s", "variants": [
+            {"subject": "A for {{first_name|you}}", "text": "a.txt"},
+            {"subject": "B for {{first_name|you}}", "text": "a.txt"}]}]
+        # A second step: the variants borrow the step's text and html.
+        seq["steps"].append({"after": "0s", "text": "b.txt", "html": "b.html",
+                             "variants": [{"subject": "Again A"}, {"subject": "Again B"}]})
+        self.world(smtp, 40, [seq])
+        out = self.wb("check-config", check=0).stdout
+        self.assertIn("1 sequence, 2 steps", out)
+        self.daemon()
+        self.wait_sent(80, timeout=60)
+        got = collections.Counter()
+        for m in smtp.messages():
+            subj = str(m["msg"]["Subject"])
+            text = m["msg"].get_body(("plain",)).get_content()
+            if subj.startswith("Again"):
+                self.assertIn("Version B for", text)
+                self.assertIsNotNone(m["msg"].get_body(("html",)))
+            else:
+                self.assertRegex(subj, r"^[AB] for P\d+$")
+                self.assertIn("Version A for", text)
+            got[subj.split()[0] + subj.split()[1][:1]] += 1
+        # Both variants went out at both steps, 40 mails each step.
+        self.assertEqual(got["Af"] + got["Bf"], 40, got)
+        self.assertEqual(got["AgainA"] + got["AgainB"], 40, got)
+        self.assertTrue(min(got.values()) > 5, got)
+
+    def test_a_variant_with_nothing_to_fall_back_on_is_an_error(self):
+        seq = ab_sequence(2, sid="broken")
+        seq["steps"] = [{"after": "0s", "variants": [{"subject": "A", "text": "a.txt"},
+                                                     {"text": "b.txt"},
+                                                     {"subject": "C"}]}]
+        self.config(sequences=[seq], templates=TEMPLATES)
+        err = self.wb("check-config", check=78).stderr
+        self.assertRegex(err, r"broken\.json:\d+:\d+: .*missing key \"subject\"")
+        self.assertRegex(err, r"broken\.json:\d+:\d+: .*needs \"text\" or \"html\"")
+        self.assertEqual(len(err.strip().splitlines()), 2, err)
+        # A plain step (no variants) still needs its own.
+        seq["steps"] = [{"after": "0s", "text": "a.txt"}]
+        self.config(sequences=[seq], templates=TEMPLATES)
+        err = self.wb("check-config", check=78).stderr
+        self.assertIn("missing key \"subject\"", err)
