@@ -14,6 +14,7 @@
 #include "warmbench/buf.h"
 #include "warmbench/curl_thread.h"
 #include "warmbench/engine.h"
+#include "warmbench/imap_parse.h"
 #include "warmbench/intent.h"
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
@@ -753,47 +754,11 @@ static void mb_next_message(struct wb_mailbox *m)
 
 /* ---- one poll ---------------------------------------------------------- */
 
-static int mb_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* UIDs above last_uid from the "* SEARCH n n n" lines, sorted, unique. */
 static void mb_parse_search(struct wb_mailbox *m)
 {
-    const char *s = m->in.data ? m->in.data : "";
     free(m->uids);
-    m->uids = NULL;
-    m->n_uids = 0;
-    size_t cap = 0;
-    for (const char *line = s; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        if (!strncasecmp(line, "* SEARCH", 8)) {
-            for (const char *p = line + 8; *p && *p != '\n';) {
-                char *e;
-                unsigned long long v = strtoull(p, &e, 10);
-                if (e == p) {
-                    p++;
-                    continue;
-                }
-                p = e;
-                if (v <= m->last_uid)
-                    continue; /* "n:*" names the last message even below n */
-                if (m->n_uids == cap)
-                    m->uids = wb_xrealloc(m->uids, (cap = cap ? cap * 2 : 64) * sizeof *m->uids);
-                m->uids[m->n_uids++] = v;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    if (m->n_uids)
-        qsort(m->uids, m->n_uids, sizeof *m->uids, mb_cmp_u64);
-    size_t k = 0;
-    for (size_t i = 0; i < m->n_uids; i++)
-        if (!k || m->uids[k - 1] != m->uids[i])
-            m->uids[k++] = m->uids[i];
-    m->n_uids = k;
+    m->n_uids = wb_imap_search_uids(m->in.data ? m->in.data : "", m->last_uid, &m->uids);
 }
 
 static void mb_on_search(struct wb_mailbox *m, CURLcode rc)
@@ -838,16 +803,10 @@ static void mb_on_reset(struct wb_mailbox *m, PGresult *r)
     mb_search(m);
 }
 
-static uint64_t mb_status_value(const char *s, const char *name)
-{
-    const char *p = strcasestr(s, name);
-    return p ? strtoull(p + strlen(name), NULL, 10) : 0;
-}
-
 static void mb_on_status(struct wb_mailbox *m, CURLcode rc)
 {
     const char *s = m->in.data ? m->in.data : "";
-    uint64_t v = rc == CURLE_OK ? mb_status_value(s, "UIDVALIDITY ") : 0;
+    uint64_t v = rc == CURLE_OK ? wb_imap_status_value(s, "UIDVALIDITY ") : 0;
     if (rc == CURLE_LOGIN_DENIED && m->s->auth != WB_AUTH_PASSWORD && m->bearer)
         wb_oauth_auth_failed(m->oauth, m->s->sender, m->s->provider, m->bearer);
     if (!v) {
@@ -856,7 +815,7 @@ static void mb_on_status(struct wb_mailbox *m, CURLcode rc)
         mb_end_poll(m, false);
         return;
     }
-    m->uidnext = mb_status_value(s, "UIDNEXT ");
+    m->uidnext = wb_imap_status_value(s, "UIDNEXT ");
     if (v == m->uidvalidity) {
         mb_search(m);
         return;
