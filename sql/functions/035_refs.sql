@@ -147,6 +147,7 @@ DECLARE
     me xid := wb_own_xid();
     bad bigint;
     bad_seq text;
+    seqs text[];
     n_locked bigint;
 BEGIN
     SELECT count(*) INTO n_locked
@@ -161,11 +162,12 @@ BEGIN
             PERFORM wb_ref_missing('enrollments', 'candidate_id', 'candidates', bad::text);
         END IF;
     END IF;
-    PERFORM FROM (SELECT DISTINCT sequence_id FROM new) n JOIN sequences s ON s.id = n.sequence_id
-    WHERE s.xmin <> me AND s.xmax <> me
+    SELECT array_agg(DISTINCT n.sequence_id) INTO seqs FROM new n;
+    PERFORM FROM sequences s
+    WHERE s.id = ANY (seqs) AND s.xmin <> me AND s.xmax <> me
     FOR KEY SHARE OF s;
-    SELECT n.sequence_id INTO bad_seq FROM (SELECT DISTINCT sequence_id FROM new) n
-    WHERE NOT EXISTS (SELECT 1 FROM sequences s WHERE s.id = n.sequence_id)
+    SELECT x INTO bad_seq FROM unnest(seqs) x
+    WHERE NOT EXISTS (SELECT 1 FROM sequences s WHERE s.id = x)
     LIMIT 1;
     IF bad_seq IS NOT NULL THEN
         PERFORM wb_ref_missing('enrollments', 'sequence_id', 'sequences', bad_seq);
