@@ -2,7 +2,7 @@
 # `make check` installs what is missing, then runs every suite (plain and
 # ASan/UBSan builds) and prints one closing total.
 
-PKGS      := libuv libpq libcurl jansson libmicrohttpd libcrypto libsystemd
+PKGS      := libuv libpq libcurl jansson libmicrohttpd libcrypto libsystemd libical
 VERSION   := 0.1.0
 CC        ?= cc
 PREFIX    ?= /usr/local
@@ -37,7 +37,7 @@ PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
-             libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev check \
+             libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev libical-dev check \
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
              dovecot-imapd curl systemd man-db clang chromium fonts-dejavu-core
 
