@@ -88,12 +88,12 @@ deps:
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check: deps
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit
+	@$(MAKE) --no-print-directory all unit fuzz-replay
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit fuzz-replay
 	@tests/run-all.sh build build/asan
 
 check-asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN="$(ASAN_FLAGS)" OPT="-O1 -g" all unit fuzz-replay
 	@tests/run-all.sh build/asan
 
 demo: deps all
@@ -167,21 +167,56 @@ install:
 	  chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} || exit 1; \
 	done
 
-# libFuzzer over the tracking endpoint's routing, token checks and machine
-# rules (clang; ASan + UBSan), FUZZ_TIME seconds; not part of `make check`.
-.PHONY: fuzz
-FUZZ_CC   ?= clang
-FUZZ_TIME ?= 60
-FUZZ_SRC  := tests/fuzz/fuzz_tracking.c $(LIB_SRC)
-fuzz: $(BUILD)/fuzz/fuzz_tracking
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_tracking -max_total_time=$(FUZZ_TIME) -max_len=4096 $(BUILD)/fuzz/corpus
+# libFuzzer targets (tests/fuzz/fuzz_*.c), one per parser of outside input,
+# built with clang (ASan + UBSan + libFuzzer) against the library compiled
+# the same way in $(BUILD)/fuzzlib. `make fuzz FUZZ_S=60` runs each in turn
+# for FUZZ_S seconds from its committed seeds (tests/fuzz/corpus/NAME; new
+# inputs go to $(BUILD)/fuzz/corpus/NAME) and fails on any crash, leak,
+# timeout or failed oracle; the reproducer is left in $(BUILD)/fuzz/.
+# Not part of `make check`, which replays the seeds instead (fuzz-replay).
+.PHONY: fuzz fuzz-replay
+FUZZ_CC      ?= clang
+FUZZ_S       ?= 60
+FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=65536
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz: $(FUZZ_BIN)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	  if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUILD)/fuzz/$$t \
+	      -max_total_time=$(FUZZ_S) $(FUZZ_FLAGS) -print_final_stats=1 \
+	      -artifact_prefix=$(BUILD)/fuzz/$$t- $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	      > $(BUILD)/fuzz/$$t.log 2>&1; then \
+	    echo "$$t: ok, $$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' $(BUILD)/fuzz/$$t.log | tail -1)," \
+	      "$$(awk '/stat::number_of_executed_runs/ {r=$$2} /stat::average_exec_per_sec/ {s=$$2} END {print r " runs, " s " exec/s"}' $(BUILD)/fuzz/$$t.log)"; \
+	  else \
+	    echo "$$t: FAILED (log: $(BUILD)/fuzz/$$t.log)"; grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' $(BUILD)/fuzz/$$t.log; \
+	    failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
-$(BUILD)/fuzz/fuzz_tracking: $(FUZZ_SRC) $(HDRS)
+$(BUILD)/fuzzlib/libwarmbench.a: $(LIB_SRC) $(HDRS)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzzlib CC=$(FUZZ_CC) OPT="-O1 -g" \
+	    SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/fuzzlib/libwarmbench.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	    -Iinclude -DWB_VERSION='"$(VERSION)"' -DWB_SQL_DIR='"$(SQL_DIR_DEFAULT)"' \
-	    -DWB_SHARE_DIR='"$(SHARE_DIR_DEFAULT)"' $(PKG_CFLAGS) -o $@ $(FUZZ_SRC) $(PKG_LIBS)
+	$(FUZZ_CC) $(CSTD) $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer -Iinclude \
+	    -DWB_SHARE_DIR='"$(SHARE_DIR_DEFAULT)"' $(PKG_CFLAGS) -o $@ $< \
+	    $(BUILD)/fuzzlib/libwarmbench.a $(PKG_LIBS)
+
+# The same targets without libFuzzer (tests/fuzz/replay_main.c), built by
+# this build's compiler and sanitizers against its library: `make check`
+# runs every committed seed through them (tests/run-all.sh).
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
+fuzz-replay: $(FUZZ_REPLAY)
+
+$(BUILD)/tests/replay_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(BUILD)/libwarmbench.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(BUILD)/libwarmbench.a \
+	    $(PKG_LIBS) $(LDFLAGS)
 
 # The tracking endpoint (drv_http) vs nginx serving the same GIF: wrk, 64
 # connections on the pixels of 2,000 messages, 10 s each; prints the ratio

@@ -31,6 +31,17 @@ for build in "$@"; do
         fi
         tally
     done
+    # Every committed fuzz seed through the real parsers (tests/fuzz).
+    for r in "$build"/tests/replay_fuzz_*; do
+        [ -x "$r" ] || continue
+        name=${r##*/replay_}
+        : > "$log"
+        if ! "$r" "replay:$name" "tests/fuzz/corpus/$name" > "$log" 2>&1 || ! grep -q '^RESULT ' "$log"; then
+            cat "$log"
+            grep -q '^RESULT ' "$log" || { echo "RESULT replay:$name 0 1" >> "$log"; }
+        fi
+        tally
+    done
 done
 
 # The integration modules run as WB_SHARDS parallel processes (each with

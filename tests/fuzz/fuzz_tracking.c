@@ -4,6 +4,9 @@
  * one canonical token for what it decoded to (no second spelling of a
  * token is ever accepted), a hit just marked in the repeat table is seen
  * at that time, and nothing may crash or trip ASan/UBSan.
+ * The whole input is also tried as a bare token (VERP bounce tokens
+ * included): one that decodes must be the canonical spelling of what it
+ * decoded to (base32 bounce tokens up to case).
  * Input: byte 0 picks the method and the listener flags, byte 1 splits
  * the rest into a path and a User-Agent. */
 #include "warmbench/dedup.h"
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const unsigned char key[] = "fuzz-secret-0123456789abcdef";
 #define KL (sizeof key - 1)
@@ -72,8 +76,21 @@ static void altered_token(const uint8_t *data, size_t size)
         repeat_table(&r, data, size);
 }
 
+static void bare_token(const uint8_t *data, size_t size)
+{
+    struct wb_token t;
+    if (wb_token_parse(key, KL, (const char *)data, size, &t) != 0)
+        return;
+    char tok[WB_TOKEN_MAX];
+    size_t n = wb_token_make(key, KL, t.kind, t.message_id, t.link, tok, sizeof tok);
+    if (n != size || (t.kind == WB_TOKEN_BOUNCE ? strncasecmp(tok, (const char *)data, n)
+                                                : memcmp(tok, data, n)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    bare_token(data, size);
     if (size < 2)
         return 0;
     altered_token(data, size);
