@@ -185,10 +185,41 @@ static void sync_scoring(struct daemon *d)
 
 /* Stores the loaded sequence definitions (the scheduler's SQL reads steps
  * and windows from them) and the scoring weights. */
+static void on_send_config_synced(PGresult *r, void *ud)
+{
+    struct daemon *d = ud;
+    if (r && PQresultStatus(r) != PGRES_TUPLES_OK)
+        wb_error("storing the senders and the contact policy: %s",
+                 PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+    if (--d->syncs_pending == 0 && r)
+        became_ready(d);
+}
+
+/* The claim resolves owners and keeps the contact policy in SQL: it reads
+ * both from what this stores (sql/functions/067_contact.sql). */
+static void sync_send_config(struct daemon *d)
+{
+    json_t *senders = json_object();
+    for (size_t i = 0; i < d->cfg->n_senders; i++)
+        json_object_set_new(senders, d->cfg->senders[i].id,
+                            json_string(d->cfg->senders[i].from_email));
+    json_t *doc = json_pack("{s:o, s:{s:i, s:i}}", "senders", senders, "contact_policy",
+                            "cooldown_days", d->cfg->contact_policy.cooldown_days,
+                            "max_per_30_days", d->cfg->contact_policy.max_per_30_days);
+    char *arg = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    const char *p[] = {arg};
+    if (wb_pg_query(d->pg, "SELECT wb_sync_send_config($1::jsonb)", 1, p, on_send_config_synced,
+                    d) < 0)
+        d->syncs_pending--;
+    free(arg);
+}
+
 static void sync_sequences(struct daemon *d)
 {
-    d->syncs_pending = (int)d->cfg->n_sequences + 1;
+    d->syncs_pending = (int)d->cfg->n_sequences + 2;
     sync_scoring(d);
+    sync_send_config(d);
     for (size_t i = 0; i < d->cfg->n_sequences; i++) {
         const struct wb_sequence *s = &d->cfg->sequences[i];
         char *def = json_dumps(s->definition, JSON_COMPACT);

@@ -47,6 +47,9 @@ DECLARE
     u sender_usage;
     n integer := p_batch;
     ids bigint[];
+    due bigint[];
+    pol send_policy;
+    policy boolean;
 BEGIN
     -- Committed without waiting for the WAL flush: nothing is sent before
     -- the mark, and the mark's own durable commit flushes this claim's WAL
@@ -99,18 +102,42 @@ BEGIN
     -- born, so no other claimer can make it twice (unique enrollment+step).
     -- "id = ANY (ARRAY(...))" looks each row up by primary key.
     IF coalesce(cardinality(ids), 0) < n THEN
-        WITH due AS MATERIALIZED (
+        -- The step's sender claims it (wb_step_sender: the step's, the
+        -- sequence's, or the candidate's owner). With a contact policy, each
+        -- person is also held by a transaction-level advisory lock (another
+        -- daemon skips them), so the count below, made by a later statement
+        -- and so seeing every claim committed before it, cannot race.
+        SELECT * INTO pol FROM send_policy;
+        policy := coalesce(pol.cooldown_days, 0) > 0 OR coalesce(pol.max_per_30_days, 0) > 0;
+        SELECT array_agg(d.id) INTO due FROM (
             SELECT e.id FROM enrollments e
             JOIN sequences s ON s.id = e.sequence_id
             WHERE e.state = 'active' AND e.next_due_at <= now()
-              AND s.definition->>'sender' = p_sender
               AND e.step < jsonb_array_length(s.definition->'steps')
+              AND CASE WHEN s.definition->>'sender' = p_sender
+                            AND s.definition->'steps'->e.step->>'sender' IS NULL THEN true
+                       ELSE wb_step_sender(s.definition, e.step, e.candidate_id) = p_sender END
+              AND (NOT policy OR pg_try_advisory_xact_lock(7426353, hashint8(e.candidate_id)))
             ORDER BY e.next_due_at
             LIMIT n - coalesce(cardinality(ids), 0)
-            FOR UPDATE OF e SKIP LOCKED
-        ), moved AS (
+            FOR UPDATE OF e SKIP LOCKED) d;
+        IF policy AND due IS NOT NULL THEN
+            -- Held by the policy: due again when it lets them, not claimed now.
+            WITH held AS (
+                SELECT e.id, wb_contact_ok_at(e.candidate_id, e.sequence_id, e.step,
+                                              pol.cooldown_days, pol.max_per_30_days) AS ok_at
+                FROM enrollments e WHERE e.id = ANY (due)
+            ), deferred AS (
+                UPDATE enrollments e SET next_due_at = h.ok_at, updated_at = now()
+                FROM held h WHERE e.id = h.id AND h.ok_at > now()
+                RETURNING e.id
+            )
+            SELECT array_agg(x) INTO due FROM unnest(due) AS x
+            WHERE x NOT IN (SELECT id FROM deferred);
+        END IF;
+        WITH moved AS (
             UPDATE enrollments e SET step = e.step + 1, next_due_at = NULL, updated_at = now()
-            WHERE e.id = ANY (ARRAY(SELECT id FROM due))
+            WHERE e.id = ANY (coalesce(due, '{}'))
             RETURNING e.id, e.candidate_id, e.sequence_id, e.step
         ), born AS (
             SELECT nextval('messages_id_seq') AS mid, mv.* FROM moved mv
