@@ -41,7 +41,7 @@ DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-de
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
              dovecot-imapd curl systemd man-db clang chromium fonts-dejavu-core
 
-.PHONY: all deps check check-asan unit demo clean bench bench-import install
+.PHONY: all deps check check-asan unit demo demo-screenshot clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -98,6 +98,12 @@ check-asan: deps
 
 demo: deps all
 	@tests/demo.sh $(BUILD)
+
+# Runs the demo, then renders its report with headless Chromium to the PNG
+# README shows (committed).
+demo-screenshot: deps all
+	@tests/demo.sh $(BUILD)
+	@tests/demo/screenshot.sh demo/report.html docs/images/demo-report.png
 
 clean:
 	rm -rf build
