@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "warmbench/diag.h"
+#include "warmbench/ical.h"
 #include "warmbench/jsonval.h"
 #include "warmbench/template.h"
 
@@ -22,6 +23,7 @@ struct wb_variant {
 
 struct wb_step {
     long after_s;                 /* delay from the previous step's send */
+    int after_bd;                 /* "3bd": business days (then after_s is 0); -1 when not */
     bool thread;                  /* reply in the thread of step 1 */
     struct wb_template *subject;
     struct wb_template *text;     /* NULL when the step has no text part */
@@ -33,13 +35,28 @@ struct wb_step {
     char *fallback_sender;        /* "fallback_sender" at the step; NULL: the sequence's */
 };
 
+/* Closed days of the candidates of one country (window.holidays_by_country). */
+struct wb_country_days {
+    char code[3];           /* ISO 3166-1 alpha-2, upper case */
+    struct wb_dayset days;
+};
+
 struct wb_window {
     uint8_t days;           /* bit 0 = Monday ... bit 6 = Sunday */
     int start_min;          /* minutes after local midnight */
     int end_min;            /* exclusive; > start_min */
     char *timezone;         /* IANA name, or NULL for "candidate" */
     char *fallback_timezone;/* for "candidate"; NULL = UTC */
+    struct wb_dayset closed;            /* window.holidays: closed for everyone */
+    struct wb_country_days *by_country; /* window.holidays_by_country */
+    size_t n_by_country;
 };
+
+/* Holiday files are expanded from January 1 of the current year (UTC)
+ * for this many years; the expansion is stored with the definition (as
+ * window.closed_days and window.closed_days_by_country) for the SQL that
+ * times the steps. */
+#define WB_HOLIDAY_YEARS 3
 
 struct wb_audience {
     char **tags_any;   size_t n_tags_any;
@@ -93,6 +110,8 @@ const char *wb_sequence_link(const struct wb_sequence *s, const char *name);
 const char *wb_step_sender(const struct wb_sequence *s, size_t i, const char **fallback);
 /* "30m", "12h", "3d", "2w" (also "45s") → seconds; -1 when malformed. */
 long wb_duration_parse(const char *s);
+/* "3bd" (business days, 0..1000) → 3; -1 when not that form. */
+int wb_bdays_parse(const char *s);
 /* "HH:MM" (00:00..24:00) → minutes after midnight; -1 when malformed. */
 int wb_clock_parse(const char *s);
 /* "mon".."sun" → 0..6; -1 otherwise. */

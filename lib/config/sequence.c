@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What loading one sequence file needs to hand around. The table context
@@ -24,6 +25,7 @@ struct sload {
     size_t step_index;     /* the step being loaded, as its place in "steps" */
     json_t *step_obj;      /* that step's JSON object */
     const char *text_name; /* a body's checked "text", until its html row */
+    int holiday_year;      /* first year the holiday files are expanded for */
 };
 
 #define AUD(f) offsetof(struct wb_audience, f)
@@ -554,7 +556,13 @@ static const struct wb_cf_key VARIANT[] = {
     SEQ_TPL("html", struct wb_variant, html, 0, offsetof(struct wb_variant, text), seq_load_html),
     WB_CF_END};
 
-/* "3d" and the like; malformed leaves -1. */
+static void seq_init_after(const struct wb_cf_key *k, void *base)
+{
+    (void)k;
+    ((struct wb_step *)base)->after_bd = -1;
+}
+
+/* "3d" and the like, or "3bd" (business days); malformed leaves -1. */
 static void seq_load_after(struct wb_cf_ctx *x, json_t *obj, const char *path,
                            const struct wb_cf_key *k, void *base)
 {
@@ -562,7 +570,9 @@ static void seq_load_after(struct wb_cf_ctx *x, json_t *obj, const char *path,
     if (!wb_jv_string(x->jv, obj, path, k->name, k->flags & WB_CF_REQUIRED, &s))
         return;
     long *after = seq_at(base, k->off);
-    *after = wb_duration_parse(s);
+    struct wb_step *st = base;
+    st->after_bd = wb_bdays_parse(s);
+    *after = st->after_bd >= 0 ? 0 : wb_duration_parse(s);
     if (*after >= 0)
         return;
     char *p = wb_jsonpos_child(path, k->name);
@@ -620,7 +630,7 @@ static void seq_free_variants(const struct wb_cf_key *k, void *base)
 
 static const struct wb_cf_key STEP[] = {
     WB_CF_HOOKF("after", struct wb_step, after_s, WB_CF_REQUIRED, WB_CF_NONE, seq_load_after,
-                NULL, NULL),
+                NULL, seq_init_after),
     SEQ_TPL("subject", struct wb_step, subject, 0, WB_CF_NONE, seq_load_subject),
     SEQ_TPL("text", struct wb_step, text, 0, WB_CF_NONE, seq_load_text),
     SEQ_TPL("html", struct wb_step, html, 0, offsetof(struct wb_step, text), seq_load_html),
@@ -716,6 +726,119 @@ static void seq_load_id(struct wb_cf_ctx *x, json_t *obj, const char *path,
     free(p);
 }
 
+/* A holiday file named in the window: relative names are inside the
+ * sequences folder. Its bytes and the years expanded go into
+ * content_hash, so a changed file (or a new year) is stored again. */
+static void seq_load_ics(struct sload *S, const char *jpath, const char *name,
+                         struct wb_dayset *out)
+{
+    struct wb_jv *jv = S->x.jv;
+    if (!name[0]) {
+        wb_jv_err_val(jv, jpath, "holiday file name must not be empty");
+        return;
+    }
+    char *path = name[0] == '/' ? wb_xstrdup(name) : wb_path_join(S->env->sequences_dir, name);
+    char *text;
+    size_t len;
+    int e = wb_read_file(path, &text, &len);
+    if (e == ENOENT) {
+        wb_jv_err_val(jv, jpath, "holiday file \"%s\" not found (%s)", name, path);
+    } else if (e) {
+        wb_jv_err_val(jv, jpath, "cannot read holiday file \"%s\": %s", path, strerror(e));
+    } else {
+        char years[32];
+        snprintf(years, sizeof years, "%d+%d", S->holiday_year, WB_HOLIDAY_YEARS);
+        EVP_DigestUpdate(S->hash, years, strlen(years) + 1);
+        EVP_DigestUpdate(S->hash, name, strlen(name) + 1);
+        EVP_DigestUpdate(S->hash, text, len);
+        wb_ical_closed_days(text, len, path, S->holiday_year,
+                            S->holiday_year + WB_HOLIDAY_YEARS - 1, out, jv->diags);
+        free(text);
+    }
+    free(path);
+}
+
+/* An array of holiday file names (or one name) at obj[key]. */
+static void seq_load_ics_list(struct sload *S, json_t *obj, const char *path, const char *key,
+                              struct wb_dayset *out)
+{
+    json_t *v = json_object_get(obj, key);
+    char *p = wb_jsonpos_child(path, key);
+    if (json_is_string(v)) {
+        seq_load_ics(S, p, json_string_value(v), out);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            char *ip = wb_jsonpos_index(p, i);
+            if (json_is_string(item))
+                seq_load_ics(S, ip, json_string_value(item), out);
+            else
+                wb_jv_err_val(S->x.jv, ip, "holiday files are named by strings");
+            free(ip);
+        }
+    } else if (v) {
+        wb_jv_err_val(S->x.jv, p, "\"%s\" takes a list of iCalendar file names", key);
+    }
+    free(p);
+}
+
+static void seq_load_holidays(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                              const struct wb_cf_key *k, void *base)
+{
+    seq_load_ics_list(seq_of(x), obj, path, k->name, seq_at(base, k->off));
+}
+
+static void seq_free_dayset(const struct wb_cf_key *k, void *base)
+{
+    wb_dayset_free(seq_at(base, k->off));
+}
+
+/* {"DE": ["de.ics"], ...}: ISO 3166-1 alpha-2 codes, any case; .aux is
+ * the count. */
+static void seq_load_by_country(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                                const struct wb_cf_key *k, void *base)
+{
+    json_t *o = wb_jv_object(x->jv, obj, path, k->name, false);
+    if (!o)
+        return;
+    struct wb_country_days *v = wb_xcalloc(json_object_size(o), sizeof *v);
+    size_t *n = seq_at(base, k->aux);
+    *(struct wb_country_days **)seq_at(base, k->off) = v;
+    char *op = wb_jsonpos_child(path, k->name);
+    const char *code;
+    json_t *files;
+    json_object_foreach(o, code, files) {
+        if (!wb_country_valid(code)) {
+            char *p = wb_jsonpos_child(op, code);
+            wb_jv_err_key(x->jv, p, "unknown country code \"%s\" (use ISO 3166-1 alpha-2, "
+                                    "e.g. DE, FR, GB)", code);
+            free(p);
+            continue;
+        }
+        struct wb_country_days *c = &v[(*n)++];
+        for (int i = 0; i < 2; i++)
+            c->code[i] = (char)(code[i] >= 'a' ? code[i] - 'a' + 'A' : code[i]);
+        for (size_t j = 0; j + 1 < *n; j++)
+            if (!strcmp(v[j].code, c->code)) {
+                char *p = wb_jsonpos_child(op, code);
+                wb_jv_err_key(x->jv, p, "country \"%s\" given twice", c->code);
+                free(p);
+            }
+        seq_load_ics_list(seq_of(x), o, op, code, &c->days);
+    }
+    free(op);
+}
+
+static void seq_free_by_country(const struct wb_cf_key *k, void *base)
+{
+    struct wb_country_days *v = *(struct wb_country_days **)seq_at(base, k->off);
+    size_t n = *(size_t *)seq_at(base, k->aux);
+    for (size_t i = 0; i < n; i++)
+        wb_dayset_free(&v[i].days);
+    free(v);
+}
+
 /* The window's rows fill struct wb_sequence's window member. */
 #define SEQ_WIN(n, f, a, ld, rel, in)                                                 \
     WB_CF_HOOKF(n, struct wb_sequence, window.f, 0, a, ld, rel, in)
@@ -727,7 +850,37 @@ static const struct wb_cf_key WINDOW[] = {
     SEQ_WIN("timezone", timezone, WB_CF_NONE, seq_load_timezone, seq_free_str, seq_init_utc),
     SEQ_WIN("fallback_timezone", fallback_timezone, WB_CF_NONE, seq_load_fallback_tz,
             seq_free_str, NULL),
+    SEQ_WIN("holidays", closed, WB_CF_NONE, seq_load_holidays, seq_free_dayset, NULL),
+    SEQ_WIN("holidays_by_country", by_country, offsetof(struct wb_sequence, window.n_by_country),
+            seq_load_by_country, seq_free_by_country, NULL),
     WB_CF_END};
+
+/* The window's table is loaded with this file's own context (a section
+ * row would hand its rows a copy, and the holiday rows need the sload
+ * around it); its offsets are from struct wb_sequence. */
+static void seq_load_window(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                            const struct wb_cf_key *k, void *base)
+{
+    (void)k;
+    json_t *o = wb_jv_object(x->jv, obj, path, "window", false);
+    if (!o)
+        return;
+    char *p = wb_jsonpos_child(path, "window");
+    wb_cf_load(x, o, p, WINDOW, base);
+    free(p);
+}
+
+static void seq_init_window(const struct wb_cf_key *k, void *base)
+{
+    (void)k;
+    wb_cf_defaults(WINDOW, base);
+}
+
+static void seq_free_window(const struct wb_cf_key *k, void *base)
+{
+    (void)k;
+    wb_cf_free(WINDOW, base);
+}
 
 /* Row order is load order: links before steps and events, which name them. */
 #define SEQ_ROW(n, f, fl, a, ld, rel, in) WB_CF_HOOKF(n, struct wb_sequence, f, fl, a, ld, rel, in)
@@ -740,7 +893,7 @@ static const struct wb_cf_key SEQUENCE[] = {
             seq_free_str, NULL),
     SEQ_ROW("audience", audience, 0, WB_CF_NONE, seq_load_audience, seq_free_audience,
             seq_init_audience),
-    WB_CF_SECT("window", 0, WINDOW, WB_CF_NONE),
+    SEQ_ROW("window", window, 0, WB_CF_NONE, seq_load_window, seq_free_window, seq_init_window),
     SEQ_ROW("links", links, 0, SEQ_N(n_links), seq_load_links, seq_free_links, NULL),
     SEQ_ROW("steps", steps, WB_CF_REQUIRED, SEQ_N(n_steps), seq_load_steps, seq_free_steps, NULL),
     SEQ_ROW("stop_on", stop_on, 0, SEQ_N(n_stop_on), seq_load_events, seq_free_strings, NULL),
@@ -756,6 +909,64 @@ static void seq_hex(const unsigned char *md, unsigned n, char *out)
         out[2 * i + 1] = digits[md[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+/* Business days are counted on window.days: a sequence whose window names
+ * none has nothing to count on. */
+static void seq_check_bdays(struct sload *S)
+{
+    json_t *win = json_object_get(S->s->definition, "window");
+    if (json_array_size(json_object_get(win, "days")) > 0)
+        return;
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(S->s->definition, "steps"), i, st) {
+        const char *a = json_string_value(json_object_get(st, "after"));
+        if (!a || wb_bdays_parse(a) < 0)
+            continue;
+        char *p = wb_xasprintf("/steps/%zu/after", i);
+        wb_jv_err_val(S->x.jv, p,
+                      "\"%s\" counts business days on the window's \"days\", and this "
+                      "sequence's window names none", a);
+        free(p);
+    }
+}
+
+static json_t *seq_days_json(const struct wb_dayset *d)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < d->n; i++) {
+        int y, m, dd;
+        wb_day_to_civil(d->v[i], &y, &m, &dd);
+        char buf[16];
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, dd);
+        json_array_append_new(a, json_string(buf));
+    }
+    return a;
+}
+
+/* The expanded holidays go into the stored definition, where the SQL that
+ * times the steps (sql/functions/020_window.sql) finds them. */
+static void seq_store_closed(struct wb_sequence *s)
+{
+    const struct wb_window *w = &s->window;
+    json_t *win = json_object_get(s->definition, "window");
+    if (!json_is_object(win) || (!json_object_get(win, "holidays") &&
+                                 !json_object_get(win, "holidays_by_country")))
+        return;
+    json_object_set_new(win, "closed_days", seq_days_json(&w->closed));
+    json_t *by = json_object();
+    for (size_t i = 0; i < w->n_by_country; i++)
+        json_object_set_new(by, w->by_country[i].code, seq_days_json(&w->by_country[i].days));
+    json_object_set_new(win, "closed_days_by_country", by);
+}
+
+static int seq_this_year(void)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    return tm.tm_year + 1900;
 }
 
 static void seq_load_file(const struct wb_seq_env *env, const char *path, struct wb_sequence **all,
@@ -777,11 +988,14 @@ static void seq_load_file(const struct wb_seq_env *env, const char *path, struct
         s->file = wb_xstrdup(path);
         s->definition = root;
         struct sload S = {.x = {&jv, path, env->sequences_dir, false}, .env = env, .s = s,
-                          .before = *all, .n_before = *n_all - 1, .hash = EVP_MD_CTX_new()};
+                          .before = *all, .n_before = *n_all - 1, .hash = EVP_MD_CTX_new(),
+                          .holiday_year = seq_this_year()};
         EVP_DigestInit_ex(S.hash, EVP_sha256(), NULL);
         EVP_DigestUpdate(S.hash, text, len);
         wb_cf_defaults(SEQUENCE, s);
         wb_cf_load(&S.x, root, "", SEQUENCE, s);
+        seq_check_bdays(&S);
+        seq_store_closed(s);
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
         EVP_DigestFinal_ex(S.hash, md, &n);
@@ -861,6 +1075,15 @@ const char *wb_sequence_link(const struct wb_sequence *s, const char *name)
         if (!strcmp(s->links[i].name, name))
             return s->links[i].url;
     return NULL;
+}
+
+int wb_bdays_parse(const char *s)
+{
+    size_t n = s ? strspn(s, "0123456789") : 0;
+    if (n == 0 || n > 4 || strcmp(s + n, "bd"))
+        return -1;
+    int v = atoi(s);
+    return v <= 1000 ? v : -1;
 }
 
 long wb_duration_parse(const char *s)
