@@ -2,9 +2,10 @@
 integration tests start it (tests/integration/imapd.py), kept running
 until SIGTERM or SIGINT, then stopped and its temp folder removed.
 
-    mailbox.py --state FILE    writes FILE (JSON: port, user, password file,
-                               maildir, the uid/gid mail is delivered as,
-                               Dovecot's pid), then prints READY
+    mailbox.py --state FILE --password-file PW
+        writes PW (the IMAP password, 0600) and FILE (JSON: port, user, URL,
+        maildir, the uid/gid mail is delivered as, Dovecot's pid and folder),
+        and prints Dovecot's pid and folder
 
 people.py reads FILE to drop mail into the maildir as an MDA would."""
 import argparse
@@ -43,7 +44,8 @@ def main():
         with open(args.state + ".tmp", "w") as f:
             json.dump(state, f)
         os.replace(args.state + ".tmp", args.state)
-        print("READY", flush=True)
+        # The log keeps where Dovecot ran, for a check that it was stopped.
+        print("dovecot pid %d dir %s port %d" % (imap.proc.pid, imap.dir, imap.port), flush=True)
         while not stop["now"]:
             if imap.proc.poll() is not None:
                 print("dovecot exited: " + imap.log(), file=sys.stderr)
