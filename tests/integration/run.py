@@ -24,7 +24,7 @@ SLOW = {
     "test_variants": 29, "test_import": 28, "test_attribution": 17, "test_check_config": 17,
     "test_e2e": 15, "test_pool": 8, "test_smtp": 3, "test_slow": 30, "test_crash": 30, "test_oauth_send": 40, "test_guard": 12, "test_owners": 30,
     "test_oauth": 75,
-    "test_senders": 3,
+    "test_senders": 3, "test_demo": 60,
     "test_intent_e2e": 12,
     "test_stats_summary": 20,
     "test_calendar": 15,
