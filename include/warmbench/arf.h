@@ -3,6 +3,7 @@
  * mail as spam (SPEC "Deliverability"). Pure parsing, no I/O. */
 #ifndef WB_ARF_H
 #define WB_ARF_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "warmbench/mailparse.h"
 
@@ -15,6 +16,10 @@
  * "abuse") into out. -1 otherwise. */
 int wb_arf_feedback_type(const struct wb_mail_head *h, const char *body, size_t len, char *out,
                          size_t outsz);
+
+/* Whether a Feedback-Type is a person's complaint: abuse, fraud, virus
+ * and other are; not-spam (RFC 6430) and auth-failure (RFC 6591) are not. */
+bool wb_arf_is_complaint(const char *type);
 
 /* The Message-IDs (without <>) of the reported mail: the Message-ID fields
  * found in the body at the start of a line (the returned message or its

@@ -82,3 +82,12 @@ size_t wb_arf_message_ids(const char *body, size_t len, char *ids[WB_ARF_MAX_IDS
     }
     return k;
 }
+
+bool wb_arf_is_complaint(const char *type)
+{
+    static const char *const yes[] = {"abuse", "fraud", "virus", "other"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcmp(type, yes[i]))
+            return true;
+    return false;
+}

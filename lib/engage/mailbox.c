@@ -558,6 +558,12 @@ static void mb_on_complaint_lookup(struct wb_mailbox *m, PGresult *r)
  * the provider returned only the headers, by its Message-ID. */
 static void mb_handle_complaint(struct wb_mailbox *m, const char *body)
 {
+    if (!wb_arf_is_complaint(m->cur.feedback_type)) {
+        wb_info("mailbox: UID %" PRIu64 ": a feedback report of type %s: not a complaint",
+                m->cur.uid, m->cur.feedback_type);
+        mb_record(m, NULL, 0, NULL, NULL);
+        return;
+    }
     if (m->cur.has_bounce) {
         mb_record_complaint(m, m->cur.bounce_id);
         return;

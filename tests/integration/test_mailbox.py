@@ -215,6 +215,39 @@ class MailboxTest(harness.WbTestCase):
         self.assertEqual(self.events(h[2]), [])
         self.assertEqual(self.state(h[1]), "active:")
 
+    def test_arf_corpus(self):
+        """tests/corpus/arf: reports as Yahoo, Microsoft (JMRP), AOL and others
+        send them; each complaint is about the right message and suppresses
+        the right person; the others record nothing and the poller goes on."""
+        folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus", "arf")
+        expect = json.load(open(os.path.join(folder, "expect.json")))
+        people = {}
+        for i, name in enumerate(sorted(expect)):
+            who = self.person("arf%02d" % i)
+            people[name] = who
+            verp = "b+%s@bounces.example.com" % self.token(who[2])
+            raw = open(os.path.join(folder, name)).read()
+            for k, v in (("{MSGID}", who[3]), ("{VERP}", verp),
+                         ("{RCPT}", "arf%02d@corp.example" % i), ("{SUBJECT}", "About backend")):
+                raw = raw.replace(k, v)
+            self.imap.deliver(raw.replace("\n", "\r\n"))
+        p = self.start_poller()
+        self.wait_uid(len(expect), p)
+        self.stop_poller(p)
+        for name, want in expect.items():
+            cid, eid, mid, _ = people[name]
+            ev = self.events(mid)
+            email = "arf%02d@corp.example" % sorted(expect).index(name)
+            sup = self.scalar(f"SELECT reason FROM suppressions WHERE email = '{email}'")
+            if want == "complaint":
+                self.assertEqual([e[0] for e in ev], ["complaint"], name)
+                self.assertEqual(sup, "complaint", name)
+                self.assertEqual(self.state(eid), "stopped:complaint", name)
+            else:
+                self.assertEqual(ev, [], name)
+                self.assertIsNone(sup, name)
+                self.assertEqual(self.state(eid), "active:", name)
+
     def test_stop_mid_poll_then_restart_records_each_once(self):
         n = 200
         self.sql(f"""

@@ -34,6 +34,9 @@ START_TEST(test_feedback_report)
     char type[32];
     ck_assert_int_eq(wb_arf_feedback_type(&h, BODY, strlen(BODY), type, sizeof type), 0);
     ck_assert_str_eq(type, "abuse");
+    ck_assert(wb_arf_is_complaint(type));
+    ck_assert(!wb_arf_is_complaint("not-spam"));
+    ck_assert(!wb_arf_is_complaint("auth-failure"));
     char *ids[WB_ARF_MAX_IDS];
     ck_assert_uint_eq(wb_arf_message_ids(BODY, strlen(BODY), ids), 1);
     ck_assert_str_eq(ids[0], "wb.42.0011aabb@example.com");
