@@ -10,6 +10,7 @@
 #include "warmbench/import.h"
 #include "warmbench/login_cli.h"
 #include "warmbench/pause_cli.h"
+#include "warmbench/send_config.h"
 #include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
 #include "warmbench/privacy.h"
@@ -189,6 +190,15 @@ static int sync_sequences(PGconn *c, const struct wb_config *cfg)
         if (rc < 0)
             return -1;
     }
+    /* The claim's senders and contact policy, as the daemon stores them. */
+    char *sc_json = wb_send_config_json(cfg);
+    const char *sp[] = {sc_json};
+    PGresult *sr = wb_db_exec(c, PGRES_TUPLES_OK, "storing the senders and contact policy",
+                              wb_q_sync_send_config, 1, sp);
+    free(sc_json);
+    if (!sr)
+        return -1;
+    PQclear(sr);
     /* Scores must be made with the configured weights before anyone reads them. */
     struct wb_scoring sc;
     wb_scoring_from_config(cfg, &sc);
@@ -223,7 +233,7 @@ static int cmd_enroll(PGconn *c, const struct wb_config *cfg, struct args *a)
     printf("enrolled %ld into %s; skipped %ld suppressed, %ld unsubscribed, "
            "%ld without consent, %ld already enrolled, %ld in another sequence\n",
            n.enrolled, s->id, n.suppressed, n.unsubscribed, n.no_consent, n.already, n.busy);
-    return WB_EXIT_OK;
+    return wb_contact_report(c, s->id, stdout) < 0 ? WB_EXIT_FAIL : WB_EXIT_OK;
 }
 
 static int cmd_import(PGconn *c, const struct wb_config *cfg, struct args *a)

@@ -21,6 +21,7 @@
 #include "warmbench/tracking.h"
 #include "warmbench/scoring.h"
 #include "warmbench/scheduler.h"
+#include "warmbench/send_config.h"
 #include "warmbench/smtp.h"
 #include "warmbench/util.h"
 #include <getopt.h>
@@ -199,18 +200,9 @@ static void on_send_config_synced(PGresult *r, void *ud)
  * both from what this stores (sql/functions/067_contact.sql). */
 static void sync_send_config(struct daemon *d)
 {
-    json_t *senders = json_object();
-    for (size_t i = 0; i < d->cfg->n_senders; i++)
-        json_object_set_new(senders, d->cfg->senders[i].id,
-                            json_string(d->cfg->senders[i].from_email));
-    json_t *doc = json_pack("{s:o, s:{s:i, s:i}}", "senders", senders, "contact_policy",
-                            "cooldown_days", d->cfg->contact_policy.cooldown_days,
-                            "max_per_30_days", d->cfg->contact_policy.max_per_30_days);
-    char *arg = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    char *arg = wb_send_config_json(d->cfg);
     const char *p[] = {arg};
-    if (wb_pg_query(d->pg, "SELECT wb_sync_send_config($1::jsonb)", 1, p, on_send_config_synced,
-                    d) < 0)
+    if (wb_pg_query(d->pg, wb_q_sync_send_config, 1, p, on_send_config_synced, d) < 0)
         d->syncs_pending--;
     free(arg);
 }

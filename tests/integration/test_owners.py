@@ -128,10 +128,13 @@ class OwnersTest(harness.WbTestCase):
         self.assertEqual(sorted(m["rcpt_tos"][0] + ":" + str(m["msg"]["Subject"]).split()[0]
                                 for m in self.smtp["ana"].messages()),
                          ["c1@corp.example:s1", "c2@corp.example:s2"])
+        # enroll says who the policy holds, and until when.
+        out = self.wb("enroll", "s2", "--email", "c1@corp.example", check=0).stdout
         wait = self.scalar("SELECT round(extract(epoch FROM e.next_due_at - now()) / 86400) "
                            "FROM enrollments e JOIN candidates c ON c.id = e.candidate_id "
                            "WHERE c.email = 'c1@corp.example' AND e.sequence_id = 's2'")
         self.assertEqual(wait, "3")
+        self.assertIn("1 wait for the contact policy:\n  c1@corp.example until ", out)
         d.stop()
 
 
