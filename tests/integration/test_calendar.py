@@ -194,3 +194,72 @@ class CalendarConfigErrors(CalendarBase):
         seq_file = self.path("sequences", "nurture.json")
         self.write_all()
         self.refused(self.at(seq_file, '"3b"', 'bad duration "3b" (use 30m, 12h, 3d or 2w)'))
+
+
+class CalendarDaemonTest(CalendarBase):
+    """Through enroll and the daemon: the first step waits out the
+    candidate's country holiday (today, in their zone), and after a send
+    "1bd" skips the company's day. Needs the callers of the timing SQL
+    (enroll, wb_store_outcomes, recovery, the ATS path) to use
+    wb_step_due with the candidate's country: skipped, saying so, until
+    they do."""
+
+    def test_first_step_and_1bd_through_the_daemon(self):
+        from zoneinfo import ZoneInfo
+        from daemon_util import Daemon, Smtpd, wait_until
+        berlin = datetime.datetime.now(ZoneInfo("Europe/Berlin")).date()
+        # Today closed in Germany; tomorrow closed for everyone.
+        self.files = {
+            "company.ics": ics((berlin + datetime.timedelta(days=1), None, "Company day")),
+            "de.ics": ics((berlin, None, "Feiertag")),
+            "fr.ics": ics((datetime.date(2001, 7, 14), "FREQ=YEARLY", "Fete")),
+        }
+        self.seq["window"].update({"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                   "start": "00:00", "end": "24:00"})
+        self.seq["steps"][0]["after"] = "0d"
+        self.seq["steps"][1]["after"] = "1bd"
+        smtp = Smtpd().start()
+        self.addCleanup(smtp.cleanup)
+        self.write_all()
+        cfg = json.load(open(self.cfg_path))
+        cfg["smtp"] = {"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
+                       "retry_base_s": 1}
+        harness.write(self.cfg_path, json.dumps(cfg))
+        self.wb("migrate", check=0)
+        uses = self.scalar("SELECT count(*) FROM pg_proc WHERE proname IN"
+                           " ('wb_store_outcomes', 'wb_ats_enroll')"
+                           " AND prosrc LIKE '%wb_step_due%'")
+        if uses != "2":
+            self.skipTest("enroll, wb_store_outcomes, recovery and wb_ats_enroll do not time "
+                          "steps with wb_step_due and the candidate's country yet")
+        csv = harness.write(self.path("pool.csv"),
+                            "email,first_name,timezone,tags,consent,country\n"
+                            "de@example.org,De,Europe/Berlin,backend,opt_in,DE\n"
+                            "fr@example.org,Fr,Europe/Berlin,backend,opt_in,fr\n")
+        self.wb("import", csv, check=0)
+        self.wb("enroll", "nurture", check=0)
+
+        def due(email):
+            return self.scalar(
+                "SELECT to_char(e.next_due_at AT TIME ZONE 'Europe/Berlin', 'YYYY-MM-DD HH24:MI')"
+                " FROM enrollments e JOIN candidates c ON c.id = e.candidate_id"
+                " WHERE c.email = '%s'" % email)
+        # The German candidate waits out today (theirs) and tomorrow
+        # (everyone's): the day after tomorrow's opening.
+        self.assertEqual(due("de@example.org"), "%s 00:00" % (berlin + datetime.timedelta(days=2)))
+        d = Daemon(self.cfg_path, self.path("warmbenchd.log")).start()
+        try:
+            wait_until(lambda: smtp.count() >= 1, 30, "the French candidate's first step")
+            wait_until(lambda: self.scalar(
+                "SELECT count(*) FROM enrollments e JOIN candidates c ON c.id = e.candidate_id"
+                " WHERE c.email = 'fr@example.org' AND e.step = 1") == "1", 30, "step 1 stored")
+            sent = self.scalar("SELECT to_char(m.sent_at AT TIME ZONE 'Europe/Berlin', 'HH24:MI')"
+                               " FROM messages m JOIN candidates c ON c.id = m.candidate_id"
+                               " WHERE c.email = 'fr@example.org'")
+        finally:
+            self.assertEqual(d.stop(), 0)
+        self.assertEqual(smtp.count(), 1)
+        # The French one went today; 1bd skips tomorrow (everyone's
+        # holiday): the day after, at the send's time of day.
+        self.assertEqual(due("fr@example.org"),
+                         "%s %s" % (berlin + datetime.timedelta(days=2), sent))
