@@ -6,7 +6,7 @@
 set -euo pipefail
 report=$(realpath "$1")
 out=$2
-size=${3:-1200,2600}
+size=${3:-1200,2850}
 [ -s "$report" ] || { echo "no report at $1: run make demo first" >&2; exit 1; }
 command -v chromium >/dev/null || { echo "chromium is missing: make deps installs it" >&2; exit 1; }
 prof=$(mktemp -d /tmp/wbshot-XXXXXX)
