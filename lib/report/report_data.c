@@ -23,11 +23,12 @@
  * (its condition is a one-time filter on $1). */
 static const char funnel_sql[] =
     "WITH " SINCE_CTE ","
-    " ms AS (SELECT m.sequence_id, m.step, count(*) AS sent,"
-    "   count(*) FILTER (WHERE m.step <= 1 OR NOT EXISTS (SELECT 1 FROM messages q"
-    "    WHERE q.enrollment_id = m.enrollment_id AND q.step < m.step AND q.state = 'sent'"
-    "     AND coalesce(q.sent_at, q.created_at) >= p.since)) AS first_sent"
-    "  FROM messages m, p WHERE m.state = 'sent' AND coalesce(m.sent_at, m.created_at) >= p.since"
+    " ms AS (SELECT m.sequence_id, m.step, count(*) FILTER (WHERE m.state = 'sent') AS sent,"
+    "   count(*) FILTER (WHERE m.state = 'sent' AND (m.step <= 1"
+    "    OR NOT EXISTS (SELECT 1 FROM messages q"
+    "     WHERE q.enrollment_id = m.enrollment_id AND q.step < m.step AND q.state = 'sent'"
+    "      AND coalesce(q.sent_at, q.created_at) >= p.since))) AS first_sent"
+    "  FROM messages m, p WHERE coalesce(m.sent_at, m.created_at) >= p.since"
     "  GROUP BY m.sequence_id, m.step),"
     " mc AS (SELECT sequence_id, step, 0 AS g, sent FROM ms"
     "  UNION ALL SELECT sequence_id, NULL, 1, sum(first_sent)::bigint FROM ms"

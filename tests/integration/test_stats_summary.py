@@ -177,7 +177,7 @@ class SummaryTest(WbTestCase):
         errors = []
         # The score trigger updates the writers' candidates in no set
         # order, so writers sharing people can deadlock there (a separate
-        # matter, README "Known limits"); this test is about the summary.
+        # matter, README "Scale"); this test is about the summary.
         self.sql("ALTER TABLE events DISABLE TRIGGER events_score")
 
         def writer(w):
