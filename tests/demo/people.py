@@ -105,7 +105,8 @@ class Sent:
         self.step, self.sequence = (int(fid[0]), fid[1]) if len(fid) == 4 else (0, "")
         html = self.msg.get_body(("html",))
         self.html = html.get_content() if html else ""
-        self.unsubscribe = re.match(r"<(.+)>", str(self.msg["List-Unsubscribe"])).group(1)
+        unsub = re.match(r"<(.+)>", str(self.msg.get("List-Unsubscribe", "")))
+        self.unsubscribe = unsub.group(1) if unsub else None
 
     def pixel(self):
         return re.search(r'src="([^"]+/o/[^"]+\.gif)"', self.html).group(1)
@@ -125,7 +126,10 @@ class Sent:
 
 
 def load_mail(maildir):
-    return [Sent(p) for p in sorted(glob.glob(os.path.join(maildir, "*.eml")))]
+    """Every message the sink has finished storing: it writes the .json
+    after the .eml, so a message without its .json may be incomplete."""
+    return [Sent(p) for p in sorted(glob.glob(os.path.join(maildir, "*.eml")))
+            if os.path.exists(p[:-4] + ".json")]
 
 
 def first_mail(maildir, addr, sequence):
@@ -306,7 +310,10 @@ def act(a):
     box.deliver(*dsn_mail(mail["kenji.sato@example.net"], bounce_domain))
     box.deliver(*arf_mail(mail["mehmet.yilmaz@example.net"], bounce_domain))
 
-    status, _, body = http(mail["juergen.bauer@example.org"].unsubscribe, FIREFOX,
+    juergen = mail["juergen.bauer@example.org"]
+    if not juergen.unsubscribe:
+        raise Failed("the mail to %s has no List-Unsubscribe" % juergen.to)
+    status, _, body = http(juergen.unsubscribe, FIREFOX,
                            b"List-Unsubscribe=One-Click")
     if status != 200:
         raise Failed("one-click unsubscribe answered %s: %s" % (status, body[:200]))
