@@ -268,6 +268,11 @@ class RefsTest(WbTestCase):
                 self.assertIn("23503", err)
                 self.assertIn(msg, err)
                 self.assertIn(detail, err)
+        # Updates that point at rows that exist go through.
+        self.sql("UPDATE events SET candidate_id = 2, enrollment_id = 2, message_id = "
+                 "(SELECT min(id) FROM messages WHERE candidate_id = 2) "
+                 "WHERE id = (SELECT min(id) FROM events)")
+        self.sql("UPDATE enrollments SET candidate_id = candidate_id WHERE id = 1")
         # A batch of good rows with one bad one stores nothing.
         n = self.scalar("SELECT count(*) FROM events")
         self.psql_err("INSERT INTO events (candidate_id, type) VALUES (1, 'open'), (2, 'open'), "
