@@ -195,7 +195,7 @@ fuzz: $(FUZZ_BIN)
 	      -artifact_prefix=$(BUILD)/fuzz/$$t- $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
 	      > $(BUILD)/fuzz/$$t.log 2>&1; then \
 	    echo "$$t: ok, $$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' $(BUILD)/fuzz/$$t.log | tail -1)," \
-	      "$$(awk '/stat::number_of_executed_runs/ {r=$$2} /stat::average_exec_per_sec/ {s=$$2} END {print r " runs, " s " exec/s"}' $(BUILD)/fuzz/$$t.log)"; \
+	      "$$(awk '/stat::number_of_executed_units/ {r=$$2} /stat::average_exec_per_sec/ {s=$$2} END {print r " runs, " s " exec/s"}' $(BUILD)/fuzz/$$t.log)"; \
 	  else \
 	    echo "$$t: FAILED (log: $(BUILD)/fuzz/$$t.log)"; grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' $(BUILD)/fuzz/$$t.log; \
 	    failed="$$failed $$t"; \

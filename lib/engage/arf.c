@@ -73,12 +73,13 @@ size_t wb_arf_message_ids(const char *body, size_t len, char *ids[WB_ARF_MAX_IDS
         const char *close = memchr(v, '>', vn);
         if (!close || close == v + 1 || close - v > 250)
             continue;
-        char *id = wb_xstrndup(v + 1, (size_t)(close - v - 1));
-        if (strpbrk(id, " \t<")) {
-            free(id);
-            continue;
-        }
-        ids[k++] = id;
+        /* As In-Reply-To's ids (mailparse.c): no blank, control byte or
+         * '<'. A NUL cut the copy short, and "<\0x>" gave an empty id. */
+        bool ok = true;
+        for (const char *q = v + 1; q < close && ok; q++)
+            ok = (unsigned char)*q > ' ' && *q != '<' && *q != 0x7f;
+        if (ok)
+            ids[k++] = wb_xstrndup(v + 1, (size_t)(close - v - 1));
     }
     return k;
 }

@@ -55,8 +55,11 @@ static long op_seconds(json_t *v, long dflt, long lo, long hi)
     long s = dflt;
     if (json_is_integer(v))
         s = (long)json_integer_value(v);
-    else if (json_is_real(v))
-        s = (long)json_real_value(v);
+    else if (json_is_real(v)) {
+        /* Bounded first: casting 1e300 to long is undefined behaviour. */
+        double d = json_real_value(v);
+        return !(d >= (double)lo) ? lo : d > (double)hi ? hi : (long)d;
+    }
     else if (json_is_string(v)) {
         char *end;
         long x = strtol(json_string_value(v), &end, 10);

@@ -80,6 +80,10 @@ START_TEST(test_ids_bounded)
         free(ids[i]);
     const char *bad = "Message-ID: <>\nMessage-ID: <a b@c>\nMessage-ID: <unclosed\n";
     ck_assert_uint_eq(wb_arf_message_ids(bad, strlen(bad), ids), 0);
+    /* A NUL or a control byte inside (found by tests/fuzz/fuzz_mail): the
+     * NUL made an empty id, or cut "<a\0b@c>" to "a". */
+    const char ctl[] = "Message-ID: <\0\0x@c>\nMessage-ID: <a\0b@c>\nMessage-ID: <a\x1b@c>\n";
+    ck_assert_uint_eq(wb_arf_message_ids(ctl, sizeof ctl - 1, ids), 0);
 }
 END_TEST
 

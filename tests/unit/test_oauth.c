@@ -39,6 +39,10 @@ START_TEST(test_token_ok)
     parse(200, "{\"access_token\":\"x\",\"expires_in\":-5}", &r);
     ck_assert_int_eq(r.expires_in, 1);
     wb_oauth_reply_free(&r);
+    /* A huge real is clamped, not cast (undefined; it came out as 1 s). */
+    parse(200, "{\"access_token\":\"x\",\"expires_in\":1e300}", &r);
+    ck_assert_int_eq(r.expires_in, 366L * 24 * 3600);
+    wb_oauth_reply_free(&r);
 }
 END_TEST
 
