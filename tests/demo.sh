@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build=$(cd "${1:-build}" && pwd)
-demo=${WB_DEMO_DIR:-$root/demo}
+demo=$(realpath -m "${WB_DEMO_DIR:-$root/demo}")
 py=/usr/bin/python3
 t0=$(date +%s)
 shown=${demo#"$root"/}   # demo/ when it is inside the clone
@@ -47,7 +47,7 @@ PY
     if [ -f "$demo/pg.dir" ]; then
         local old
         old=$(cat "$demo/pg.dir")
-        wb_pg_stop "$old"
+        (cd / && wb_pg_stop "$old")
         rm -rf "$old" "$demo/pg.dir"
     fi
 }
@@ -69,7 +69,11 @@ wait_file() {
 }
 
 echo "== starting PostgreSQL ($pgdir)"
+# From /: the postgres user cannot enter a private clone, and initdb and
+# pg_ctl say so when started from one.
+cd /
 wb_pg_start "$pgdir"
+cd "$root"
 psql -X -q -d "$WB_PG_URL" -c "CREATE DATABASE warmbench"
 db="postgresql://postgres@127.0.0.1:$WB_PG_PORT/warmbench"
 sql() { psql -X -A -t -d "$db" -c "$1"; }
