@@ -41,7 +41,7 @@ SAFARI = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
           "(KHTML, like Gecko) Version/17.5 Safari/605.1.15")
 # Gmail's image proxy fetches the pixel whether or not anyone reads the mail.
 GOOGLE_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-WAIT_S = 40
+WAIT_S = 60
 
 # Who does what. Each address must have received step 1 of the sequence named.
 BACKEND, DATA = "backend-silver-medallists", "data-passive-prospects"
@@ -97,7 +97,6 @@ class Sent:
             self.msg = email.message_from_binary_file(f, policy=email.policy.default)
         with open(eml[:-4] + ".json") as f:
             self.envelope = json.load(f)
-        self.at = os.stat(eml).st_mtime
         self.to = email.utils.parseaddr(str(self.msg["To"]))[1].lower()
         self.subject = str(self.msg["Subject"])
         self.message_id = str(self.msg["Message-ID"]).strip()
@@ -265,6 +264,14 @@ def has_event(wb, addr, etype, **want):
     return None
 
 
+def sent_at(wb, addr):
+    """When the daemon recorded step 1 as sent to addr (UNIX time), or None."""
+    for e in (wb.show(addr) or {}).get("timeline", []):
+        if e["type"] == "sent" and e.get("step") == 1:
+            return datetime.datetime.fromisoformat(e["at"]).timestamp()
+    return None
+
+
 def state_of(wb, addr, sequence):
     for e in (wb.show(addr) or {}).get("enrollments", []):
         if e["sequence"] == sequence:
@@ -318,10 +325,12 @@ def act(a):
     if status != 200:
         raise Failed("one-click unsubscribe answered %s: %s" % (status, body[:200]))
 
-    # A click within machine_click_s of the send counts as a scanner's: the
-    # people click after that, as people do.
-    latest = max(mail[addr].at for addr, _, w in CAST if "blog" in w or "team" in w or "apply" in w)
-    time.sleep(max(0.0, latest + machine_click_s + 1.5 - time.time()))
+    # A click within machine_click_s of the send (as the daemon recorded
+    # it) counts as a scanner's: the people click after that, as people do.
+    clickers = [addr for addr, _, w in CAST if "blog" in w or "team" in w or "apply" in w]
+    latest = max(wait_for("%s's send recorded" % addr, lambda x=addr: sent_at(wb, x))
+                 for addr in clickers)
+    time.sleep(max(0.0, latest + machine_click_s + 1.0 - time.time()))
     for addr, _, what in CAST:
         if "blog" in what:
             click(mail[addr], "engineering blog")
