@@ -52,8 +52,11 @@ static const char usage_text[] =
     "  rescore                           recompute every engagement score from the events\n"
     "  senders [--json]                  per sender: state, sent today, bounces, mailbox\n"
     "  login SENDER                      OAuth 2.0 device sign-in; stores the sender's token\n"
-    "  pause --sender S [--reason TEXT]  claim nothing more for a sender\n"
-    "  resume --sender S                 lift a sender's pause (its guard's too)\n"
+    "  pause SEQUENCE | --sender S [--reason TEXT] | --email E [--sequence S]\n"
+    "                                    start nothing more for it (on the wire finishes)\n"
+    "  resume SEQUENCE | --sender S | --email E [--sequence S]\n"
+    "                                    lift the pause; due steps re-timed into the window\n"
+    "  unenroll EMAIL [--sequence S]     end the person's enrollments\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -370,13 +373,30 @@ static int cmd_senders(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_senders(c, cfg, a->json, stdout);
 }
 
+/* One of SEQUENCE, --sender S, --email E [--sequence S]. */
 static int cmd_pause_or_resume(PGconn *c, const struct wb_config *cfg, struct args *a,
                                bool pause)
 {
-    if (a->npos || !a->sender || (!pause && a->reason))
-        return usage_error("%s", pause ? "pause takes --sender S [--reason TEXT]"
-                                       : "resume takes --sender S");
-    return wb_cmd_pause_sender(c, cfg, a->sender, pause, a->reason, stdout, stderr);
+    int forms = (a->npos == 1) + (a->sender != NULL) + (a->nemails == 1);
+    if (forms != 1 || a->npos > 1 || a->nemails > 1 || (a->reason && !a->sender) ||
+        (!pause && a->reason) || (a->sequence && a->nemails != 1))
+        return usage_error("%s", pause ? "pause takes SEQUENCE, --sender S [--reason TEXT] "
+                                         "or --email E [--sequence S]"
+                                       : "resume takes SEQUENCE, --sender S or --email E "
+                                         "[--sequence S]");
+    if (a->sender)
+        return wb_cmd_pause_sender(c, cfg, a->sender, pause, a->reason, stdout, stderr);
+    if (a->nemails)
+        return wb_cmd_pause_person(c, a->emails[0], a->sequence, pause, stdout, stderr);
+    return wb_cmd_pause_sequence(c, cfg, a->pos[0], pause, stdout, stderr);
+}
+
+static int cmd_unenroll(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "unenroll takes one EMAIL [--sequence S]");
+    return wb_cmd_unenroll(c, a->pos[0], a->sequence, stdout, stderr);
 }
 
 static int cmd_pause(PGconn *c, const struct wb_config *cfg, struct args *a)
@@ -402,6 +422,7 @@ static const struct command commands[] = {
     {"pool", cmd_pool},       {"report", cmd_report},
     {"rescore", cmd_rescore}, {"senders", cmd_senders},
     {"login", cmd_login},     {"pause", cmd_pause},   {"resume", cmd_resume},
+    {"unenroll", cmd_unenroll},
 };
 
 /* The files, then the OAuth senders' token files (a loose one is the

@@ -669,12 +669,19 @@ static void sched_unmark(struct wb_sched *s, struct batch *b)
     sched_free_batch(b, false);
 }
 
+static void sched_on_released(PGresult *r, void *ud);
+
 /* Sends what the window statement marked; each id once, even were it
- * twice in the batch. */
+ * twice in the batch. What it did not mark (the enrollment ended or was
+ * paused, its sequence or sender paused, the claim lost) goes back to the
+ * queue at once with its count off the day's limit, rather than waiting
+ * out its claim lease; a lost claim is not ours and stays as it is. */
 static void sched_send_marked(struct wb_sched *s, struct batch *b, PGresult *r)
 {
     int n = PQntuples(r);
     bool *used = wb_xcalloc((size_t)n + 1, sizeof *used);
+    struct wb_buf back;
+    wb_buf_init(&back);
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = b->v[i];
         int k = 0;
@@ -684,10 +691,19 @@ static void sched_send_marked(struct wb_sched *s, struct batch *b, PGresult *r)
             used[k] = true;
             sched_send_item(s, it);
         } else {
-            sched_free_item(it); /* enrollment ended or claim lost: not ours to send */
+            wb_buf_printf(&back, "%s%lld", back.len ? "," : "{", (long long)it->c.id);
+            sched_free_item(it);
         }
     }
     free(used);
+    if (back.len) {
+        wb_buf_putc(&back, '}');
+        const char *p[] = {back.data, s->owner};
+        if (wb_pg_query_prepared(s->pg, "wb_release", wb_q_release, 2, p, sched_on_released,
+                                 s) == 0)
+            s->releasing++;
+    }
+    wb_buf_free(&back);
 }
 
 static void sched_on_window(PGresult *r, void *ud)

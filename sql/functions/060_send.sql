@@ -78,6 +78,8 @@ BEGIN
     WITH pick AS MATERIALIZED (
         SELECT m.id FROM messages m
         JOIN enrollments e ON e.id = m.enrollment_id AND e.state = 'active'
+             AND e.paused_at IS NULL
+        JOIN sequences sq ON sq.id = m.sequence_id AND sq.paused_at IS NULL
         WHERE m.sender = p_sender AND m.next_attempt_at <= now()
           AND m.state IN ('queued', 'retry')
         ORDER BY m.next_attempt_at, m.id
@@ -112,7 +114,7 @@ BEGIN
         SELECT array_agg(d.id) INTO due FROM (
             SELECT e.id FROM enrollments e
             JOIN sequences s ON s.id = e.sequence_id
-            WHERE e.state = 'active' AND e.next_due_at <= now()
+            WHERE e.state = 'active' AND e.next_due_at <= now() AND s.paused_at IS NULL
               AND e.step < jsonb_array_length(s.definition->'steps')
               AND CASE WHEN s.definition->>'sender' = p_sender
                             AND s.definition->'steps'->e.step->>'sender' IS NULL THEN true
@@ -207,7 +209,13 @@ BEGIN
           AND CASE m.state WHEN 'claimed' THEN m.lease_owner = p_owner
               WHEN 'sending' THEN m.lease_owner = p_owner
               ELSE false END
-          AND e.id = m.enrollment_id AND e.state = 'active'
+          AND e.id = m.enrollment_id AND e.state = 'active' AND e.paused_at IS NULL
+          -- A pause (the sequence's, the person's, the sender's) holds what
+          -- was claimed before it: not marked, so not sent.
+          AND NOT EXISTS (SELECT 1 FROM sequences sq
+                          WHERE sq.id = m.sequence_id AND sq.paused_at IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM sender_guard g
+                          WHERE g.sender = m.sender AND g.paused_reason IS NOT NULL)
         RETURNING m.id
     )
     SELECT marked.id FROM marked;
@@ -279,12 +287,19 @@ BEGIN
                 ELSE jsonb_build_object('smtp_code', m.code, 'reply', m.reply) END
         FROM m WHERE m.outcome <> 'retry'
     ), en AS (
+        -- A person paused while this message was on its way keeps the next
+        -- step's time in paused_due_at until resumed.
         UPDATE enrollments e SET
-            next_due_at = CASE WHEN m.outcome IN ('sent', 'unknown')
+            next_due_at = CASE WHEN m.outcome IN ('sent', 'unknown') AND e.paused_at IS NULL
                     AND e.step < jsonb_array_length(m.definition->'steps')
                 THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),
                     m.definition, (SELECT c.timezone FROM candidates c WHERE c.id = m.candidate_id))
                 END,
+            paused_due_at = CASE WHEN m.outcome IN ('sent', 'unknown') AND e.paused_at IS NOT NULL
+                    AND e.step < jsonb_array_length(m.definition->'steps')
+                THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),
+                    m.definition, (SELECT c.timezone FROM candidates c WHERE c.id = m.candidate_id))
+                ELSE e.paused_due_at END,
             state = CASE WHEN m.outcome NOT IN ('sent', 'unknown') THEN 'stopped'
                 WHEN e.step < jsonb_array_length(m.definition->'steps') THEN 'active'
                 ELSE 'finished' END,
