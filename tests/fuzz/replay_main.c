@@ -89,5 +89,6 @@ int main(int argc, char **argv)
         }
     }
     printf("RESULT %s %ld %ld\n", argv[1], rp_passed, rp_failed);
+    fflush(stdout); /* LeakSanitizer's check at exit ends the process without flushing */
     return rp_failed != 0;
 }
