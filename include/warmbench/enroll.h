@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include "warmbench/config.h"
 
-#define WB_ENROLL_NPARAMS 17
+#define WB_ENROLL_NPARAMS 13
 
 struct wb_enroll_query {
     const char *sql;                       /* static text */

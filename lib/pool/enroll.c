@@ -20,14 +20,15 @@ const char *const wb_sequence_sync_sql =
  * enrollments when the audience is large and probes the index when it is
  * one address (ATS in). The address hash takes the salt once
  * (sql/functions/010_hash.sql: wb_email_hash per row cost 7 us a candidate). The
- * first step's due time depends only on the zone (the start time is the
- * statement's), so wb_next_in_window, PL/pgSQL, runs once per distinct
- * zone instead of once per candidate. What is left at a million is mostly
+ * first step's due time depends only on the zone and the country (its
+ * holidays; the start time is the statement's), so wb_step_due, PL/pgSQL,
+ * runs once per distinct pair instead of once per candidate. What is left at a million is mostly
  * PostgreSQL's own per-row work: the two inserts, their indexes and five
  * foreign-key checks per candidate (README "Scale"). */
 static const char enroll_sql[] =
     "WITH target AS MATERIALIZED ("
-    " SELECT c.id, coalesce($12::text, c.timezone, $13::text, 'UTC') AS zone,"
+    " SELECT c.id, coalesce($11::text, c.timezone, $12::text, 'UTC') AS zone,"
+    "  upper(btrim(c.attrs->>'country')) AS country,"
     "  CASE"
     "   WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'"
     "   WHEN s.id IS NOT NULL THEN 'suppressed'"
@@ -52,18 +53,19 @@ static const char enroll_sql[] =
     "   AND ($10::integer IS NULL OR coalesce(c.last_engaged_at, c.created_at)"
     "        < now() - make_interval(days => $10::integer))"
     "), zones AS MATERIALIZED ("
-    " SELECT z.zone, wb_next_in_window(now() + make_interval(secs => $11::float8), z.zone,"
-    "        $14::integer, $15::time, $16::time) AS due"
-    " FROM (SELECT DISTINCT zone FROM target WHERE verdict = 'enrolled') z"
+    " SELECT z.zone, z.country, wb_step_due(now(), (SELECT definition FROM sequences"
+    "        WHERE id = $1), 0, z.zone, z.country) AS due"
+    " FROM (SELECT DISTINCT zone, country FROM target WHERE verdict = 'enrolled') z"
     "), ins AS ("
     " INSERT INTO enrollments (candidate_id, sequence_id, step, next_due_at, source)"
-    " SELECT t.id, $1, 0, z.due, $17"
-    " FROM target t JOIN zones z ON z.zone = t.zone WHERE t.verdict = 'enrolled'"
+    " SELECT t.id, $1, 0, z.due, $13"
+    " FROM target t JOIN zones z ON z.zone = t.zone"
+    "  AND z.country IS NOT DISTINCT FROM t.country WHERE t.verdict = 'enrolled'"
     " ON CONFLICT (candidate_id, sequence_id) DO NOTHING"
     " RETURNING id, candidate_id"
     "), ev AS ("
     " INSERT INTO events (candidate_id, enrollment_id, sequence_id, type, detail)"
-    " SELECT candidate_id, id, $1, 'enrolled', jsonb_build_object('source', $17::text) FROM ins"
+    " SELECT candidate_id, id, $1, 'enrolled', jsonb_build_object('source', $13::text) FROM ins"
     ")"
     " SELECT 'enrolled', count(*) FROM ins"
     " UNION ALL"
@@ -72,11 +74,6 @@ static const char enroll_sql[] =
 static char *enr_array_or_null(char *const *v, size_t n, int lower)
 {
     return n ? wb_pg_array_str(v, n, lower) : NULL;
-}
-
-static char *enr_hhmm(int minutes)
-{
-    return wb_xasprintf("%02d:%02d", minutes / 60, minutes % 60);
 }
 
 void wb_enroll_query_build(const struct wb_sequence *s, char *const *tags, size_t ntags,
@@ -102,13 +99,9 @@ void wb_enroll_query_build(const struct wb_sequence *s, char *const *tags, size_
         p[8] = a->has_score_max ? wb_xasprintf("%.17g", a->score_max) : NULL;
         p[9] = a->dormant_days > 0 ? wb_xasprintf("%d", a->dormant_days) : NULL;
     }
-    p[10] = wb_xasprintf("%ld", s->n_steps ? s->steps[0].after_s : 0L);
-    p[11] = s->window.timezone ? wb_xstrdup(s->window.timezone) : NULL;
-    p[12] = s->window.fallback_timezone ? wb_xstrdup(s->window.fallback_timezone) : NULL;
-    p[13] = wb_xasprintf("%d", s->window.days);
-    p[14] = enr_hhmm(s->window.start_min);
-    p[15] = enr_hhmm(s->window.end_min);
-    p[16] = wb_xstrdup(source);
+    p[10] = s->window.timezone ? wb_xstrdup(s->window.timezone) : NULL;
+    p[11] = s->window.fallback_timezone ? wb_xstrdup(s->window.fallback_timezone) : NULL;
+    p[12] = wb_xstrdup(source);
 }
 
 void wb_enroll_query_free(struct wb_enroll_query *q)

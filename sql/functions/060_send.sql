@@ -254,9 +254,9 @@ BEGIN
                     ELSE 'failed' END,
             last_reply = r.reply,
             sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,
-            next_attempt_at = CASE WHEN r.outcome = 'retry' THEN wb_seq_next_due(
-                now() + make_interval(secs => r.retry_s), s.definition,
-                (SELECT c.timezone FROM candidates c WHERE c.id = m.candidate_id))
+            next_attempt_at = CASE WHEN r.outcome = 'retry' THEN (SELECT wb_seq_next_due(
+                now() + make_interval(secs => r.retry_s), s.definition, c.timezone,
+                c.attrs->>'country') FROM candidates c WHERE c.id = m.candidate_id)
                 ELSE m.next_attempt_at END,
             lease_owner = NULL, lease_until = NULL, updated_at = now()
         FROM r, sequences s
@@ -292,13 +292,15 @@ BEGIN
         UPDATE enrollments e SET
             next_due_at = CASE WHEN m.outcome IN ('sent', 'unknown') AND e.paused_at IS NULL
                     AND e.step < jsonb_array_length(m.definition->'steps')
-                THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),
-                    m.definition, (SELECT c.timezone FROM candidates c WHERE c.id = m.candidate_id))
+                THEN (SELECT wb_step_due(now(), m.definition, e.step, c.timezone,
+                                         c.attrs->>'country')
+                      FROM candidates c WHERE c.id = m.candidate_id)
                 END,
             paused_due_at = CASE WHEN m.outcome IN ('sent', 'unknown') AND e.paused_at IS NOT NULL
                     AND e.step < jsonb_array_length(m.definition->'steps')
-                THEN wb_seq_next_due(now() + wb_duration(m.definition->'steps'->e.step->>'after'),
-                    m.definition, (SELECT c.timezone FROM candidates c WHERE c.id = m.candidate_id))
+                THEN (SELECT wb_step_due(now(), m.definition, e.step, c.timezone,
+                                         c.attrs->>'country')
+                      FROM candidates c WHERE c.id = m.candidate_id)
                 ELSE e.paused_due_at END,
             state = CASE WHEN m.outcome NOT IN ('sent', 'unknown') THEN 'stopped'
                 WHEN e.step < jsonb_array_length(m.definition->'steps') THEN 'active'
@@ -466,9 +468,8 @@ BEGIN
     ), en AS (
         UPDATE enrollments e SET
             next_due_at = CASE WHEN e.step < jsonb_array_length(s.definition->'steps')
-                THEN wb_seq_next_due(g.sending_at
-                         + wb_duration(s.definition->'steps'->e.step->>'after'),
-                         s.definition, c.timezone) END,
+                THEN wb_step_due(g.sending_at, s.definition, e.step, c.timezone,
+                                 c.attrs->>'country') END,
             state = CASE WHEN e.step < jsonb_array_length(s.definition->'steps') THEN 'active'
                 ELSE 'finished' END,
             updated_at = now()

@@ -14,7 +14,8 @@ BEGIN
     WHERE id = p_sequence AND (paused_at IS NULL) = p_pause;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 AND NOT p_pause THEN
-        UPDATE enrollments e SET next_due_at = wb_seq_next_due(now(), s.definition, c.timezone),
+        UPDATE enrollments e SET next_due_at = wb_seq_next_due(now(), s.definition, c.timezone,
+                                                               c.attrs->>'country'),
             updated_at = now()
         FROM sequences s, candidates c
         WHERE e.sequence_id = p_sequence AND s.id = e.sequence_id AND c.id = e.candidate_id
@@ -42,7 +43,8 @@ BEGIN
     ELSE
         UPDATE enrollments e SET paused_at = NULL, paused_due_at = NULL,
             next_due_at = CASE WHEN e.paused_due_at IS NOT NULL THEN
-                greatest(e.paused_due_at, wb_seq_next_due(now(), s.definition, c.timezone)) END,
+                greatest(e.paused_due_at, wb_seq_next_due(now(), s.definition, c.timezone,
+                                                          c.attrs->>'country')) END,
             updated_at = now()
         FROM candidates c, sequences s
         WHERE c.id = e.candidate_id AND s.id = e.sequence_id AND lower(c.email) = lower(p_email)

@@ -53,7 +53,7 @@ $$;
 CREATE OR REPLACE FUNCTION wb_ats_enroll(p_candidate bigint, p_sequence text) RETURNS text
 LANGUAGE sql AS $$
     WITH target AS MATERIALIZED (
-        SELECT c.id, q.definition AS def,
+        SELECT c.id, q.definition AS def, c.attrs->>'country' AS country,
                CASE WHEN q.definition->'window'->>'timezone' = 'candidate'
                     THEN coalesce(c.timezone, q.definition->'window'->>'fallback_timezone', 'UTC')
                     ELSE coalesce(q.definition->'window'->>'timezone', 'UTC') END AS zone,
@@ -74,11 +74,7 @@ LANGUAGE sql AS $$
     ), ins AS (
         INSERT INTO enrollments (candidate_id, sequence_id, step, next_due_at, source)
         SELECT t.id, p_sequence, 0,
-               wb_next_in_window(
-                   now() + coalesce(wb_duration(t.def->'steps'->0->>'after'), interval '0'),
-                   t.zone, wb_window_days(t.def->'window'->'days'),
-                   coalesce((t.def->'window'->>'start')::time, '00:00'),
-                   coalesce((t.def->'window'->>'end')::time, '24:00')),
+               wb_step_due(now(), t.def, 0, t.zone, t.country),
                'ats'
         FROM target t WHERE t.verdict = 'enrolled'
         ON CONFLICT (candidate_id, sequence_id) DO NOTHING
