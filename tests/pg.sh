@@ -5,7 +5,8 @@
 #   wb_pg_stop DIR     stops it (the folder is left for the caller)
 WB_PGBIN=${WB_PGBIN:-/usr/lib/postgresql/15/bin}
 
-wb_as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# From /: postgres may not enter the caller's folder (a clone in /root).
+wb_as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 wb_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

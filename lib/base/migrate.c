@@ -370,6 +370,9 @@ int wb_migrate(PGconn *c, const char *dir, int *applied)
     if (!lock)
         goto out;
     PQclear(lock);
+    /* "DROP FUNCTION IF EXISTS ... skipping" notices are the migrations
+     * working as meant: an operator should see what was applied, not them. */
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
     if (mig_ensure_tables(c) < 0)
         goto unlock;
     for (size_t i = 0; i < n; i++) {

@@ -27,7 +27,8 @@ def free_port():
 def as_postgres(cmd):
     """Prefix cmd so it runs as the postgres user when we are root."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
+        # From /: postgres may not enter the caller's folder (a clone in /root).
+        return ["runuser", "-u", "postgres", "--", "sh", "-c", 'cd / && exec "$@"', "sh"] + cmd
     return cmd
 
 
