@@ -10,6 +10,7 @@
 #include "warmbench/import.h"
 #include "warmbench/login_cli.h"
 #include "warmbench/pause_cli.h"
+#include "warmbench/preview_cli.h"
 #include "warmbench/send_config.h"
 #include "warmbench/messages_cli.h"
 #include "warmbench/pool.h"
@@ -57,6 +58,10 @@ static const char usage_text[] =
     "  resume SEQUENCE | --sender S | --email E [--sequence S]\n"
     "                                    lift the pause; due steps re-timed into the window\n"
     "  unenroll EMAIL [--sequence S]     end the person's enrollments\n"
+    "  preview SEQUENCE --email E [--step N] [--out FILE]\n"
+    "                                    the exact message that step would send to E\n"
+    "  test-send SEQUENCE --to ADDR [--email E]\n"
+    "                                    every step to ADDR, subjects [test]; records nothing\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -87,6 +92,9 @@ struct args {
     const char *requeue;
     bool all;
     const char *sender; /* pause/resume --sender */
+    const char *step;   /* preview --step */
+    const char *out;    /* preview --out */
+    const char *to;     /* test-send --to */
     const char *reason; /* pause --reason */
 };
 
@@ -116,7 +124,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"html", required_argument, NULL, 'H'},   {"since", required_argument, NULL, 'S'},
         {"unknown", no_argument, NULL, 'U'},      {"requeue", required_argument, NULL, 'Q'},
         {"all", no_argument, NULL, 'a'},          {"sender", required_argument, NULL, 'P'},
-        {"reason", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0}};
+        {"reason", required_argument, NULL, 'R'}, {"step", required_argument, NULL, 'N'},
+        {"out", required_argument, NULL, 'O'},    {"to", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "+:", opts, NULL)) != -1 || optind < argc) {
@@ -144,6 +154,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'a': a->all = true; break;
         case 'P': a->sender = optarg; break;
         case 'R': a->reason = optarg; break;
+        case 'N': a->step = optarg; break;
+        case 'O': a->out = optarg; break;
+        case 'T': a->to = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -391,6 +404,23 @@ static int cmd_pause_or_resume(PGconn *c, const struct wb_config *cfg, struct ar
     return wb_cmd_pause_sequence(c, cfg, a->pos[0], pause, stdout, stderr);
 }
 
+static int cmd_preview(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    char *end = NULL;
+    long step = a->step ? strtol(a->step, &end, 10) : 1;
+    if (a->npos != 1 || a->nemails != 1 || (a->step && (*end || step < 1 || step > 1000)))
+        return usage_error("%s", "preview takes SEQUENCE --email E [--step N] [--out FILE]");
+    return wb_cmd_preview(c, cfg, a->pos[0], a->emails[0], (int)step, a->out, stdout, stderr);
+}
+
+static int cmd_test_send(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos != 1 || !a->to || a->nemails > 1)
+        return usage_error("%s", "test-send takes SEQUENCE --to ADDR [--email E]");
+    return wb_cmd_test_send(c, cfg, a->pos[0], a->to, a->nemails ? a->emails[0] : NULL, stdout,
+                            stderr);
+}
+
 static int cmd_unenroll(PGconn *c, const struct wb_config *cfg, struct args *a)
 {
     (void)cfg;
@@ -422,7 +452,7 @@ static const struct command commands[] = {
     {"pool", cmd_pool},       {"report", cmd_report},
     {"rescore", cmd_rescore}, {"senders", cmd_senders},
     {"login", cmd_login},     {"pause", cmd_pause},   {"resume", cmd_resume},
-    {"unenroll", cmd_unenroll},
+    {"unenroll", cmd_unenroll}, {"preview", cmd_preview}, {"test-send", cmd_test_send},
 };
 
 /* The files, then the OAuth senders' token files (a loose one is the

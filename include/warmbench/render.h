@@ -38,6 +38,11 @@ struct wb_rendered {
  * step out of range). */
 int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb_rendered *out,
               char *err, size_t errsz);
+/* wb_render for `preview`: warn(name, file, line, col, ud) for each field
+ * that renders empty with no fallback. */
+int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
+                      struct wb_rendered *out, char *err, size_t errsz, wb_field_empty_fn warn,
+                      void *warn_ud);
 /* A wb_mail view of r (pointers into r), dated now. */
 void wb_rendered_mail(const struct wb_rendered *r, struct wb_mail *m);
 void wb_rendered_free(struct wb_rendered *r);

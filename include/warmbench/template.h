@@ -30,6 +30,13 @@ struct wb_template *wb_template_parse(const char *src, size_t len, const char *f
  * template's own text) when html is true. */
 void wb_template_render(const struct wb_template *t, wb_field_value_fn value, void *ud,
                         bool html, struct wb_buf *out);
+/* As wb_template_render, and on_empty(name, file, line, col, ud) for each
+ * field that renders empty with no fallback (preview's warnings). */
+typedef void (*wb_field_empty_fn)(const char *name, const char *file, int line, int col,
+                                  void *ud);
+void wb_template_render_checked(const struct wb_template *t, wb_field_value_fn value, void *ud,
+                                bool html, struct wb_buf *out, wb_field_empty_fn on_empty);
+
 /* Names of fields used, for callers that prefetch data. */
 size_t wb_template_nfields(const struct wb_template *t);
 const char *wb_template_field(const struct wb_template *t, size_t i);

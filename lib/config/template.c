@@ -10,9 +10,11 @@ struct wb_piece {
     size_t len;     /* length of text */
     char *fallback; /* NULL when the tag has no "|" */
     int is_field;
+    int line, col;  /* a field's "{{", for preview's warnings */
 };
 
 struct wb_template {
+    char *file;    /* where it came from, for preview's warnings */
     struct wb_piece *v;
     size_t n, cap;
     char **fields; /* distinct field names, in first-use order */
@@ -110,6 +112,8 @@ static int tpl_parse_tag(struct wb_template *t, const char *body, size_t n, cons
     }
     struct wb_piece *p = tpl_add_piece(t);
     p->is_field = 1;
+    p->line = at.line;
+    p->col = at.col;
     p->text = name;
     p->len = strlen(name);
     if (bar)
@@ -123,6 +127,7 @@ struct wb_template *wb_template_parse(const char *src, size_t len, const char *f
                                       void *ud, struct wb_diags *diags)
 {
     struct wb_template *t = wb_xcalloc(1, sizeof *t);
+    t->file = wb_xstrdup(file ? file : "");
     struct tpos pos = {line0, col0};
     size_t i = 0;
     int ok = 1;
@@ -196,12 +201,24 @@ static void tpl_render_field(const struct wb_piece *p, wb_field_value_fn value, 
 void wb_template_render(const struct wb_template *t, wb_field_value_fn value, void *ud,
                         bool html, struct wb_buf *out)
 {
+    wb_template_render_checked(t, value, ud, html, out, NULL);
+}
+
+void wb_template_render_checked(const struct wb_template *t, wb_field_value_fn value, void *ud,
+                                bool html, struct wb_buf *out, wb_field_empty_fn on_empty)
+{
     for (size_t i = 0; i < t->n; i++) {
         const struct wb_piece *p = &t->v[i];
-        if (p->is_field)
-            tpl_render_field(p, value, ud, html, out);
-        else
+        if (!p->is_field) {
             wb_buf_append(out, p->text, p->len);
+            continue;
+        }
+        if (on_empty && !p->fallback) {
+            const char *v = value ? value(p->text, ud) : NULL;
+            if (!v || !v[0])
+                on_empty(p->text, t->file, p->line, p->col, ud);
+        }
+        tpl_render_field(p, value, ud, html, out);
     }
 }
 
@@ -219,6 +236,7 @@ void wb_template_free(struct wb_template *t)
 {
     if (!t)
         return;
+    free(t->file);
     for (size_t i = 0; i < t->n; i++) {
         free(t->v[i].text);
         free(t->v[i].fallback);

@@ -20,6 +20,8 @@ struct ctx {
     const char *unsub_url;
     char *links[64];        /* tracked URL per link index, made on first use */
     char scratch[32];
+    wb_field_empty_fn warn; /* preview: a field that renders empty, no fallback */
+    void *warn_ud;
 };
 
 static char *rnd_tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64_t id, int link,
@@ -80,13 +82,19 @@ static const char *rnd_field_value(const char *name, void *ud)
     return NULL;
 }
 
+static void rnd_on_empty(const char *name, const char *file, int line, int col, void *ud)
+{
+    struct ctx *x = ud;
+    x->warn(name, file, line, col, x->warn_ud);
+}
+
 static char *rnd_render_part(const struct wb_template *t, struct ctx *x, bool html)
 {
     if (!t)
         return NULL;
     struct wb_buf b;
     wb_buf_init(&b);
-    wb_template_render(t, rnd_field_value, x, html, &b);
+    wb_template_render_checked(t, rnd_field_value, x, html, &b, x->warn ? rnd_on_empty : NULL);
     return wb_buf_steal(&b);
 }
 
@@ -184,8 +192,15 @@ static char *rnd_full_name(const struct wb_claimed *c)
 int wb_render(const struct wb_config *cfg, const struct wb_claimed *c, struct wb_rendered *out,
               char *err, size_t errsz)
 {
+    return wb_render_checked(cfg, c, out, err, errsz, NULL, NULL);
+}
+
+int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
+                      struct wb_rendered *out, char *err, size_t errsz, wb_field_empty_fn warn,
+                      void *warn_ud)
+{
     memset(out, 0, sizeof *out);
-    struct ctx x = {.cfg = cfg, .c = c};
+    struct ctx x = {.cfg = cfg, .c = c, .warn = warn, .warn_ud = warn_ud};
     x.seq = wb_config_sequence(cfg, c->sequence);
     if (!c->message_id) { /* wb_claim (sql/009) makes it with the row */
         snprintf(err, errsz, "message %lld was claimed without a Message-ID", (long long)c->id);

@@ -22,7 +22,7 @@ SLOW = {
     "test_dormant": 71, "test_install": 69, "test_ats_in": 52, "test_mailbox": 49,
     "test_privacy": 48, "test_scoring": 43, "test_migrate_enroll": 34, "test_pg_loop": 30,
     "test_variants": 29, "test_import": 28, "test_attribution": 17, "test_check_config": 17,
-    "test_e2e": 15, "test_pool": 8, "test_smtp": 3, "test_slow": 30, "test_crash": 30, "test_oauth_send": 40, "test_guard": 12, "test_owners": 30, "test_pause": 22,
+    "test_e2e": 15, "test_pool": 8, "test_smtp": 3, "test_slow": 30, "test_crash": 30, "test_oauth_send": 40, "test_guard": 12, "test_owners": 30, "test_pause": 22, "test_preview": 5,
     "test_oauth": 75,
     "test_senders": 3, "test_demo": 42,
     "test_intent_e2e": 12,
