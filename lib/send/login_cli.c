@@ -270,6 +270,7 @@ int wb_cmd_login(PGconn *c, const struct wb_config *cfg, const char *sender, FIL
 
 size_t wb_oauth_check_token_files(const struct wb_config *cfg, FILE *out, FILE *err)
 {
+    (void)out; /* the notes and errors go to err: out keeps check-config's one result line */
     size_t n = 0, bad = 0;
     struct wb_oauth_account *acc = wb_oauth_accounts_from_config(cfg, &n);
     for (size_t i = 0; i < n; i++) {
@@ -278,7 +279,7 @@ size_t wb_oauth_check_token_files(const struct wb_config *cfg, FILE *out, FILE *
         enum wb_oauth_store_rc rc = path ? wb_oauth_store_read(path, &refresh, NULL, &why)
                                          : WB_OAUTH_STORE_ERROR;
         if (rc == WB_OAUTH_STORE_MISSING)
-            fprintf(out, "note: sender %s has no token yet: run 'warmbench login %s'\n",
+            fprintf(err, "note: sender %s has no token yet: run 'warmbench login %s'\n",
                     acc[i].sender, acc[i].sender);
         else if (rc != WB_OAUTH_STORE_OK) {
             fprintf(err, "%s\n", why ? why : "a token file cannot be named for this sender");

@@ -155,7 +155,7 @@ class OAuthSendTest(harness.WbTestCase):
                     oauth={"test": {"token_url": "http://127.0.0.1:9/token",
                                     "client_id": "wb-test", "tokens_dir": "tokens"}})
         p = self.wb("check-config", check=0)
-        self.assertIn("warmbench login ana", p.stdout)
+        self.assertIn("warmbench login ana", p.stderr)
         path = harness.write(os.path.join(tokens, "ana.json"),
                              json.dumps({"provider": "test", "refresh_token": "rt-secret-1"}),
                              0o644)
@@ -164,7 +164,7 @@ class OAuthSendTest(harness.WbTestCase):
         self.assertNotIn("rt-secret-1", p.stdout + p.stderr)
         os.chmod(path, 0o600)
         p = self.wb("check-config", check=0)
-        self.assertNotIn("login", p.stdout)
+        self.assertNotIn("login", p.stdout + p.stderr)
 
     def metrics(self):
         import urllib.request
