@@ -131,6 +131,10 @@ struct wb_template *wb_template_parse(const char *src, size_t len, const char *f
     struct tpos pos = {line0, col0};
     size_t i = 0;
     int ok = 1;
+    /* The first "}}" after the last "{{" looked at: it stays the answer
+     * while later "{{" come before it, so "{{{{{{...}}" is not rescanned
+     * to its end for every "{{" (quadratic: 0.9 s for 60 KB). */
+    const char *close = NULL;
     while (i < len) {
         const char *open = tpl_find2(src + i, len - i, '{', '{');
         size_t lit = open ? (size_t)(open - (src + i)) : len - i;
@@ -142,8 +146,10 @@ struct wb_template *wb_template_parse(const char *src, size_t len, const char *f
         struct tpos at = pos;
         const char *body = src + i + 2;
         size_t rest = len - i - 2;
-        const char *close = tpl_find2(body, rest, '}', '}');
-        const char *reopen = tpl_find2(body, rest, '{', '{');
+        if (!close || close < body)
+            close = tpl_find2(body, rest, '}', '}');
+        /* A "{{" starting before that "}}" (looked for only up to it). */
+        const char *reopen = close ? tpl_find2(body, (size_t)(close - body) + 1, '{', '{') : NULL;
         if (!close || (reopen && reopen < close)) {
             /* Report it, then resume after the "{{" so later tags are checked too. */
             wb_diags_add(diags, file, at.line, at.col, "unclosed \"{{\"");
