@@ -116,8 +116,7 @@ BEGIN
             JOIN sequences s ON s.id = e.sequence_id
             WHERE e.state = 'active' AND e.next_due_at <= now() AND s.paused_at IS NULL
               AND e.step < jsonb_array_length(s.definition->'steps')
-              AND CASE WHEN s.definition->>'sender' = p_sender
-                            AND s.definition->'steps'->e.step->>'sender' IS NULL THEN true
+              AND CASE WHEN NOT s.mixed_senders THEN s.definition->>'sender' = p_sender
                        ELSE wb_step_sender(s.definition, e.step, e.candidate_id) = p_sender END
               AND (NOT policy OR pg_try_advisory_xact_lock(7426353, hashint8(e.candidate_id)))
             ORDER BY e.next_due_at
