@@ -69,7 +69,8 @@ struct wb_sender {
     char *from;        /* as written: "Ana Ruiz <ana@example.com>" */
     char *from_name;   /* "Ana Ruiz" (may be "") */
     char *from_email;  /* "ana@example.com" */
-    char *reply_to;    /* NULL when not set */
+    char *reply_to;    /* as written, NULL when not set */
+    char *reply_to_name, *reply_to_email; /* its parts ("" name when none) */
     int daily_limit;   /* 0 = no limit */
     int min_interval_s;
     /* The EFFECTIVE blocks: the top-level ones merged with the sender's

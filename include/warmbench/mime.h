@@ -19,6 +19,7 @@ struct wb_mail {
     const char *from_name;    /* may be NULL or "" */
     const char *from_email;
     const char *reply_to;     /* address or NULL */
+    const char *reply_to_name; /* may be NULL or "" */
     const char *to_name;      /* may be NULL or "" */
     const char *to_email;
     const char *subject;      /* UTF-8 */

@@ -29,7 +29,7 @@ struct wb_rendered {
     int variant;            /* -1 when the step has no variants */
     char *message_id, *rcpt, *envelope_from, *subject, *text, *html;
     char *in_reply_to, *unsub_url, *to_name;
-    char *from_name, *from_email, *reply_to;
+    char *from_name, *from_email, *reply_to, *reply_to_name;
     char *feedback_id;      /* STEP:SEQUENCE:SENDER:warmbench */
 };
 

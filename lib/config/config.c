@@ -108,7 +108,8 @@ static const struct wb_cf_key GUARD[] = {
 static const struct wb_cf_key SENDER[] = {
     WB_CF_ADDR("from", struct wb_sender, from, WB_CF_REQUIRED, SND(from_name), SND(from_email),
                " (use Name <addr@domain>)"),
-    WB_CF_ADDR("reply_to", struct wb_sender, reply_to, WB_CF_EMPTY_NULL, WB_CF_NONE, WB_CF_NONE,
+    WB_CF_ADDR("reply_to", struct wb_sender, reply_to, WB_CF_EMPTY_NULL, SND(reply_to_name),
+               SND(reply_to_email),
                NULL),
     WB_CF_INT("daily_limit", struct wb_sender, daily_limit, 0, 0, 0),
     WB_CF_INT("min_interval_s", struct wb_sender, min_interval_s, 0, 0, 0),

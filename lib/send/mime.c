@@ -236,7 +236,7 @@ static void mime_headers(struct wb_buf *b, const struct wb_mail *m)
     wb_buf_printf(b, "Date: %s\r\n", date);
     mime_mailbox(b, "From", m->from_name, m->from_email);
     if (m->reply_to)
-        wb_buf_printf(b, "Reply-To: %s\r\n", m->reply_to);
+        mime_mailbox(b, "Reply-To", m->reply_to_name, m->reply_to);
     mime_mailbox(b, "To", m->to_name, m->to_email);
     size_t line = b->len;
     wb_buf_puts(b, "Subject: ");

@@ -249,7 +249,10 @@ int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
     out->to_name = rnd_full_name(c);
     out->from_name = wb_xstrdup(x.sender->from_name ? x.sender->from_name : "");
     out->from_email = wb_xstrdup(x.sender->from_email);
-    out->reply_to = x.sender->reply_to ? wb_xstrdup(x.sender->reply_to) : NULL;
+    /* The address and its phrase apart: mime.c encodes the phrase as it
+     * does From's ("Ana Ruiz <ana@example.com>" failed every message). */
+    out->reply_to = x.sender->reply_to_email ? wb_xstrdup(x.sender->reply_to_email) : NULL;
+    out->reply_to_name = x.sender->reply_to_name ? wb_xstrdup(x.sender->reply_to_name) : NULL;
     out->feedback_id = rnd_feedback_id(c->step, x.seq->id, x.sender->id);
     return 0;
 }
@@ -260,6 +263,7 @@ void wb_rendered_mail(const struct wb_rendered *r, struct wb_mail *m)
     m->from_name = r->from_name;
     m->from_email = r->from_email;
     m->reply_to = r->reply_to;
+    m->reply_to_name = r->reply_to_name;
     m->to_name = r->to_name;
     m->to_email = r->rcpt;
     m->subject = r->subject;
@@ -277,6 +281,7 @@ void wb_rendered_free(struct wb_rendered *r)
     char **all[] = {&r->message_id, &r->rcpt,      &r->envelope_from, &r->subject,
                     &r->text,       &r->html,      &r->in_reply_to,   &r->unsub_url,
                     &r->to_name,    &r->from_name, &r->from_email,    &r->reply_to,
+                    &r->reply_to_name,
                     &r->feedback_id};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);

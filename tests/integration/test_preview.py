@@ -95,6 +95,24 @@ class PreviewTest(harness.WbTestCase):
                 check=65)
 
 
+class ReplyToTest(harness.WbTestCase):
+    def test_reply_to_with_a_display_name_renders(self):
+        """Issue 18 defect 1: check-config accepted it and every message failed."""
+        self.config(senders={"ana": {"from": "Ana Ruiz <ana@example.com>",
+                                     "reply_to": "Ana Ruiz (Recruiting) <ana.r@example.com>"}})
+        self.wb("check-config", check=0)
+        self.wb("migrate", check=0)
+        self.wb("import", harness.write(os.path.join(self.tmp, "p.csv"),
+                                        "email,first_name,tags\nzoe@corp.example,Zoë,backend\n"),
+                check=0)
+        out = os.path.join(self.tmp, "z.eml")
+        self.wb("preview", "nurture", "--email", "zoe@corp.example", "--out", out, check=0)
+        msg = email.message_from_bytes(open(out, "rb").read(), policy=email.policy.default)
+        addr = msg["Reply-To"].addresses[0]
+        self.assertEqual((addr.display_name, addr.addr_spec),
+                         ("Ana Ruiz (Recruiting)", "ana.r@example.com"))
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
