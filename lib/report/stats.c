@@ -17,6 +17,10 @@
  * earlier one of their enrollment in the same state (steps number from 1,
  * so step 1 has none to look for).
  *
+ * Both are grouped before anything is matched with the sequences table
+ * (rows of a sequence it no longer has are left out at the end), so the
+ * groups are hashed, not sorted.
+ *
  * Events: the people are kept by triggers in stats_people, step 0 for the
  * sequence across its steps, and the steps that have events in
  * stats_steps (sql/functions/092_stats.sql), so a count is a count of rows
@@ -37,15 +41,16 @@ static const char stats_sql[] =
     "                   AND p.step < m.step AND p.state = m.state))) AS first_failed,"
     "   count(*) FILTER (WHERE m.state = 'unknown' AND (m.step <= 1"
     "    OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.enrollment_id = m.enrollment_id"
-    "                   AND p.step < m.step AND p.state = m.state))) AS first_unknown"
-    "  FROM messages m WHERE m.sequence_id IN (SELECT id FROM seqs)"
+    "                   AND p.step < m.step AND p.state = m.state))) AS first_unknown,"
+    "   bool_or(m.variant IS NOT NULL) AS has_variant"
+    "  FROM messages m WHERE $1::text IS NULL OR m.sequence_id = $1"
     "  GROUP BY m.sequence_id, m.step),"
     " mc AS (SELECT sequence_id, step, 0 AS g, sent, failed, unknown, pending FROM ms"
     "  UNION ALL"
     "  SELECT sequence_id, NULL, 1, sum(first_sent)::bigint, sum(first_failed)::bigint,"
     "   sum(first_unknown)::bigint, sum(pending)::bigint FROM ms GROUP BY sequence_id),"
     " pc AS (SELECT p.sequence_id, p.step, p.kind, count(*) AS n FROM stats_people p"
-    "  WHERE p.sequence_id IN (SELECT id FROM seqs)"
+    "  WHERE $1::text IS NULL OR p.sequence_id = $1"
     "  GROUP BY p.sequence_id, p.step, p.kind),"
     " ec AS (SELECT t.sequence_id, nullif(t.step, 0) AS step, (t.step = 0)::integer AS g,"
     "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'opened'), 0)::bigint AS opened,"
@@ -79,7 +84,9 @@ static const char stats_sql[] =
     "   AND ec.step IS NOT DISTINCT FROM mc.step),"
     /* A/B: every variant the sequence defines (so one nobody got yet shows
      * as zeros) and every variant messages carry (the definition may have
-     * changed since). Events count through their message's variant. */
+     * changed since). Events count through their message's variant. When
+     * the scan of messages above found none with a variant, the second
+     * scan is not made (a one-time filter). */
     " vl AS (SELECT s.id AS sequence_id, st.n::integer AS step, v.v AS variant"
     "  FROM sequences s CROSS JOIN LATERAL jsonb_array_elements(s.definition->'steps')"
     "   WITH ORDINALITY AS st(def, n)"
@@ -94,6 +101,7 @@ static const char stats_sql[] =
     "  FROM messages m LEFT JOIN events v ON v.message_id = m.id"
     "   AND v.type IN ('open', 'click', 'reply')"
     "  WHERE m.sequence_id IN (SELECT id FROM seqs) AND m.variant IS NOT NULL"
+    "   AND (SELECT bool_or(has_variant) FROM ms)"
     "  GROUP BY m.sequence_id, m.step, m.variant),"
     " vr AS MATERIALIZED (SELECT coalesce(vl.sequence_id, vc.sequence_id) AS sequence_id,"
     "   coalesce(vl.step, vc.step) AS step, coalesce(vl.variant, vc.variant) AS variant,"
