@@ -25,6 +25,9 @@ bool wb_has_prefix(const char *s, const char *prefix);
 /* True when u is scheme://something or schemes://something ("http" takes
  * http:// and https://, "smtp" smtp:// and smtps://). */
 bool wb_url_ok(const char *u, const char *scheme);
+/* u for a log line or an error: its user-info ("user:password@") shown as
+ * "***@" (malloc'd; NULL gives "(none)"). */
+char *wb_url_redacted(const char *u);
 /* Bytes from outside (an SMTP reply, a response body) as text PostgreSQL
  * takes: one bad byte in a text[] parameter fails the whole statement, and
  * with it a batch of outcomes. Valid UTF-8 is kept (no overlong forms,

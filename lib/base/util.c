@@ -151,3 +151,18 @@ char *wb_text_clean(const char *p, size_t n)
     wb_text_clean_inplace(s, n);
     return s;
 }
+
+char *wb_url_redacted(const char *u)
+{
+    if (!u)
+        return wb_xstrdup("(none)");
+    const char *auth = strstr(u, "://");
+    if (!auth)
+        return wb_xstrdup(u);
+    auth += 3;
+    size_t hostpart = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', hostpart);
+    if (!at)
+        return wb_xstrdup(u);
+    return wb_xasprintf("%.*s***%s", (int)(auth - u), u, at);
+}

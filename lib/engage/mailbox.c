@@ -250,7 +250,9 @@ static struct settings *mb_settings_new(const struct wb_config *cfg, const char 
         s->secret_len = cfg->secret_len;
     }
     if (mb_parse_url(s, mc->url) < 0) {
-        wb_error("mailbox: cannot use the URL %s", mc->url);
+        char *shown = wb_url_redacted(mc->url);
+        wb_error("mailbox: cannot use the URL %s", shown);
+        free(shown);
         mb_settings_free(s);
         return NULL;
     }

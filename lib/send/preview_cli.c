@@ -241,7 +241,11 @@ static int pv_smtp(const struct wb_sender *snd, struct wb_mail *m, FILE *err)
     }
     CURLcode rc = curl_easy_perform(e);
     if (rc != CURLE_OK)
-        fprintf(err, "warmbench: %s: %s\n", sc->url, why[0] ? why : curl_easy_strerror(rc));
+    {
+        char *shown = wb_url_redacted(sc->url);
+        fprintf(err, "warmbench: %s: %s\n", shown, why[0] ? why : curl_easy_strerror(rc));
+        free(shown);
+    }
     curl_slist_free_all(rcpt);
     free(from);
     free(to);

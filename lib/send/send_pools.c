@@ -18,14 +18,16 @@ static int pools_add(struct wb_send_pools *ps, uv_loop_t *loop, const struct wb_
                              c->timeout_s, c->auth};
     struct wb_smtp *smtp = wb_smtp_new(loop, &o);
     if (!smtp) {
-        *err = wb_xasprintf("cannot set up SMTP for %s%s%s%s", c->url ? c->url : "(none)",
-                            sender ? " (sender " : "", sender ? sender : "", sender ? ")" : "");
+        char *shown = wb_url_redacted(c->url);
+        *err = wb_xasprintf("cannot set up SMTP for %s%s%s%s", shown, sender ? " (sender " : "",
+                            sender ? sender : "", sender ? ")" : "");
+        free(shown);
         return -1;
     }
     ps->v = wb_xrealloc(ps->v, (ps->n + 1) * sizeof *ps->v);
     ps->v[ps->n++] = (struct wb_send_pool){smtp, sender ? wb_xstrdup(sender) : NULL,
                                            c->oauth ? wb_xstrdup(c->oauth->name) : NULL,
-                                           wb_xstrdup(c->url), c->auth, c->connections};
+                                           wb_url_redacted(c->url), c->auth, c->connections};
     return 0;
 }
 
