@@ -120,9 +120,10 @@ static void rh_section_pool(struct wb_buf *b, json_t *pool)
 }
 
 static const char *const funnel_keys[] = {"enrolled", "sent", "opened", "clicked", "replied",
-                                          "handed_off", "bounced", "unsubscribed"};
+                                          "handed_off", "bounced", "unsubscribed", "complained"};
 static const char *const funnel_labels[] = {"enrolled", "sent", "opened", "clicked", "replied",
-                                            "handed off", "bounced", "unsubscribed"};
+                                            "handed off", "bounced", "unsubscribed",
+                                            "complained"};
 #define FUNNEL_BARS 6 /* the first six are the funnel; the rest are its leaks */
 
 static void rh_funnel_table(struct wb_buf *b, json_t *seqs)

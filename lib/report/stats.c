@@ -61,6 +61,7 @@ static const char stats_sql[] =
     "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'auto_replied'), 0)::bigint AS auto_replied,"
     "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'bounced'), 0)::bigint AS bounced,"
     "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'unsubscribed'), 0)::bigint AS unsubscribed,"
+    "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'complained'), 0)::bigint AS complained,"
     "   coalesce(sum(pc.n) FILTER (WHERE pc.kind = 'handed_off'), 0)::bigint AS handed_off"
     "  FROM (SELECT sequence_id, step FROM stats_steps WHERE sequence_id IN (SELECT id FROM seqs)"
     "        UNION SELECT sequence_id, 0 FROM stats_steps"
@@ -79,6 +80,7 @@ static const char stats_sql[] =
     "    'clicked', coalesce(ec.clicked, 0), 'clicked_machine', coalesce(ec.clicked_machine, 0),"
     "    'replied', coalesce(ec.replied, 0), 'auto_replied', coalesce(ec.auto_replied, 0),"
     "    'bounced', coalesce(ec.bounced, 0), 'unsubscribed', coalesce(ec.unsubscribed, 0),"
+    "    'complained', coalesce(ec.complained, 0),"
     "    'handed_off', coalesce(ec.handed_off, 0)) AS counts"
     "  FROM mc FULL JOIN ec ON ec.sequence_id = mc.sequence_id AND ec.g = mc.g"
     "   AND ec.step IS NOT DISTINCT FROM mc.step),"
@@ -118,7 +120,7 @@ static const char stats_sql[] =
     "   'enrolled', coalesce(en.enrolled, 0), 'active', coalesce(en.active, 0))"
     "   || coalesce(tot.counts, jsonb_build_object('sent',0,'failed',0,'unknown',0,'pending',0,"
     "      'opened',0,'opened_machine',0,'clicked',0,'clicked_machine',0,'replied',0,"
-    "      'auto_replied',0,'bounced',0,'unsubscribed',0,'handed_off',0))"
+    "      'auto_replied',0,'bounced',0,'unsubscribed',0,'complained',0,'handed_off',0))"
     "   || jsonb_build_object('links', coalesce(tl.links, '{}'),"
     "      'steps', coalesce((SELECT jsonb_agg(jsonb_build_object('step', r.step)"
     "        || r.counts || jsonb_build_object('links', coalesce(l.links, '{}'))"
@@ -134,7 +136,7 @@ static const char stats_sql[] =
 
 static const char *const columns[] = {"sent", "failed", "unknown", "opened", "clicked",
                                       "replied", "auto_replied", "bounced", "unsubscribed",
-                                      "handed_off"};
+                                      "complained", "handed_off"};
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
 static void stats_print_row(FILE *out, const char *label, json_t *o)
@@ -159,7 +161,8 @@ static void stats_add_rates(json_t *o)
 {
     static const char *const of[][2] = {{"open", "opened"}, {"click", "clicked"},
                                         {"reply", "replied"}, {"bounce", "bounced"},
-                                        {"unsubscribe", "unsubscribed"}};
+                                        {"unsubscribe", "unsubscribed"},
+                                        {"complaint", "complained"}};
     json_int_t sent = json_integer_value(json_object_get(o, "sent"));
     json_t *rates = json_object();
     for (size_t i = 0; i < sizeof of / sizeof of[0]; i++) {

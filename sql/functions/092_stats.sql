@@ -9,7 +9,7 @@
 --
 -- Only events with a sequence, a step and a candidate are counted, as
 -- before. Kinds: opened, opened_machine, clicked, clicked_machine,
--- replied, auto_replied, bounced, unsubscribed, handed_off, and
+-- replied, auto_replied, bounced, unsubscribed, complained, handed_off, and
 -- 'link:NAME' for a human click on the link NAME.
 CREATE OR REPLACE FUNCTION wb_stats_kinds(p_type text, p_machine boolean, p_detail jsonb)
 RETURNS text[]
@@ -24,6 +24,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'auto_reply' THEN '{auto_replied}'
         WHEN 'bounce' THEN '{bounced}'
         WHEN 'unsubscribe' THEN '{unsubscribed}'
+        WHEN 'complaint' THEN '{complained}'
         WHEN 'handoff' THEN '{handed_off}'
         ELSE '{}' END
 $$;
@@ -44,7 +45,7 @@ BEGIN
     CROSS JOIN LATERAL unnest(wb_stats_kinds(n.type, n.machine, n.detail)) k(kind)
     CROSS JOIN LATERAL (VALUES (0), (n.step)) s(step)
     WHERE n.sequence_id IS NOT NULL AND n.step IS NOT NULL AND n.candidate_id IS NOT NULL
-      AND n.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'handoff')
+      AND n.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'complaint', 'handoff')
     ORDER BY 1, 2, 3, 4
     ON CONFLICT DO NOTHING;
     RETURN NULL;
@@ -174,6 +175,6 @@ BEGIN
     CROSS JOIN LATERAL unnest(wb_stats_kinds(v.type, v.machine, v.detail)) k(kind)
     CROSS JOIN LATERAL (VALUES (0), (v.step)) s(step)
     WHERE v.sequence_id IS NOT NULL AND v.step IS NOT NULL AND v.candidate_id IS NOT NULL
-      AND v.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'handoff');
+      AND v.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'complaint', 'handoff');
 END
 $$;

@@ -61,6 +61,7 @@ UNION ALL SELECT 1, 101, 1, 'nurture', 2, 'open', false, {MON} + interval '3 hou
 UNION ALL SELECT 1, 1, 1, 'nurture', 1, 'handoff', false, {MON} + interval '2 hours'
 UNION ALL SELECT 7, 7, 7, 'nurture', 1, 'bounce', false, {MON}
 UNION ALL SELECT 8, 8, 8, 'nurture', 1, 'unsubscribe', false, {MON}
+UNION ALL SELECT 8, 8, 8, 'nurture', 1, 'complaint', false, {MON} + interval '1 hour'
 UNION ALL SELECT 10, 10, 10, 'nurture', 1, 'open', false, {OLD};
 -- Whatever the events made of the scores: only candidate 1 is ready now.
 UPDATE candidates SET score = CASE WHEN id = 1 THEN 50 ELSE 0 END, score_at = NULL,
@@ -68,9 +69,9 @@ UPDATE candidates SET score = CASE WHEN id = 1 THEN 50 ELSE 0 END, score_at = NU
 """
 
 FUNNEL = ["enrolled", "sent", "opened", "clicked", "replied", "handed_off", "bounced",
-          "unsubscribed"]
-ALL_TIME = [9, 9, 6, 3, 2, 1, 1, 1]
-LAST_30_DAYS = [8, 8, 5, 3, 2, 1, 1, 1]
+          "unsubscribed", "complained"]
+ALL_TIME = [9, 9, 6, 3, 2, 1, 1, 1, 1]
+LAST_30_DAYS = [8, 8, 5, 3, 2, 1, 1, 1, 1]
 
 EXTERNAL = [r'src\s*=\s*"?\s*http', r"<script", r"@import", r"url\(\s*['\"]?\s*http",
             r'href\s*=\s*"?\s*http', r"<link\b", r"<iframe", r"<img\b"]
@@ -130,7 +131,7 @@ class ReportContentTest(ReportBase):
         self.assertNotIn(HOSTILE_TAG, html)
         self.assertIn("&lt;img src=x onerror=alert(1)&gt;", html)
         self.assertIn("&lt;script&gt;alert(&#39;tag&#39;)&lt;/script&gt;", html)
-        self.assertIn(funnel_row("&lt;img src=x onerror=alert(1)&gt;", [1, 1, 0, 0, 0, 0, 0, 0]), html)
+        self.assertIn(funnel_row("&lt;img src=x onerror=alert(1)&gt;", [1, 1, 0, 0, 0, 0, 0, 0, 0]), html)
         self.assertIn("küche-日本", html)
 
     def test_steps_variants_growth_heatmap(self):
