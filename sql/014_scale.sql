@@ -50,11 +50,13 @@ CROSS JOIN LATERAL unnest(CASE v.type
     WHEN 'auto_reply' THEN '{auto_replied}'
     WHEN 'bounce' THEN '{bounced}'
     WHEN 'unsubscribe' THEN '{unsubscribed}'
+    WHEN 'complaint' THEN '{complained}'
     WHEN 'handoff' THEN '{handed_off}'
     ELSE '{}' END) k(kind)
 CROSS JOIN LATERAL (VALUES (0), (v.step)) s(step)
 WHERE v.sequence_id IS NOT NULL AND v.step IS NOT NULL AND v.candidate_id IS NOT NULL
-  AND v.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'handoff');
+  AND v.type IN ('open', 'click', 'reply', 'auto_reply', 'bounce', 'unsubscribe', 'complaint',
+                 'handoff');
 
 -- Two of events' indexes only ever serve rows with a message or a step:
 -- partial, so that the `enrolled` event of each enrollment (neither) adds

@@ -41,7 +41,8 @@ CROSS JOIN LATERAL (VALUES
     ('click', false, '{}', 5), ('click', true, '{"link": "apply"}', 6),
     ('reply', false, '{"intent": "neutral"}', 7), ('auto_reply', false, '{}', 8),
     ('bounce', false, '{"kind": "soft"}', 9), ('unsubscribe', false, '{}', 10),
-    ('handoff', false, '{}', 11), ('sent', false, '{}', 12)) t(type, machine, detail, k)
+    ('handoff', false, '{}', 11), ('sent', false, '{}', 12),
+    ('complaint', false, '{}', 13)) t(type, machine, detail, k)
 WHERE (m.candidate_id + m.step + t.k) % 3 = 0 AND m.candidate_id % %MOD% = 0;
 """
 
@@ -56,6 +57,7 @@ CROSS JOIN LATERAL unnest(CASE v.type
                            ELSE '{clicked}' END
     WHEN 'reply' THEN '{replied}' WHEN 'auto_reply' THEN '{auto_replied}'
     WHEN 'bounce' THEN '{bounced}' WHEN 'unsubscribe' THEN '{unsubscribed}'
+    WHEN 'complaint' THEN '{complained}'
     WHEN 'handoff' THEN '{handed_off}' ELSE '{}' END) k(kind)
 CROSS JOIN LATERAL (VALUES (0), (v.step)) s(step)
 WHERE v.sequence_id IS NOT NULL AND v.step IS NOT NULL AND v.candidate_id IS NOT NULL
@@ -74,13 +76,14 @@ SELECT coalesce(step::text, 'total'), kind, n FROM (
     count(DISTINCT candidate_id) FILTER (WHERE type = 'auto_reply') AS auto_replied,
     count(DISTINCT candidate_id) FILTER (WHERE type = 'bounce') AS bounced,
     count(DISTINCT candidate_id) FILTER (WHERE type = 'unsubscribe') AS unsubscribed,
+    count(DISTINCT candidate_id) FILTER (WHERE type = 'complaint') AS complained,
     count(DISTINCT candidate_id) FILTER (WHERE type = 'handoff') AS handed_off
   FROM events WHERE sequence_id = 'nurture' AND step IS NOT NULL
   GROUP BY GROUPING SETS ((step), ())) e
 CROSS JOIN LATERAL (VALUES ('opened', opened), ('opened_machine', opened_machine),
   ('clicked', clicked), ('clicked_machine', clicked_machine), ('replied', replied),
   ('auto_replied', auto_replied), ('bounced', bounced), ('unsubscribed', unsubscribed),
-  ('handed_off', handed_off)) x(kind, n)
+  ('complained', complained), ('handed_off', handed_off)) x(kind, n)
 UNION ALL
 SELECT coalesce(step::text, 'total'), kind, n FROM (
   SELECT step,
@@ -101,7 +104,8 @@ GROUP BY GROUPING SETS ((step, link), (link))
 """
 
 KINDS = ["sent", "failed", "unknown", "pending", "opened", "opened_machine", "clicked",
-         "clicked_machine", "replied", "auto_replied", "bounced", "unsubscribed", "handed_off"]
+         "clicked_machine", "replied", "auto_replied", "bounced", "unsubscribed", "complained",
+         "handed_off"]
 
 
 class SummaryTest(WbTestCase):
