@@ -1,9 +1,37 @@
-/* pause / resume a sender: see pause_cli.h. */
+/* pause / resume / unenroll: see pause_cli.h. */
 #include "warmbench/pause_cli.h"
 #include "warmbench/exitcodes.h"
 #include "warmbench/util.h"
 #include <stdlib.h>
 #include <string.h>
+
+/* Runs one of the pause functions (sql/functions/066, 068): 0 and its
+ * one value in *v (malloc'd), or 69 with the database's message said. */
+static int pause_call(PGconn *c, const char *sql, int n, const char *const *p, char **v,
+                      FILE *err)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(err, "warmbench: %s", PQerrorMessage(c));
+        PQclear(r);
+        return WB_EXIT_UNAVAILABLE;
+    }
+    *v = wb_xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* 0 and whether it changed anything, or an exit code. */
+static int pause_changed(PGconn *c, const char *sql, const char *a, const char *b,
+                         bool *changed, FILE *err)
+{
+    const char *p[] = {a, b};
+    char *v = NULL;
+    int rc = pause_call(c, sql, 2, p, &v, err);
+    *changed = !rc && !strcmp(v, "t");
+    free(v);
+    return rc;
+}
 
 int wb_cmd_pause_sender(PGconn *c, const struct wb_config *cfg, const char *sender, bool pause,
                         const char *reason, FILE *out, FILE *err)
@@ -17,16 +45,11 @@ int wb_cmd_pause_sender(PGconn *c, const struct wb_config *cfg, const char *send
         why = wb_xstrdup(reason && *reason ? reason : "paused by an operator");
         wb_text_clean_inplace(why, strlen(why));
     }
-    const char *p[] = {sender, why};
-    PGresult *r = PQexecParams(c, "SELECT wb_sender_set_paused($1, $2)", 2, NULL, p, NULL, NULL, 0);
+    bool changed;
+    int rc = pause_changed(c, "SELECT wb_sender_set_paused($1, $2)", sender, why, &changed, err);
     free(why);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(err, "warmbench: %s", PQerrorMessage(c));
-        PQclear(r);
-        return WB_EXIT_UNAVAILABLE;
-    }
-    bool changed = !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
+    if (rc)
+        return rc;
     if (pause)
         fprintf(out, changed ? "sender %s paused: nothing new is claimed for it\n"
                              : "sender %s was paused already\n", sender);
@@ -43,16 +66,11 @@ int wb_cmd_pause_sequence(PGconn *c, const struct wb_config *cfg, const char *se
         fprintf(err, "warmbench: no sequence \"%s\" in %s\n", sequence, cfg->sequences_dir);
         return WB_EXIT_USAGE;
     }
-    const char *p[] = {sequence, pause ? "true" : "false"};
-    PGresult *r = PQexecParams(c, "SELECT wb_pause_sequence($1, $2::boolean)", 2, NULL, p, NULL,
-                               NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(err, "warmbench: %s", PQerrorMessage(c));
-        PQclear(r);
-        return WB_EXIT_UNAVAILABLE;
-    }
-    bool changed = !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
+    bool changed;
+    int rc = pause_changed(c, "SELECT wb_pause_sequence($1, $2::boolean)", sequence,
+                           pause ? "true" : "false", &changed, err);
+    if (rc)
+        return rc;
     if (pause)
         fprintf(out, changed ? "sequence %s paused: nothing new is claimed or started for it\n"
                              : "sequence %s was paused already (or was never run)\n", sequence);
@@ -68,15 +86,11 @@ static int pause_person_sql(PGconn *c, const char *sql, const char *email, const
                             const char *flag, long *n, FILE *err)
 {
     const char *p[] = {email, sequence, flag};
-    PGresult *r = PQexecParams(c, sql, flag ? 3 : 2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(err, "warmbench: %s", PQerrorMessage(c));
-        PQclear(r);
-        return WB_EXIT_UNAVAILABLE;
-    }
-    *n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return 0;
+    char *v = NULL;
+    int rc = pause_call(c, sql, flag ? 3 : 2, p, &v, err);
+    *n = rc ? 0 : atol(v);
+    free(v);
+    return rc;
 }
 
 int wb_cmd_pause_person(PGconn *c, const char *email, const char *sequence, bool pause, FILE *out,
