@@ -86,6 +86,7 @@ struct wb_sched {
     struct wb_oauth *oauth;         /* NULL without OAuth senders */
     int timeout_s;                  /* the longest SMTP timeout of the pools */
     struct sched_lane *claim_lane;  /* the lane of the claim in flight */
+    char *claim_sender;             /* and its sender (a reload may change cfg meanwhile) */
     struct wb_guard_state guard;    /* paused senders, days of sending (warm-up) */
     bool guarding;                  /* a guard query is on its way */
     bool guard_then_claim;          /* the round's claims wait for its answer */
@@ -320,7 +321,7 @@ static void sched_take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     }
     c.thread_id = sched_col(r, i, WB_CLAIM_THREAD_ID);
     c.consent = sched_col(r, i, WB_CLAIM_CONSENT);
-    c.sender = wb_xstrdup(s->cfg->senders[s->sender_i].id); /* whom the claim was for */
+    c.sender = wb_xstrdup(s->claim_sender); /* whom the claim was for */
     struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;
     it->lane = s->claim_lane;
@@ -436,6 +437,8 @@ static void sched_claim_next(struct wb_sched *s)
     /* The claim makes each Message-ID, in the From address's domain. */
     const char *at = strchr(snd->from_email, '@');
     const char *p[] = {snd->id, batch, daily, gap, s->owner, lease, at ? at + 1 : "localhost"};
+    free(s->claim_sender);
+    s->claim_sender = wb_xstrdup(snd->id);
     if (wb_pg_query_prepared(s->pg, "wb_claim", wb_q_claim, 7, p, sched_on_claim, s) < 0)
         sched_tick_end(s, 1000);
 }
@@ -1049,6 +1052,7 @@ static void sched_closed(void *ud)
 {
     struct wb_sched *s = ud;
     free(s->lanes);
+    free(s->claim_sender);
     wb_guard_state_free(&s->guard);
     free(s->owner);
     free(s);
