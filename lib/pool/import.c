@@ -179,15 +179,27 @@ static int imp_read_header(struct import *im, struct wb_csv *csv)
 }
 
 /* Appends s[0..n) in COPY text format: backslash, tab, LF and CR escaped. */
+/* A cell goes to COPY as text with its control characters (C0 but tab and
+ * line feed, DEL, C1) made spaces, as the ATS path's wb_text_clean does:
+ * `show`, `pool` and the report print these values, and an escape
+ * sequence from a CSV must not reach an operator's terminal. */
 static void imp_copy_text(struct wb_buf *b, const char *s, size_t n)
 {
     wb_buf_reserve(b, 2 * n);
     char *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
+        unsigned char u = (unsigned char)s[i];
         char c = s[i];
-        if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+        if ((u < 0x20 && c != '\t' && c != '\n') || u == 0x7f) {
+            c = ' ';
+        } else if (u == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            c = ' '; /* U+0080..U+009F, two bytes in UTF-8 */
+            i++;
+        }
+        if (c == '\\' || c == '\t' || c == '\n') {
             *o++ = '\\';
-            c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+            c = c == '\t' ? 't' : c == '\n' ? 'n' : '\\';
         }
         *o++ = c;
     }

@@ -162,6 +162,14 @@ class ImportTest(WbTestCase):
         p = self.wb("import", os.path.join(self.tmp, "nope.csv"), check=1)
         self.assertIn("nope.csv", p.stderr)
 
+    def test_control_characters_in_cells_become_spaces(self):
+        """Issue 18 defect 6: show and pool print these cells."""
+        path = self.csv("c1.csv", b"email,first_name,last_name,team\n"
+                                  b"ann@example.com,Ann\x1b[31mie,Lee\xc2\x9b2J,a\x07b\ttab\n")
+        self.wb("import", path, check=0)
+        row = self.sql("SELECT first_name, last_name, attrs->>'team' FROM candidates")[0]
+        self.assertEqual(row, ["Ann [31mie", "Lee 2J", "a b\ttab"])
+
     def test_nul_bytes_and_control_characters(self):
         path = self.csv("ctl.csv", b"email,first_name\n"
                                    b"nul@example.com,A\x00B\n"
@@ -171,6 +179,6 @@ class ImportTest(WbTestCase):
         # A cell cannot reach the operator's terminal with control characters.
         self.assertEqual(self.report_lines(p), [
             f"{path}:2: NUL byte in field 2 (first_name)",
-            f'{path}:3: invalid email address "esc?[31m@example.com"',
+            f'{path}:3: invalid email address "esc [31m@example.com"',
         ])
         self.assertEqual(p.stdout.strip(), "imported 1, updated 0, rejected 2")
