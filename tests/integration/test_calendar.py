@@ -250,9 +250,13 @@ class CalendarDaemonTest(CalendarBase):
         d = Daemon(self.cfg_path, self.path("warmbenchd.log")).start()
         try:
             wait_until(lambda: smtp.count() >= 1, 30, "the French candidate's first step")
+            # The step is counted at the claim, its send time once the outcome
+            # is applied: wait for the latter (under load it comes later).
             wait_until(lambda: self.scalar(
-                "SELECT count(*) FROM enrollments e JOIN candidates c ON c.id = e.candidate_id"
-                " WHERE c.email = 'fr@example.org' AND e.step = 1") == "1", 30, "step 1 stored")
+                "SELECT count(*) FROM messages m JOIN candidates c ON c.id = m.candidate_id"
+                " WHERE c.email = 'fr@example.org' AND m.sent_at IS NOT NULL"
+                " AND EXISTS (SELECT 1 FROM enrollments e WHERE e.id = m.enrollment_id"
+                " AND e.next_due_at IS NOT NULL)") == "1", 30, "step 1 sent and stored")
             sent = self.scalar("SELECT to_char(m.sent_at AT TIME ZONE 'Europe/Berlin', 'HH24:MI')"
                                " FROM messages m JOIN candidates c ON c.id = m.candidate_id"
                                " WHERE c.email = 'fr@example.org'")
