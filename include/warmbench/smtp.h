@@ -60,6 +60,14 @@ struct wb_smtp_result {
 
 typedef void (*wb_smtp_done_fn)(const struct wb_smtp_result *r, void *ud);
 
+/* How a curl transfer logs in, for the SMTP workers, the IMAP poller and
+ * test-send alike: nothing without a username; SASL XOAUTH2 or
+ * OAUTHBEARER (RFC 7628) with bearer for a token auth; else the password. */
+void wb_curl_login(CURL *e, enum wb_auth auth, const char *username, const char *password,
+                   const char *bearer);
+/* smtp.tls as CURLOPT_USE_SSL: required, try, off. */
+long wb_smtp_use_ssl(enum wb_tls t);
+
 /* Starts `connections` workers. NULL when opts are unusable (no url,
  * connections < 1) or a thread cannot be made. Copies opts. */
 struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o);

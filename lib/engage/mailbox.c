@@ -19,6 +19,8 @@
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
 #include "warmbench/oauth.h"
+#include "warmbench/oauth_parse.h"
+#include "warmbench/smtp.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/util.h"
 #include <ctype.h>
@@ -328,15 +330,7 @@ static int mb_transfer(struct wb_mailbox *m, const char *url, const char *custom
     curl_easy_setopt(e, CURLOPT_MAXCONNECTS, 1L);
     /* imaps:// is TLS from the start; imap:// upgrades when offered. */
     curl_easy_setopt(e, CURLOPT_USE_SSL, m->s->tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
-    if (m->s->username && m->s->auth != WB_AUTH_PASSWORD) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
-        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, m->bearer ? m->bearer : "");
-        curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
-                         m->s->auth == WB_AUTH_XOAUTH2 ? "AUTH=XOAUTH2" : "AUTH=OAUTHBEARER");
-    } else if (m->s->username) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, m->s->username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, m->s->password ? m->s->password : "");
-    }
+    wb_curl_login(e, m->s->auth, m->s->username, m->s->password, m->bearer);
     if (wb_curl_thread_add(m->ct, e, mb_on_xfer_done, m) < 0)
         return -1;
     m->xfer = true;
@@ -883,11 +877,8 @@ static void mb_end_poll(struct wb_mailbox *m, bool ok)
 
 static void mb_drop_bearer(struct wb_mailbox *m)
 {
-    if (m->bearer) {
-        explicit_bzero(m->bearer, strlen(m->bearer));
-        free(m->bearer);
-        m->bearer = NULL;
-    }
+    wb_oauth_wipe(m->bearer);
+    m->bearer = NULL;
 }
 
 /* The access token this poll logs in with (kept for the poll: its

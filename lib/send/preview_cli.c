@@ -5,6 +5,7 @@
 #include "warmbench/mime.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/render.h"
+#include "warmbench/smtp.h"
 #include "warmbench/util.h"
 #include <curl/curl.h>
 #include <jansson.h>
@@ -208,12 +209,6 @@ static char *pv_first_of_audience(PGconn *c, const struct wb_sequence *s)
     return email;
 }
 
-static long pv_use_ssl(enum wb_tls t)
-{
-    return t == WB_TLS_OFF ? (long)CURLUSESSL_NONE
-           : t == WB_TLS_TRY ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL;
-}
-
 /* One blocking SMTP transaction through the sender's own block. */
 static int pv_smtp(const struct wb_sender *snd, struct wb_mail *m, FILE *err)
 {
@@ -230,15 +225,12 @@ static int pv_smtp(const struct wb_sender *snd, struct wb_mail *m, FILE *err)
     char *from = wb_xasprintf("<%s>", snd->from_email), *to = wb_xasprintf("<%s>", m->to_email);
     struct curl_slist *rcpt = curl_slist_append(NULL, to);
     curl_easy_setopt(e, CURLOPT_URL, sc->url);
-    curl_easy_setopt(e, CURLOPT_USE_SSL, pv_use_ssl(sc->tls));
+    curl_easy_setopt(e, CURLOPT_USE_SSL, wb_smtp_use_ssl(sc->tls));
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)(sc->timeout_s > 0 ? sc->timeout_s : 30));
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, why);
-    if (sc->username) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, sc->username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, sc->password ? sc->password : "");
-    }
+    wb_curl_login(e, WB_AUTH_PASSWORD, sc->username, sc->password, NULL);
     CURLcode rc = curl_easy_perform(e);
     if (rc != CURLE_OK)
     {

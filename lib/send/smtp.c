@@ -5,6 +5,7 @@
  * outcome is classified per SPEC.md in the worker, so the loop only stores
  * it. */
 #include "warmbench/smtp.h"
+#include "warmbench/oauth_parse.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
 #include <curl/curl.h>
@@ -63,10 +64,7 @@ static void smtp_job_free(struct smtp_job *j)
     wb_mail_handles_free(&j->h);
     curl_slist_free_all(j->rcpts);
     free(j->from);
-    if (j->bearer) {
-        explicit_bzero(j->bearer, strlen(j->bearer));
-        free(j->bearer);
-    }
+    wb_oauth_wipe(j->bearer);
     free(j);
 }
 
@@ -182,7 +180,22 @@ static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_resul
 
 /* --- worker ------------------------------------------------------------- */
 
-static long smtp_use_ssl(enum wb_tls t)
+void wb_curl_login(CURL *e, enum wb_auth auth, const char *username, const char *password,
+                   const char *bearer)
+{
+    if (!username)
+        return;
+    curl_easy_setopt(e, CURLOPT_USERNAME, username);
+    if (auth == WB_AUTH_PASSWORD) {
+        curl_easy_setopt(e, CURLOPT_PASSWORD, password ? password : "");
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, bearer ? bearer : "");
+    curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
+                     auth == WB_AUTH_XOAUTH2 ? "AUTH=XOAUTH2" : "AUTH=OAUTHBEARER");
+}
+
+long wb_smtp_use_ssl(enum wb_tls t)
 {
     switch (t) {
     case WB_TLS_TRY: return (long)CURLUSESSL_TRY;
@@ -201,19 +214,10 @@ static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
     wb_mail_attach(e, &j->h);
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USE_SSL, smtp_use_ssl(o->tls));
+    curl_easy_setopt(e, CURLOPT_USE_SSL, wb_smtp_use_ssl(o->tls));
     if (o->timeout_s > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)o->timeout_s);
-    if (o->username && o->auth != WB_AUTH_PASSWORD) {
-        /* SASL with the token (RFC 7628 / Google's XOAUTH2); curl speaks both. */
-        curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
-        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, j->bearer ? j->bearer : "");
-        curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
-                         o->auth == WB_AUTH_XOAUTH2 ? "AUTH=XOAUTH2" : "AUTH=OAUTHBEARER");
-    } else if (o->username) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, o->password ? o->password : "");
-    }
+    wb_curl_login(e, o->auth, o->username, o->password, j->bearer);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->errbuf);
