@@ -317,11 +317,16 @@ static bool top_mailbox(const struct wb_config *cfg)
     return cfg->mailbox.enabled && cfg->mailbox.url && cfg->mailbox.auth == WB_AUTH_PASSWORD;
 }
 
+static bool polls_own_mailbox(const struct wb_sender *s)
+{
+    return s->own_mailbox && s->mailbox.enabled;
+}
+
 static size_t count_mailboxes(const struct wb_config *cfg)
 {
     size_t n = top_mailbox(cfg);
     for (size_t i = 0; i < cfg->n_senders; i++)
-        n += cfg->senders[i].own_mailbox && cfg->senders[i].mailbox.enabled;
+        n += polls_own_mailbox(&cfg->senders[i]);
     return n;
 }
 
@@ -583,7 +588,7 @@ static int setup_mailboxes(struct daemon *d)
     if (top_mailbox(c) && add_mailbox(d, NULL) < 0)
         return -1;
     for (size_t i = 0; i < c->n_senders; i++)
-        if (c->senders[i].own_mailbox && c->senders[i].mailbox.enabled &&
+        if (polls_own_mailbox(&c->senders[i]) &&
             add_mailbox(d, c->senders[i].id) < 0)
             return -1;
     return 0;

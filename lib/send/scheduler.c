@@ -88,6 +88,8 @@ struct wb_sched {
     struct sched_lane *claim_lane;  /* the lane of the claim in flight */
     char *claim_sender;             /* and its sender (a reload may change cfg meanwhile) */
     struct wb_guard_state guard;    /* paused senders, days of sending (warm-up) */
+    char *guard_params;             /* the senders' guards as wb_sender_guard takes them,
+                                       made once per config (it runs after every apply) */
     bool guarding;                  /* a guard query is on its way */
     bool guard_then_claim;          /* the round's claims wait for its answer */
     const struct wb_config *cfg;
@@ -492,11 +494,9 @@ static void sched_guard(struct wb_sched *s, bool then_claim)
     s->guard_then_claim |= then_claim;
     if (s->guarding)
         return;
-    char *cfg = wb_guard_params(s->cfg);
-    const char *p[] = {cfg};
+    const char *p[] = {s->guard_params};
     if (wb_pg_query_prepared(s->pg, "wb_guard", wb_q_sender_guard, 1, p, sched_on_guard, s) == 0)
         s->guarding = true;
-    free(cfg);
     if (!s->guarding && s->guard_then_claim) {
         s->guard_then_claim = false;
         sched_phase_claim(s);
@@ -1007,6 +1007,7 @@ struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *p
     s->pg_mark = pg_mark;
     s->oauth = oauth;
     s->cfg = cfg;
+    s->guard_params = wb_guard_params(cfg);
     s->timeout_s = sched_timeout_s(cfg);
     s->owner = wb_xstrdup(owner);
     s->replan_at = REPLAN_FIRST;
@@ -1024,6 +1025,8 @@ void wb_sched_observe(struct wb_sched *s, wb_sched_observe_fn fn, void *ud)
 void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg)
 {
     s->cfg = cfg;
+    free(s->guard_params);
+    s->guard_params = wb_guard_params(cfg);
 }
 
 void wb_sched_start(struct wb_sched *s)
@@ -1053,6 +1056,7 @@ static void sched_closed(void *ud)
     struct wb_sched *s = ud;
     free(s->lanes);
     free(s->claim_sender);
+    free(s->guard_params);
     wb_guard_state_free(&s->guard);
     free(s->owner);
     free(s);
