@@ -40,7 +40,7 @@ wb_pg_stop() {
 wb_bench_config() {
     local cfg=$1/cfg
     mkdir -p "$cfg/sequences" "$cfg/templates"
-    echo "bench-secret-0123456789abcdef" > "$cfg/secret.key"
+    echo "bench-secret-0123456789abcdef-0123456789" > "$cfg/secret.key"
     chmod 600 "$cfg/secret.key"
     cat > "$cfg/warmbench.json" <<JSON
 { "database": "$2",

@@ -56,7 +56,7 @@ struct wb_cf_key {
     size_t off;                    /* storage, from the table's base */
     unsigned flags;
     long dflt;                     /* INT, BOOL, ENUM default */
-    long min, max;                 /* INT */
+    long min, max;                 /* INT; SECRET: min is the fewest bytes */
     const char *str;               /* URL scheme, DIR default, ENUM noun, MAP item noun */
     size_t aux, aux2;              /* second and third storage, per type */
     const char *const *names;      /* ENUM values, in enum order */
@@ -78,6 +78,9 @@ struct wb_cf_key {
     WB_CF_ROW_(n, WB_CFT_ADDRESS, offsetof(st, f), fl, .aux = (a), .aux2 = (b), .str = (hint))
 #define WB_CF_SECRET(n, st, f, fl, a, b)                                              \
     WB_CF_ROW_(n, WB_CFT_SECRET, offsetof(st, f), fl, .aux = (a), .aux2 = (b))
+/* A key warmbench itself MACs with: at least mn bytes. */
+#define WB_CF_KEY(n, st, f, fl, a, b, mn)                                             \
+    WB_CF_ROW_(n, WB_CFT_SECRET, offsetof(st, f), fl, .aux = (a), .aux2 = (b), .min = (mn))
 #define WB_CF_INT(n, st, f, fl, mn, d)                                                \
     WB_CF_ROW_(n, WB_CFT_INT, offsetof(st, f), fl, .min = (mn), .dflt = (d),          \
                .aux = WB_CF_NONE, .aux2 = WB_CF_NONE)

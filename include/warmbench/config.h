@@ -13,6 +13,9 @@
 #include "warmbench/sequence.h"
 #include "warmbench/template.h"
 
+/* The fewest bytes in secret_file, the key of every token's MAC. */
+#define WB_SECRET_MIN 32
+
 enum wb_tls { WB_TLS_REQUIRED, WB_TLS_TRY, WB_TLS_OFF };
 enum wb_auth { WB_AUTH_PASSWORD, WB_AUTH_XOAUTH2, WB_AUTH_OAUTHBEARER };
 

@@ -240,6 +240,12 @@ static void cfk_cf_store_secret(struct wb_cf_ctx *x, const char *p, const struct
     size_t len = 0;
     CF_STR(base, k->off) = k->flags & WB_CF_RESOLVE ? wb_cf_resolve(x, s) : wb_xstrdup(s);
     CF_STR(base, k->aux) = cfk_cf_read_secret(x, p, s, &len);
+    /* A short key makes the tokens' MAC guessable; say how to make a good one. */
+    if (CF_STR(base, k->aux) && k->min > 0 && len < (size_t)k->min)
+        wb_jv_err_key(x->jv, p,
+                      "secret file \"%s\" holds %zu bytes; at least %ld are needed "
+                      "(make one with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)",
+                      s, len, k->min);
     if (k->aux2 != WB_CF_NONE)
         *(size_t *)cfk_cf_at(base, k->aux2) = len;
 }

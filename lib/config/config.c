@@ -138,8 +138,8 @@ static void cfg_release_notice(const struct wb_cf_key *k, void *base);
 static const struct wb_cf_key ROOT[] = {
     WB_CF_STR("database", WB_CFT_STRING, struct wb_config, database, WB_CF_EMPTY_NULL, NULL),
     WB_CF_SECT("http", WB_CF_REQUIRED, HTTP, WB_CF_NONE),
-    WB_CF_SECRET("secret_file", struct wb_config, secret_file, WB_CF_REQUIRED | WB_CF_RESOLVE,
-                 CF(secret), CF(secret_len)),
+    WB_CF_KEY("secret_file", struct wb_config, secret_file, WB_CF_REQUIRED | WB_CF_RESOLVE,
+              CF(secret), CF(secret_len), WB_SECRET_MIN),
     WB_CF_SECT_AT("smtp", struct wb_config, smtp, WB_CF_REQUIRED, SMTP, WB_CF_NONE),
     WB_CF_SECT_AT("mailbox", struct wb_config, mailbox, 0, MAILBOX, CF(mailbox.enabled)),
     WB_CF_STR("bounce_domain", WB_CFT_DOMAIN, struct wb_config, bounce_domain, WB_CF_REQUIRED,

@@ -48,7 +48,7 @@ nport=$(wb_free_port)
 
 cfg=$tmp/cfg
 mkdir -p "$cfg/sequences" "$cfg/templates"
-echo "bench-secret-0123456789abcdef" > "$cfg/secret.key"
+echo "bench-secret-0123456789abcdef-0123456789" > "$cfg/secret.key"
 chmod 600 "$cfg/secret.key"
 echo 'Hi {{links.apply}}' > "$cfg/templates/t.txt"
 seq='{"id": "bench", "sender": "ana", "links": {"apply": "https://example.com/jobs"},

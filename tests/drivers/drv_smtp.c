@@ -14,7 +14,7 @@
 #include "warmbench/smtp.h"
 #include "warmbench/tokens.h"
 
-static const unsigned char key[] = "test-secret-0123456789abcdef";
+static const unsigned char key[] = "test-secret-0123456789abcdef-0123456789";
 
 static const char *outcome_name(enum wb_smtp_outcome o)
 {

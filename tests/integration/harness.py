@@ -179,7 +179,7 @@ class WbTestCase(unittest.TestCase):
         }
         for k, v in over.items():
             cfg[k] = v
-        write(os.path.join(self.tmp, "secret.key"), "test-secret-0123456789abcdef\n", 0o600)
+        write(os.path.join(self.tmp, "secret.key"), "test-secret-0123456789abcdef-0123456789\n", 0o600)
         for seq in (sequences if sequences is not None else [DEFAULT_SEQUENCE]):
             write(os.path.join(self.tmp, "sequences", seq["id"] + ".json"), json.dumps(seq, indent=2))
         for name, text in (templates if templates is not None else DEFAULT_TEMPLATES).items():

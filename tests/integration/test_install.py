@@ -133,7 +133,7 @@ class TestMakeInstall(InstallCase):
         # The installed example configuration is complete once it has a secret.
         ex = os.path.join(self.tmp, "example")
         shutil.copytree(os.path.join(dest, "usr/share/warmbench/examples"), ex)
-        harness.write(os.path.join(ex, "secret.key"), "example-secret-0123456789\n", 0o600)
+        harness.write(os.path.join(ex, "secret.key"), "example-secret-0123456789-0123456789abcdef\n", 0o600)
         p = subprocess.run([wb, "--config", os.path.join(ex, "warmbench.json"), "check-config"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)

@@ -102,7 +102,7 @@ static void setup(void)
     ck_assert_int_eq(chdir(tmp), 0);
     ck_assert_int_eq(mkdir("sequences", 0755), 0);
     ck_assert_int_eq(mkdir("templates", 0755), 0);
-    put("secret.key", "TOPSECRET-0123456789\n", 0600);
+    put("secret.key", "TOPSECRET-0123456789-0123456789abcdef\n", 0600);
     put("warmbench.json", CFG, 0644);
     put("sequences/a.json", SEQ, 0644);
     put("templates/a.txt", "Hello {{first_name|there}},\n{{links.apply}}\n{{unsubscribe_url}}\n",
@@ -165,8 +165,8 @@ START_TEST(test_good_config_loads)
     ck_assert_ptr_null(c->http.admin_listen);
     ck_assert_int_eq(c->http.machine_click_s, 5);
     ck_assert_ptr_null(c->database);
-    ck_assert_uint_eq(c->secret_len, strlen("TOPSECRET-0123456789"));
-    ck_assert(memcmp(c->secret, "TOPSECRET-0123456789", c->secret_len) == 0);
+    ck_assert_uint_eq(c->secret_len, strlen("TOPSECRET-0123456789-0123456789abcdef"));
+    ck_assert(memcmp(c->secret, "TOPSECRET-0123456789-0123456789abcdef", c->secret_len) == 0);
     ck_assert_int_eq(c->smtp.tls, WB_TLS_OFF);
     ck_assert_int_eq(c->smtp.connections, 8);
     ck_assert_int_eq(c->smtp.timeout_s, 30);
@@ -321,6 +321,32 @@ START_TEST(test_secret_missing)
                               strerror(ENOENT));
     expect(want);
     free(want);
+}
+END_TEST
+
+/* 30 bytes (the newline is not part of the key) are too few, 32 enough; the
+ * message says how to make a good key without showing this one. */
+START_TEST(test_secret_too_short)
+{
+    put("secret.key", "SHORTKEY-0123456789-0123456789\n", 0600);
+    int rc;
+    char *err = run(&rc);
+    ck_assert_int_eq(rc, 78);
+    char *want = at("warmbench.json", "\"secret_file\"",
+                    "secret file \"secret.key\" holds 30 bytes; at least 32 are needed "
+                    "(make one with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)");
+    ck_assert_str_eq(err, want);
+    ck_assert_ptr_null(strstr(err, "SHORTKEY"));
+    free(want);
+    free(err);
+    put("secret.key", "SHORTKEY-0123456789-0123456789-x\n", 0600);
+    struct wb_diags d;
+    wb_diags_init(&d);
+    struct wb_config *c = wb_config_load("warmbench.json", &d);
+    ck_assert_uint_eq(d.n, 0);
+    ck_assert_ptr_nonnull(c);
+    wb_config_free(c);
+    wb_diags_free(&d);
 }
 END_TEST
 
@@ -636,7 +662,7 @@ START_TEST(test_example_config_loads)
     char *cmd = wb_xasprintf("cp -r '%s/config/.' '%s/ex'", root, tmp);
     ck_assert_int_eq(system(cmd), 0);
     free(cmd);
-    put("ex/secret.key", "example-secret\n", 0600);
+    put("ex/secret.key", "example-secret-0123456789abcdef-0123\n", 0600);
     struct wb_diags d;
     wb_diags_init(&d);
     struct wb_config *c = wb_config_load("ex/warmbench.json", &d);
@@ -723,6 +749,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_bad_tls_and_missing_key);
     tcase_add_test(tc, test_json_syntax_error);
     tcase_add_test(tc, test_secret_missing);
+    tcase_add_test(tc, test_secret_too_short);
     tcase_add_test(tc, test_secret_readable_by_others_never_shown);
     tcase_add_test(tc, test_sender_header_injection);
     tcase_add_test(tc, test_bare_from_address);

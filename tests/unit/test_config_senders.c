@@ -104,7 +104,7 @@ static void setup(void)
     ck_assert_int_eq(chdir(tmp), 0);
     ck_assert_int_eq(mkdir("sequences", 0755), 0);
     ck_assert_int_eq(mkdir("templates", 0755), 0);
-    put("secret.key", "TOPSECRET-0123456789\n", 0600);
+    put("secret.key", "TOPSECRET-0123456789-0123456789abcdef\n", 0600);
     put("smtp.pw", "RELAYPASSWORD\n", 0600);
     put("g.secret", "GOOGLESECRET\n", 0600);
     put("warmbench.json", CFG, 0644);

@@ -5,7 +5,7 @@
 #include "warmbench/mailparse.h"
 #include "warmbench/tokens.h"
 
-static const unsigned char key[] = "test-secret-0123456789abcdef";
+static const unsigned char key[] = "test-secret-0123456789abcdef-0123456789";
 #define KL (sizeof key - 1)
 
 static struct wb_mail_head head(const char *s, size_t *off)

@@ -3,7 +3,7 @@
 #include "warmbench/tokens.h"
 #include "warmbench/router.h"
 
-static const unsigned char key[] = "test-secret-0123456789abcdef";
+static const unsigned char key[] = "test-secret-0123456789abcdef-0123456789";
 #define KL (sizeof key - 1)
 
 static char *tok(enum wb_token_kind kind, int64_t id, int link)

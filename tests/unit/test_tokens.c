@@ -3,7 +3,7 @@
 #include <string.h>
 #include "warmbench/tokens.h"
 
-static const unsigned char key[] = "test-secret-0123456789abcdef";
+static const unsigned char key[] = "test-secret-0123456789abcdef-0123456789";
 #define KL (sizeof key - 1)
 
 static int parse(const char *t, size_t n, struct wb_token *o)
