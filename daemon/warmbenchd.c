@@ -15,6 +15,7 @@
 #include "warmbench/metrics.h"
 #include "warmbench/oauth.h"
 #include "warmbench/pg_loop.h"
+#include "warmbench/pg_sync_check.h"
 #include "warmbench/queries.h"
 #include "warmbench/retention.h"
 #include "warmbench/router.h"
@@ -66,6 +67,7 @@ struct daemon {
     struct wb_retention *retention;
     struct wb_eventq *eventq;    /* tracking events on their way to the database */
     struct wb_metrics *metrics;
+    struct wb_sync_check *sync;  /* the failover warning (several database hosts) */
     struct wb_router *router;    /* the HTTP endpoint */
     uv_timer_t flush_timer;      /* bounds the event flush at shutdown */
     bool events_flushed;
@@ -256,6 +258,7 @@ static void on_connect(struct wb_pg *pg, void *ud)
     (void)pg;
     if (d->stopping)
         return;
+    wb_sync_check_run(d->sync, d->pg);
     if (!d->ready) {
         size_t n;
         char hash[65];
@@ -542,9 +545,10 @@ static void on_oauth_change(void *ud, const char *sender, enum wb_oauth_state st
         wb_mailbox_poll_now(d->mailboxes[i]);
 }
 
-static void render_oauth_metrics(void *ud, struct wb_buf *out)
+static void render_extra_metrics(void *ud, struct wb_buf *out)
 {
     struct daemon *d = ud;
+    wb_sync_check_metrics(d->sync, out);
     if (d->oauth)
         wb_oauth_metrics(d->oauth, out);
 }
@@ -611,6 +615,7 @@ static int setup(struct daemon *d)
     init_handles(d);
     d->curl = wb_curl_loop_new(d->loop);
     static const struct wb_pg_callbacks cb = {on_connect, on_disconnect, on_notify};
+    d->sync = wb_sync_check_new(wb_db_conninfo(d->cfg->database));
     d->pg = wb_pg_new(d->loop, wb_db_conninfo(d->cfg->database), &cb, d);
     wb_pg_listen(d->pg, "wb_enrollments");
     wb_pg_listen(d->pg, "wb_candidates");
@@ -619,7 +624,7 @@ static int setup(struct daemon *d)
     d->eventq = wb_eventq_new(d->loop, d->pg, NULL);
     d->metrics = wb_metrics_new(d->pg, 0);
     wb_metrics_set_eventq(d->metrics, d->eventq);
-    wb_metrics_set_extra(d->metrics, render_oauth_metrics, d);
+    wb_metrics_set_extra(d->metrics, render_extra_metrics, d);
     char err[256];
     struct wb_route_handlers h;
     wb_tracking_handlers(wb_tracking_new(d->cfg, d->pg, d->eventq, d->metrics), &h);
@@ -688,6 +693,7 @@ int main(int argc, char **argv)
     if (d.oauth_cfg && d.oauth_cfg != d.cfg)
         wb_config_free(d.oauth_cfg);
     wb_config_free(d.cfg);
+    wb_sync_check_free(d.sync); /* its connection is closed: no answer can come */
     free(d.oauth_acc);
     curl_global_cleanup();
     return rc;
