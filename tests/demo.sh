@@ -111,8 +111,9 @@ cfg = json.load(open(path))
 cfg["database"] = db
 cfg["smtp"].update(url="smtp://127.0.0.1:%s" % smtp_port, tls="off", timeout_s=10)
 cfg["http"].update(listen="127.0.0.1:%s" % http_port, public_url="http://127.0.0.1:%s" % http_port)
+# The demo's Dovecot listens on loopback only, without TLS.
 cfg["mailbox"] = {"url": imap["url"], "username": imap["user"], "password_file": "imap.pw",
-                  "poll_s": 1}
+                  "poll_s": 1, "tls": "off"}
 cfg["ats"] = {"webhook_url": "http://127.0.0.1:%s/hooks/warmbench" % ats_port,
               "secret_file": "ats.key", "max_attempts": 5, "retry_base_s": 1}
 # The guard judges a sender's complaint rate from min_sample mails on (50

@@ -47,6 +47,7 @@ struct wb_smtp_cfg {
 struct wb_mailbox_cfg {
     bool enabled;
     char *url, *username, *password_file, *password;
+    enum wb_tls tls;     /* imap:// only (imaps:// is TLS from the start); default required */
     enum wb_auth auth;
     const struct wb_oauth_provider *oauth; /* NULL unless xoauth2/oauthbearer */
     char *oauth_name;    /* "oauth" as written; NULL unless xoauth2/oauthbearer */

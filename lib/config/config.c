@@ -55,6 +55,7 @@ static const struct wb_cf_key MAILBOX[] = {
               NULL),
     WB_CF_SECRET("password_file", struct wb_mailbox_cfg, password_file, WB_CF_EMPTY_NULL,
                  offsetof(struct wb_mailbox_cfg, password), WB_CF_NONE),
+    WB_CF_ENUM("tls", struct wb_mailbox_cfg, tls, WB_TLS_REQUIRED, TLS_NAMES, NULL, NULL),
     WB_CF_ENUM("auth", struct wb_mailbox_cfg, auth, WB_AUTH_PASSWORD, AUTH_NAMES, NULL, NULL),
     WB_CF_STR("oauth", WB_CFT_STRING, struct wb_mailbox_cfg, oauth_name, WB_CF_NONEMPTY, NULL),
     WB_CF_INT("poll_s", struct wb_mailbox_cfg, poll_s, 0, 1, 60),

@@ -95,7 +95,8 @@ struct settings {
     enum wb_auth auth;
     char *sender;    /* a sender's own mailbox; NULL: the top-level one */
     char *provider;  /* its OAuth provider, for auth xoauth2/oauthbearer */
-    bool tls;
+    bool tls;        /* imaps://: TLS from the start */
+    enum wb_tls starttls; /* imap://: mailbox.tls */
     int poll_s;
     char *bounce_domain;
     unsigned char *secret;
@@ -242,6 +243,7 @@ static struct settings *mb_settings_new(const struct wb_config *cfg, const char 
     s->username = mc->username ? wb_xstrdup(mc->username) : NULL;
     s->password = mc->password ? wb_xstrdup(mc->password) : NULL;
     s->auth = mc->auth;
+    s->starttls = mc->tls;
     s->sender = sender ? wb_xstrdup(sender) : NULL;
     s->provider = mc->oauth ? wb_xstrdup(mc->oauth->name) : NULL;
     s->poll_s = mc->poll_s > 0 ? mc->poll_s : 60;
@@ -328,8 +330,11 @@ static int mb_transfer(struct wb_mailbox *m, const char *url, const char *custom
      * fresh poll replaces is logged out then, in the worker, rather than
      * kept idle until curl_easy_cleanup, which runs on the loop. */
     curl_easy_setopt(e, CURLOPT_MAXCONNECTS, 1L);
-    /* imaps:// is TLS from the start; imap:// upgrades when offered. */
-    curl_easy_setopt(e, CURLOPT_USE_SSL, m->s->tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    /* imaps:// is TLS from the start; imap:// must upgrade (STARTTLS) unless
+     * mailbox.tls says otherwise, so that a man in the middle cannot strip
+     * it and read the password. */
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     m->s->tls ? (long)CURLUSESSL_ALL : wb_smtp_use_ssl(m->s->starttls));
     wb_curl_login(e, m->s->auth, m->s->username, m->s->password, m->bearer);
     if (wb_curl_thread_add(m->ct, e, mb_on_xfer_done, m) < 0)
         return -1;

@@ -39,7 +39,7 @@ class EndToEndTest(harness.WbTestCase):
                     smtp={"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
                           "retry_base_s": 1},
                     mailbox={"url": imap.url(), "username": imap.user,
-                             "password_file": "imap.pw", "poll_s": 1},
+                             "password_file": "imap.pw", "poll_s": 1, "tls": "off"},
                     ats={"webhook_url": ats.url(), "secret_file": "ats.key",
                          "retry_base_s": 1})
         self.wb("migrate", check=0)

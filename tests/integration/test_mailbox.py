@@ -29,7 +29,7 @@ class MailboxTest(harness.WbTestCase):
         harness.write(os.path.join(self.tmp, "imap.pw"), self.imap.password + "\n", 0o600)
         self.config(sequences=[SEQUENCE],
                     mailbox={"url": self.imap.url(), "username": self.imap.user,
-                             "password_file": "imap.pw", "poll_s": 3600})
+                             "password_file": "imap.pw", "poll_s": 3600, "tls": "off"})
         self.wb("migrate", check=0)
         self.sql("INSERT INTO sequences (id, content_hash, definition) VALUES ('nurture', 'x', $$%s$$)"
                  % json.dumps(SEQUENCE))
@@ -309,13 +309,32 @@ class MailboxTest(harness.WbTestCase):
         self.imap.stop()
         self.config(sequences=[SEQUENCE],
                     mailbox={"url": f"imap://127.0.0.1:{port}/INBOX", "username": "wbtest",
-                             "password_file": "imap.pw", "poll_s": 1})
+                             "password_file": "imap.pw", "poll_s": 1, "tls": "off"})
         p = self.start_poller()
         time.sleep(2.5)
         self.assertIsNone(p.poll())
         err = self.stop_poller(p)
         self.assertIn("STATUS", err)
 
+    def test_tls_required_by_default_refuses_a_server_without_starttls(self):
+        """Issue 18 defect 8: imap:// without a "tls" key must not fall back to
+        a plaintext login when the server offers no STARTTLS (a man in the
+        middle could strip it): the poll fails, nothing is read, no login."""
+        _, _, mid, msgid = self.person("tls")
+        self.imap.deliver(f"From: tls@corp.example\r\nTo: ana@example.com\r\n"
+                          f"Subject: Re: hi\r\nIn-Reply-To: <{msgid}>\r\n"
+                          f"Message-ID: <r-tls@corp.example>\r\n\r\nYes, interested.\r\n")
+        self.config(sequences=[SEQUENCE],
+                    mailbox={"url": self.imap.url(), "username": self.imap.user,
+                             "password_file": "imap.pw", "poll_s": 1})
+        p = self.start_poller()
+        time.sleep(2.5)
+        self.assertIsNone(p.poll())
+        err = self.stop_poller(p)
+        self.assertRegex(err, "(?i)ssl|tls")
+        self.assertEqual(self.events(mid), [])
+        with open(os.path.join(self.imap.dir, "dovecot.log")) as f:
+            self.assertNotIn("Login: user=<", f.read())
 
 if __name__ == "__main__":
     import unittest

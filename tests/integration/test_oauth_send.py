@@ -65,7 +65,8 @@ class OAuthSendTest(harness.WbTestCase):
                 self.addCleanup(imap.stop)
                 self.imap[name] = imap
                 senders[name]["mailbox"] = {"url": imap.url(), "username": user,
-                                            "auth": "xoauth2", "oauth": "test", "poll_s": 1}
+                                            "auth": "xoauth2", "oauth": "test", "poll_s": 1,
+                                            "tls": "off"}
             rt = self.oauth.add_refresh(user)
             harness.write(os.path.join(tokens, name + ".json"),
                           json.dumps({"provider": "test", "refresh_token": rt,

@@ -290,7 +290,7 @@ class SlowCase(WbTestCase):
         write(os.path.join(self.tmp, "imap.pw"), imap.password + "\n", 0o600)
         self.configure(s.url, mailbox={"url": "imap://127.0.0.1:%d/INBOX" % proxy_port,
                                        "username": imap.user, "password_file": "imap.pw",
-                                       "poll_s": 1})
+                                       "poll_s": 1, "tls": "off"})
         self.world(2)
         self.daemon()
         p = self.prober()
