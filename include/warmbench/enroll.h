@@ -29,6 +29,12 @@ void wb_enroll_query_free(struct wb_enroll_query *q);
 /* Adds one result row (verdict, count) into counts. */
 void wb_enroll_count_row(struct wb_enroll_counts *c, const char *verdict, long n);
 
+/* "WITH target AS MATERIALIZED (...)": the enroll statement's
+ * classification, one row per matching candidate (id, zone, country,
+ * verdict), with the same 13 parameters and nothing written; a caller
+ * appends its own SELECT (`warmbench plan`). */
+extern const char *const wb_enroll_target_cte;
+
 /* Upsert of the sequence definitions the daemon and CLI run with. */
 extern const char *const wb_sequence_sync_sql; /* $1 id, $2 content_hash, $3 definition */
 

@@ -25,33 +25,35 @@ const char *const wb_sequence_sync_sql =
  * runs once per distinct pair instead of once per candidate. What is left at a million is mostly
  * PostgreSQL's own per-row work: the two inserts, their indexes and five
  * foreign-key checks per candidate (README "Scale"). */
-static const char enroll_sql[] =
-    "WITH target AS MATERIALIZED ("
-    " SELECT c.id, coalesce($11::text, c.timezone, $12::text, 'UTC') AS zone,"
-    "  upper(btrim(c.attrs->>'country')) AS country,"
-    "  CASE"
-    "   WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'"
-    "   WHEN s.id IS NOT NULL THEN 'suppressed'"
-    "   WHEN c.consent IS NULL THEN 'no_consent'"
-    "   WHEN a.id IS NOT NULL THEN 'already'"
-    "   WHEN b.candidate_id IS NOT NULL THEN 'busy'"
-    "   ELSE 'enrolled' END AS verdict"
-    " FROM candidates c"
-    " LEFT JOIN suppressions s"
-    "  ON s.email_hash = wb_email_hash_salted(c.email, (SELECT wb_hash_salt()))"
-    " LEFT JOIN enrollments a ON a.candidate_id = c.id AND a.sequence_id = $1"
-    " LEFT JOIN (SELECT DISTINCT e.candidate_id FROM enrollments e"
-    "            WHERE $2::boolean AND e.state = 'active' AND e.sequence_id <> $1) b"
-    "  ON b.candidate_id = c.id"
-    " WHERE ($3::text[] IS NULL OR c.tags && $3::text[])"
-    "   AND ($4::text[] IS NULL OR lower(c.email) = ANY ($4::text[]))"
-    "   AND ($5::text[] IS NULL OR c.skills && $5::text[])"
-    "   AND ($6::text[] IS NULL OR lower(c.location) = ANY ($6::text[]))"
-    "   AND ($7::text[] IS NULL OR lower(c.source) = ANY ($7::text[]))"
-    "   AND ($8::float8 IS NULL OR wb_score_now(c.score, c.score_at) >= $8::float8)"
-    "   AND ($9::float8 IS NULL OR wb_score_now(c.score, c.score_at) <= $9::float8)"
-    "   AND ($10::integer IS NULL OR coalesce(c.last_engaged_at, c.created_at)"
+#define ENR_TARGET \
+    " SELECT c.id, coalesce($11::text, c.timezone, $12::text, 'UTC') AS zone," \
+    "  upper(btrim(c.attrs->>'country')) AS country," \
+    "  CASE" \
+    "   WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'" \
+    "   WHEN s.id IS NOT NULL THEN 'suppressed'" \
+    "   WHEN c.consent IS NULL THEN 'no_consent'" \
+    "   WHEN a.id IS NOT NULL THEN 'already'" \
+    "   WHEN b.candidate_id IS NOT NULL THEN 'busy'" \
+    "   ELSE 'enrolled' END AS verdict" \
+    " FROM candidates c" \
+    " LEFT JOIN suppressions s" \
+    "  ON s.email_hash = wb_email_hash_salted(c.email, (SELECT wb_hash_salt()))" \
+    " LEFT JOIN enrollments a ON a.candidate_id = c.id AND a.sequence_id = $1" \
+    " LEFT JOIN (SELECT DISTINCT e.candidate_id FROM enrollments e" \
+    "            WHERE $2::boolean AND e.state = 'active' AND e.sequence_id <> $1) b" \
+    "  ON b.candidate_id = c.id" \
+    " WHERE ($3::text[] IS NULL OR c.tags && $3::text[])" \
+    "   AND ($4::text[] IS NULL OR lower(c.email) = ANY ($4::text[]))" \
+    "   AND ($5::text[] IS NULL OR c.skills && $5::text[])" \
+    "   AND ($6::text[] IS NULL OR lower(c.location) = ANY ($6::text[]))" \
+    "   AND ($7::text[] IS NULL OR lower(c.source) = ANY ($7::text[]))" \
+    "   AND ($8::float8 IS NULL OR wb_score_now(c.score, c.score_at) >= $8::float8)" \
+    "   AND ($9::float8 IS NULL OR wb_score_now(c.score, c.score_at) <= $9::float8)" \
+    "   AND ($10::integer IS NULL OR coalesce(c.last_engaged_at, c.created_at)" \
     "        < now() - make_interval(days => $10::integer))"
+
+static const char enroll_sql[] =
+    "WITH target AS MATERIALIZED (" ENR_TARGET
     "), zones AS MATERIALIZED ("
     " SELECT z.zone, z.country, wb_step_due(now(), (SELECT definition FROM sequences"
     "        WHERE id = $1), 0, z.zone, z.country) AS due"
@@ -70,6 +72,10 @@ static const char enroll_sql[] =
     " SELECT 'enrolled', count(*) FROM ins"
     " UNION ALL"
     " SELECT verdict, count(*) FROM target WHERE verdict <> 'enrolled' GROUP BY verdict";
+
+/* `plan` reads the same classification without enrolling (ENR_TARGET
+ * is the one copy of who would be enrolled or skipped and why). */
+const char *const wb_enroll_target_cte = "WITH target AS MATERIALIZED (" ENR_TARGET ")";
 
 static char *enr_array_or_null(char *const *v, size_t n, int lower)
 {
