@@ -33,6 +33,7 @@ struct wb_step {
     char *sender;                 /* "sender" at the step; NULL: the sequence's */
     bool sender_is_owner;         /* it is "owner" */
     char *fallback_sender;        /* "fallback_sender" at the step; NULL: the sequence's */
+    struct wb_template *task;     /* a manual step ("task"): no mail parts; NULL for mail */
 };
 
 /* Closed days of the candidates of one country (window.holidays_by_country). */

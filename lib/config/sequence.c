@@ -422,6 +422,8 @@ static bool seq_has_variants(json_t *step)
 static bool seq_part_needed(const struct sload *S, json_t *obj, const char *a, const char *b)
 {
     json_t *step = S->step_obj;
+    if (json_object_get(step, "task"))
+        return false; /* a manual step: its "task" row says what it may not carry */
     if (obj == step)
         return !seq_has_variants(step);
     return !json_object_get(step, a) && !(b && json_object_get(step, b));
@@ -593,6 +595,44 @@ static void seq_load_thread(struct wb_cf_ctx *x, json_t *obj, const char *path,
     free(p);
 }
 
+/* The fields a task's text may use: a mail's, but the unsubscribe link,
+ * which names a message (a task has none). Links stay plain URLs. */
+static bool seq_task_field_known(const char *name, void *ud)
+{
+    return strcmp(name, "unsubscribe_url") && seq_field_known(name, ud);
+}
+
+/* "task": a manual step (a template string for the sender); it carries no
+ * mail part, and it is not step 1, whose mail opens the thread and carries
+ * the privacy notice (render.c). */
+static void seq_load_task(struct wb_cf_ctx *x, json_t *obj, const char *path,
+                          const struct wb_cf_key *k, void *base)
+{
+    static const char *const mail[] = {"subject", "text", "html", "variants", "thread"};
+    const char *s;
+    if (!wb_jv_string(x->jv, obj, path, k->name, false, &s))
+        return;
+    char *p = wb_jsonpos_child(path, k->name);
+    size_t i = 0;
+    while (i < sizeof mail / sizeof *mail && !json_object_get(obj, mail[i]))
+        i++;
+    if (i < sizeof mail / sizeof *mail) {
+        wb_jv_err_val(x->jv, p, "a step has either mail parts or a \"task\", not both "
+                                "(remove \"%s\" or \"task\")", mail[i]);
+    } else if (seq_of(x)->step_index == 0) {
+        wb_jv_err_val(x->jv, p, "step 1 cannot be a \"task\" (the first step is a mail)");
+    } else if (!s[0]) {
+        wb_jv_err_val(x->jv, p, "\"task\" must not be empty");
+    } else {
+        int line, col;
+        wb_jv_where(x->jv, p, false, &line, &col);
+        *(struct wb_template **)seq_at(base, k->off) =
+            wb_template_parse(s, strlen(s), x->jv->file, line, col + 1, seq_task_field_known,
+                              seq_of(x)->s, x->jv->diags);
+    }
+    free(p);
+}
+
 /* .aux is the count. */
 static void seq_load_variants(struct wb_cf_ctx *x, json_t *obj, const char *path,
                               const struct wb_cf_key *k, void *base)
@@ -642,6 +682,7 @@ static const struct wb_cf_key STEP[] = {
     WB_CF_HOOKF("fallback_sender", struct wb_step, fallback_sender, 0,
                 offsetof(struct wb_step, sender_is_owner), seq_load_step_fallback, seq_free_str,
                 NULL),
+    SEQ_TPL("task", struct wb_step, task, 0, WB_CF_NONE, seq_load_task),
     WB_CF_END};
 
 /* .aux is the count; at least one step. */

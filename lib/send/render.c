@@ -221,6 +221,11 @@ int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
         return -1;
     }
     const struct wb_step *st = &x.seq->steps[c->step - 1];
+    if (st->task) { /* never claimed as mail (wb_claim); preview and test-send ask */
+        snprintf(err, errsz, "step %d of %s is a manual task: it sends no mail", c->step,
+                 x.seq->id);
+        return -1;
+    }
     out->variant = wb_variant_pick(c->candidate_id, c->step, st->n_variants);
     const struct wb_template *subj = st->subject, *text = st->text, *html = st->html;
     if (out->variant >= 0) {
