@@ -24,6 +24,9 @@ void wb_metrics_set_extra(struct wb_metrics *m, wb_metrics_extra_fn fn, void *ud
 /* One open (click false) or click answered as a repeat (dedup.h); m may
  * be NULL. */
 void wb_metrics_count_repeat(struct wb_metrics *m, bool click);
+/* An open or click answered (pixel, redirect) whose event could not be
+ * queued: the event queue was full (warmbench_tracking_lost_total). */
+void wb_metrics_count_lost(struct wb_metrics *m, bool click);
 /* One SMTP transaction took `seconds`; outcome is an enum wb_smtp_outcome. */
 void wb_metrics_observe_smtp(struct wb_metrics *m, double seconds, int outcome);
 /* Returns 0 when the figures can be rendered now (a stale cache is

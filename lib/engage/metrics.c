@@ -57,6 +57,7 @@ struct wb_metrics {
     struct waiters waiters;     /* scrapes waiting for the met_snapshot, in order */
     struct hist smtp[NO];
     unsigned long long repeats[2];  /* opens, clicks */
+    unsigned long long lost[2];     /* opens, clicks answered but not recorded */
 };
 
 static uint64_t met_now_ms(void)
@@ -101,6 +102,12 @@ void wb_metrics_count_repeat(struct wb_metrics *m, bool click)
 {
     if (m)
         m->repeats[click]++;
+}
+
+void wb_metrics_count_lost(struct wb_metrics *m, bool click)
+{
+    if (m)
+        m->lost[click]++;
 }
 
 static void met_wake(struct wb_metrics *m)
@@ -282,6 +289,12 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
                      "warmbench_tracking_repeats_total{type=\"open\"} %llu\n"
                      "warmbench_tracking_repeats_total{type=\"click\"} %llu\n",
                   m->repeats[0], m->repeats[1]);
+    wb_buf_printf(b, "# HELP warmbench_tracking_lost_total Opens and clicks answered (pixel, "
+                     "redirect) but not recorded: the event queue was full.\n"
+                     "# TYPE warmbench_tracking_lost_total counter\n"
+                     "warmbench_tracking_lost_total{type=\"open\"} %llu\n"
+                     "warmbench_tracking_lost_total{type=\"click\"} %llu\n",
+                  m->lost[0], m->lost[1]);
     met_render_hist(m, b);
     if (m->extra)
         m->extra(m->extra_ud, b);
