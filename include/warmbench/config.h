@@ -116,6 +116,15 @@ struct wb_config {
         int max_attempts;    /* default 12 */
         int retry_base_s;    /* default 10 */
     } ats;
+    /* Manual steps (SPEC "The sourcer's controls"): task.due webhooks go
+     * through the handoff engine with ats' retry rules. */
+    struct {
+        char *webhook_url;       /* NULL: no webhook */
+        char *secret_file;       /* NULL: ats.secret_file's key signs them */
+        unsigned char *secret;
+        size_t secret_len;
+        int expire_days;         /* default 7 */
+    } tasks;
     struct wb_sender *senders;     size_t n_senders;
     char *sequences_dir;     /* resolved */
     char *templates_dir;     /* resolved */

@@ -91,6 +91,14 @@ static const struct wb_cf_key ATS[] = {
     WB_CF_INT("retry_base_s", struct wb_config, ats.retry_base_s, 0, 1, 10),
     WB_CF_END};
 
+static const struct wb_cf_key TASKS[] = {
+    WB_CF_STR("webhook_url", WB_CFT_URL, struct wb_config, tasks.webhook_url, WB_CF_EMPTY_NULL,
+              "http"),
+    WB_CF_SECRET("secret_file", struct wb_config, tasks.secret_file, WB_CF_EMPTY_NULL,
+                 CF(tasks.secret), CF(tasks.secret_len)),
+    WB_CF_INTR("expire_days", struct wb_config, tasks.expire_days, 0, 1, 365, 7),
+    WB_CF_END};
+
 static const struct wb_cf_key WARMUP[] = {
     WB_CF_INT("start", struct wb_warmup, start, WB_CF_REQUIRED, 1, 0),
     WB_CF_INT("step", struct wb_warmup, step, 0, 0, 0),
@@ -146,6 +154,7 @@ static const struct wb_cf_key ROOT[] = {
     WB_CF_STR("bounce_domain", WB_CFT_DOMAIN, struct wb_config, bounce_domain, WB_CF_REQUIRED,
               NULL),
     WB_CF_SECT("ats", 0, ATS, CF(ats.enabled)),
+    WB_CF_SECT("tasks", 0, TASKS, WB_CF_NONE),
     WB_CF_MAP("oauth", struct wb_config, oauth, 0, OAUTH, struct wb_oauth_provider, n_oauth,
               name, "oauth provider"),
     WB_CF_MAP("senders", struct wb_config, senders, WB_CF_REQUIRED | WB_CF_NONEMPTY, SENDER,
