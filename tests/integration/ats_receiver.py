@@ -11,6 +11,7 @@ a test can change it at any time:
   {"retry_after": "2"}                     add Retry-After to the non-2xx
   {"status": 400, "body": "bad"}           answer 400 with that body
   {"hang": SECONDS}                        read the request, answer nothing
+  {"fail_rate": 0.2}                       answer 503 to a random fifth (the soak)
 "until", "count" and "hang" combine with "status" as written.
 --delay-ms N holds every answer N ms after the request is recorded (a slow
 ATS); 0, the default, answers at once. Prints READY once listening."""
@@ -20,6 +21,7 @@ import hmac
 import http.server
 import json
 import os
+import random
 import threading
 import time
 
@@ -60,6 +62,8 @@ def make_handler(args, secret):
                 status = 200
             if "count" in m and n > m["count"]:
                 status = 200
+            if random.random() < m.get("fail_rate", 0):
+                status = 503
             answer = "hang" if m.get("hang") else status
             rec = {"n": n, "t": time.time(), "path": self.path, "headers": dict(self.headers),
                    "body": body.decode("utf-8", "replace"),
