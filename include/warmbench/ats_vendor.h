@@ -258,6 +258,8 @@ void wb_ats_outcome_http(const struct wb_ats_resp *rs, bool token_vendor,
 /* Retry-After (delta seconds or HTTP-date) relative to rs->now; 0 if none. */
 double wb_ats_retry_after(const struct wb_ats_resp *rs);
 
+/* "Basic " + base64(user ":" pass) (malloc'd), for an Authorization header. */
+char *wb_ats_basic_auth(const char *user, const char *pass, size_t pass_len);
 /* url-escaped copy of s (RFC 3986 unreserved kept). */
 char *wb_ats_url_escape(const char *s);
 /* hex HMAC-SHA256(key, data), lower case, into out[65]. */
