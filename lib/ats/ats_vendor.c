@@ -15,10 +15,12 @@
 #include <time.h>
 
 extern const struct wb_ats_vendor wb_ats_vendor_greenhouse;
+extern const struct wb_ats_vendor wb_ats_vendor_ashby;
 
 /* One line per vendor file. */
 static const struct wb_ats_vendor *const av_table[] = {
     &wb_ats_vendor_greenhouse,
+    &wb_ats_vendor_ashby,
 };
 
 const struct wb_ats_vendor *wb_ats_vendor_find(const char *kind)
