@@ -10,6 +10,7 @@
 #include "warmbench/import.h"
 #include "warmbench/login_cli.h"
 #include "warmbench/pause_cli.h"
+#include "warmbench/plan.h"
 #include "warmbench/preview_cli.h"
 #include "warmbench/send_config.h"
 #include "warmbench/messages_cli.h"
@@ -62,6 +63,8 @@ static const char usage_text[] =
     "                                    the exact message that step would send to E\n"
     "  test-send SEQUENCE --to ADDR [--email E]\n"
     "                                    every step to ADDR, subjects [test]; records nothing\n"
+    "  plan SEQUENCE [--days N] [--json] what would go out each day (N: 1-366, default 14);\n"
+    "                                    writes nothing\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -96,6 +99,7 @@ struct args {
     const char *out;    /* preview --out */
     const char *to;     /* test-send --to */
     const char *reason; /* pause --reason */
+    const char *days;   /* plan --days */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -126,6 +130,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"all", no_argument, NULL, 'a'},          {"sender", required_argument, NULL, 'P'},
         {"reason", required_argument, NULL, 'R'}, {"step", required_argument, NULL, 'N'},
         {"out", required_argument, NULL, 'O'},    {"to", required_argument, NULL, 'T'},
+        {"days", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
@@ -157,6 +162,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'N': a->step = optarg; break;
         case 'O': a->out = optarg; break;
         case 'T': a->to = optarg; break;
+        case 'D': a->days = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -439,6 +445,15 @@ static int cmd_resume(PGconn *c, const struct wb_config *cfg, struct args *a)
     return cmd_pause_or_resume(c, cfg, a, false);
 }
 
+static int cmd_plan(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    char *end = NULL;
+    long days = a->days ? strtol(a->days, &end, 10) : 14;
+    if (a->npos != 1 || (a->days && (end == a->days || *end || days < 1 || days > 366)))
+        return usage_error("%s", "plan takes SEQUENCE [--days N] [--json], N from 1 to 366");
+    return wb_cmd_plan(c, cfg, a->pos[0], (int)days, a->json, stdout, stderr);
+}
+
 struct command {
     const char *name;
     int (*run)(PGconn *c, const struct wb_config *cfg, struct args *a);
@@ -453,6 +468,7 @@ static const struct command commands[] = {
     {"rescore", cmd_rescore}, {"senders", cmd_senders},
     {"login", cmd_login},     {"pause", cmd_pause},   {"resume", cmd_resume},
     {"unenroll", cmd_unenroll}, {"preview", cmd_preview}, {"test-send", cmd_test_send},
+    {"plan", cmd_plan},
 };
 
 /* The files, then the OAuth senders' token files (a loose one is the
