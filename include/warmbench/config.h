@@ -115,6 +115,19 @@ struct wb_config {
         size_t secret_len;
         int max_attempts;    /* default 12 */
         int retry_base_s;    /* default 10 */
+        /* Native adapters (SPEC "Native ATS adapters"; lib/ats/ats_config.c). */
+        char *kind;          /* NULL = "webhook" */
+        struct {
+            char *base_url, *token_url, *client_id, *user_id;
+            char *client_secret_file, *api_key_file, *token_file;
+            unsigned char *client_secret, *api_key, *token;
+            size_t client_secret_len, api_key_len, token_len;
+        } api;
+        bool has_api;
+        char *webhook_secret_file;
+        unsigned char *webhook_secret;
+        size_t webhook_secret_len;
+        char *job_id, *source, *rejected_enroll;
     } ats;
     /* Manual steps (SPEC "The sourcer's controls"): task.due webhooks go
      * through the handoff engine with ats' retry rules. */

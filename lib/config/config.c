@@ -2,6 +2,7 @@
  * section (cfkeys.h); sequences are then loaded by sequence.c, given the
  * folders and the sender names. */
 #include "warmbench/config.h"
+#include "warmbench/ats_config.h"
 #include "warmbench/cfkeys.h"
 #include "warmbench/jsonval.h"
 #include "warmbench/notice.h"
@@ -82,13 +83,39 @@ static const struct wb_cf_key CONTACT[] = {
     WB_CF_INT("max_per_30_days", struct wb_config, contact_policy.max_per_30_days, 0, 0, 0),
     WB_CF_END};
 
+/* "ats" "api": which keys a kind needs is checked by wb_ats_config_check. */
+static const struct wb_cf_key ATS_API[] = {
+    WB_CF_STR("base_url", WB_CFT_HTTPS, struct wb_config, ats.api.base_url,
+              WB_CF_EMPTY_NULL | WB_CF_TRIM_SLASH, NULL),
+    WB_CF_STR("token_url", WB_CFT_HTTPS, struct wb_config, ats.api.token_url, WB_CF_EMPTY_NULL,
+              NULL),
+    WB_CF_STR("client_id", WB_CFT_STRING, struct wb_config, ats.api.client_id, WB_CF_EMPTY_NULL,
+              NULL),
+    WB_CF_STR("user_id", WB_CFT_STRING, struct wb_config, ats.api.user_id, WB_CF_EMPTY_NULL,
+              NULL),
+    WB_CF_SECRET("client_secret_file", struct wb_config, ats.api.client_secret_file,
+                 WB_CF_EMPTY_NULL, CF(ats.api.client_secret), CF(ats.api.client_secret_len)),
+    WB_CF_SECRET("api_key_file", struct wb_config, ats.api.api_key_file, WB_CF_EMPTY_NULL,
+                 CF(ats.api.api_key), CF(ats.api.api_key_len)),
+    WB_CF_SECRET("token_file", struct wb_config, ats.api.token_file, WB_CF_EMPTY_NULL,
+                 CF(ats.api.token), CF(ats.api.token_len)),
+    WB_CF_END};
+
 static const struct wb_cf_key ATS[] = {
-    WB_CF_STR("webhook_url", WB_CFT_URL, struct wb_config, ats.webhook_url, WB_CF_REQUIRED,
-              "http"),
+    WB_CF_STR("kind", WB_CFT_STRING, struct wb_config, ats.kind, WB_CF_EMPTY_NULL, NULL),
+    /* Required for kind "webhook" only (wb_ats_config_check). */
+    WB_CF_STR("webhook_url", WB_CFT_URL, struct wb_config, ats.webhook_url, 0, "http"),
     WB_CF_SECRET("secret_file", struct wb_config, ats.secret_file, WB_CF_EMPTY_NULL,
                  CF(ats.secret), CF(ats.secret_len)),
     WB_CF_INT("max_attempts", struct wb_config, ats.max_attempts, 0, 1, 12),
     WB_CF_INT("retry_base_s", struct wb_config, ats.retry_base_s, 0, 1, 10),
+    WB_CF_SECT("api", 0, ATS_API, CF(ats.has_api)),
+    WB_CF_SECRET("webhook_secret_file", struct wb_config, ats.webhook_secret_file,
+                 WB_CF_EMPTY_NULL, CF(ats.webhook_secret), CF(ats.webhook_secret_len)),
+    WB_CF_STR("job_id", WB_CFT_STRING, struct wb_config, ats.job_id, WB_CF_EMPTY_NULL, NULL),
+    WB_CF_STR("source", WB_CFT_STRING, struct wb_config, ats.source, WB_CF_EMPTY_NULL, NULL),
+    WB_CF_STR("rejected_enroll", WB_CFT_STRING, struct wb_config, ats.rejected_enroll,
+              WB_CF_EMPTY_NULL, NULL),
     WB_CF_END};
 
 static const struct wb_cf_key TASKS[] = {
@@ -491,6 +518,8 @@ static void cfg_load_text(struct wb_config *c, const char *text, size_t len,
         wb_cf_load(&x, root, "", ROOT, c);
         cfg_senders_effective(c, &jv, root);
         cfg_load_sequences(c, &jv, root);
+        if (c->ats.enabled)
+            wb_ats_config_check(c, &jv);
         json_decref(root);
     }
     wb_jv_close(&jv);
