@@ -12,7 +12,7 @@ enum {
     WB_CLAIM_ID, WB_CLAIM_STEP, WB_CLAIM_SEQUENCE, WB_CLAIM_ATTEMPTS, WB_CLAIM_MESSAGE_ID,
     WB_CLAIM_CANDIDATE_ID, WB_CLAIM_EMAIL, WB_CLAIM_FIRST_NAME, WB_CLAIM_LAST_NAME,
     WB_CLAIM_TITLE, WB_CLAIM_COMPANY, WB_CLAIM_LOCATION, WB_CLAIM_ATTRS, WB_CLAIM_THREAD_ID,
-    WB_CLAIM_CONSENT, WB_CLAIM_NCOLS
+    WB_CLAIM_CONSENT, WB_CLAIM_SOURCE, WB_CLAIM_NCOLS
 };
 /* The window's one statement (wb_send_window): marks claimed messages
  * `sending` (wb_mark_sending: a compare-and-set on our own claim and the

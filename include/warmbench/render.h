@@ -20,6 +20,7 @@ struct wb_claimed {
     json_t *attrs;          /* object, never NULL */
     char *thread_id;        /* Message-ID of step 1, or NULL */
     char *consent;          /* opt_in, legitimate_interest or NULL */
+    char *source;           /* where the person came from (import's source), or NULL */
     char *sender;           /* the sender it was claimed for; NULL: the step's */
 };
 

@@ -10,27 +10,35 @@
 static const char default_text[] =
     "--\n"
     "Why you are getting this email: {{sender.name|our recruiting team}} found your\n"
-    "professional profile and keeps your name, contact details and work history\n"
-    "({{company|your current role}}) to tell you about roles that may suit you. We do\n"
-    "this under legitimate interest (GDPR Art. 6(1)(f)); we never sell your data.\n"
-    "You may ask us at {{sender.email}} for a copy of what we hold, to correct it or\n"
-    "to erase it. To object and hear nothing more from us: {{unsubscribe_url}}\n";
-static const char default_html[] =
-    "<hr><p style=\"font-size:12px;color:#666\">Why you are getting this email:\n"
-    "{{sender.name|our recruiting team}} found your professional profile and keeps\n"
+    "professional profile (source: {{source|public professional profiles}}) and keeps\n"
     "your name, contact details and work history ({{company|your current role}}) to\n"
     "tell you about roles that may suit you. We do this under legitimate interest\n"
-    "(GDPR Art. 6(1)(f)); we never sell your data. You may ask us at\n"
-    "<a href=\"mailto:{{sender.email}}\">{{sender.email}}</a> for a copy of what we\n"
-    "hold, to correct it or to erase it.\n"
+    "(GDPR Art. 6(1)(f)); we never sell your data. We keep it for\n"
+    "{{retention|as long as we may recruit you, until you object or ask us to erase it}}.\n"
+    "You may ask us at {{sender.email}} for a copy of what we hold, to correct it or\n"
+    "to erase it, and you may complain to a data protection supervisory authority.\n"
+    "To object and hear nothing more from us: {{unsubscribe_url}}\n";
+static const char default_html[] =
+    "<hr><p style=\"font-size:12px;color:#666\">Why you are getting this email:\n"
+    "{{sender.name|our recruiting team}} found your professional profile (source:\n"
+    "{{source|public professional profiles}}) and keeps your name, contact details\n"
+    "and work history ({{company|your current role}}) to tell you about roles that\n"
+    "may suit you. We do this under legitimate interest (GDPR Art. 6(1)(f)); we\n"
+    "never sell your data. We keep it for\n"
+    "{{retention|as long as we may recruit you, until you object or ask us to erase it}}.\n"
+    "You may ask us at <a href=\"mailto:{{sender.email}}\">{{sender.email}}</a> for a\n"
+    "copy of what we hold, to correct it or to erase it, and you may complain to a\n"
+    "data protection supervisory authority.\n"
     "<a href=\"{{unsubscribe_url}}\">Object and hear nothing more from us</a>.</p>\n";
 
 static bool ntc_field_known(const char *name, void *ud)
 {
     (void)ud;
+    /* The notice also names the source and the retention (render.c). */
     static const char *const plain[] = {"email", "first_name", "last_name", "title",
                                         "company", "location", "sender.name",
-                                        "sender.email", "unsubscribe_url"};
+                                        "sender.email", "unsubscribe_url", "source",
+                                        "retention", "retention_days"};
     for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
         if (!strcmp(name, plain[i]))
             return true;

@@ -18,8 +18,8 @@
 
 /* The candidate as the claim reads them (wb_claim's columns). */
 static const char cand_sql[] =
-    "SELECT id, email, first_name, last_name, title, company, location, attrs::text, consent "
-    "FROM candidates WHERE lower(email) = lower($1)";
+    "SELECT id, email, first_name, last_name, title, company, location, attrs::text, consent,"
+    " source FROM candidates WHERE lower(email) = lower($1)";
 
 /* Step 1's Message-ID, for a later step that threads on it. */
 static const char thread_sql[] =
@@ -56,6 +56,7 @@ static int pv_load(PGconn *c, const char *email, struct wb_claimed *cl)
         cl->attrs = json_object();
     }
     cl->consent = pv_col(r, 8);
+    cl->source = pv_col(r, 9);
     PQclear(r);
     return 0;
 }

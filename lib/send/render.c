@@ -19,7 +19,7 @@ struct ctx {
     const struct wb_claimed *c;
     const char *unsub_url;
     char *links[64];        /* tracked URL per link index, made on first use */
-    char scratch[32];
+    char scratch[64];       /* a number or the retention phrase */
     wb_field_empty_fn warn; /* preview: a field that renders empty, no fallback */
     void *warn_ud;
 };
@@ -42,6 +42,25 @@ static const char *rnd_link_value(struct ctx *x, const char *name)
         if (!x->links[i])
             x->links[i] = rnd_tracked(x->cfg, WB_TOKEN_CLICK, x->c->id, (int)i, "");
         return x->links[i];
+    }
+    return NULL;
+}
+
+/* The Article 14 notice's own fields (notice.h): where the data came from,
+ * and how long it is kept (retention_days; empty when kept until erased). */
+static const char *rnd_notice_value(struct ctx *x, const char *name)
+{
+    int days = x->cfg->retention_days;
+    if (!strcmp(name, "source"))
+        return x->c->source;
+    if (!strcmp(name, "retention_days") && days > 0) {
+        snprintf(x->scratch, sizeof x->scratch, "%d", days);
+        return x->scratch;
+    }
+    if (!strcmp(name, "retention") && days > 0) {
+        snprintf(x->scratch, sizeof x->scratch, "%d days after our last contact with you",
+                 days);
+        return x->scratch;
     }
     return NULL;
 }
@@ -79,7 +98,7 @@ static const char *rnd_field_value(const char *name, void *ud)
         return x->sender->from_email;
     if (!strcmp(name, "unsubscribe_url"))
         return x->unsub_url;
-    return NULL;
+    return rnd_notice_value(x, name);
 }
 
 static void rnd_on_empty(const char *name, const char *file, int line, int col, void *ud)
@@ -298,7 +317,7 @@ void wb_claimed_free(struct wb_claimed *c)
 {
     char **all[] = {&c->sequence, &c->message_id, &c->email,    &c->first_name, &c->last_name,
                     &c->title,    &c->company,    &c->location, &c->thread_id, &c->consent,
-                    &c->sender};
+                    &c->source,   &c->sender};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);
         *all[i] = NULL;

@@ -323,6 +323,7 @@ static void sched_take_claimed_row(struct wb_sched *s, PGresult *r, int i)
     }
     c.thread_id = sched_col(r, i, WB_CLAIM_THREAD_ID);
     c.consent = sched_col(r, i, WB_CLAIM_CONSENT);
+    c.source = sched_col(r, i, WB_CLAIM_SOURCE);
     c.sender = wb_xstrdup(s->claim_sender); /* whom the claim was for */
     struct item *it = wb_xcalloc(1, sizeof *it);
     it->c = c;

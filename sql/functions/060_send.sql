@@ -39,7 +39,8 @@ CREATE OR REPLACE FUNCTION wb_claim(p_sender text, p_batch integer, p_daily_limi
                                     p_domain text)
 RETURNS TABLE (id bigint, step integer, sequence_id text, attempts integer, message_id text,
                candidate_id bigint, email text, first_name text, last_name text, title text,
-               company text, location text, attrs text, thread_id text, consent text)
+               company text, location text, attrs text, thread_id text, consent text,
+               source text)
 LANGUAGE plpgsql
 SET random_page_cost = 1.1 AS $$
 #variable_conflict use_column
@@ -166,7 +167,8 @@ BEGIN
     WHERE sender = p_sender AND day = u.day;
     -- What rendering needs, read here: the messages made above are not
     -- visible to the statement that called this function. Consent decides
-    -- whether step 1 carries the Article 14 notice (render.c). The candidate
+    -- whether step 1 carries the Article 14 notice (render.c), which names the
+    -- source. The candidate
     -- is a LATERAL subquery that cannot be flattened (OFFSET 0), so it is
     -- read by primary key per message; only later steps look for the
     -- Message-ID of step 1 to thread on.
@@ -175,7 +177,7 @@ BEGIN
            c.first_name, c.last_name, c.title, c.company, c.location, c.attrs::text,
            CASE WHEN m.step > 1 THEN (SELECT m1.message_id FROM messages m1
                 WHERE m1.enrollment_id = m.enrollment_id AND m1.step = 1) END,
-           c.consent
+           c.consent, c.source
     FROM messages m
     CROSS JOIN LATERAL (SELECT * FROM candidates c1 WHERE c1.id = m.candidate_id OFFSET 0) c
     WHERE m.id = ANY (ids)

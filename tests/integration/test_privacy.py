@@ -227,25 +227,21 @@ NOTICE_SEQ = dict(harness.DEFAULT_SEQUENCE,
                          dict(harness.DEFAULT_SEQUENCE["steps"][1], after="1s")])
 
 
-def scheduler_passes_consent():
-    with open(os.path.join(harness.ROOT, "include", "warmbench", "queries.h")) as f:
-        return "WB_CLAIM_CONSENT" in f.read()
-
-
 class NoticeTest(PrivacyBase):
     def setUp(self):
         WbTestCase.setUp(self)
 
-    def run_daemon(self, **cfg):
+    def run_daemon(self, source="", **cfg):
         smtp = Smtpd().start()
         self.addCleanup(smtp.cleanup)
         self.config(sequences=[NOTICE_SEQ],
                     smtp={"url": smtp.url, "tls": "off", "connections": 2, "timeout_s": 5,
                           "retry_base_s": 1}, **cfg)
         self.wb("migrate", check=0)
-        self.wb("import", self.csv("email,first_name,company,tags,consent\n"
-                                   "lia@corp.example,Lía,Acme & Co,backend,legitimate_interest\n"
-                                   "oona@corp.example,Oona,Beta,backend,opt_in\n"), check=0)
+        self.wb("import", self.csv("email,first_name,company,tags,consent,source\n"
+                                   "lia@corp.example,Lía,Acme & Co,backend,legitimate_interest,"
+                                   + source + "\n"
+                                   "oona@corp.example,Oona,Beta,backend,opt_in,\n"), check=0)
         self.wb("enroll", "nurture", check=0)
         d = Daemon(self.cfg_path, os.path.join(self.tmp, "d.log")).start()
         self.addCleanup(lambda: d.alive() and d.stop())
@@ -261,8 +257,6 @@ class NoticeTest(PrivacyBase):
                                 html.get_content() if html else None)
         return got
 
-    @unittest.skipUnless(scheduler_passes_consent(),
-                         "the scheduler does not fill wb_claimed.consent yet (WB_CLAIM_CONSENT)")
     def test_notice_in_first_mail_of_legitimate_interest_only(self):
         got = self.run_daemon()
         text, html = got[("lia", 1)]
@@ -271,6 +265,13 @@ class NoticeTest(PrivacyBase):
         self.assertIn("legitimate interest", text)
         self.assertIn("ana@example.com", text)
         self.assertRegex(text, r"hear nothing more from us: http://\S+/u/\S+")
+        # Art. 14(2)(a), (e) and (f): how long, the right to complain, the source.
+        flat = " ".join(text.split())
+        self.assertIn("(source: public professional profiles)", flat)
+        self.assertIn("We keep it for as long as we may recruit you, until you object or ask "
+                      "us to erase it.", flat)
+        self.assertIn("complain to a data protection supervisory authority", flat)
+        self.assertIn("supervisory authority", html)
         # The template's own part comes first, the notice after it.
         self.assertLess(text.index("Hello Lía"), text.index("Why you are getting"))
         self.assertIn("Why you are getting this email", html)
@@ -281,8 +282,16 @@ class NoticeTest(PrivacyBase):
                 if part is not None:
                     self.assertNotIn("Why you are getting", part, key)
 
-    @unittest.skipUnless(scheduler_passes_consent(),
-                         "the scheduler does not fill wb_claimed.consent yet (WB_CLAIM_CONSENT)")
+    def test_notice_names_the_source_and_the_retention(self):
+        """Issue 18 defect 11: the default notice is complete out of the box."""
+        got = self.run_daemon(source="GitHub <profile>", retention_days=365)
+        text, html = got[("lia", 1)]
+        flat = " ".join(text.split())
+        self.assertIn("(source: GitHub <profile>)", flat)
+        self.assertIn("We keep it for 365 days after our last contact with you.", flat)
+        self.assertIn("(source: GitHub &lt;profile&gt;)", " ".join(html.split()))
+        self.assertIn("365 days after our last contact with you", " ".join(html.split()))
+
     def test_custom_notice(self):
         harness.write(os.path.join(self.tmp, "templates", "notice.txt"),
                       "PRIVACY for {{first_name}}: object at {{unsubscribe_url}}\n")
