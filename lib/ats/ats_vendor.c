@@ -16,11 +16,13 @@
 
 extern const struct wb_ats_vendor wb_ats_vendor_greenhouse;
 extern const struct wb_ats_vendor wb_ats_vendor_ashby;
+extern const struct wb_ats_vendor wb_ats_vendor_workable;
 
 /* One line per vendor file. */
 static const struct wb_ats_vendor *const av_table[] = {
     &wb_ats_vendor_greenhouse,
     &wb_ats_vendor_ashby,
+    &wb_ats_vendor_workable,
 };
 
 const struct wb_ats_vendor *wb_ats_vendor_find(const char *kind)
