@@ -274,6 +274,11 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
     wb_buf_printf(b, "# HELP warmbench_database_up Whether the last figures query succeeded.\n"
                      "# TYPE warmbench_database_up gauge\nwarmbench_database_up %d\n",
                   m->db_up ? 1 : 0);
+    if (m->pg)
+        wb_buf_printf(b, "# HELP warmbench_database_queue_depth Statements queued or in flight "
+                         "on the main connection (bounded: pg_loop refuses beyond its cap).\n"
+                         "# TYPE warmbench_database_queue_depth gauge\n"
+                         "warmbench_database_queue_depth %zu\n", wb_pg_pending(m->pg));
     if (m->have) {
         wb_buf_printf(b, "# HELP warmbench_figures_age_seconds Age of the database figures below.\n"
                          "# TYPE warmbench_figures_age_seconds gauge\n"
