@@ -11,7 +11,8 @@ static const struct {
 } ac_kinds[] = {
     {"greenhouse", {"token_url", "client_id", "client_secret_file", "user_id", NULL}},
     {"ashby", {"api_key_file", NULL}},
-    {"workable", {"base_url", "token_file", NULL}},
+    /* user_id: the member id Workable needs to comment and to copy to a job */
+    {"workable", {"base_url", "token_file", "user_id", NULL}},
     {"smartrecruiters", {"token_file", NULL}},
     {"lever", {"api_key_file", "user_id", NULL}},
 };
