@@ -475,3 +475,9 @@ struct wb_ats_run *wb_ats_run_start(struct wb_ats_session *s, const struct wb_at
     ar_timer(r, 0, ar_on_first);
     return r;
 }
+
+void wb_ats_run_cancel(struct wb_ats_run *r)
+{
+    if (r && !r->cancelled)
+        ar_release(r);
+}
