@@ -22,6 +22,7 @@
 #include "warmbench/show.h"
 #include "warmbench/stats.h"
 #include "warmbench/suppress.h"
+#include "warmbench/tasks_cli.h"
 #include "warmbench/util.h"
 #include <getopt.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ static const char usage_text[] =
     "                                    every step to ADDR, subjects [test]; records nothing\n"
     "  plan SEQUENCE [--days N] [--json] what would go out each day (N: 1-366, default 14);\n"
     "                                    writes nothing\n"
+    "  tasks [--sender S] [--json]       the manual steps (\"task\") due, oldest first\n"
+    "  done TASK_ID [--skip]             complete (or skip) a task; its sequence goes on\n"
     "\n"
     "options:\n"
     "  --config PATH   configuration file (default $WARMBENCH_CONFIG, else\n"
@@ -100,6 +103,7 @@ struct args {
     const char *to;     /* test-send --to */
     const char *reason; /* pause --reason */
     const char *days;   /* plan --days */
+    bool skip;          /* done --skip */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -131,6 +135,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"reason", required_argument, NULL, 'R'}, {"step", required_argument, NULL, 'N'},
         {"out", required_argument, NULL, 'O'},    {"to", required_argument, NULL, 'T'},
         {"days", required_argument, NULL, 'D'},
+        {"skip", no_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     int ch;
     opterr = 0;
@@ -162,6 +167,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'N': a->step = optarg; break;
         case 'O': a->out = optarg; break;
         case 'T': a->to = optarg; break;
+        case 'K': a->skip = true; break;
         case 'D': a->days = optarg; break;
         case 'h': fputs(usage_text, stdout); return WB_EXIT_OK;
         case 'V': printf("warmbench %s\n", WB_VERSION); return WB_EXIT_OK;
@@ -435,6 +441,21 @@ static int cmd_unenroll(PGconn *c, const struct wb_config *cfg, struct args *a)
     return wb_cmd_unenroll(c, a->pos[0], a->sequence, stdout, stderr);
 }
 
+static int cmd_tasks(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    if (a->npos)
+        return usage_error("%s", "tasks takes [--sender S] [--json]");
+    return wb_cmd_tasks(c, cfg, a->sender, a->json, stdout, stderr);
+}
+
+static int cmd_done(PGconn *c, const struct wb_config *cfg, struct args *a)
+{
+    (void)cfg;
+    if (a->npos != 1)
+        return usage_error("%s", "done takes one TASK_ID [--skip]");
+    return wb_cmd_done(c, a->pos[0], a->skip, stdout, stderr);
+}
+
 static int cmd_pause(PGconn *c, const struct wb_config *cfg, struct args *a)
 {
     return cmd_pause_or_resume(c, cfg, a, true);
@@ -468,7 +489,7 @@ static const struct command commands[] = {
     {"rescore", cmd_rescore}, {"senders", cmd_senders},
     {"login", cmd_login},     {"pause", cmd_pause},   {"resume", cmd_resume},
     {"unenroll", cmd_unenroll}, {"preview", cmd_preview}, {"test-send", cmd_test_send},
-    {"plan", cmd_plan},
+    {"plan", cmd_plan},       {"tasks", cmd_tasks},   {"done", cmd_done},
 };
 
 /* The files, then the OAuth senders' token files (a loose one is the

@@ -61,7 +61,7 @@ struct daemon {
     struct wb_config *oauth_cfg; /* the config the accounts point into, kept past reloads */
     struct wb_sched *sched;
     struct wb_autoenroll *autoenroll;
-    struct wb_handoff *handoff;  /* NULL without ats */
+    struct wb_handoff *handoff;  /* NULL without ats and tasks.webhook_url */
     struct wb_mailbox **mailboxes; /* the top-level one, then senders' own */
     size_t n_mailboxes;
     struct wb_retention *retention;
@@ -362,8 +362,9 @@ static void reload(struct daemon *d)
         wb_mailbox_set_config(d->mailboxes[i], cfg);
     if (count_mailboxes(cfg) != d->n_mailboxes)
         wb_warn("reload: adding or removing mailboxes takes effect at the next restart");
-    if (cfg->ats.enabled != (d->handoff != NULL))
-        wb_warn("reload: turning ATS handoff on or off takes effect at the next restart");
+    if ((cfg->ats.enabled || cfg->tasks.webhook_url) != (d->handoff != NULL))
+        wb_warn("reload: turning ATS handoff or task webhooks on or off takes effect at the "
+                "next restart");
     if (d->cfg != d->oauth_cfg)
         wb_config_free(d->cfg);
     d->cfg = cfg;
@@ -652,7 +653,8 @@ static int setup(struct daemon *d)
     wb_sched_observe(d->sched, observe_smtp, d);
     d->autoenroll = wb_autoenroll_new(d->loop, d->pg, d->cfg);
     d->retention = wb_retention_new(d->loop, d->pg, d->cfg);
-    if (d->cfg->ats.enabled) {
+    /* The one delivery engine posts task.due webhooks too (tasks.h). */
+    if (d->cfg->ats.enabled || d->cfg->tasks.webhook_url) {
         d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);
         wb_pg_listen(d->pg, "wb_handoffs");
     }

@@ -11,6 +11,7 @@
 #include "warmbench/outcomes.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/states.h"
+#include "warmbench/tasks.h"
 #include "warmbench/util.h"
 #include "warmbench/webhook_sign.h"
 #include <jansson.h>
@@ -53,10 +54,12 @@ static const char recover_sql[] =
     "SELECT (SELECT count(*) FROM back WHERE state = 'pending'),"
     " (SELECT count(*) FROM back WHERE state = 'dead'), (SELECT count(*) FROM gone)";
 
-/* $1 batch, $2 owner, $3 lease seconds. Rows: id, key, attempts, payload. */
+/* $1 batch, $2 owner, $3 lease seconds, $4 the targets configured (ats,
+ * tasks: sql/030_tasks.sql). Rows: id, key, attempts, payload, target. */
 static const char claim_sql[] =
     "WITH pick AS MATERIALIZED ("
     " SELECT id FROM handoffs WHERE state = 'pending' AND next_attempt_at <= now()"
+    "  AND target = ANY ($4::text[])"
     " ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
     "UPDATE handoffs h SET state = 'delivering', lease_owner = $2,"
     " lease_until = now() + make_interval(secs => $3::int), attempts = h.attempts + 1,"
@@ -81,7 +84,7 @@ static const char claim_sql[] =
     "   FROM events e WHERE e.candidate_id = h.candidate_id AND NOT e.machine"
     "    AND (h.sequence_id IS NULL OR e.sequence_id = h.sequence_id)), '[]'::jsonb)))"
     " FROM pick WHERE h.id = pick.id"
-    " RETURNING h.id, h.idempotency_key, h.attempts, h.payload::text";
+    " RETURNING h.id, h.idempotency_key, h.attempts, h.payload::text, h.target";
 
 /* Outcomes of a batch. $1 ids, $2 states (delivered|pending|dead), $3 HTTP
  * statuses (0 = none), $4 errors, $5 retry delays (s), $6 owner. Only rows
@@ -103,11 +106,14 @@ static const char results_sql[] =
     "SELECT count(*) FROM u";
 
 /* Seconds until something may need us: a pending retry, or a lease that
- * expires (ours or another daemon's). NULL when neither. */
+ * expires (ours or another daemon's), of the targets configured ($1).
+ * NULL when neither. */
 static const char wake_sql[] =
     "SELECT extract(epoch FROM least("
-    " (SELECT min(next_attempt_at) FROM handoffs WHERE state = 'pending'),"
-    " (SELECT min(lease_until) FROM handoffs WHERE state = 'delivering')) - clock_timestamp())";
+    " (SELECT min(next_attempt_at) FROM handoffs WHERE state = 'pending'"
+    "  AND target = ANY ($1::text[])),"
+    " (SELECT min(lease_until) FROM handoffs WHERE state = 'delivering'"
+    "  AND target = ANY ($1::text[]))) - clock_timestamp())";
 
 struct delivery {
     struct wb_handoff *h;
@@ -302,23 +308,34 @@ static struct curl_slist *ho_add_header(struct curl_slist *l, const char *fmt, c
     return n;
 }
 
+/* Where rows go: the ATS webhook, and task.due (tasks.h) when configured. */
+static const char *ho_targets(const struct wb_config *cfg)
+{
+    bool ats = cfg->ats.enabled, tasks = cfg->tasks.webhook_url != NULL;
+    return ats && tasks ? "{ats,tasks}" : ats ? "{ats}" : tasks ? "{tasks}" : "{}";
+}
+
 static void ho_post(struct wb_handoff *h, int64_t id, const char *key, int attempts,
-                 const char *payload)
+                 const char *payload, const char *target)
 {
     const struct wb_config *cfg = h->cfg;
     struct delivery *d = wb_xcalloc(1, sizeof *d);
     d->h = h;
     d->id = id;
     d->attempts = attempts;
-    d->body = ho_make_body(payload);
+    /* A task.due row: its own URL and key, the generic signed webhook. */
+    bool task = !strcmp(target, "tasks");
+    size_t secret_len = cfg->ats.secret_len;
+    const unsigned char *secret = task ? wb_tasks_secret(cfg, &secret_len) : cfg->ats.secret;
+    d->body = task ? wb_task_body(payload) : ho_make_body(payload);
     wb_buf_init(&d->resp);
     d->headers = ho_add_header(NULL, "%s", "Content-Type: application/json");
     d->headers = ho_add_header(d->headers, "Idempotency-Key: %s", key);
     /* No 100-continue round trip: the body is small. */
     d->headers = ho_add_header(d->headers, "%s", "Expect:");
-    if (cfg->ats.secret) {
+    if (secret) {
         char sig[WB_SIG_HEADER_MAX];
-        wb_webhook_sign(cfg->ats.secret, cfg->ats.secret_len, (long long)time(NULL), d->body,
+        wb_webhook_sign(secret, secret_len, (long long)time(NULL), d->body,
                         strlen(d->body), sig);
         d->headers = ho_add_header(d->headers, "Warmbench-Signature: %s", sig);
     } else if (!h->warned_unsigned) {
@@ -328,7 +345,7 @@ static void ho_post(struct wb_handoff *h, int64_t id, const char *key, int attem
     CURL *e = d->easy = curl_easy_init();
     if (!e)
         abort();
-    curl_easy_setopt(e, CURLOPT_URL, cfg->ats.webhook_url);
+    curl_easy_setopt(e, CURLOPT_URL, task ? cfg->tasks.webhook_url : cfg->ats.webhook_url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
@@ -381,7 +398,8 @@ static void ho_on_wake(PGresult *r, void *ud)
 
 static void ho_phase_wake(struct wb_handoff *h)
 {
-    if (wb_engine_draining(&h->e) || wb_pg_query(h->pg, wake_sql, 0, NULL, ho_on_wake, h) < 0)
+    const char *p[] = {ho_targets(h->cfg)};
+    if (wb_engine_draining(&h->e) || wb_pg_query(h->pg, wake_sql, 1, p, ho_on_wake, h) < 0)
         ho_tick_end(h, 1.0);
 }
 
@@ -396,7 +414,7 @@ static void ho_on_claim(PGresult *r, void *ud)
     /* Claimed while draining: still sent, and the drain waits for them. */
     for (int i = 0; i < n; i++)
         ho_post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 2)),
-             PQgetvalue(r, i, 3));
+             PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
     h->claimed_this_tick = (size_t)n;
     h->backlog = n > 0 && h->n_inflight >= MAX_INFLIGHT;
     ho_phase_wake(h);
@@ -424,8 +442,8 @@ static void ho_on_recover(PGresult *r, void *ud)
     char batch[16], lease[16];
     snprintf(batch, sizeof batch, "%zu", MAX_INFLIGHT - h->n_inflight);
     snprintf(lease, sizeof lease, "%d", LEASE_S);
-    const char *p[] = {batch, h->owner, lease};
-    if (wb_pg_query(h->pg, claim_sql, 3, p, ho_on_claim, h) < 0)
+    const char *p[] = {batch, h->owner, lease, ho_targets(h->cfg)};
+    if (wb_pg_query(h->pg, claim_sql, 4, p, ho_on_claim, h) < 0)
         ho_tick_end(h, 1.0);
 }
 

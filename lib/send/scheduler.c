@@ -20,6 +20,7 @@
 #include "warmbench/render.h"
 #include "warmbench/send_pools.h"
 #include "warmbench/states.h"
+#include "warmbench/tasks.h"
 #include "warmbench/util.h"
 #include <math.h>
 #include <stdio.h>
@@ -88,6 +89,7 @@ struct wb_sched {
     struct sched_lane *claim_lane;  /* the lane of the claim in flight */
     char *claim_sender;             /* and its sender (a reload may change cfg meanwhile) */
     struct wb_guard_state guard;    /* paused senders, days of sending (warm-up) */
+    struct wb_tasks *tasks;         /* manual steps: due as mail is, on the same connection */
     char *guard_params;             /* the senders' guards as wb_sender_guard takes them,
                                        made once per config (it runs after every apply) */
     bool guarding;                  /* a guard query is on its way */
@@ -1014,6 +1016,7 @@ struct wb_sched *wb_sched_new(uv_loop_t *loop, struct wb_pg *pg, struct wb_pg *p
     s->replan_at = REPLAN_FIRST;
     STAILQ_INIT(&s->marks);
     wb_engine_init(&s->e, loop, &sched_ops, s);
+    s->tasks = wb_tasks_new(loop, pg, cfg, owner);
     return s;
 }
 
@@ -1028,11 +1031,13 @@ void wb_sched_set_config(struct wb_sched *s, const struct wb_config *cfg)
     s->cfg = cfg;
     free(s->guard_params);
     s->guard_params = wb_guard_params(cfg);
+    wb_tasks_set_config(s->tasks, cfg);
 }
 
 void wb_sched_start(struct wb_sched *s)
 {
     wb_engine_start(&s->e);
+    wb_tasks_start(s->tasks);
 }
 
 void wb_sched_kick(struct wb_sched *s)
@@ -1040,6 +1045,7 @@ void wb_sched_kick(struct wb_sched *s)
     if (!wb_engine_started(&s->e) || wb_engine_draining(&s->e))
         return;
     wb_engine_kick(&s->e);
+    wb_tasks_kick(s->tasks);
     sched_pump(s);
     sched_apply(s);
 }
@@ -1076,5 +1082,6 @@ void wb_sched_stop(struct wb_sched *s)
         sched_free_batch(sched_pop_batch(s), true);
     wb_outcomes_free(&s->res);
     wb_outcomes_free(&s->flushing);
+    wb_tasks_stop(s->tasks);
     wb_engine_stop(&s->e, sched_closed, s);
 }

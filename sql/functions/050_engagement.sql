@@ -90,7 +90,7 @@ BEGIN
             CONTINUE WHEN NOT (ev.def->'handoff_on' ? key);
             INSERT INTO handoffs (candidate_id, sequence_id, reason)
             VALUES (ev.candidate_id, ev.sequence_id, key)
-            ON CONFLICT (candidate_id, sequence_id) WHERE NOT manual DO NOTHING
+            ON CONFLICT (candidate_id, sequence_id) WHERE NOT manual AND target = 'ats' DO NOTHING
             RETURNING id INTO hid;
             CONTINUE WHEN hid IS NULL;
             INSERT INTO events (candidate_id, enrollment_id, sequence_id, step, type, detail, at)

@@ -117,6 +117,8 @@ BEGIN
             JOIN sequences s ON s.id = e.sequence_id
             WHERE e.state = 'active' AND e.next_due_at <= now() AND s.paused_at IS NULL
               AND e.step < jsonb_array_length(s.definition->'steps')
+              -- A manual step is no mail: wb_task_claim (062_tasks.sql) takes it.
+              AND (NOT s.task_steps OR NOT (s.definition->'steps'->e.step ? 'task'))
               AND CASE WHEN NOT s.mixed_senders THEN s.definition->>'sender' = p_sender
                        ELSE wb_step_sender(s.definition, e.step, e.candidate_id) = p_sender END
               AND (NOT policy OR pg_try_advisory_xact_lock(7426353, hashint8(e.candidate_id)))
