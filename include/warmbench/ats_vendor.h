@@ -209,7 +209,9 @@ struct wb_ats_vendor {
                  struct wb_ats_inbound *ev, char *err, size_t errsz);
     /* Optional: for an event without an email. lookup_parse fills ev->email
      * (and names); -1 with err when it cannot (→ 503 so the vendor retries,
-     * or dead when permanent: *permanent set). */
+     * or dead when permanent: *permanent set). It may also set ev->type from
+     * what it read (SmartRecruiters: the application's status), including
+     * WB_ATS_IN_IGNORED: then nothing is stored (200). */
     int (*lookup_build)(const struct wb_ats_api *api, const char *token,
                         const struct wb_ats_inbound *ev, struct wb_ats_req *rq, char *err,
                         size_t errsz);

@@ -17,12 +17,14 @@
 extern const struct wb_ats_vendor wb_ats_vendor_greenhouse;
 extern const struct wb_ats_vendor wb_ats_vendor_ashby;
 extern const struct wb_ats_vendor wb_ats_vendor_workable;
+extern const struct wb_ats_vendor wb_ats_vendor_smartrecruiters;
 
 /* One line per vendor file. */
 static const struct wb_ats_vendor *const av_table[] = {
     &wb_ats_vendor_greenhouse,
     &wb_ats_vendor_ashby,
     &wb_ats_vendor_workable,
+    &wb_ats_vendor_smartrecruiters,
 };
 
 const struct wb_ats_vendor *wb_ats_vendor_find(const char *kind)
