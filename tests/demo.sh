@@ -137,8 +137,26 @@ echo "== warmbench check-config"
 $wb check-config
 echo "== warmbench migrate"
 $wb migrate 2>&1 | grep -v '^NOTICE:' | grep -v '^applied [0-9]'
-echo "== warmbench import config/pool.csv"
-$wb import config/pool.csv
+# The pool arrived over the past ten weeks: a copy of config/pool.csv with
+# an added_at column (import's own way of dating a new person), so that the
+# report's growth chart has a shape rather than one point.
+"$py" - config/pool.csv "$demo/pool.csv" <<'PY'
+import csv, datetime, sys
+rows = list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))
+today = datetime.date.today()
+with open(sys.argv[2], "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    w.writerow(rows[0] + ["added_at"])
+    n = len(rows) - 1
+    for i, row in enumerate(rows[1:]):
+        # Older rows first, more people each week: 70 days ago to today.
+        ago = round(70 * (1 - (i / max(n - 1, 1)) ** 0.7))
+        w.writerow(row + [(today - datetime.timedelta(days=ago)).isoformat()])
+PY
+echo "== warmbench import $shown/pool.csv (config/pool.csv, added over the past 10 weeks)"
+$wb import "$demo/pool.csv"
+weeks=$(sql "SELECT count(DISTINCT date_trunc('week', created_at)) FROM candidates")
+[ "$weeks" -ge 5 ] || fail "the pool spans $weeks week(s); the growth chart needs more"
 echo "== warmbench enroll"
 for f in "$demo"/config/sequences/*.json; do
     $wb enroll "$(basename "$f" .json)"

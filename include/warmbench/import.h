@@ -3,6 +3,7 @@
  * upserted set-based in one transaction. */
 #ifndef WB_IMPORT_H
 #define WB_IMPORT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <libpq-fe.h>
@@ -28,5 +29,10 @@ int wb_import(PGconn *c, const char *path, char *const *tags, size_t ntags,
 /* Prints the closing summary; the last line is
  * "imported N, updated M, rejected K". */
 void wb_import_print_summary(const struct wb_import_result *res, FILE *out);
+/* Whether an added_at cell (spaces trimmed) is a date the import takes:
+ * YYYY-MM-DD (midnight UTC) or an RFC 3339 time with its offset
+ * (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)), a real calendar day,
+ * year 1970 or later. */
+bool wb_import_date_ok(const char *p, size_t n);
 
 #endif

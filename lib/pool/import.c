@@ -25,10 +25,10 @@
 /* Known columns, in staging-table order; anything else goes to attrs. */
 static const char *const std_cols[] = {
     "email", "first_name", "last_name", "title", "company", "location",
-    "timezone", "tags", "skills", "consent", "source",
+    "timezone", "tags", "skills", "consent", "source", "added_at",
 };
 #define N_STD (sizeof std_cols / sizeof std_cols[0])
-enum { COL_EMAIL = 0, COL_TAGS = 7, COL_SKILLS = 8 };
+enum { COL_EMAIL = 0, COL_TAGS = 7, COL_SKILLS = 8, COL_ADDED_AT = 11 };
 
 /* One line, one @, no spaces, controls or address punctuation, and a
  * domain of at least two non-empty dot-separated labels. */
@@ -208,6 +208,72 @@ static void imp_copy_text(struct wb_buf *b, const char *s, size_t n)
 }
 
 /* Why the record cannot be staged, or NULL (malloc'd). */
+static bool imp_digits(const char *p, size_t n, int *v)
+{
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        *v = *v * 10 + (p[i] - '0');
+    }
+    return true;
+}
+
+/* HH:MM (and :SS when want_s) at p, each in range. */
+static bool imp_clock_ok(const char *p, size_t n, bool want_s)
+{
+    int hh, mm, ss = 0;
+    if (n != (want_s ? 8u : 5u) || p[2] != ':' || (want_s && p[5] != ':'))
+        return false;
+    return imp_digits(p, 2, &hh) && imp_digits(p + 3, 2, &mm) &&
+           (!want_s || imp_digits(p + 6, 2, &ss)) && hh < 24 && mm < 60 && ss < 61;
+}
+
+bool wb_import_date_ok(const char *p, size_t n)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d;
+    if (n < 10 || p[4] != '-' || p[7] != '-' || !imp_digits(p, 4, &y) ||
+        !imp_digits(p + 5, 2, &m) || !imp_digits(p + 8, 2, &d) || y < 1970 || m < 1 ||
+        m > 12 || d < 1 || d > mdays[m - 1] ||
+        (m == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))))
+        return false;
+    if (n == 10)
+        return true;
+    if ((p[10] != 'T' && p[10] != 't' && p[10] != ' ') || n < 20 || !imp_clock_ok(p + 11, 8, true))
+        return false;
+    size_t i = 19;
+    if (p[i] == '.') /* a fraction of a second, 1 to 9 digits */
+        for (i++; i < n && i < 29 && p[i] >= '0' && p[i] <= '9'; i++)
+            ;
+    if (p[i - 1] == '.')
+        return false;
+    if (n - i == 1)
+        return p[i] == 'Z' || p[i] == 'z';
+    return n - i == 6 && (p[i] == '+' || p[i] == '-') && imp_clock_ok(p + i + 1, 5, false);
+}
+
+/* The added_at cell of a row, when the file has that column and it is
+ * neither empty nor a date wb_import_date_ok takes: why not. */
+static char *imp_added_at_problem(const struct header *h, const struct wb_csv_record *rec)
+{
+    for (size_t i = 0; h->has[COL_ADDED_AT] && i < h->ncols; i++) {
+        if (strcmp(h->stage[i], "added_at"))
+            continue;
+        const char *p = rec->field[i];
+        size_t n = rec->len[i];
+        while (n && *p == ' ')
+            p++, n--;
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n && !wb_import_date_ok(p, n))
+            return wb_xasprintf("invalid added_at \"%.*s\" (expected YYYY-MM-DD or an RFC 3339 "
+                                "time such as 2026-10-05T09:30:00Z)",
+                                (int)(n > 60 ? 60 : n), p);
+    }
+    return NULL;
+}
+
 static char *imp_row_problem(const struct header *h, const struct wb_csv_record *rec)
 {
     if (rec->unterminated)
@@ -223,7 +289,7 @@ static char *imp_row_problem(const struct header *h, const struct wb_csv_record 
         if (memchr(rec->field[i], 0, rec->len[i]))
             return wb_xasprintf("NUL byte in field %zu (%s)", i + 1, h->name[i]);
     }
-    return NULL;
+    return imp_added_at_problem(h, rec);
 }
 
 static void imp_add_item(struct import *im, const char *p, size_t n)
@@ -605,6 +671,12 @@ static void imp_attrs_expr(struct import *im, struct wb_buf *sql)
     "                            s.a_key AS key) a" \
     " LEFT JOIN wb_import_tz z ON z.key = lower(a.tz)"
 
+/* A row's added_at (checked by wb_import_date_ok): a date is midnight UTC. */
+#define ADDED_AT \
+    "(CASE WHEN coalesce(s.added_at, '') = '' THEN NULL" \
+    " WHEN length(s.added_at) = 10 THEN s.added_at::date::timestamp AT TIME ZONE 'UTC'" \
+    " ELSE s.added_at::timestamptz END)"
+
 /* The odd rows: every rejected row with its reason, and every row of an
  * address C flagged as possibly repeated. Usually few, so the dedupe and
  * the report work on a small table while the good rows stream from the
@@ -627,6 +699,9 @@ static const char odd_sql[] =
     "    WHEN a.consent NOT IN ('', 'opt_in', 'legitimate_interest')"
     "     THEN format('invalid consent \"%s\" (expected opt_in, legitimate_interest or empty)',"
     "                 left(a.consent, 100))"
+    /* A day of slack: a date written in a zone ahead of UTC. */
+    "    WHEN " ADDED_AT " > now() + interval '1 day'"
+    "     THEN format('added_at \"%s\" is in the future', s.added_at)"
     "    WHEN a.key IN (SELECT lower(email) FROM suppressions WHERE email IS NOT NULL)"
     "      OR coalesce(s.hs, wb_email_hash_salted(a.addr, (SELECT wb_hash_salt()))"
     "         IN (SELECT email_hash FROM suppressions))"
@@ -649,12 +724,13 @@ static const char upsert_head[] =
     /* An empty cell keeps what is stored; tags, skills and attrs merge. */
     " up AS ("
     "  INSERT INTO candidates AS c (email, first_name, last_name, title, company, location,"
-    "         timezone, tags, skills, consent, consent_at, source, attrs)"
+    "         timezone, tags, skills, consent, consent_at, created_at, source, attrs)"
     "  SELECT a.addr, coalesce(s.first_name, ''), coalesce(s.last_name, ''),"
     "         coalesce(s.title, ''), coalesce(s.company, ''),"
     "         coalesce(s.location, ''), z.name,"
     "         coalesce(s.tags, '{}'), coalesce(s.skills, '{}'), NULLIF(a.consent, ''),"
-    "         CASE WHEN a.consent <> '' THEN now() END, coalesce(s.source, ''), ";
+    "         CASE WHEN a.consent <> '' THEN now() END, coalesce(" ADDED_AT ", now()),"
+    "         coalesce(s.source, ''), ";
 /* ... the attrs expression goes here ... */
 static const char upsert_tail[] =
     STAGE_FROM
@@ -713,7 +789,8 @@ static const char upsert_tail[] =
     " coalesce(s.title, ''), coalesce(s.company, '')," \
     " coalesce(s.location, ''), z.name," \
     " coalesce(s.tags, '{}'), coalesce(s.skills, '{}'), NULLIF(a.consent, '')," \
-    " CASE WHEN a.consent <> '' THEN now() END, coalesce(s.source, ''), "
+    " CASE WHEN a.consent <> '' THEN now() END, coalesce(" ADDED_AT ", now())," \
+    " coalesce(s.source, ''), "
 static const char update_head[] =
     SKIP_CTE ","
     " x AS (SELECT * FROM (SELECT" ROW_VALUES;
@@ -722,7 +799,7 @@ static const char update_tail[] =
     STAGE_FROM
     "  WHERE NOT EXISTS (SELECT 1 FROM skip k WHERE k.line = s.line))"
     "  AS v (email, first_name, last_name, title, company, location, timezone, tags, skills,"
-    "        consent, consent_at, source, attrs))"
+    "        consent, consent_at, created_at, source, attrs))"
     " UPDATE candidates c SET"
     "  first_name = CASE WHEN x.first_name = '' THEN c.first_name ELSE x.first_name END,"
     "  last_name = CASE WHEN x.last_name = '' THEN c.last_name ELSE x.last_name END,"
@@ -744,7 +821,7 @@ static const char update_tail[] =
 static const char insert_head[] =
     SKIP_CTE
     " INSERT INTO candidates (email, first_name, last_name, title, company, location,"
-    "        timezone, tags, skills, consent, consent_at, source, attrs)"
+    "        timezone, tags, skills, consent, consent_at, created_at, source, attrs)"
     " SELECT" ROW_VALUES;
 /* ... the attrs expression goes here ... */
 static const char insert_tail[] =

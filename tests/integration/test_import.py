@@ -51,6 +51,34 @@ class ImportTest(WbTestCase):
         self.assertEqual(self.candidate("fatima.zahra@example.com", "consent IS NULL, consent_at IS NULL"),
                          ["t", "t"])
 
+    def test_added_at_dates_new_rows_only(self):
+        """The added_at column dates a new person's arrival in the pool (the
+        growth chart, new in 30/90 days); bad or future dates are rejected by
+        line; a person already stored keeps the date they arrived."""
+        self.wb("import", self.csv("first.csv", "email\nkept@example.com\n"), check=0)
+        kept = self.candidate("kept@example.com", "created_at")[0]
+        p = self.wb("import", self.csv("dated.csv",
+                    "email,added_at\n"
+                    "day@example.com,2026-09-28\n"
+                    "time@example.com, 2026-10-05T09:30:00+02:00 \n"
+                    "none@example.com,\n"
+                    "kept@example.com,2020-01-01\n"
+                    "bad@example.com,28/09/2026\n"
+                    "feb@example.com,2025-02-29\n"
+                    "future@example.com,2999-01-01\n"), check=0)
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "imported 3, updated 1, rejected 3")
+        self.assertIn(":6: invalid added_at \"28/09/2026\" (expected YYYY-MM-DD or an RFC 3339 "
+                      "time such as 2026-10-05T09:30:00Z)", p.stderr)
+        self.assertIn(":7: invalid added_at \"2025-02-29\"", p.stderr)
+        self.assertIn(":8: added_at \"2999-01-01\" is in the future", p.stderr)
+        utc = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        self.assertEqual(self.candidate("day@example.com", utc)[0], "2026-09-28 00:00")
+        self.assertEqual(self.candidate("time@example.com", utc)[0], "2026-10-05 07:30")
+        self.assertEqual(self.candidate("none@example.com", "created_at > now() - interval '1 hour'")[0], "t")
+        self.assertEqual(self.candidate("kept@example.com", "created_at")[0], kept)
+        self.assertIsNone(self.candidate("bad@example.com", "id"))
+        self.assertEqual(self.candidate("day@example.com", "attrs")[0], "{}")
+
     def test_hostile_file(self):
         self.sql("INSERT INTO suppressions (email, email_hash, reason)"
                  " VALUES ('sup@example.com', wb_email_hash('sup@example.com'), 'manual')")

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "warmbench/csv.h"
+#include "warmbench/import.h"
 
 /* Reads every record of text (n bytes) with the given field limit. */
 struct parsed {
@@ -157,6 +158,27 @@ START_TEST(test_utf8_validation)
 }
 END_TEST
 
+/* The import's added_at column: a date or an RFC 3339 time, a real day. */
+START_TEST(test_import_date)
+{
+    static const char *const ok[] = {
+        "2026-09-28", "1970-01-01", "2024-02-29", "2026-09-28T09:30:00Z",
+        "2026-09-28t09:30:00z", "2026-09-28 09:30:00+02:00", "2026-09-28T23:59:60-05:30",
+        "2026-09-28T09:30:00.123456789Z"};
+    static const char *const bad[] = {
+        "", "2026-9-28", "28.09.2026", "2026-13-01", "2026-00-10", "2026-02-30",
+        "2025-02-29", "1900-02-28", "1969-12-31", "2026-09-28T", "2026-09-28T9:30:00Z",
+        "2026-09-28T24:00:00Z", "2026-09-28T09:60:00Z", "2026-09-28T09:30:00",
+        "2026-09-28T09:30:00.Z", "2026-09-28T09:30:00+2:00", "2026-09-28T09:30:00+02:60",
+        "2026-09-28T09:30:00ZZ", "2026-09-28T09:30:00.1234567890Z", "2026-09-28x",
+        "２０２６-09-28", "2026-09-28T09:30:00Z; DROP TABLE candidates"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        ck_assert_msg(wb_import_date_ok(ok[i], strlen(ok[i])), "%s", ok[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!wb_import_date_ok(bad[i], strlen(bad[i])), "%s", bad[i]);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("csv");
@@ -169,6 +191,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_field_at_limit_is_not_oversize);
     tcase_add_test(tc, test_too_many_fields);
     tcase_add_test(tc, test_utf8_validation);
+    tcase_add_test(tc, test_import_date);
     suite_add_tcase(s, tc);
     return s;
 }
