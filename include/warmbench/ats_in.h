@@ -86,6 +86,43 @@ struct wb_ats_request {
 int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
                      const struct wb_ats_request *rq, int *status, char **out);
 
+/* Stores a validated event (ev stays the caller's): 404 at once for a
+ * sequence the configuration does not know, else as wb_ats_in_handle
+ * (1: queued, done is called; 0: answered in *status and *out). */
+int wb_ats_in_store(const struct wb_config *cfg, struct wb_pg *pg, struct wb_ats_event *ev,
+                    wb_ats_done_fn done, void *ud, int *status, char **out);
+
+/* ---- a vendor's own web hooks: POST /ats/events/KIND ---- */
+
+struct wb_ats_header;
+
+/* One POST to /ats/events/KIND as the HTTP server received it. */
+struct wb_ats_vendor_request {
+    const char *kind;                     /* KIND from the path */
+    const struct wb_ats_header *headers;  /* every request header */
+    size_t nheaders;
+    const char *body;
+    size_t len;
+    bool too_big;                         /* the body exceeded WB_ATS_BODY_MAX */
+    double now;
+    wb_ats_done_fn done;
+    void *ud;
+};
+
+/* Checks and stores a vendor's web hook (lib/ats/ats_in_vendor.c), in this
+ * order, any failure storing nothing: the configured kind with a
+ * webhook_secret_file, else 404; 413; the vendor's handshake (200, with
+ * *echo: one header line to add to the answer); the vendor's signature
+ * (401, also outside its replay window); its body (400 naming the field);
+ * events warmbench does not use: 200 {"status": "ignored"}. Then the event
+ * as candidate.rejected (enrolled into ats.rejected_enroll),
+ * candidate.applied or candidate.hired, with "KIND:" + the vendor's event
+ * id (a digest of the body when it has none) as the replay id: answered as
+ * wb_ats_in_handle. *echo is NULL or malloc'd. */
+int wb_ats_in_vendor_handle(const struct wb_config *cfg, struct wb_pg *pg,
+                            const struct wb_ats_vendor_request *rq, int *status, char **out,
+                            char **echo);
+
 /* The statement storing an event of type ("candidate.rejected", ...);
  * NULL for any other type. $1 id, $2 candidate (JSON), $3 tags (text[]),
  * $4 sequence or NULL. Exposed for tests and drivers. */

@@ -334,7 +334,7 @@ static void ats_on_result(PGresult *res, void *ud)
     free(p);
 }
 
-/* The answers given before any statement runs: 413, 401, 400, 404.
+/* The answers given before any statement runs: 413, 401, 400.
  * Returns 0 with *ev parsed when the event is to be stored. */
 static int ats_precheck(const struct wb_config *cfg, const struct wb_ats_request *rq,
                         struct wb_ats_event *ev, int *status, char **out)
@@ -356,15 +356,37 @@ static int ats_precheck(const struct wb_config *cfg, const struct wb_ats_request
         *out = ats_error_body(err);
         return -1;
     }
+    return 0;
+}
+
+int wb_ats_in_store(const struct wb_config *cfg, struct wb_pg *pg, struct wb_ats_event *ev,
+                    wb_ats_done_fn done, void *ud, int *status, char **out)
+{
     if (ev->sequence && !wb_config_sequence(cfg, ev->sequence)) {
         char *msg = wb_xasprintf("unknown sequence \"%s\"", ev->sequence);
         *status = 404;
         *out = ats_error_body(msg);
         free(msg);
-        wb_ats_event_free(ev);
-        return -1;
+        return 0;
     }
-    return 0;
+    /* The enrollment, when the event names a sequence, is made by the
+     * function from the definition the daemon stored for it. */
+    char *cand = wb_ats_candidate_json(ev);
+    char *tags = wb_pg_array_str(ev->tags, ev->ntags, 0);
+    const char *p[] = {ev->id, cand, tags, ev->sequence};
+    struct ats_pending *pd = wb_xcalloc(1, sizeof *pd);
+    pd->done = done;
+    pd->ud = ud;
+    int rc = wb_pg_query(pg, wb_ats_event_sql(ev->type), 4, p, ats_on_result, pd);
+    free(cand);
+    free(tags);
+    if (rc < 0) {
+        free(pd);
+        *status = 503;
+        *out = ats_error_body("database unavailable, try again");
+        return 0;
+    }
+    return 1;
 }
 
 int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
@@ -373,23 +395,7 @@ int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
     struct wb_ats_event ev;
     if (ats_precheck(cfg, rq, &ev, status, out) < 0)
         return 0;
-    /* The enrollment, when the event names a sequence, is made by the
-     * function from the definition the daemon stored for it. */
-    char *cand = wb_ats_candidate_json(&ev);
-    char *tags = wb_pg_array_str(ev.tags, ev.ntags, 0);
-    const char *p[] = {ev.id, cand, tags, ev.sequence};
-    struct ats_pending *pd = wb_xcalloc(1, sizeof *pd);
-    pd->done = rq->done;
-    pd->ud = rq->ud;
-    int rc = wb_pg_query(pg, wb_ats_event_sql(ev.type), 4, p, ats_on_result, pd);
-    free(cand);
-    free(tags);
+    int rc = wb_ats_in_store(cfg, pg, &ev, rq->done, rq->ud, status, out);
     wb_ats_event_free(&ev);
-    if (rc < 0) {
-        free(pd);
-        *status = 503;
-        *out = ats_error_body("database unavailable, try again");
-        return 0;
-    }
-    return 1;
+    return rc;
 }

@@ -1,0 +1,131 @@
+/* POST /ats/events/KIND: a vendor's own web hook, checked by its adapter
+ * (ats_vendor.h), then stored as the generic event it means through the
+ * same validation and functions as POST /ats/events (ats_in.c). */
+#include "warmbench/ats_config.h"
+#include "warmbench/ats_in.h"
+#include "warmbench/util.h"
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *aiv_json(const char *key, const char *msg)
+{
+    json_t *o = json_pack("{ss}", key, msg);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static int aiv_answer(int code, const char *key, const char *msg, int *status, char **out)
+{
+    *status = code;
+    *out = aiv_json(key, msg);
+    return 0;
+}
+
+/* "KIND:" + the vendor's id; a digest of the body when there is none (the
+ * same body again is then the replay) or when the id is too long. */
+static char *aiv_replay_id(const char *kind, const char *event_id, const char *body,
+                           size_t len)
+{
+    if (event_id && event_id[0] && strlen(kind) + 1 + strlen(event_id) <= WB_ATS_ID_MAX)
+        return wb_xasprintf("%s:%s", kind, event_id);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(body, len, md, &n, EVP_sha256(), NULL);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    for (unsigned i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return wb_xasprintf("%s:%s:%s", kind, event_id && event_id[0] ? "id-sha256" : "sha256", hex);
+}
+
+/* A name a person can read, or nothing: control characters are not
+ * worth refusing the whole event for. */
+static void aiv_name(json_t *cand, const char *key, const char *v)
+{
+    if (!v || !v[0])
+        return;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return;
+    json_object_set_new(cand, key, json_string(v));
+}
+
+static const char *aiv_type(enum wb_ats_in_type t)
+{
+    return t == WB_ATS_IN_REJECTED ? "candidate.rejected"
+           : t == WB_ATS_IN_HIRED  ? "candidate.hired"
+                                   : "candidate.applied";
+}
+
+/* The generic event body the vendor's event means. */
+static char *aiv_generic(const struct wb_config *cfg, const struct wb_ats_inbound *in,
+                         const char *id)
+{
+    json_t *cand = json_pack("{ss}", "email", in->email);
+    aiv_name(cand, "first_name", in->first_name);
+    aiv_name(cand, "last_name", in->last_name);
+    json_t *o = json_pack("{sssssO}", "type", aiv_type(in->type), "id", id, "candidate", cand);
+    json_decref(cand);
+    if (in->type == WB_ATS_IN_REJECTED && cfg->ats.rejected_enroll)
+        json_object_set_new(o, "enroll", json_string(cfg->ats.rejected_enroll));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static int aiv_store(const struct wb_config *cfg, struct wb_pg *pg,
+                     const struct wb_ats_vendor_request *rq, const struct wb_ats_inbound *in,
+                     int *status, char **out)
+{
+    char *id = aiv_replay_id(rq->kind, in->event_id, rq->body, rq->len);
+    char *body = aiv_generic(cfg, in, id);
+    free(id);
+    struct wb_ats_event ev;
+    char err[256];
+    int rc;
+    if (wb_ats_parse(body, strlen(body), &ev, err, sizeof err) < 0) {
+        rc = aiv_answer(400, "error", err, status, out);
+    } else {
+        rc = wb_ats_in_store(cfg, pg, &ev, rq->done, rq->ud, status, out);
+        wb_ats_event_free(&ev);
+    }
+    free(body);
+    return rc;
+}
+
+int wb_ats_in_vendor_handle(const struct wb_config *cfg, struct wb_pg *pg,
+                            const struct wb_ats_vendor_request *rq, int *status, char **out,
+                            char **echo)
+{
+    *echo = NULL;
+    const struct wb_ats_vendor *v = wb_ats_vendor_of(cfg);
+    if (!v || strcmp(v->kind, rq->kind) || !cfg->ats.webhook_secret)
+        return aiv_answer(404, "error", "not found", status, out);
+    if (rq->too_big)
+        return aiv_answer(413, "error", "body too large", status, out);
+    if (v->handshake && v->handshake(rq->headers, rq->nheaders, echo) == 1)
+        return aiv_answer(200, "status", "handshake", status, out);
+    enum wb_ats_sig sig = v->verify(rq->headers, rq->nheaders, rq->body, rq->len,
+                                    cfg->ats.webhook_secret, cfg->ats.webhook_secret_len, rq->now);
+    if (sig != WB_ATS_SIG_OK)
+        return aiv_answer(401, "error",
+                          sig == WB_ATS_SIG_STALE ? "signature outside the replay window"
+                                                  : "bad signature",
+                          status, out);
+    struct wb_ats_inbound in;
+    char err[WB_ATS_ERR_MAX];
+    if (v->parse(rq->headers, rq->nheaders, rq->body, rq->len, &in, err, sizeof err) < 0)
+        return aiv_answer(400, "error", err, status, out);
+    int rc;
+    if (in.type == WB_ATS_IN_IGNORED)
+        rc = aiv_answer(200, "status", "ignored", status, out);
+    else if (!in.email)
+        /* The lookup an event without an address needs is not wired here. */
+        rc = aiv_answer(400, "error", "the event carries no email address", status, out);
+    else
+        rc = aiv_store(cfg, pg, rq, &in, status, out);
+    wb_ats_inbound_free(&in);
+    return rc;
+}
