@@ -1,5 +1,6 @@
 /* warmbench: the command-line tool for sourcers and operators. This file
  * only parses arguments and dispatches; the work lives in lib/. */
+#include "warmbench/ats_check.h"
 #include "warmbench/attribution.h"
 #include "warmbench/check_config.h"
 #include "warmbench/config.h"
@@ -47,6 +48,8 @@ static const char usage_text[] =
     "  export EMAIL [--json]             everything held on the person, as JSON\n"
     "  handoff EMAIL [--sequence S]      hand the candidate to the ATS now\n"
     "  webhooks [--dead] [--retry ID]    list handoff deliveries; re-queue a dead one\n"
+    "  ats check                         call the configured ATS once: authentication,\n"
+    "                                    job found, user found\n"
     "  messages --unknown [--requeue ID|--all]\n"
     "                                    list what a crash left unknown; resend it\n"
     "                                    deliberately (it may arrive twice)\n"
@@ -507,10 +510,25 @@ static int check_config(const char *path)
     return bad ? WB_EXIT_CONFIG : 0;
 }
 
+/* `ats check` needs the vendor, not the database. */
+static int ats(struct args *a)
+{
+    if (a->npos != 1 || strcmp(a->pos[0], "check"))
+        return usage_error("%s", "ats takes one subcommand: check");
+    struct wb_config *cfg = load_config(a->config);
+    if (!cfg)
+        return WB_EXIT_CONFIG;
+    int rc = wb_cmd_ats_check(cfg, stdout, stderr);
+    wb_config_free(cfg);
+    return rc;
+}
+
 static int dispatch(struct args *a)
 {
     if (!strcmp(a->cmd, "check-config"))
         return check_config(a->config);
+    if (!strcmp(a->cmd, "ats"))
+        return ats(a);
     const struct command *cmd = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(commands[i].name, a->cmd))
