@@ -29,6 +29,7 @@ SLOW = {
     "test_stats_summary": 20,
     "test_calendar": 15,
     "test_failover": 15,
+    "test_plan": 35,
     "test_tasks": 15,
 }
 

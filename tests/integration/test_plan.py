@@ -1,0 +1,239 @@
+"""`warmbench plan` (issue 15, SPEC "The sourcer's controls"): its per-day,
+per-sender, per-step forecast equals what warmbenchd then sends, and it
+writes nothing.
+
+The daemon run happens on a fake clock: a throwaway PostgreSQL cluster,
+warmbenchd and the CLI all run under libfaketime (Debian `faketime`)
+reading one FAKETIME_TIMESTAMP_FILE, whose offset the test moves forward
+checkpoint by checkpoint (midnight, the Berlin window's opening, the UTC
+window's opening) through seven days. PostgreSQL's now() comes from its
+own processes' clocks, so the claim, the limits and the step timing all
+live on the fake days."""
+import copy
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import harness
+from daemon_util import Daemon, Smtpd, wait_until
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+UTC = datetime.timezone.utc
+# A Monday in March (before Europe's DST change), inside the three years
+# the config loader expands holiday files for.
+T0 = datetime.datetime(2027, 3, 1, 6, 0, 0, tzinfo=UTC)
+DAYS = 7
+WED, THU = datetime.date(2027, 3, 3), datetime.date(2027, 3, 4)
+
+
+def ics(day, summary):
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//warmbench test//EN\r\n"
+            "BEGIN:VEVENT\r\nUID:%s@test\r\nDTSTART;VALUE=DATE:%s\r\nSUMMARY:%s\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n" % (summary, day.strftime("%Y%m%d"), summary))
+
+
+class FakeClock:
+    """A FAKETIME_TIMESTAMP_FILE holding an offset from the real clock."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, "faketime")
+        self.set(T0)
+        os.chmod(folder, 0o755)
+
+    def set(self, when):
+        offset = int((when - datetime.datetime.now(UTC)).total_seconds())
+        with open(self.path + ".new", "w") as f:
+            f.write("%+d\n" % offset)
+        os.chmod(self.path + ".new", 0o644)
+        os.replace(self.path + ".new", self.path)
+
+    def env(self):
+        # Monotonic clocks stay real: libuv's and PostgreSQL's timers.
+        return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": self.path,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+class FakePg(harness.PgCluster):
+    """The harness's cluster, started under the fake clock, autovacuum off
+    (nothing runs in it but the test's statements)."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def _ctl(self, *args):
+        data = os.path.join(self.dir, "data")
+        args = list(args)
+        if "-o" in args:
+            args[args.index("-o") + 1] += " -c autovacuum=off"
+        subprocess.run(harness.as_postgres([harness.PGBIN + "/pg_ctl", "-D", data] + args),
+                       check=True, stdout=subprocess.DEVNULL, env={**os.environ, **self.clock.env()})
+
+
+def day(n):
+    return (T0.date() + datetime.timedelta(days=n)).isoformat()
+
+
+SEQUENCE = {
+    "id": "nurture",
+    "sender": "ana",
+    "audience": {"tags_any": ["backend"]},
+    "window": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00",
+               "timezone": "candidate", "fallback_timezone": "UTC",
+               "holidays": ["company.ics"], "holidays_by_country": {"DE": ["de.ics"]}},
+    "links": {"apply": "https://example.com/jobs/backend"},
+    "steps": [
+        {"after": "0d", "subject": "{{first_name|Hi}}, about backend", "text": "intro.txt"},
+        {"after": "2bd", "subject": "Re: {{first_name|Hi}}, about backend",
+         "text": "follow-up.txt", "thread": True},
+    ],
+    "stop_on": ["reply", "unsubscribe", "bounce"],
+}
+
+
+class PlanTest(harness.WbTestCase):
+    def setUp(self):
+        self.assertTrue(os.path.exists(LIBFAKETIME), "%s is missing: apt-get install faketime "
+                        "(make deps)" % LIBFAKETIME)
+        self.ftdir = tempfile.mkdtemp(prefix="wbplan-")
+        self.addCleanup(shutil.rmtree, self.ftdir, True)
+        self.clock = FakeClock(self.ftdir)
+        self.pg = FakePg(self.clock).start()
+        self.addCleanup(self.pg.stop)
+        self.dbname = "plan"
+        self.db = self.pg.createdb(self.dbname)
+        self.tmp = tempfile.mkdtemp(prefix="wbt-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.procs = []
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def at(self, when):
+        """Moves the fake clock (every process reads the file at each call:
+        FAKETIME_NO_CACHE) and checks that PostgreSQL is there."""
+        self.clock.set(when)
+        want = when.strftime("%Y-%m-%d %H:%M:%S")
+        wait_until(lambda: self.scalar("SELECT to_char(now() AT TIME ZONE 'UTC',"
+                                       " 'YYYY-MM-DD HH24:MI:SS')") >= want, 10,
+                   "the fake clock at %s" % want, interval=0.2)
+
+    def fwb(self, *args, check=None):
+        return self.wb(*args, check=check, env=self.clock.env())
+
+    def setup_pool(self, senders=None, policy=None, sequences=None):
+        smtp = Smtpd().start()
+        self.addCleanup(smtp.cleanup)
+        over = {"smtp": {"url": smtp.url, "tls": "off", "connections": 4, "timeout_s": 5,
+                         "retry_base_s": 1},
+                "senders": senders or {"ana": {"from": "Ana Ruiz <ana@example.com>",
+                                               "daily_limit": 100, "min_interval_s": 0,
+                                               "warmup": {"start": 60, "step": 30}}}}
+        if policy:
+            over["contact_policy"] = policy
+        self.config(sequences=sequences or [SEQUENCE],
+                    templates={"intro.txt": "Hello {{first_name|there}}\n{{unsubscribe_url}}\n",
+                               "follow-up.txt": "Again {{first_name|there}}\n"}, **over)
+        harness.write(self.path("sequences", "company.ics"), ics(WED, "Company day"))
+        harness.write(self.path("sequences", "de.ics"), ics(THU, "Feiertag"))
+        self.fwb("check-config", check=0)
+        self.fwb("migrate", check=0)
+        rows = ["email,first_name,timezone,tags,consent,country"]
+        # 250 people: 60 in Berlin (their window opens at 08:00 UTC), 20 of
+        # those German (Thursday is theirs off), the rest in UTC or with no zone.
+        for i in range(250):
+            zone = "Europe/Berlin" if i < 60 else ("UTC" if i % 2 else "")
+            rows.append("p%03d@example.org,P%d,%s,backend,opt_in,%s"
+                        % (i, i, zone, "DE" if i < 20 else "GB"))
+        rows.append("nocons@example.org,N,UTC,backend,,GB")
+        rows.append("gone@example.org,G,UTC,backend,opt_in,GB")
+        self.fwb("import", harness.write(self.path("pool.csv"), "\n".join(rows) + "\n"), check=0)
+        self.fwb("suppress", "gone@example.org", check=0)
+        return smtp
+
+    def sent_by_day(self):
+        rows = self.sql("SELECT to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), m.sender,"
+                        " m.step, count(*) FROM messages m WHERE m.sequence_id = 'nurture'"
+                        " AND m.state = 'sent' GROUP BY 1, 2, 3")
+        return {(d, s, int(k)): int(n) for d, s, k, n in rows}
+
+    def settle(self, limits):
+        """Waits until nothing due is left but what the day's limit holds
+        (limits: the plan's, by date), nothing is claimed or on the wire,
+        and the sent count has stood still for half a second."""
+        last = [None, time.monotonic()]
+
+        def still():
+            n, due, used, today = self.sql(
+                "SELECT (SELECT count(*) FILTER (WHERE state = 'sent') || '/' ||"
+                "  count(*) FILTER (WHERE state IN ('claimed', 'sending', 'queued', 'retry'))"
+                "  FROM messages),"
+                " (SELECT count(*) FROM enrollments WHERE state = 'active'"
+                "  AND next_due_at <= now()),"
+                " coalesce((SELECT sent FROM sender_usage WHERE sender = 'ana'"
+                "  AND day = (now() AT TIME ZONE 'UTC')::date), 0),"
+                " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0]
+            if n != last[0]:
+                last[0], last[1] = n, time.monotonic()
+                return False
+            held = due == "0" or int(used) >= limits[today]
+            return held and n.endswith("/0") and time.monotonic() - last[1] >= 0.5
+        wait_until(still, 30, "the daemon to send what is due", interval=0.1)
+
+    def checkpoints(self):
+        for d in range(DAYS):
+            date = T0.date() + datetime.timedelta(days=d)
+            base = datetime.datetime.combine(date, datetime.time(0, 0, 30), UTC)
+            times = [] if d == 0 else [base]
+            if date.weekday() < 5:
+                times += [base.replace(hour=8), base.replace(hour=9)]
+            yield from times
+
+    def test_forecast_equals_what_the_daemon_sends(self):
+        smtp = self.setup_pool()
+        p = self.fwb("plan", "nurture", "--days", str(DAYS), "--json", check=0)
+        plan = json.loads(p.stdout)
+        text = self.fwb("plan", "nurture", "--days", str(DAYS), check=0).stdout
+        self.assertEqual(plan["audience"]["would_enroll"], 250)
+        self.assertEqual(plan["audience"]["skipped"]["no_consent"]["emails"],
+                         ["nocons@example.org"])
+        self.assertEqual(plan["audience"]["skipped"]["suppressed"]["count"], 1)
+        want = {}
+        for r in plan["plan"]:
+            for k, n in enumerate(r["steps"]):
+                if n:
+                    want[(r["date"], r["sender"], k + 1)] = n
+        # The table says the same as the JSON.
+        for r in plan["plan"]:
+            line = "%s  %-12s %7s" % (r["date"], r["sender"], r["limit"] or "-")
+            self.assertIn(line + "".join("  %7d" % n for n in r["steps"]), text)
+        if os.environ.get("WB_PLAN_SHOW"):
+            print(text)
+        self.fwb("enroll", "nurture", check=0)
+        d = Daemon(self.cfg_path, self.path("warmbenchd.log"), env=self.clock.env()).start()
+        try:
+            for when in self.checkpoints():
+                self.at(when)
+                self.sql("NOTIFY wb_enrollments")
+                self.settle({r["date"]: r["limit"] for r in plan["plan"]})
+        finally:
+            self.assertEqual(d.stop(), 0)
+        got = self.sent_by_day()
+        if os.environ.get("WB_PLAN_SHOW"):
+            print(sorted(got.items()))
+        self.assertEqual(got, want, "plan:\n%s" % text)
+        # What made it a test: warm-up then the daily limit bound (60, 90,
+        # then 100 a day), the holiday and the German one moved step 2
+        # (business days), and both steps went out on at least three days.
+        totals = {}
+        for (date, _, _), n in got.items():
+            totals[date] = totals.get(date, 0) + n
+        self.assertEqual([totals.get(day(i), 0) for i in range(3)], [60, 90, 100], text)
+        self.assertGreaterEqual(len({k[0] for k in got}), 3)
+        self.assertGreaterEqual(len({k[0] for k in got if k[2] == 2}), 2)
+        self.assertEqual(smtp.count(), sum(got.values()))
+        self.assertEqual(sum(v for k, v in got.items() if k[2] == 1), 250)
