@@ -83,6 +83,8 @@ struct wb_sequence {
     struct wb_step *steps;   size_t n_steps;
     char **stop_on;          size_t n_stop_on;    /* "reply", "click:apply", ... */
     char **handoff_on;       size_t n_handoff_on;
+    bool paused;             /* "paused": true: nothing new is claimed (with `pause`) */
+    int ooo_max_days;        /* longest out-of-office hold, days (default 30; 0: none) */
     char content_hash[65];   /* hex SHA-256 of the file and its templates */
     json_t *definition;      /* the parsed file, stored in the sequences table */
 };

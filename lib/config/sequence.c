@@ -940,6 +940,8 @@ static const struct wb_cf_key SEQUENCE[] = {
     SEQ_ROW("stop_on", stop_on, 0, SEQ_N(n_stop_on), seq_load_events, seq_free_strings, NULL),
     SEQ_ROW("handoff_on", handoff_on, 0, SEQ_N(n_handoff_on), seq_load_events, seq_free_strings,
             NULL),
+    WB_CF_BOOL("paused", struct wb_sequence, paused, false),
+    WB_CF_INTR("ooo_max_days", struct wb_sequence, ooo_max_days, 0, 0, 365, 30),
     WB_CF_END};
 
 static void seq_hex(const unsigned char *md, unsigned n, char *out)

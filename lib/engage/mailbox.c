@@ -14,12 +14,14 @@
 #include "warmbench/buf.h"
 #include "warmbench/curl_thread.h"
 #include "warmbench/engine.h"
+#include "warmbench/ical.h"
 #include "warmbench/imap_parse.h"
 #include "warmbench/intent.h"
 #include "warmbench/log.h"
 #include "warmbench/mailparse.h"
 #include "warmbench/oauth.h"
 #include "warmbench/oauth_parse.h"
+#include "warmbench/ooo.h"
 #include "warmbench/smtp.h"
 #include "warmbench/pgtext.h"
 #include "warmbench/util.h"
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define HEAD_CAP (64 * 1024)
 #define TEXT_CAP (64 * 1024)
@@ -104,7 +107,7 @@ struct settings {
     struct wb_intent_rules *rules;
 };
 
-enum want { WANT_NOTHING, WANT_BOUNCE, WANT_REPLY };
+enum want { WANT_NOTHING, WANT_BOUNCE, WANT_REPLY, WANT_AUTO };
 
 /* The message being handled. */
 struct msg {
@@ -533,6 +536,34 @@ static json_t *mb_subject_detail(struct wb_mailbox *m)
     return j ? j : json_object();
 }
 
+/* The mail's own day (its Date field) for reading an out-of-office return
+ * date: today's when the field is missing, unreadable or in the future. */
+static int32_t mb_mail_day(const struct wb_mail_head *h)
+{
+    int32_t today = (int32_t)(time(NULL) / 86400), day;
+    if (wb_ooo_mail_day(wb_mail_head_get(h, "Date"), &day) < 0 || day > today + 1)
+        return today;
+    return day;
+}
+
+/* An automatic reply's detail: with back_on when it names a return date,
+ * which holds its enrollment (sql/functions/051_ooo.sql). */
+static json_t *mb_auto_detail(struct wb_mailbox *m)
+{
+    json_t *d = mb_subject_detail(m);
+    char *text = wb_mail_first_text(&m->cur.h, m->in.data ? m->in.data : "", m->in.len);
+    int32_t back;
+    if (wb_ooo_return_day(m->cur.subject, text, mb_mail_day(&m->cur.h), &back) == 0) {
+        int y, mo, dd;
+        char iso[32];
+        wb_day_to_civil(back, &y, &mo, &dd);
+        snprintf(iso, sizeof iso, "%04d-%02d-%02d", y, mo, dd);
+        json_object_set_new(d, "back_on", json_string(iso));
+    }
+    free(text);
+    return d;
+}
+
 static void mb_record_complaint(struct wb_mailbox *m, int64_t id)
 {
     json_t *d = json_pack("{s:s, s:I}", "feedback_type", m->cur.feedback_type, "uid",
@@ -605,7 +636,7 @@ static void mb_handle_bounce(struct wb_mailbox *m)
                               "status", status, "uid", (json_int_t)c->uid);
         mb_record(m, "bounce", c->bounce_id, d, status);
     } else if (c->has_bounce && c->is_auto) { /* an autoresponder answering MAIL FROM */
-        mb_record(m, "auto_reply", c->bounce_id, mb_subject_detail(m), NULL);
+        mb_record(m, "auto_reply", c->bounce_id, mb_auto_detail(m), NULL);
     } else {
         wb_debug("mailbox: UID %" PRIu64 ": a report without a failure of ours", c->uid);
         mb_record(m, NULL, 0, NULL, NULL);
@@ -638,6 +669,8 @@ static void mb_on_text(struct wb_mailbox *m, CURLcode rc)
     /* A body cut at the cap or missing is still classified from what came. */
     if (m->cur.want == WANT_BOUNCE)
         mb_handle_bounce(m);
+    else if (m->cur.want == WANT_AUTO)
+        mb_record(m, "auto_reply", m->cur.reply_id, mb_auto_detail(m), NULL);
     else
         mb_handle_reply(m);
 }
@@ -664,11 +697,8 @@ static void mb_on_lookup(struct wb_mailbox *m, PGresult *r)
         return;
     }
     m->cur.reply_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (m->cur.is_auto) {
-        mb_record(m, "auto_reply", m->cur.reply_id, mb_subject_detail(m), NULL);
-        return;
-    }
-    m->cur.want = WANT_REPLY;
+    /* An automatic reply's text may name a return date: read it too. */
+    m->cur.want = m->cur.is_auto ? WANT_AUTO : WANT_REPLY;
     mb_fetch_text(m);
 }
 

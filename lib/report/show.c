@@ -13,8 +13,16 @@ static const char show_sql[] =
     " 'suppressed', EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = wb_email_hash(c.email)),"
     " 'enrollments', coalesce((SELECT jsonb_agg(jsonb_build_object('sequence', e.sequence_id,"
     "    'state', e.state, 'steps_sent', e.step, 'next_due_at', e.next_due_at,"
-    "    'stop_reason', e.stop_reason, 'enrolled_at', e.created_at) ORDER BY e.created_at)"
-    "   FROM enrollments e WHERE e.candidate_id = c.id), '[]'),"
+    "    'stop_reason', e.stop_reason, 'enrolled_at', e.created_at,"
+    /* An out-of-office hold: its day in the window's zone (sql/functions/051_ooo.sql). */
+    "    'ooo_until', CASE WHEN e.ooo_until > now() THEN e.ooo_until END,"
+    "    'ooo_until_day', CASE WHEN e.ooo_until > now() THEN to_char(e.ooo_until AT TIME ZONE"
+    "     wb_window_zone(s.definition, c.timezone), 'YYYY-MM-DD') END) ORDER BY e.created_at)"
+    "   FROM enrollments e LEFT JOIN sequences s ON s.id = e.sequence_id"
+    "   WHERE e.candidate_id = c.id), '[]'),"
+    /* The person's own id in each native ATS (025's candidate_ats). */
+    " 'ats', coalesce((SELECT jsonb_object_agg(a.kind, a.ats_id) FROM candidate_ats a"
+    "   WHERE a.candidate_id = c.id), '{}'),"
     " 'timeline', coalesce((SELECT jsonb_agg(jsonb_build_object('at', v.at, 'type', v.type,"
     "    'sequence', v.sequence_id, 'step', v.step, 'machine', v.machine, 'detail', v.detail)"
     "    ORDER BY v.at, v.id)"
@@ -39,8 +47,11 @@ static void show_print_text(FILE *out, json_t *doc)
     free(tags);
     /* The score as of now (the stored one is as of its last event). */
     fprintf(out, "  %-9s %.2f\n", "score", json_number_value(json_object_get(doc, "score")));
-    size_t i;
+    const char *kind;
     json_t *e;
+    json_object_foreach(json_object_get(doc, "ats"), kind, e)
+        fprintf(out, "  %-9s %s id %s\n", "ats", kind, json_string_value(e));
+    size_t i;
     fprintf(out, "enrollments:\n");
     json_array_foreach(json_object_get(doc, "enrollments"), i, e) {
         fprintf(out, "  %s: %s, %lld step(s) sent", json_string_value(json_object_get(e, "sequence")),
@@ -49,6 +60,9 @@ static void show_print_text(FILE *out, json_t *doc)
         const char *due = json_string_value(json_object_get(e, "next_due_at"));
         if (due)
             fprintf(out, ", next due %s", due);
+        const char *ooo = json_string_value(json_object_get(e, "ooo_until_day"));
+        if (ooo)
+            fprintf(out, ", paused until %s (out of office)", ooo);
         fputc('\n', out);
     }
     fprintf(out, "timeline:\n");

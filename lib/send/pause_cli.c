@@ -59,26 +59,46 @@ int wb_cmd_pause_sender(PGconn *c, const struct wb_config *cfg, const char *send
     return 0;
 }
 
+/* What wb_pause_sequence_cli answered (sql/functions/068_pause.sql), said;
+ * a resume the sequence's file overrides exits 1. */
+static int pause_say_sequence(const char *v, const struct wb_sequence *s, FILE *out, FILE *err)
+{
+    static const struct { const char *v, *say; } says[] = {
+        {"paused", "sequence %s paused: nothing new is claimed or started for it\n"},
+        {"paused_in_file", "sequence %s paused (its file pauses it too)\n"},
+        {"already", "sequence %s was paused already\n"},
+        {"unknown", "sequence %s has never run: nothing to pause or resume\n"},
+        {"resumed", "sequence %s resumed: steps due meanwhile are re-timed into its window\n"},
+        {"not_paused", "sequence %s was not paused\n"}};
+    if (!strcmp(v, "in_file")) {
+        fprintf(err, "warmbench: sequence %s is paused in its file (%s: \"paused\": true); "
+                     "remove that and reload the daemon (SIGHUP) to resume it\n", s->id, s->file);
+        return WB_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < sizeof says / sizeof *says; i++)
+        if (!strcmp(v, says[i].v)) {
+            fprintf(out, says[i].say, s->id);
+            return 0;
+        }
+    fprintf(err, "warmbench: unexpected answer from the database: %s\n", v);
+    return WB_EXIT_FAIL;
+}
+
 int wb_cmd_pause_sequence(PGconn *c, const struct wb_config *cfg, const char *sequence,
                           bool pause, FILE *out, FILE *err)
 {
-    if (!wb_config_sequence(cfg, sequence)) {
+    const struct wb_sequence *s = wb_config_sequence(cfg, sequence);
+    if (!s) {
         fprintf(err, "warmbench: no sequence \"%s\" in %s\n", sequence, cfg->sequences_dir);
         return WB_EXIT_USAGE;
     }
-    bool changed;
-    int rc = pause_changed(c, "SELECT wb_pause_sequence($1, $2::boolean)", sequence,
-                           pause ? "true" : "false", &changed, err);
-    if (rc)
-        return rc;
-    if (pause)
-        fprintf(out, changed ? "sequence %s paused: nothing new is claimed or started for it\n"
-                             : "sequence %s was paused already (or was never run)\n", sequence);
-    else
-        fprintf(out, changed ? "sequence %s resumed: steps due meanwhile are re-timed into its "
-                               "window\n"
-                             : "sequence %s was not paused\n", sequence);
-    return 0;
+    const char *p[] = {sequence, pause ? "true" : "false"};
+    char *v = NULL;
+    int rc = pause_call(c, "SELECT wb_pause_sequence_cli($1, $2::boolean)", 2, p, &v, err);
+    if (!rc)
+        rc = pause_say_sequence(v, s, out, err);
+    free(v);
+    return rc;
 }
 
 /* pause/resume --email and unenroll: one function each, a count back. */

@@ -72,3 +72,89 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- "paused": true in a sequence file (sql/027_ooo.sql). A sequence is
+-- paused while its file or `warmbench pause` says so: paused_at, which the
+-- claim and the mark read, is kept set while either holds, and
+-- paused_by_cli remembers the command's part. wb_pause_sequence's own
+-- writes to paused_at are the command's; a new definition (the daemon's or
+-- the CLI's sync of the files) brings the file's.
+CREATE OR REPLACE FUNCTION wb_sequence_pause_sources() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.paused_by_cli := NEW.paused_by_cli OR NEW.paused_at IS NOT NULL;
+    ELSIF NEW.paused_at IS DISTINCT FROM OLD.paused_at
+          AND NEW.content_hash IS NOT DISTINCT FROM OLD.content_hash
+          AND NEW.paused_by_cli IS NOT DISTINCT FROM OLD.paused_by_cli THEN
+        NEW.paused_by_cli := NEW.paused_at IS NOT NULL;
+    END IF;
+    IF coalesce(NEW.definition->'paused' = 'true'::jsonb, false) OR NEW.paused_by_cli THEN
+        NEW.paused_at := coalesce(NEW.paused_at,
+                                  CASE WHEN TG_OP = 'UPDATE' THEN OLD.paused_at END, now());
+    ELSE
+        NEW.paused_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS sequences_pause_sources ON sequences;
+CREATE TRIGGER sequences_pause_sources
+    BEFORE INSERT OR UPDATE OF definition, content_hash, paused_at, paused_by_cli ON sequences
+    FOR EACH ROW EXECUTE FUNCTION wb_sequence_pause_sources();
+
+-- A file that no longer says "paused" (and no command pause left): the
+-- steps that fell due meanwhile are re-timed into the window as
+-- wb_pause_sequence's resume does, and running daemons look again.
+CREATE OR REPLACE FUNCTION wb_sequence_file_resumed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE enrollments e SET next_due_at = wb_seq_next_due(now(), NEW.definition, c.timezone,
+                                                           c.attrs->>'country'),
+        updated_at = now()
+    FROM candidates c
+    WHERE e.sequence_id = NEW.id AND c.id = e.candidate_id
+      AND e.state = 'active' AND e.next_due_at < now();
+    PERFORM pg_notify('wb_enrollments', '');
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS sequences_file_resumed ON sequences;
+CREATE TRIGGER sequences_file_resumed AFTER UPDATE ON sequences
+    FOR EACH ROW WHEN (OLD.paused_at IS NOT NULL AND NEW.paused_at IS NULL
+                       AND OLD.content_hash IS DISTINCT FROM NEW.content_hash)
+    EXECUTE FUNCTION wb_sequence_file_resumed();
+
+-- `warmbench pause|resume SEQUENCE` (lib/send/pause_cli.c): the command's
+-- pause, beside the file's. Returns what happened: paused, paused_in_file
+-- (the file pauses it too), already, resumed, in_file (the command's pause
+-- is lifted, or there was none, and the file keeps it paused), not_paused,
+-- unknown (no such sequence stored yet).
+CREATE OR REPLACE FUNCTION wb_pause_sequence_cli(p_sequence text, p_pause boolean) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    s sequences;
+    in_file boolean;
+BEGIN
+    SELECT * INTO s FROM sequences WHERE id = p_sequence FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'unknown';
+    END IF;
+    in_file := coalesce(s.definition->'paused' = 'true'::jsonb, false);
+    IF p_pause AND s.paused_by_cli THEN
+        RETURN 'already';
+    ELSIF p_pause THEN
+        UPDATE sequences SET paused_by_cli = true WHERE id = p_sequence;
+        RETURN CASE WHEN in_file THEN 'paused_in_file' ELSE 'paused' END;
+    ELSIF in_file THEN
+        UPDATE sequences SET paused_by_cli = false WHERE id = p_sequence AND paused_by_cli;
+        RETURN 'in_file';
+    ELSIF NOT s.paused_by_cli THEN
+        RETURN 'not_paused';
+    END IF;
+    PERFORM wb_pause_sequence(p_sequence, false);
+    RETURN 'resumed';
+END
+$$;

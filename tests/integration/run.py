@@ -31,6 +31,7 @@ SLOW = {
     "test_failover": 15,
     "test_plan": 35,
     "test_tasks": 15,
+    "test_ooo": 30,
 }
 
 
