@@ -14,7 +14,7 @@ static const char *const ASSUMPTIONS[] = {
     "no replies, bounces, unsubscribes or other stops: every step goes out",
     "every send succeeds at once (no retries) and nothing new is enrolled but the audience now",
     "days are UTC days, as daily_limit counts them; mail a day's limit leaves goes at the next "
-    "day's start, as the daemon's claim takes it",
+    "UTC day's start, as the daemon's claim takes it (even outside the window)",
     "other sequences' mail shares each sender's limit, in due order as the claim takes it",
 };
 
@@ -116,22 +116,33 @@ static json_t *out_rows(const struct wb_config *cfg, const struct wb_sequence *s
     return rows;
 }
 
+struct out_wait {
+    double until;
+    const char *email;
+    int step;
+};
+
 static int out_wait_cmp(const void *a, const void *b)
 {
-    const struct wb_plan_wait *x = a, *y = b;
-    return (x->until > y->until) - (x->until < y->until);
+    const struct out_wait *x = a, *y = b;
+    if (x->until != y->until)
+        return (x->until > y->until) - (x->until < y->until);
+    return strcmp(x->email, y->email);
 }
 
+/* Who the policy held, by when it lets them, then address. */
 static json_t *out_waits(const struct wb_plan *p, const struct wb_plan_facts *f)
 {
-    struct wb_plan_wait *w = wb_xmalloc((p->n_waits + 1) * sizeof *w);
-    memcpy(w, p->waits, p->n_waits * sizeof *w);
+    struct out_wait *w = wb_xmalloc((p->n_waits + 1) * sizeof *w);
+    for (size_t i = 0; i < p->n_waits; i++) {
+        const char *e = f->emails[p->waits[i].person];
+        w[i] = (struct out_wait){p->waits[i].until, e ? e : "", p->waits[i].step};
+    }
     qsort(w, p->n_waits, sizeof *w, out_wait_cmp);
     json_t *a = json_array();
     for (size_t i = 0; i < p->n_waits; i++)
-        json_array_append_new(a, json_pack("{s:s, s:i, s:o}", "email",
-                                           f->emails[w[i].person] ? f->emails[w[i].person] : "",
-                                           "step", w[i].step + 1, "until",
+        json_array_append_new(a, json_pack("{s:s, s:i, s:o}", "email", w[i].email, "step",
+                                           w[i].step + 1, "until",
                                            out_time(w[i].until, "%Y-%m-%dT%H:%M:%SZ")));
     free(w);
     return a;

@@ -81,7 +81,7 @@ def day(n):
 SEQUENCE = {
     "id": "nurture",
     "sender": "ana",
-    "audience": {"tags_any": ["backend"]},
+    "audience": {"tags_any": ["backend"], "exclusive": False},
     "window": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00",
                "timezone": "candidate", "fallback_timezone": "UTC",
                "holidays": ["company.ics"], "holidays_by_country": {"DE": ["de.ics"]}},
@@ -93,6 +93,20 @@ SEQUENCE = {
     ],
     "stop_on": ["reply", "unsubscribe", "bounce"],
 }
+
+
+# Another sequence, from another sender, mailing 30 of the same people at
+# once: the contact policy's cooldown holds their first step of nurture.
+INTRO2 = {
+    "id": "intro2", "sender": "bo", "audience": {"tags_any": ["intro2"]},
+    "window": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00",
+               "end": "24:00", "timezone": "UTC"},
+    "steps": [{"after": "0d", "subject": "Hello from Bo", "text": "follow-up.txt"}],
+    "stop_on": ["reply"],
+}
+SENDERS = {"ana": {"from": "Ana Ruiz <ana@example.com>", "daily_limit": 100,
+                   "min_interval_s": 0, "warmup": {"start": 60, "step": 30}},
+           "bo": {"from": "Bo <bo@example.com>", "daily_limit": 0}}
 
 
 class PlanTest(harness.WbTestCase):
@@ -125,17 +139,15 @@ class PlanTest(harness.WbTestCase):
     def fwb(self, *args, check=None):
         return self.wb(*args, check=check, env=self.clock.env())
 
-    def setup_pool(self, senders=None, policy=None, sequences=None):
+    def setup_pool(self, policy=None):
         smtp = Smtpd().start()
         self.addCleanup(smtp.cleanup)
         over = {"smtp": {"url": smtp.url, "tls": "off", "connections": 4, "timeout_s": 5,
                          "retry_base_s": 1},
-                "senders": senders or {"ana": {"from": "Ana Ruiz <ana@example.com>",
-                                               "daily_limit": 100, "min_interval_s": 0,
-                                               "warmup": {"start": 60, "step": 30}}}}
+                "senders": SENDERS}
         if policy:
             over["contact_policy"] = policy
-        self.config(sequences=sequences or [SEQUENCE],
+        self.config(sequences=[SEQUENCE, INTRO2],
                     templates={"intro.txt": "Hello {{first_name|there}}\n{{unsubscribe_url}}\n",
                                "follow-up.txt": "Again {{first_name|there}}\n"}, **over)
         harness.write(self.path("sequences", "company.ics"), ics(WED, "Company day"))
@@ -147,8 +159,9 @@ class PlanTest(harness.WbTestCase):
         # those German (Thursday is theirs off), the rest in UTC or with no zone.
         for i in range(250):
             zone = "Europe/Berlin" if i < 60 else ("UTC" if i % 2 else "")
-            rows.append("p%03d@example.org,P%d,%s,backend,opt_in,%s"
-                        % (i, i, zone, "DE" if i < 20 else "GB"))
+            rows.append("p%03d@example.org,P%d,%s,%s,opt_in,%s"
+                        % (i, i, zone, "backend;intro2" if 200 <= i < 230 else "backend",
+                           "DE" if i < 20 else "GB"))
         rows.append("nocons@example.org,N,UTC,backend,,GB")
         rows.append("gone@example.org,G,UTC,backend,opt_in,GB")
         self.fwb("import", harness.write(self.path("pool.csv"), "\n".join(rows) + "\n"), check=0)
@@ -194,7 +207,8 @@ class PlanTest(harness.WbTestCase):
             yield from times
 
     def test_forecast_equals_what_the_daemon_sends(self):
-        smtp = self.setup_pool()
+        smtp = self.setup_pool(policy={"cooldown_days": 2})
+        self.fwb("enroll", "intro2", check=0)
         p = self.fwb("plan", "nurture", "--days", str(DAYS), "--json", check=0)
         plan = json.loads(p.stdout)
         text = self.fwb("plan", "nurture", "--days", str(DAYS), check=0).stdout
@@ -235,5 +249,18 @@ class PlanTest(harness.WbTestCase):
         self.assertEqual([totals.get(day(i), 0) for i in range(3)], [60, 90, 100], text)
         self.assertGreaterEqual(len({k[0] for k in got}), 3)
         self.assertGreaterEqual(len({k[0] for k in got if k[2] == 2}), 2)
-        self.assertEqual(smtp.count(), sum(got.values()))
+        self.assertEqual(smtp.count(), sum(got.values()) + 30)
         self.assertEqual(sum(v for k, v in got.items() if k[2] == 1), 250)
+        # The 30 intro2 people waited two days after Bo's mail (sent at the
+        # start), and plan said so.
+        waits = plan["waits"]
+        self.assertEqual(sorted(w["email"] for w in waits),
+                         ["p%03d@example.org" % i for i in range(200, 230)])
+        self.assertTrue(all(w["step"] == 1 and w["until"].startswith(day(2) + "T06:00")
+                            for w in waits), waits)
+        self.assertIn("30 wait for the contact policy (cooldown_days 2, max_per_30_days 0):",
+                      text)
+        first = self.sql("SELECT min(m.sent_at) FROM messages m WHERE m.sequence_id = 'nurture'"
+                         " AND m.step = 1 AND m.candidate_id IN (SELECT candidate_id FROM"
+                         " enrollments WHERE sequence_id = 'intro2')")[0][0]
+        self.assertTrue(first.startswith(day(2)), first)
