@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define PERIOD_MS 30000
-#define KICK_MS 200     /* NOTIFY comes once per sending transaction: debounced */
+#define KICK_MS 1000    /* NOTIFY comes with every sending transaction: at most a round a second */
 #define BATCH 100
 #define LEASE_S 60
 

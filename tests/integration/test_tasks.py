@@ -54,8 +54,14 @@ class TasksTest(harness.WbTestCase):
     def daemon(self, name="d", cfg_path=None, wait_ready=True):
         d = Daemon(cfg_path or self.cfg_path, os.path.join(self.tmp, name + ".log"))
         d.start(wait_ready=wait_ready)
-        self.addCleanup(lambda: d.alive() and d.stop())
+        self.addCleanup(self.stopped_clean, d)
         return d
+
+    def stopped_clean(self, d):
+        """SIGTERM exits 0, and an ASan/UBSan build found nothing."""
+        if d.alive():
+            self.assertEqual(d.stop(), 0, d.text())
+        self.assertIsNone(d.sanitizer_report())
 
     def task_of(self, email):
         return self.scalar("SELECT t.id FROM tasks t JOIN candidates c ON c.id = t.candidate_id "
