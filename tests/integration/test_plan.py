@@ -264,3 +264,72 @@ class PlanTest(harness.WbTestCase):
                          " AND m.step = 1 AND m.candidate_id IN (SELECT candidate_id FROM"
                          " enrollments WHERE sequence_id = 'intro2')")[0][0]
         self.assertTrue(first.startswith(day(2)), first)
+
+    def footprint(self):
+        """What a write would move: every user table's rows, the tables'
+        insert/update/delete counters, and the next transaction id."""
+        counts = self.sql(
+            "SELECT string_agg(relname || '=' || (xpath('/row/c/text()', query_to_xml(format("
+            "'SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text,"
+            " ',' ORDER BY relname) FROM pg_stat_user_tables")[0][0]
+        tup = self.scalar("SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
+        xid = self.scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())")
+        return counts, tup, xid
+
+    def test_writes_nothing_and_says_why(self):
+        self.setup_pool(policy={"max_per_30_days": 2})
+        self.fwb("enroll", "intro2", check=0)
+        self.fwb("enroll", "nurture", "--email", "p001@example.org", "--email",
+                 "p002@example.org", check=0)
+        self.fwb("pause", "--email", "p001@example.org", "--sequence", "nurture", check=0)
+        before = self.footprint()
+        time.sleep(0.5)
+        self.assertEqual(self.footprint(), before, "the measure itself moved")
+        p = json.loads(self.fwb("plan", "nurture", "--json", check=0).stdout)
+        text = self.fwb("plan", "nurture", "--days", "3", check=0).stdout
+        time.sleep(0.5)
+        self.assertEqual(self.footprint(), before)
+        self.assertEqual(p["days"], 14)
+        self.assertEqual(len(p["plan"]), 14)
+        self.assertEqual(p["audience"]["would_enroll"], 248)
+        self.assertEqual(p["audience"]["skipped"]["already"]["emails"],
+                         ["p001@example.org", "p002@example.org"])
+        self.assertEqual(p["enrolled"], {"active": 2, "paused": 1, "on_the_wire": 0})
+        # 249 people, two steps; the 30 intro2 people got Bo's mail and
+        # nurture's first: max_per_30_days 2 holds their second for 30 days.
+        self.assertEqual(sum(sum(r["steps"]) for r in p["plan"]), 249 * 2 - 30)
+        self.assertEqual(p["still_due_after"], [0, 30])
+        self.assertEqual(len(p["waits"]), 30)
+        self.assertTrue(all(w["step"] == 2 for w in p["waits"]), p["waits"])
+        self.assertEqual(p["contact_policy"], {"cooldown_days": 0, "max_per_30_days": 2})
+        self.assertIn("skipped 1 suppressed, 0 unsubscribed, 1 without consent, 2 already "
+                      "enrolled, 0 in another sequence", text)
+        self.assertIn("enrolled already: 2 active (1 paused", text)
+        # The measure sees a write: enroll moves it.
+        self.fwb("enroll", "nurture", check=0)
+        self.assertNotEqual(self.footprint(), before)
+        # Paused: the sequence, then the sender.
+        self.fwb("pause", "nurture", check=0)
+        p = json.loads(self.fwb("plan", "nurture", "--json", "--days", "5", check=0).stdout)
+        self.assertTrue(p["paused"]["sequence"])
+        self.assertEqual(sum(r["total"] for r in p["plan"]), 0)
+        self.assertIn("the sequence is paused", self.fwb("plan", "nurture", check=0).stdout)
+        self.fwb("resume", "nurture", check=0)
+        self.fwb("pause", "--sender", "ana", "--reason", "checking", check=0)
+        p = json.loads(self.fwb("plan", "nurture", "--json", check=0).stdout)
+        self.assertEqual(p["paused"]["senders"], {"ana": "checking"})
+        self.assertEqual(sum(r["total"] for r in p["plan"]), 0)
+        self.assertIn("sender ana is paused (checking)", self.fwb("plan", "nurture").stdout)
+
+    def test_bad_input(self):
+        self.setup_pool()
+        for args in (["nope"], ["nurture", "--days", "0"], ["nurture", "--days", "3x"],
+                     ["nurture", "--days", "367"], [], ["nurture", "intro2"]):
+            p = self.fwb("plan", *args, check=64)
+            self.assertEqual(p.stdout, "")
+            self.assertTrue(p.stderr.startswith("warmbench: "), p.stderr)
+        self.assertIn('no sequence "nope"', self.fwb("plan", "nope").stderr)
+        cfg = json.load(open(self.cfg_path))
+        cfg["database"] = "postgresql://postgres@127.0.0.1:%d/none" % harness.free_port()
+        harness.write(self.cfg_path, json.dumps(cfg))
+        self.fwb("plan", "nurture", check=69)
