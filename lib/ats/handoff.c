@@ -5,6 +5,7 @@
  * the payload in SQL and stores it, so every retry sends the same body
  * under the same Idempotency-Key. */
 #include "warmbench/handoff.h"
+#include "warmbench/ats_run.h"
 #include "warmbench/buf.h"
 #include "warmbench/engine.h"
 #include "warmbench/log.h"
@@ -55,7 +56,9 @@ static const char recover_sql[] =
     " (SELECT count(*) FROM back WHERE state = 'dead'), (SELECT count(*) FROM gone)";
 
 /* $1 batch, $2 owner, $3 lease seconds, $4 the targets configured (ats,
- * tasks: sql/030_tasks.sql). Rows: id, key, attempts, payload, target. */
+ * tasks: sql/030_tasks.sql), $5 the native ATS kind (NULL: the webhook).
+ * Rows: id, key, attempts, payload, target, then for the native kinds the
+ * progress (ats_kind, ats_step, ats_state: 025) and the person's ATS id. */
 static const char claim_sql[] =
     "WITH pick AS MATERIALIZED ("
     " SELECT id FROM handoffs WHERE state = 'pending' AND next_attempt_at <= now()"
@@ -84,7 +87,10 @@ static const char claim_sql[] =
     "   FROM events e WHERE e.candidate_id = h.candidate_id AND NOT e.machine"
     "    AND (h.sequence_id IS NULL OR e.sequence_id = h.sequence_id)), '[]'::jsonb)))"
     " FROM pick WHERE h.id = pick.id"
-    " RETURNING h.id, h.idempotency_key, h.attempts, h.payload::text, h.target";
+    " RETURNING h.id, h.idempotency_key, h.attempts, h.payload::text, h.target,"
+    " h.ats_kind, h.ats_step, h.ats_state::text,"
+    " (SELECT a.ats_id FROM candidate_ats a WHERE a.candidate_id = h.candidate_id"
+    "   AND a.kind = $5)";
 
 /* Outcomes of a batch. $1 ids, $2 states (delivered|pending|dead), $3 HTTP
  * statuses (0 = none), $4 errors, $5 retry delays (s), $6 owner. Only rows
@@ -124,6 +130,7 @@ struct delivery {
     char *body;
     struct wb_buf resp;             /* the first ERROR_KEEP bytes */
     char errbuf[CURL_ERROR_SIZE];
+    struct wb_ats_run *run;         /* a native kind's steps, instead of easy */
     LIST_ENTRY(delivery) link;      /* in flight, for drain and stop */
 };
 LIST_HEAD(deliveries, delivery);
@@ -134,6 +141,7 @@ struct wb_handoff {
     struct wb_curl_loop *cl;
     struct wb_pg *pg;
     const struct wb_config *cfg;
+    struct wb_ats_session *ats;     /* the native kind's vendor, token and pace */
     char *owner;
     bool backlog, gave_up, warned_unsigned;
     size_t claimed_this_tick;
@@ -246,11 +254,39 @@ static void ho_unlink_delivery(struct wb_handoff *h, struct delivery *d)
 
 static void ho_free_delivery(struct delivery *d)
 {
-    curl_easy_cleanup(d->easy);
+    if (d->run)
+        wb_ats_run_cancel(d->run);
+    if (d->easy)
+        curl_easy_cleanup(d->easy);
     curl_slist_free_all(d->headers);
     free(d->body);
     wb_buf_free(&d->resp);
     free(d);
+}
+
+/* The delivery rules for one attempt's end: accepted; retried with
+ * backoff (Retry-After when larger) until max_attempts; or dead. text is
+ * the outcome's (stored as last_error). */
+static void ho_apply(struct wb_handoff *h, struct delivery *d, enum wb_ats_verdict v,
+                     long status, char *text, double retry_after)
+{
+    if (v == WB_ATS_DONE) {
+        ho_add_outcome(h, d->id, WB_HO_DELIVERED, (int)status, text, 0);
+        h->fig.delivered++;
+        return;
+    }
+    if (v == WB_ATS_DEAD || d->attempts >= h->cfg->ats.max_attempts) {
+        wb_warn("handoff %lld dead after %d attempt(s): %s%ld %.200s", (long long)d->id,
+                d->attempts, status ? "HTTP " : "", status, text);
+        ho_add_outcome(h, d->id, WB_HO_DEAD, (int)status, text, 0);
+        h->fig.dead++;
+        return;
+    }
+    double delay = ho_retry_delay(h, d->attempts, retry_after);
+    wb_info("handoff %lld: attempt %d failed (%s%ld %.200s); next in %.1f s", (long long)d->id,
+            d->attempts, status ? "HTTP " : "", status, text, delay);
+    ho_add_outcome(h, d->id, WB_HO_PENDING, (int)status, text, delay);
+    h->fig.retried++;
 }
 
 /* Decides what a finished POST means for its handoff. */
@@ -263,26 +299,12 @@ static void ho_record(struct wb_handoff *h, struct delivery *d, CURLcode rc)
     char *text = rc == CURLE_OK || status
                      ? wb_text_clean(d->resp.data ? d->resp.data : "", d->resp.len)
                      : wb_xasprintf("%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
-    if (status >= 200 && status < 300) {
-        /* Accepted, even if reading the rest of the answer failed. */
-        ho_add_outcome(h, d->id, WB_HO_DELIVERED, (int)status, text, 0);
-        h->fig.delivered++;
-        return;
-    }
+    /* Accepted, even if reading the rest of the answer failed. */
+    bool ok = status >= 200 && status < 300;
     bool permanent = rc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
                      status != 429;
-    if (permanent || d->attempts >= h->cfg->ats.max_attempts) {
-        wb_warn("handoff %lld dead after %d attempt(s): %s%ld %.200s", (long long)d->id,
-                d->attempts, status ? "HTTP " : "", status, text);
-        ho_add_outcome(h, d->id, WB_HO_DEAD, (int)status, text, 0);
-        h->fig.dead++;
-        return;
-    }
-    double delay = ho_retry_delay(h, d->attempts, (double)ra);
-    wb_info("handoff %lld: attempt %d failed (%s%ld %.200s); next in %.1f s", (long long)d->id,
-            d->attempts, status ? "HTTP " : "", status, text, delay);
-    ho_add_outcome(h, d->id, WB_HO_PENDING, (int)status, text, delay);
-    h->fig.retried++;
+    ho_apply(h, d, ok ? WB_ATS_DONE : permanent ? WB_ATS_DEAD : WB_ATS_RETRY, status, text,
+             (double)ra);
 }
 
 static void ho_on_posted(CURL *easy, CURLcode rc, void *ud)
@@ -367,6 +389,42 @@ static void ho_post(struct wb_handoff *h, int64_t id, const char *key, int attem
     h->n_inflight++;
 }
 
+/* A native kind's attempt ended (ats_run.c). */
+static void ho_on_native_done(void *ud, enum wb_ats_verdict v, long status, char *error,
+                              double retry_after)
+{
+    struct delivery *d = ud;
+    struct wb_handoff *h = d->h;
+    d->run = NULL; /* it has ended */
+    ho_unlink_delivery(h, d);
+    ho_apply(h, d, v, status, error ? error : wb_xstrdup(""), retry_after);
+    ho_free_delivery(d);
+    if (h->backlog && !wb_engine_in_round(&h->e))
+        wb_handoff_kick(h);
+    wb_engine_check(&h->e);
+}
+
+/* Row i of the claim as the vendor's steps instead of one POST. */
+static void ho_native(struct wb_handoff *h, PGresult *r, int i)
+{
+    struct delivery *d = wb_xcalloc(1, sizeof *d);
+    d->h = h;
+    d->id = atoll(PQgetvalue(r, i, 0));
+    d->attempts = atoi(PQgetvalue(r, i, 2));
+    wb_buf_init(&d->resp);
+    const struct wb_ats_run_args a = {
+        .id = d->id,
+        .payload = PQgetvalue(r, i, 3),
+        .ats_kind = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
+        .step = atoi(PQgetvalue(r, i, 6)),
+        .state = PQgetvalue(r, i, 7),
+        .ats_id = PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8),
+    };
+    LIST_INSERT_HEAD(&h->inflight, d, link);
+    h->n_inflight++;
+    d->run = wb_ats_run_start(h->ats, &a, ho_on_native_done, d);
+}
+
 /* --- tick: recover → claim → next wake ---------------------------------- */
 
 static void ho_tick_end(struct wb_handoff *h, double secs)
@@ -412,9 +470,15 @@ static void ho_on_claim(PGresult *r, void *ud)
     }
     int n = PQntuples(r);
     /* Claimed while draining: still sent, and the drain waits for them. */
-    for (int i = 0; i < n; i++)
-        ho_post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 2)),
-             PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+    for (int i = 0; i < n; i++) {
+        /* Rows for the ATS go as the vendor's calls when a native kind is
+         * configured; task.due rows always as the generic webhook. */
+        if (wb_ats_session_vendor(h->ats) && !strcmp(PQgetvalue(r, i, 4), "ats"))
+            ho_native(h, r, i);
+        else
+            ho_post(h, atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1),
+                    atoi(PQgetvalue(r, i, 2)), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+    }
     h->claimed_this_tick = (size_t)n;
     h->backlog = n > 0 && h->n_inflight >= MAX_INFLIGHT;
     ho_phase_wake(h);
@@ -442,8 +506,9 @@ static void ho_on_recover(PGresult *r, void *ud)
     char batch[16], lease[16];
     snprintf(batch, sizeof batch, "%zu", MAX_INFLIGHT - h->n_inflight);
     snprintf(lease, sizeof lease, "%d", LEASE_S);
-    const char *p[] = {batch, h->owner, lease, ho_targets(h->cfg)};
-    if (wb_pg_query(h->pg, claim_sql, 4, p, ho_on_claim, h) < 0)
+    const struct wb_ats_vendor *v = wb_ats_session_vendor(h->ats);
+    const char *p[] = {batch, h->owner, lease, ho_targets(h->cfg), v ? v->kind : NULL};
+    if (wb_pg_query(h->pg, claim_sql, 5, p, ho_on_claim, h) < 0)
         ho_tick_end(h, 1.0);
 }
 
@@ -526,7 +591,8 @@ static uint64_t ho_give_up(void *ud)
     struct delivery *d;
     while ((d = LIST_FIRST(&h->inflight))) {
         ho_unlink_delivery(h, d);
-        wb_curl_loop_cancel(h->cl, d->easy);
+        if (d->easy)
+            wb_curl_loop_cancel(h->cl, d->easy);
         ho_add_outcome(h, d->id, WB_HO_PENDING, 0, wb_xstrdup("interrupted by shutdown"), 0);
         ho_free_delivery(d);
     }
@@ -559,6 +625,8 @@ struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, stru
     h->pg = pg;
     h->cfg = cfg;
     h->owner = wb_xstrdup(owner);
+    h->ats = wb_ats_session_new(loop, cl, pg, owner);
+    wb_ats_session_set_config(h->ats, cfg);
     LIST_INIT(&h->inflight);
     wb_engine_init(&h->e, loop, &ho_ops, h);
     return h;
@@ -567,6 +635,7 @@ struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, stru
 void wb_handoff_set_config(struct wb_handoff *h, const struct wb_config *cfg)
 {
     h->cfg = cfg;
+    wb_ats_session_set_config(h->ats, cfg);
 }
 
 void wb_handoff_start(struct wb_handoff *h)
@@ -590,6 +659,7 @@ void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f
 static void ho_closed(void *ud)
 {
     struct wb_handoff *h = ud;
+    wb_ats_session_free(h->ats);
     free(h->owner);
     free(h);
 }
@@ -599,7 +669,8 @@ void wb_handoff_stop(struct wb_handoff *h)
     struct delivery *d;
     while ((d = LIST_FIRST(&h->inflight))) {
         ho_unlink_delivery(h, d);
-        wb_curl_loop_cancel(h->cl, d->easy);
+        if (d->easy)
+            wb_curl_loop_cancel(h->cl, d->easy);
         ho_free_delivery(d);
     }
     wb_outcomes_free(&h->res);
