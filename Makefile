@@ -129,6 +129,16 @@ bench-send: $(BUILD)/warmbench $(BUILD)/warmbenchd $(BUILD)/bench/raw_curl_send
 bench-remote: $(BUILD)/warmbench $(BUILD)/warmbenchd
 	@tests/bench/bench_remote.sh $(BUILD)
 
+# SOAK_S seconds (30 minutes by default) of mixed load on one warmbenchd:
+# slow SMTP, opens and clicks, IMAP replies, an ATS failing a fifth of its
+# webhooks, SIGHUP every minute, one PostgreSQL restart; RSS and descriptors
+# sampled every 10 s. Fails on a growth trend over the second half, on
+# anything lost or doubled (tests/soak/soak.py); not part of `make check`.
+SOAK_S ?= 1800
+.PHONY: soak
+soak: deps $(BUILD)/warmbench $(BUILD)/warmbenchd
+	@SOAK_S=$(SOAK_S) WB_BUILD=$(BUILD) /usr/bin/python3 tests/soak/soak.py
+
 $(BUILD)/bench/raw_curl_send: tests/bench/raw_curl_send.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(shell pkg-config --cflags libcurl) -o $@ $< \
