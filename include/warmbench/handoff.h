@@ -20,7 +20,8 @@ struct wb_handoff_figures {
     uint64_t delivered, retried, dead;
 };
 
-/* Create only when cfg->ats.enabled. owner names this process in leases
+/* Create only when cfg->ats.enabled or cfg->tasks.webhook_url (task.due
+ * rows, tasks.h, go out as the generic signed webhook). owner names this process in leases
  * (e.g. "host:pid"); it is copied. */
 struct wb_handoff *wb_handoff_new(uv_loop_t *loop, struct wb_curl_loop *cl, struct wb_pg *pg,
                                   const struct wb_config *cfg, const char *owner);
