@@ -24,6 +24,7 @@ struct wb_ats_run {
     json_t *payload, *state;
     char *ats_id;
     int step, skips;
+    long last_status;             /* of the last answer, for the outcome */
     bool reauthed;
     bool cancelled;               /* ended: memory waits for the pg reply or the timer */
     bool pg_pending, http_active, waiting_token, timer_init, timer_open;
@@ -132,7 +133,7 @@ static void ar_on_stored(PGresult *res, void *ud)
         return;
     }
     if (r->finish_after_store)
-        ar_finish(r, WB_ATS_DONE, 200, NULL, 0);
+        ar_finish(r, WB_ATS_DONE, r->last_status, NULL, 0);
     else
         ar_go(r);
 }
@@ -224,7 +225,7 @@ static void ar_on_response(CURL *easy, CURLcode rc, void *ud)
     struct wb_ats_outcome o;
     memset(&o, 0, sizeof o);
     s->v->decide(&ho, &rs, &o);
-    long status = rs.status;
+    long status = r->last_status = rs.status;
     wb_ats_http_free(&r->http);
     ar_apply(r, &o, status, token);
     free(token);

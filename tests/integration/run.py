@@ -32,6 +32,7 @@ SLOW = {
     "test_plan": 35,
     "test_tasks": 15,
     "test_ooo": 30,
+    "test_ats_native": 20,
 }
 
 
