@@ -108,7 +108,9 @@ int wb_cmd_done(PGconn *c, const char *id, bool skip, FILE *out, FILE *err)
         fprintf(err, "warmbench: done: task %s was not needed any more: its enrollment "
                      "ended (%s); it is closed as skipped\n", id, why);
     } else {
-        fprintf(out, "task %s %s: the sequence goes on\n", id, st);
+        fprintf(out, "task %s %s: %s\n", id, st,
+                strcmp(why, "finished") ? "the sequence goes on"
+                                        : "that was the last step; the sequence is finished");
         rc = WB_EXIT_OK;
     }
     PQclear(r);

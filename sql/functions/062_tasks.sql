@@ -169,9 +169,10 @@ BEGIN
 END
 $$;
 
--- `warmbench done ID [--skip]`: one row, status done / skipped, or
--- unknown (no such task), closed (detail: how it was closed), ended (its
--- enrollment ended meanwhile, detail: why; the task is closed as skipped).
+-- `warmbench done ID [--skip]`: one row, status done / skipped (detail:
+-- the enrollment's state, finished after its last step), or unknown (no
+-- such task), closed (detail: how it was closed), ended (its enrollment
+-- ended meanwhile, detail: why; the task is closed as skipped).
 CREATE OR REPLACE FUNCTION wb_task_done(p_id bigint, p_skip boolean)
 RETURNS TABLE (status text, detail text)
 LANGUAGE plpgsql AS $$
@@ -199,7 +200,8 @@ BEGIN
     END IF;
     PERFORM wb_task_close(ARRAY[p_id], CASE WHEN p_skip THEN 'skipped' ELSE 'done' END,
                           CASE WHEN p_skip THEN 'skipped' ELSE 'done' END);
-    RETURN QUERY SELECT CASE WHEN p_skip THEN 'skipped' ELSE 'done' END, NULL::text;
+    RETURN QUERY SELECT CASE WHEN p_skip THEN 'skipped' ELSE 'done' END,
+        (SELECT en.state FROM enrollments en WHERE en.id = t.enrollment_id);
 END
 $$;
 
