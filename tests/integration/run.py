@@ -30,7 +30,7 @@ SLOW = {
     "test_calendar": 15,
     "test_failover": 15,
     "test_plan": 35,
-    "test_tasks": 15,
+    "test_tasks": 20,
     "test_ooo": 30,
     "test_ats_native": 20,
 }

@@ -117,6 +117,7 @@ class TasksTest(harness.WbTestCase):
         self.assertEqual(body["task"]["text"], by_email["p1@corp.example"]["text"])
         self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE target = 'tasks' "
                                      "AND state = 'delivered'"), "4")
+        self.assertEqual(self.wb("webhooks", check=0).stdout.count("task.due"), 4)
 
         # An unenrolled person's task is closed; `tasks` no longer lists it.
         self.wb("unenroll", "p3@corp.example", check=0)
@@ -175,6 +176,24 @@ class TasksTest(harness.WbTestCase):
         self.assertEqual((len(keys), len(set(keys))), (60, 60))
         self.assertEqual(self.smtp.count(), 60)
         self.assertEqual(self.scalar("SELECT count(*) FROM enrollments WHERE step = 2"), "60")
+
+    def test_a_stopped_daemons_unpublished_task_is_taken_over_once(self):
+        # As if a daemon claimed p0's task step, then died before publishing it:
+        # step 1 sent, the task made under a lease that has run out, no text.
+        self.setup_pool(1)
+        self.sql("UPDATE enrollments SET step = 1, next_due_at = now()")
+        self.assertEqual(self.sql("SELECT count(*) FROM wb_task_claim('ghost', 10, 7, 0)"),
+                         [["1"]])
+        self.assertEqual(self.scalar("SELECT count(*) FROM tasks WHERE text IS NULL"), "1")
+        self.daemon()
+        wait_until(lambda: self.scalar("SELECT text FROM tasks") is not None
+                   and len(self.task_posts()) == 1, 15, "the task published")
+        time.sleep(1.5)
+        self.assertEqual(self.sql("SELECT text, render_owner IS NULL FROM tasks"),
+                         [["Connect on LinkedIn with P0 at Corp0 (https://example.com/jobs/backend)",
+                           "t"]])
+        self.assertEqual(len(self.task_posts()), 1)
+        self.assertEqual(self.smtp.count(), 0, "step 1 was sent by the one that died")
 
     def test_check_config_rejects_a_task_with_mail_parts_or_on_step_1(self):
         both = dict(SEQ, steps=[SEQ["steps"][0], dict(SEQ["steps"][1], subject="x"),
