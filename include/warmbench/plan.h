@@ -37,6 +37,7 @@ struct wb_plan_sender {
 struct wb_plan_seq {
     size_t n_steps;
     double *min_after;           /* n_steps seconds; 0 for "Nbd" */
+    bool *task;                  /* n_steps: a manual step (no mail) */
     bool paused;
 };
 
@@ -45,6 +46,7 @@ struct wb_plan_item {
     double due;                  /* epoch seconds */
     int seq, step, sender;       /* sender: index, -1 none configured */
     size_t person;
+    double hold;                 /* an out-of-office hold: no step before it (0: none) */
 };
 
 /* A person and the mail they got (the contact policy counts it). */
@@ -85,6 +87,7 @@ struct wb_plan {
     long *limit;                 /* [day][sender]: the day's limit (0 none) */
     long *left;                  /* [step]: seqs[0]'s still due after the last day */
     long never;                  /* seqs[0]'s next steps that never fall due */
+    long after_task;             /* seqs[0]'s steps waiting for a task to be done */
     struct wb_plan_wait *waits; size_t n_waits;  /* seqs[0]'s held by the policy */
 };
 

@@ -44,7 +44,8 @@ static const char enr_sql[] =
     "  extract(epoch FROM coalesce(e.next_due_at, r.at,"
     "   wb_step_due(now(), d.def, e.step, c.timezone, c.attrs->>'country')))::float8,"
     "  r.at IS NOT NULL, coalesce(r.sender, wb_step_sender(d.def, e.step, e.candidate_id)),"
-    "  c.email, e.next_due_at IS NULL AND r.at IS NULL"
+    "  c.email, e.next_due_at IS NULL AND r.at IS NULL,"
+    "  coalesce(extract(epoch FROM e.ooo_until)::float8, 0)"
     " FROM enrollments e JOIN sequences s ON s.id = e.sequence_id"
     " JOIN candidates c ON c.id = e.candidate_id"
     " CROSS JOIN LATERAL (SELECT CASE WHEN e.sequence_id = $1 THEN $2::jsonb"
@@ -104,10 +105,12 @@ static void pc_add_seq(struct pc *x, const char *id, json_t *def, bool paused)
     struct wb_plan_seq *q = &p->seqs[p->n_seqs];
     q->n_steps = json_array_size(steps);
     q->min_after = wb_xcalloc(q->n_steps + 1, sizeof *q->min_after);
+    q->task = wb_xcalloc(q->n_steps + 1, sizeof *q->task);
     for (size_t i = 0; i < q->n_steps; i++) {
-        long d = wb_duration_parse(json_string_value(
-            json_object_get(json_array_get(steps, i), "after")) ?: "");
+        json_t *st = json_array_get(steps, i);
+        long d = wb_duration_parse(json_string_value(json_object_get(st, "after")) ?: "");
         q->min_after[i] = d > 0 ? (double)d : 0;
+        q->task[i] = json_object_get(st, "task") != NULL;
     }
     q->paused = paused || json_is_true(json_object_get(def, "paused"));
     x->seq_ids[p->n_seqs++] = wb_xstrdup(id);
@@ -229,9 +232,10 @@ static int pc_read_audience(struct pc *x, PGresult **out)
 }
 
 static void pc_item(struct pc *x, long long cand, int seq, int step, double due,
-                    const char *sender)
+                    const char *sender, double hold)
 {
-    struct wb_plan_item it = {due, seq, step, pc_sender(x, sender), (size_t)pc_person(x, cand)};
+    struct wb_plan_item it = {due, seq, step, pc_sender(x, sender), (size_t)pc_person(x, cand),
+                              hold};
     if (seq == 0 && it.sender < 0)
         x->f.no_sender++;
     wb_plan_add_item(&x->p, &it);
@@ -264,7 +268,7 @@ static void pc_build(struct pc *x, PGresult *aud, PGresult *enr)
         long long cand = atoll(PQgetvalue(aud, i, 1));
         x->f.emails[pc_person(x, cand)] = wb_xstrdup(PQgetvalue(aud, i, 2));
         pc_item(x, cand, 0, 0, PQgetisnull(aud, i, 3) ? NAN : atof(PQgetvalue(aud, i, 3)),
-                PQgetisnull(aud, i, 4) ? NULL : PQgetvalue(aud, i, 4));
+                PQgetisnull(aud, i, 4) ? NULL : PQgetvalue(aud, i, 4), 0);
     }
     for (int i = 0; i < PQntuples(enr); i++) {
         long long cand = atoll(PQgetvalue(enr, i, 0));
@@ -286,7 +290,8 @@ static void pc_build(struct pc *x, PGresult *aud, PGresult *enr)
             step--;
         x->f.in_flight += seq == 0 && !strcmp(PQgetvalue(enr, i, 8), "t");
         pc_item(x, cand, seq, step, PQgetisnull(enr, i, 4) ? NAN : atof(PQgetvalue(enr, i, 4)),
-                PQgetisnull(enr, i, 6) ? NULL : PQgetvalue(enr, i, 6));
+                PQgetisnull(enr, i, 6) ? NULL : PQgetvalue(enr, i, 6),
+                atof(PQgetvalue(enr, i, 9)));
     }
 }
 

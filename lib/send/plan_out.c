@@ -100,7 +100,7 @@ static json_t *out_rows(const struct wb_config *cfg, const struct wb_sequence *s
             long total = 0;
             for (size_t j = 0; j < p->seqs[0].n_steps; j++) {
                 long n = p->sent[WB_PLAN_AT(p, d, k, j)];
-                total += n;
+                total += p->seqs[0].task[j] ? 0 : n;
                 json_array_append_new(steps, json_integer(n));
             }
             long lim = p->limit[d * p->n_senders + k];
@@ -152,8 +152,12 @@ json_t *wb_plan_json(const struct wb_config *cfg, const struct wb_sequence *s,
                      const struct wb_plan *p, const struct wb_plan_facts *f)
 {
     json_t *left = json_array(), *paused = json_object(), *as = json_array();
-    for (size_t j = 0; j < p->seqs[0].n_steps; j++)
+    json_t *tasks = json_array();
+    for (size_t j = 0; j < p->seqs[0].n_steps; j++) {
         json_array_append_new(left, json_integer(p->left[j]));
+        if (p->seqs[0].task[j])
+            json_array_append_new(tasks, json_integer((json_int_t)j + 1));
+    }
     for (size_t k = 0; k < p->n_senders; k++)
         if (f->sender_paused[k])
             json_object_set_new(paused, cfg->senders[k].id, json_string(f->sender_paused[k]));
@@ -164,17 +168,18 @@ json_t *wb_plan_json(const struct wb_config *cfg, const struct wb_sequence *s,
                     "max_per_30_days", cfg->contact_policy.max_per_30_days)
         : json_null();
     return json_pack(
-        "{s:s, s:o, s:i, s:i, s:{s:I, s:o}, s:{s:I, s:I, s:I}, s:{s:b, s:o},"
-        " s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+        "{s:s, s:o, s:i, s:i, s:o, s:{s:I, s:o}, s:{s:I, s:I, s:I}, s:{s:b, s:o},"
+        " s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o}",
         "sequence", s->id, "from", out_time(p->now, "%Y-%m-%dT%H:%M:%SZ"), "days", p->days,
-        "steps", (int)p->seqs[0].n_steps,
+        "steps", (int)p->seqs[0].n_steps, "task_steps", tasks,
         "audience", "would_enroll", (json_int_t)f->would_enroll, "skipped",
         f->skipped ? json_incref(f->skipped) : json_object(),
         "enrolled", "active", (json_int_t)f->active, "paused", (json_int_t)f->persons_paused,
         "on_the_wire", (json_int_t)f->in_flight,
         "paused", "sequence", f->seq_paused, "senders", paused,
         "plan", out_rows(cfg, s, p), "still_due_after", left,
-        "never_due", (json_int_t)p->never, "no_sender", (json_int_t)f->no_sender,
+        "never_due", (json_int_t)p->never, "after_task", (json_int_t)p->after_task,
+        "no_sender", (json_int_t)f->no_sender,
         "contact_policy", policy, "waits", out_waits(p, f), "assumptions", as);
 }
 
@@ -214,12 +219,17 @@ static void out_audience(json_t *doc, FILE *out)
 static void out_table(json_t *doc, FILE *out)
 {
     long k = out_int(doc, "steps");
-    fprintf(out, "\n%-10s  %-12s %7s", "date", "sender", "limit");
-    for (long j = 0; j < k; j++)
-        fprintf(out, "  step %-2ld", j + 1);
-    fprintf(out, " %7s %7s\n", "total", "other");
+    bool *task = calloc((size_t)k + 1, sizeof *task);
     size_t i;
     json_t *r;
+    json_array_foreach(json_object_get(doc, "task_steps"), i, r)
+        if (json_integer_value(r) >= 1 && json_integer_value(r) <= k)
+            task[json_integer_value(r) - 1] = true;
+    fprintf(out, "\n%-10s  %-12s %7s", "date", "sender", "limit");
+    for (long j = 0; j < k; j++)
+        fprintf(out, "  %s %-2ld", task[j] ? "task" : "step", j + 1);
+    free(task);
+    fprintf(out, " %7s %7s\n", "mails", "other");
     json_array_foreach(json_object_get(doc, "plan"), i, r) {
         json_t *lim = json_object_get(r, "limit");
         char l[24] = "-";
@@ -252,6 +262,9 @@ static void out_notes(json_t *doc, FILE *out)
     if (out_int(doc, "never_due"))
         fprintf(out, "%ld steps never fall due (a window with no days)\n",
                 out_int(doc, "never_due"));
+    if (out_int(doc, "after_task"))
+        fprintf(out, "%ld steps wait for a task to be done (warmbench done ID): not planned\n",
+                out_int(doc, "after_task"));
     if (out_int(doc, "no_sender"))
         fprintf(out, "%ld steps have no configured sender: they wait\n",
                 out_int(doc, "no_sender"));

@@ -159,8 +159,10 @@ static void sim_enqueue(struct sim *s, const struct wb_plan_item *it)
     }
     if (sim_held(p, it))
         return;
-    double at = it->due < p->now ? p->now : it->due;
-    sim_push(s, it, at, it->due);
+    /* An out-of-office hold keeps next_due_at from coming before it
+     * (wb_ooo_hold, sql/functions/051_ooo.sql). */
+    double due = it->due < it->hold ? it->hold : it->due;
+    sim_push(s, it, due < p->now ? p->now : due, due);
 }
 
 /* Times every sent step's successor (one call of p->next) and queues them. */
@@ -206,15 +208,32 @@ static void sim_sent(struct sim *s, const struct wb_plan_item *it, double t, lon
         s->un_lb = wb_xrealloc(s->un_lb, s->capun * sizeof *s->un_lb);
     }
     /* The next step is timed from this send, as wb_store_outcomes does. */
-    s->un[s->nun] = (struct wb_plan_item){t, it->seq, it->step + 1, it->sender, it->person};
+    s->un[s->nun] = (struct wb_plan_item){t, it->seq, it->step + 1, it->sender, it->person,
+                                          it->hold};
     s->un_lb[s->nun++] = t + q->min_after[it->step + 1];
 }
 
 /* One popped send: goes now, or is put back at when the limit, the
  * interval or the contact policy lets it. */
+/* A manual step makes a task (wb_task_claim): no mail, no limit, no
+ * contact policy; the next step waits for someone to close it. */
+static void sim_task(struct sim *s, const struct sim_ent *e)
+{
+    struct wb_plan *p = s->p;
+    if (e->it.seq != 0)
+        return;
+    p->sent[WB_PLAN_AT(p, (long)floor(e->at / DAY_S) - s->day0, e->it.sender, e->it.step)]++;
+    if ((size_t)e->it.step + 1 < p->seqs[0].n_steps)
+        p->after_task++;
+}
+
 static void sim_try(struct sim *s, const struct sim_ent *e)
 {
     struct wb_plan *p = s->p;
+    if (p->seqs[e->it.seq].task && p->seqs[e->it.seq].task[e->it.step]) {
+        sim_task(s, e);
+        return;
+    }
     const struct wb_plan_sender *snd = &p->senders[e->it.sender];
     double t = e->at;
     int gap = snd->cfg->min_interval_s;
@@ -309,8 +328,10 @@ void wb_plan_free(struct wb_plan *p)
         free(p->persons[i].t);
         free(p->persons[i].seq);
     }
-    for (size_t i = 0; i < p->n_seqs; i++)
+    for (size_t i = 0; i < p->n_seqs; i++) {
         free(p->seqs[i].min_after);
+        free(p->seqs[i].task);
+    }
     free(p->persons);
     free(p->seqs);
     free(p->senders);

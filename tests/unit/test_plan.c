@@ -1,6 +1,7 @@
 /* The plan's simulation (lib/send/plan_sim.c) with a stand-in for the
  * daemon's step timing: limits per UTC day with warm-up, min_interval_s,
- * steps chained from each send, the contact policy, pauses. */
+ * steps chained from each send, the contact policy, pauses, manual
+ * steps and out-of-office holds. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static void setup(struct wb_plan *p, int days, size_t steps, size_t people)
     for (int k = 0; k < 2; k++) {
         p->seqs[k].n_steps = steps;
         p->seqs[k].min_after = calloc(steps, sizeof(double));
+        p->seqs[k].task = calloc(steps, sizeof(bool));
         for (size_t j = 1; j < steps; j++)
             p->seqs[k].min_after[j] = after_s;
     }
@@ -48,7 +50,7 @@ static void setup(struct wb_plan *p, int days, size_t steps, size_t people)
     p->persons = calloc(people, sizeof *p->persons);
     for (size_t i = 0; i < people; i++) {
         p->persons[i].cand = (long long)i + 1;
-        struct wb_plan_item it = {NOW + 3 * 3600, 0, 0, 0, i};
+        struct wb_plan_item it = {NOW + 3 * 3600, 0, 0, 0, i, 0};
         wb_plan_add_item(p, &it);
     }
     p->next = next_after;
@@ -183,12 +185,38 @@ START_TEST(test_paused_and_never)
     setup(&p, 3, 10, 1);
     p.items[0].step = 8; /* its next step, 9, never falls due */
     p.seqs[1].paused = true;
-    struct wb_plan_item other = {NOW, 1, 0, 0, 0};
+    struct wb_plan_item other = {NOW, 1, 0, 0, 0, 0};
     wb_plan_add_item(&p, &other);
     ck_assert_int_eq(wb_plan_run(&p), 0);
     ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 0, 0, 8)], 1);
     ck_assert_int_eq(p.never, 1);
     ck_assert_int_eq(p.other[0], 0);
+    wb_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_task_steps_and_ooo_hold)
+{
+    snd = (struct wb_sender){.id = "ana", .daily_limit = 1};
+    after_s = 0;
+    struct wb_plan p;
+    setup(&p, 3, 2, 3);
+    /* A task is no mail: no limit; the next step waits for `done`. */
+    p.seqs[0].task[0] = true;
+    ck_assert_int_eq(wb_plan_run(&p), 0);
+    ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 0, 0, 0)], 3);
+    ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 0, 0, 1)], 0);
+    ck_assert_int_eq(p.after_task, 3);
+    ck_assert_int_eq(calls, 0);
+    wb_plan_free(&p);
+    /* An out-of-office hold: not before it, and its next step neither. */
+    snd = (struct wb_sender){.id = "ana"};
+    setup(&p, 3, 2, 1);
+    p.items[0].hold = NOW + DAY;
+    ck_assert_int_eq(wb_plan_run(&p), 0);
+    ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 0, 0, 0)], 0);
+    ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 1, 0, 0)], 1);
+    ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 1, 0, 1)], 1);
     wb_plan_free(&p);
 }
 END_TEST
@@ -203,6 +231,7 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_contact_policy);
     tcase_add_test(tc, test_policy_defers_and_lists_the_wait);
     tcase_add_test(tc, test_paused_and_never);
+    tcase_add_test(tc, test_task_steps_and_ooo_hold);
     suite_add_tcase(s, tc);
     return s;
 }
