@@ -39,7 +39,7 @@ PROGS     := $(BUILD)/warmbench $(BUILD)/warmbenchd
 DEB_PKGS  := build-essential pkg-config libuv1-dev libpq-dev libcurl4-openssl-dev \
              libjansson-dev libmicrohttpd-dev libssl-dev libsystemd-dev libical-dev check \
              postgresql postgresql-client python3 python3-aiosmtpd postfix \
-             dovecot-imapd curl systemd man-db clang chromium fonts-dejavu-core
+             dovecot-imapd curl systemd man-db clang chromium fonts-dejavu-core faketime
 
 .PHONY: all deps check check-asan unit demo demo-screenshot clean bench bench-import install
 all: $(BUILD)/libwarmbench.a $(PROGS)
