@@ -9,7 +9,9 @@
 #include "warmbench/enroll.h"
 #include "warmbench/eventq.h"
 #include "warmbench/exitcodes.h"
+#include "warmbench/fd_budget.h"
 #include "warmbench/handoff.h"
+#include "warmbench/http_loop.h"
 #include "warmbench/log.h"
 #include "warmbench/mailbox.h"
 #include "warmbench/metrics.h"
@@ -26,6 +28,7 @@
 #include "warmbench/smtp.h"
 #include "warmbench/util.h"
 #include <getopt.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +81,8 @@ struct daemon {
     bool started;                /* the engines were started once */
     int syncs_pending;
     int exit_code;
+    unsigned long nofile, nofile_was; /* RLIMIT_NOFILE now, and before main raised it */
+    int nofile_errno;                 /* why it could not be raised, or 0 */
 };
 
 static void observe_smtp(const struct wb_smtp_result *r, void *ud)
@@ -333,6 +338,25 @@ static size_t count_mailboxes(const struct wb_config *cfg)
     return n;
 }
 
+/* The descriptor budget (http_loop.h): what outbound work may need is kept
+ * from the HTTP listeners. Logged at start and whenever a reload changes it. */
+static void budget_fds(struct daemon *d, const struct wb_config *cfg, bool always)
+{
+    unsigned before = wb_http_conn_budget();
+    wb_http_reserve_fds(wb_fd_reserve(cfg));
+    unsigned n = wb_http_conn_budget();
+    if (!always && n == before)
+        return;
+    wb_info("descriptors: %lu (limit), %u kept for outbound work, %u for HTTP connections%s",
+            d->nofile, wb_fd_reserve(cfg), n, d->nofile > d->nofile_was ? " (limit raised)" : "");
+    if (d->nofile_errno)
+        wb_warn("descriptors: cannot raise the limit from %lu to the hard limit: %s",
+                d->nofile_was, strerror(d->nofile_errno));
+    if (n < 1000)
+        wb_warn("descriptors: fewer than 1000 HTTP connections; raise the limit "
+                "(LimitNOFILE= in the unit, ulimit -n)");
+}
+
 static void reload(struct daemon *d)
 {
     struct wb_diags diags;
@@ -352,6 +376,7 @@ static void reload(struct daemon *d)
     if (d->oauth)
         wb_warn("reload: OAuth accounts and senders' own SMTP blocks take effect at the next "
                 "restart");
+    budget_fds(d, cfg, false);
     wb_sched_set_config(d->sched, cfg);
     wb_router_set_config(d->router, cfg);
     wb_autoenroll_set_config(d->autoenroll, cfg);
@@ -613,6 +638,7 @@ static int setup(struct daemon *d)
     }
     wb_diags_free(&diags);
     wb_log_setup(d->cfg->log.level, d->cfg->log.format);
+    wb_http_reserve_fds(wb_fd_reserve(d->cfg));
     init_handles(d);
     d->curl = wb_curl_loop_new(d->loop);
     static const struct wb_pg_callbacks cb = {on_connect, on_disconnect, on_notify};
@@ -634,6 +660,7 @@ static int setup(struct daemon *d)
         wb_error("HTTP endpoint: %s", err);
         return WB_EXIT_UNAVAILABLE;
     }
+    budget_fds(d, d->cfg, true);
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
     /* Unique per start, even where every start has the same pid (a
@@ -673,6 +700,10 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
+    /* The usual soft limit (1024) is far below what the listeners and the
+     * outbound connections may need; the hard one is ours to take. */
+    if (wb_fd_raise_limit(&d.nofile_was, &d.nofile) < 0)
+        d.nofile_errno = errno;
     /* curl frees a 64 KB upload buffer after every message; with glibc's
      * default 128 KB trim threshold the heap was shrunk and grown again each
      * time (brk calls and TLB shootdowns, a tenth of the daemon's time).

@@ -2,6 +2,7 @@
  * SMTP histogram, and the tracking queue's counters, rendered as
  * Prometheus text format 0.0.4. */
 #include "warmbench/metrics.h"
+#include "warmbench/http_loop.h"
 #include "warmbench/smtp.h"
 #include "warmbench/util.h"
 #include <stdlib.h>
@@ -301,6 +302,7 @@ void wb_metrics_render(struct wb_metrics *m, struct wb_buf *b)
                      "warmbench_tracking_lost_total{type=\"click\"} %llu\n",
                   m->lost[0], m->lost[1]);
     met_render_hist(m, b);
+    wb_http_metrics(b);
     if (m->extra)
         m->extra(m->extra_ud, b);
 }
