@@ -461,7 +461,8 @@ static int rt_listen_on(struct wb_router *rt, struct rt_listener *l, const char 
     l->admin = admin;
     /* Tracking hits arrive in bursts from a few proxies (Gmail's image
      * proxy, Apple's relays), hence the generous per-IP allowance. */
-    struct wb_http_opts o = {.listen = addr, .conn_limit = admin ? 64 : 1000,
+    /* The public listener takes what the descriptor budget leaves (0). */
+    struct wb_http_opts o = {.listen = addr, .conn_limit = admin ? 64 : 0,
                              .per_ip_limit = admin ? 16 : 256, .timeout_s = 15,
                              .mem_limit = 32 * 1024, .handler = rt_handler, .handler_cls = l,
                              .completed = rt_on_completed, .completed_cls = l};

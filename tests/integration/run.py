@@ -33,6 +33,7 @@ SLOW = {
     "test_tasks": 20,
     "test_ooo": 30,
     "test_ats_native": 20,
+    "test_abuse": 55,
 }
 
 
