@@ -34,6 +34,7 @@ SLOW = {
     "test_ooo": 30,
     "test_ats_native": 20,
     "test_abuse": 55,
+    "test_ats_vendors": 50,
 }
 
 
