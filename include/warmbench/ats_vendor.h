@@ -277,7 +277,8 @@ char *wb_ats_note_text(const json_t *payload);
 const char *wb_ats_cand_str(const json_t *payload, const char *key);
 /* A JSON string member of obj, or NULL. */
 const char *wb_ats_json_str(const json_t *obj, const char *key);
-/* Copies a JSON string or integer id as text (malloc'd), NULL otherwise. */
+/* Copies a JSON string (1..200 characters, no control character) or
+ * integer id as text (malloc'd), NULL otherwise. */
 char *wb_ats_json_id(const json_t *v);
 
 #endif

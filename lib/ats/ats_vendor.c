@@ -216,8 +216,13 @@ const char *wb_ats_cand_str(const json_t *payload, const char *key)
 
 char *wb_ats_json_id(const json_t *v)
 {
-    if (json_is_string(v) && json_string_length(v) > 0)
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 200) {
+        /* An id goes into URLs, headers and logs: no control characters. */
+        for (const char *p = json_string_value(v); *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return NULL;
         return wb_xstrdup(json_string_value(v));
+    }
     if (json_is_integer(v))
         return wb_xasprintf("%lld", (long long)json_integer_value(v));
     return NULL;

@@ -189,14 +189,22 @@ static void gh_unreadable(struct wb_ats_outcome *out, const char *what)
     out->error = wb_xasprintf("greenhouse: unreadable answer to %s", what);
 }
 
+/* "already" anywhere in the answer (bounded: the body need not end in NUL). */
+static bool gh_says_already(const struct wb_ats_resp *rs)
+{
+    for (size_t i = 0; rs->body && i + 7 <= rs->len; i++)
+        if (!strncasecmp(rs->body + i, "already", 7))
+            return true;
+    return false;
+}
+
 static void gh_decide(const struct wb_ats_handoff *ho, const struct wb_ats_resp *rs,
                       struct wb_ats_outcome *out)
 {
     memset(out, 0, sizeof *out);
     bool ok = rs->status >= 200 && rs->status < 300;
     /* An application already there (a lost answer, then a retry) is what we wanted. */
-    if (!ok && ho->step == GH_ATTACH && rs->status == 422 && rs->body &&
-        strcasestr(rs->body, "already")) {
+    if (!ok && ho->step == GH_ATTACH && rs->status == 422 && gh_says_already(rs)) {
         json_object_set_new(ho->state, "attached_job", json_string(ho->api->job_id));
         gh_next(out, GH_NOTE);
         return;
@@ -310,6 +318,32 @@ static char *gh_dup(const char *s)
     return s ? wb_xstrdup(s) : NULL;
 }
 
+static bool gh_has_control(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* Every string taken from the event, refused when it holds a control
+ * character (no such text is a person's name or address). */
+static int gh_clean(const struct wb_ats_inbound *ev, char *err, size_t errsz)
+{
+    const char *f[] = {ev->event_id, ev->email, ev->first_name, ev->last_name,
+                       ev->candidate_id, ev->reason, ev->job_id};
+    const char *names[] = {"Greenhouse-Event-ID", "candidate.email_addresses",
+                           "candidate.first_name", "candidate.last_name", "candidate.id",
+                           "application.rejection_reason.name", "application.jobs"};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (gh_has_control(f[i])) {
+            snprintf(err, errsz, "%s: control characters are not allowed", names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int gh_parse(const struct wb_ats_header *h, size_t nh, const char *body, size_t len,
                     struct wb_ats_inbound *ev, char *err, size_t errsz)
 {
@@ -324,7 +358,7 @@ static int gh_parse(const struct wb_ats_header *h, size_t nh, const char *body, 
     ev->type = gh_type(action);
     ev->event_id = gh_dup(wb_ats_header_get(h, nh, "Greenhouse-Event-ID"));
     if (ev->type == WB_ATS_IN_IGNORED) {
-        rc = 0;
+        rc = gh_clean(ev, err, errsz);
         goto out;
     }
     json_t *app = json_object_get(json_object_get(o, "payload"), "application");
@@ -344,7 +378,7 @@ static int gh_parse(const struct wb_ats_header *h, size_t nh, const char *body, 
         gh_err(err, errsz, "payload.application.candidate.email_addresses: no address");
         goto out;
     }
-    rc = 0;
+    rc = gh_clean(ev, err, errsz);
 out:
     if (rc < 0)
         wb_ats_inbound_free(ev);

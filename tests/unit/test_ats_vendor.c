@@ -321,6 +321,13 @@ START_TEST(test_gh_parse)
     ck_assert_int_eq(ev.type, WB_ATS_IN_IGNORED);
     wb_ats_inbound_free(&ev);
 
+    /* A control character in a name: refused, not passed on. */
+    const char *ctl = "{\"action\":\"hire_candidate\",\"payload\":{\"application\":"
+                      "{\"candidate\":{\"first_name\":\"A\\u001b[2J\",\"email_addresses\":"
+                      "[{\"value\":\"a@b.org\"}]}}}}";
+    ck_assert_int_eq(gh()->parse(h, 1, ctl, strlen(ctl), &ev, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "first_name"));
+
     const char *bad[] = {"", "[1]", "{\"payload\":{}}",
                          "{\"action\":\"hire_candidate\",\"payload\":{}}",
                          "{\"action\":\"hire_candidate\",\"payload\":{\"application\":"
