@@ -40,6 +40,9 @@ struct wb_eventq *wb_eventq_new(uv_loop_t *loop, struct wb_pg *pg, const struct 
  * NULL. 0, or -1 when the queue is full (done is then not called). */
 int wb_eventq_push(struct wb_eventq *q, int64_t message_id, const char *type, bool machine,
                    const char *detail, double at, wb_eventq_done_fn done, void *ud);
+/* The event queued with (done, ud) stays queued but will not call back:
+ * for an owner that stops waiting for it. True when one was found. */
+bool wb_eventq_forget(struct wb_eventq *q, wb_eventq_done_fn done, void *ud);
 /* True when a push would be refused. */
 bool wb_eventq_full(const struct wb_eventq *q);
 /* Tries the queued batch now (call it from pg's on_connect to skip the

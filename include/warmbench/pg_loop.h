@@ -5,6 +5,7 @@
 #define WB_PG_LOOP_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 #include <uv.h>
 
@@ -37,7 +38,9 @@ struct wb_pg *wb_pg_new(uv_loop_t *loop, const char *conninfo, const struct wb_p
 int wb_pg_listen(struct wb_pg *pg, const char *channel);
 /* Queues one statement with text params (NULL entries are SQL NULLs); sql
  * and params are copied. Runs FIFO, one at a time. Returns 0, or -1 when not
- * connected (the caller retries after on_connect) and cb is then not
+ * connected (the caller retries after on_connect) or when the queue is full
+ * (wb_pg_full: a server that is connected but stalled must not make memory
+ * grow; retry later or answer without the database), and cb is then not
  * called. */
 int wb_pg_query(struct wb_pg *pg, const char *sql, int nparams, const char *const *params,
                 wb_pg_result_fn cb, void *ud);
@@ -47,6 +50,24 @@ int wb_pg_query(struct wb_pg *pg, const char *sql, int nparams, const char *cons
  * second. The Prepare is queued ahead of its first use on each connection. */
 int wb_pg_query_prepared(struct wb_pg *pg, const char *name, const char *sql, int nparams,
                          const char *const *params, wb_pg_result_fn cb, void *ud);
+/* The most statements queued or in flight (WB_PG_MAX_PENDING unless set;
+ * at least 1); internal ones (LISTENs, Prepares) are not refused. */
+#define WB_PG_MAX_PENDING 4096
+void wb_pg_set_max_pending(struct wb_pg *pg, size_t max);
+/* True when a query would be refused for want of room. */
+bool wb_pg_full(const struct wb_pg *pg);
+/* Takes back a query queued with (cb, ud): one not sent yet is removed and
+ * freed, one in flight keeps running but will not call back. True when
+ * one was found (cb is then never called for it); false when none was
+ * (already called back, or never queued). For an owner that stops
+ * waiting, so that neither it nor its query outlives the wait. */
+bool wb_pg_forget(struct wb_pg *pg, wb_pg_result_fn cb, void *ud);
+/* How long (ms, loop time) the statement in flight has been running; 0
+ * when none is. A long one means a stalled server: a caller that can
+ * answer without the database need not queue behind it. */
+uint64_t wb_pg_busy_ms(const struct wb_pg *pg);
+/* The loop pg runs on. */
+uv_loop_t *wb_pg_loop(const struct wb_pg *pg);
 /* Connected, LISTENs restored, accepting queries. */
 bool wb_pg_ready(const struct wb_pg *pg);
 /* Statements queued or in flight. */

@@ -57,6 +57,12 @@ struct wb_route_handlers {
     enum MHD_Result (*serve)(void *cls, struct wb_req *q);
     void (*set_config)(void *cls, const struct wb_config *cfg);
     void (*free)(void *cls);        /* called once the listeners are closed */
+    /* The router stops waiting for q (its deadline passed): take the
+     * operation back, so that it never calls back, and put the answer in
+     * *status and *resp; q is then freed as soon as it is answered. False
+     * when it cannot be taken back: the router answers 503 and q lives
+     * until the callback. May be NULL (always false). */
+    bool (*give_up)(void *cls, struct wb_req *q, int *status, struct MHD_Response **resp);
 };
 
 /* Starts listening on cfg's http.listen (and http.admin_listen), with h

@@ -25,6 +25,11 @@ void wb_tracking_set_config(struct wb_tracking *t, const struct wb_config *cfg);
  * _UNSUB_PAGE or _UNSUB_POST: answers it, or makes it wait (router.h).
  * wb_req_cls(q) must give t back. */
 enum MHD_Result wb_tracking_serve(struct wb_tracking *t, struct wb_req *q);
+/* The router gives up waiting for q (router.h, give_up): a click's lookup
+ * is taken back and the click answered without it, an unsubscribe's wait
+ * (its event stays queued) with a 503. False when nothing was taken back. */
+bool wb_tracking_give_up(struct wb_tracking *t, struct wb_req *q, int *status,
+                         struct MHD_Response **resp);
 /* t as the router's token-route handlers (wb_router_new takes it over). */
 void wb_tracking_handlers(struct wb_tracking *t, struct wb_route_handlers *h);
 /* Frees at once; a callback still due for a request of t's finds the

@@ -261,6 +261,18 @@ int wb_eventq_push(struct wb_eventq *q, int64_t message_id, const char *type, bo
     return 0;
 }
 
+bool wb_eventq_forget(struct wb_eventq *q, wb_eventq_done_fn done, void *ud)
+{
+    for (size_t i = 0; done && i < q->len; i++) {
+        struct event *e = evq_at(q, i);
+        if (e->done == done && e->ud == ud) {
+            e->done = NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
 void wb_eventq_kick(struct wb_eventq *q)
 {
     if (q->len && !q->flight)

@@ -62,8 +62,10 @@ struct wb_pg {
     char *why; /* reason for the loss PG_BROKEN will report */
     struct pg_queries todo; /* not sent yet */
     struct pg_query *inflight;
+    uint64_t sent_at; /* uv_now when the statement in flight was sent */
     PGresult *last; /* the in-flight statement's latest result */
     size_t pending;
+    size_t max_pending; /* wb_pg_query refuses beyond it */
     char **channels;
     size_t nchannels;
     char **prepared; /* statement names prepared (or queued) on this connection */
@@ -477,6 +479,7 @@ static void pgl_pump(struct wb_pg *pg)
         return;
     STAILQ_REMOVE_HEAD(&pg->todo, link);
     pg->inflight = q;
+    pg->sent_at = uv_now(pg->loop);
     int ok;
     if (q->simple)
         ok = PQsendQuery(pg->conn, q->sql);
@@ -623,6 +626,7 @@ struct wb_pg *wb_pg_new(uv_loop_t *loop, const char *conninfo, const struct wb_p
     pg->backoff_ms = BACKOFF_MIN_MS;
     pg->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pg ^ 0x9e3779b97f4a7c15u;
     pg->poll_fd = -1;
+    pg->max_pending = WB_PG_MAX_PENDING;
     STAILQ_INIT(&pg->todo);
     uv_timer_init(loop, &pg->timer);
     pg->timer.data = pg;
@@ -691,7 +695,8 @@ static void pgl_ensure_prepared(struct wb_pg *pg, const char *name, const char *
 static int pgl_submit(struct wb_pg *pg, const char *name, const char *sql, int nparams,
                   const char *const *params, wb_pg_result_fn cb, void *ud)
 {
-    if (pg->state != PG_READY || nparams < 0 || nparams > MAX_PARAMS || (nparams && !params))
+    if (pg->state != PG_READY || wb_pg_full(pg) || nparams < 0 || nparams > MAX_PARAMS ||
+        (nparams && !params))
         return -1;
     if (name)
         pgl_ensure_prepared(pg, name, sql);
@@ -723,6 +728,47 @@ int wb_pg_query(struct wb_pg *pg, const char *sql, int nparams, const char *cons
                 wb_pg_result_fn cb, void *ud)
 {
     return pgl_submit(pg, NULL, sql, nparams, params, cb, ud);
+}
+
+void wb_pg_set_max_pending(struct wb_pg *pg, size_t max)
+{
+    pg->max_pending = max ? max : 1;
+}
+
+bool wb_pg_full(const struct wb_pg *pg)
+{
+    return pg->pending >= pg->max_pending;
+}
+
+/* Oldest first: an owner giving up has usually waited longest. */
+bool wb_pg_forget(struct wb_pg *pg, wb_pg_result_fn cb, void *ud)
+{
+    if (!cb)
+        return false;
+    if (pg->inflight && pg->inflight->cb == cb && pg->inflight->ud == ud) {
+        pg->inflight->cb = NULL;
+        return true;
+    }
+    struct pg_query *q;
+    STAILQ_FOREACH(q, &pg->todo, link) {
+        if (q->cb == cb && q->ud == ud) {
+            STAILQ_REMOVE(&pg->todo, q, pg_query, link);
+            pg->pending--;
+            pgl_free_query(q);
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t wb_pg_busy_ms(const struct wb_pg *pg)
+{
+    return pg->inflight ? uv_now(pg->loop) - pg->sent_at : 0;
+}
+
+uv_loop_t *wb_pg_loop(const struct wb_pg *pg)
+{
+    return pg->loop;
 }
 
 bool wb_pg_ready(const struct wb_pg *pg)

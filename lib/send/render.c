@@ -1,7 +1,7 @@
 /* Rendering of one claimed message. Values come from the candidate row;
  * links and the unsubscribe URL are tracked URLs whose tokens name this
- * message, so a click or unsubscribe can be attributed without a lookup
- * table. */
+ * message (and, for links, the link's stable id), so a click or
+ * unsubscribe is attributed to what was sent. */
 #include "warmbench/render.h"
 #include "warmbench/tokens.h"
 #include "warmbench/util.h"
@@ -18,7 +18,7 @@ struct ctx {
     const struct wb_sender *sender;
     const struct wb_claimed *c;
     const char *unsub_url;
-    char *links[64];        /* tracked URL per link index, made on first use */
+    char **links;           /* tracked URL per link index, made on first use */
     char scratch[64];       /* a number or the retention phrase */
     wb_field_empty_fn warn; /* preview: a field that renders empty, no fallback */
     void *warn_ud;
@@ -34,13 +34,26 @@ static char *rnd_tracked(const struct wb_config *cfg, enum wb_token_kind kind, i
     return wb_xasprintf("%s/%s/%s%s", cfg->http.public_url, prefix, tok, suffix);
 }
 
+/* A click token names the link by its stable id (tokens.h), so mail
+ * already out keeps its target and name across edits of `links`. */
+static char *rnd_tracked_link(const struct ctx *x, const struct wb_link *l)
+{
+    char tok[WB_TOKEN_MAX];
+    uint64_t id = wb_token_link_id(x->seq->id, l->name, l->url);
+    if (!wb_token_make_link(x->cfg->secret, x->cfg->secret_len, x->c->id, id, tok, sizeof tok))
+        return wb_xstrdup("");
+    return wb_xasprintf("%s/c/%s", x->cfg->http.public_url, tok);
+}
+
 static const char *rnd_link_value(struct ctx *x, const char *name)
 {
-    for (size_t i = 0; i < x->seq->n_links && i < 64; i++) {
+    for (size_t i = 0; i < x->seq->n_links; i++) {
         if (strcmp(x->seq->links[i].name, name))
             continue;
+        if (!x->links)
+            x->links = wb_xcalloc(x->seq->n_links, sizeof *x->links);
         if (!x->links[i])
-            x->links[i] = rnd_tracked(x->cfg, WB_TOKEN_CLICK, x->c->id, (int)i, "");
+            x->links[i] = rnd_tracked_link(x, &x->seq->links[i]);
         return x->links[i];
     }
     return NULL;
@@ -264,8 +277,9 @@ int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
         rnd_add_notice(cfg, &x, out);
     if (out->html)
         out->html = rnd_add_pixel(out->html, cfg, c->id);
-    for (size_t i = 0; i < 64; i++)
+    for (size_t i = 0; x.links && i < x.seq->n_links; i++)
         free(x.links[i]);
+    free(x.links);
     out->message_id = wb_xstrdup(c->message_id);
     out->rcpt = wb_xstrdup(c->email);
     out->envelope_from = rnd_envelope(cfg, x.sender, c->id);

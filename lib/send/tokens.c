@@ -3,10 +3,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAC_LEN 16
-#define PAYLOAD_MAX 11
+#define PAYLOAD_MAX 17
+/* The payload's kind byte of a version-2 click (tokens.h). */
+#define KIND_CLICK_LINK 5
 #define RAW_MAX (PAYLOAD_MAX + MAC_LEN)
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -17,6 +20,7 @@ static size_t tok_payload_len(int kind)
     switch (kind) {
     case WB_TOKEN_OPEN: case WB_TOKEN_UNSUB: case WB_TOKEN_BOUNCE: return 9;
     case WB_TOKEN_CLICK: return 11;
+    case KIND_CLICK_LINK: return 17;
     default: return 0;
     }
 }
@@ -148,26 +152,74 @@ static size_t tok_encoded_len(size_t n, int bits)
     return (n * 8 + (size_t)bits - 1) / (size_t)bits;
 }
 
+static void tok_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static uint64_t tok_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* MACs raw[0..n) into raw[n..n+MAC_LEN) and encodes the whole. */
+static size_t tok_seal(const unsigned char *key, size_t keylen, unsigned char *raw, size_t n,
+                       char *out, size_t outsz)
+{
+    int bits = raw[0] == WB_TOKEN_BOUNCE ? 5 : 6;
+    if (!keylen || tok_encoded_len(n + MAC_LEN, bits) + 1 > outsz)
+        return 0;
+    tok_mac(key, keylen, raw, n, raw + n);
+    return tok_encode(raw, n + MAC_LEN, bits == 5 ? b32 : b64url, bits, out);
+}
+
 size_t wb_token_make(const unsigned char *key, size_t keylen, enum wb_token_kind kind,
                      int64_t message_id, int link, char *out, size_t outsz)
 {
-    size_t n = tok_payload_len(kind);
-    if (!n || !keylen || (kind == WB_TOKEN_CLICK && (link < 0 || link > WB_TOKEN_LINK_MAX)))
-        return 0;
-    int bits = kind == WB_TOKEN_BOUNCE ? 5 : 6;
-    if (tok_encoded_len(n + MAC_LEN, bits) + 1 > outsz)
+    size_t n = kind == KIND_CLICK_LINK ? 0 : tok_payload_len(kind);
+    if (!n || (kind == WB_TOKEN_CLICK && (link < 0 || link > WB_TOKEN_LINK_MAX)))
         return 0;
     unsigned char raw[RAW_MAX];
-    uint64_t id = (uint64_t)message_id;
     raw[0] = (unsigned char)kind;
-    for (int i = 0; i < 8; i++)
-        raw[1 + i] = (unsigned char)(id >> (56 - 8 * i));
+    tok_put64(raw + 1, (uint64_t)message_id);
     if (kind == WB_TOKEN_CLICK) {
         raw[9] = (unsigned char)(link >> 8);
         raw[10] = (unsigned char)link;
     }
-    tok_mac(key, keylen, raw, n, raw + n);
-    return tok_encode(raw, n + MAC_LEN, bits == 5 ? b32 : b64url, bits, out);
+    return tok_seal(key, keylen, raw, n, out, outsz);
+}
+
+size_t wb_token_make_link(const unsigned char *key, size_t keylen, int64_t message_id,
+                          uint64_t link_id, char *out, size_t outsz)
+{
+    if (!link_id)
+        return 0;
+    unsigned char raw[RAW_MAX];
+    raw[0] = KIND_CLICK_LINK;
+    tok_put64(raw + 1, (uint64_t)message_id);
+    tok_put64(raw + 9, link_id);
+    return tok_seal(key, keylen, raw, 17, out, outsz);
+}
+
+uint64_t wb_token_link_id(const char *sequence, const char *name, const char *url)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    const char *parts[] = {sequence, name, url};
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (int i = 0; i < 3 && ok; i++)
+        ok = EVP_DigestUpdate(c, parts[i], strlen(parts[i]) + (i < 2)); /* with the NUL */
+    ok = ok && EVP_DigestFinal_ex(c, md, &ml);
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        abort(); /* out of memory in libcrypto: no id can be made up */
+    uint64_t id = tok_get64(md);
+    return id ? id : 1;
 }
 
 int wb_token_parse(const unsigned char *key, size_t keylen, const char *tok, size_t len,
@@ -185,11 +237,9 @@ int wb_token_parse(const unsigned char *key, size_t keylen, const char *tok, siz
     tok_mac(key, keylen, raw, pl, want);
     if (CRYPTO_memcmp(want, raw + pl, MAC_LEN) != 0)
         return -1;
-    uint64_t id = 0;
-    for (int i = 0; i < 8; i++)
-        id = (id << 8) | raw[1 + i];
-    out->kind = (enum wb_token_kind)raw[0];
-    out->message_id = (int64_t)id;
+    out->kind = raw[0] == KIND_CLICK_LINK ? WB_TOKEN_CLICK : (enum wb_token_kind)raw[0];
+    out->message_id = (int64_t)tok_get64(raw + 1);
     out->link = raw[0] == WB_TOKEN_CLICK ? (raw[9] << 8 | raw[10]) : -1;
+    out->link_id = raw[0] == KIND_CLICK_LINK ? tok_get64(raw + 9) : 0;
     return 0;
 }

@@ -9,8 +9,14 @@
  *   drv_http --config PATH token KIND MESSAGE_ID [LINK]
  *                                      prints a token (KIND: open, click,
  *                                      unsub, bounce) made with the secret
+ *   drv_http --config PATH token link MESSAGE_ID NAME [SEQUENCE]
+ *                                      prints a version-2 click token for
+ *                                      link NAME of SEQUENCE (default: the
+ *                                      first) as the config has it now
+ *   SIGHUP while serving: reloads the config, as warmbenchd does
  *
  * Test-only knobs (environment): WB_EVENTQ_MAX (queue bound),
+ * WB_PG_MAX_PENDING (pg_loop's queue bound),
  * WB_EVENTQ_DELAY_MS (batch delay), WB_EVENTQ_BATCH, WB_FLUSH_S (longest
  * wait for the flush at SIGTERM, default 10). */
 #include "warmbench/config.h"
@@ -33,7 +39,8 @@ static struct wb_pg *pg;
 static struct wb_eventq *q;
 static struct wb_metrics *metrics;
 static struct wb_router *router;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
+static const char *cfg_path;
 static uv_timer_t deadline;
 static bool stopping;
 
@@ -43,8 +50,25 @@ static size_t env_num(const char *name)
     return v ? (size_t)strtoul(v, NULL, 10) : 0;
 }
 
+static int make_link_token(int argc, char **argv)
+{
+    const struct wb_sequence *s = argc > 3 ? wb_config_sequence(cfg, argv[3])
+                                  : cfg->n_sequences ? &cfg->sequences[0] : NULL;
+    const char *url = s && argc > 2 ? wb_sequence_link(s, argv[2]) : NULL;
+    char tok[WB_TOKEN_MAX];
+    if (!url || !wb_token_make_link(cfg->secret, cfg->secret_len, strtoll(argv[1], NULL, 10),
+                                    wb_token_link_id(s->id, argv[2], url), tok, sizeof tok)) {
+        fprintf(stderr, "usage: token link MESSAGE_ID NAME [SEQUENCE] (a configured link)\n");
+        return 64;
+    }
+    puts(tok);
+    return 0;
+}
+
 static int make_token(int argc, char **argv)
 {
+    if (argc >= 1 && !strcmp(argv[0], "link"))
+        return make_link_token(argc, argv);
     if (argc < 2) {
         fprintf(stderr, "usage: token KIND MESSAGE_ID [LINK]\n");
         return 64;
@@ -79,6 +103,25 @@ static void shut(void *ud)
     wb_pg_close(pg, on_pg_closed, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
+}
+
+/* As warmbenchd: a new config that loads replaces the old one. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)s, (void)signum;
+    struct wb_diags diags;
+    wb_diags_init(&diags);
+    struct wb_config *n = wb_config_load(cfg_path, &diags);
+    if (!n) {
+        wb_diags_print(&diags, stderr);
+    } else {
+        wb_router_set_config(router, n);
+        wb_config_free(cfg);
+        cfg = n;
+        wb_info("drv_http: configuration reloaded");
+    }
+    wb_diags_free(&diags);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -120,6 +163,8 @@ static int serve(void)
 {
     static const struct wb_pg_callbacks cb = {on_connect, NULL, NULL};
     pg = wb_pg_new(loop, wb_db_conninfo(cfg->database), &cb, NULL);
+    if (env_num("WB_PG_MAX_PENDING"))
+        wb_pg_set_max_pending(pg, env_num("WB_PG_MAX_PENDING"));
     struct wb_eventq_opts o = {env_num("WB_EVENTQ_MAX"), env_num("WB_EVENTQ_BATCH"),
                                (unsigned)env_num("WB_EVENTQ_DELAY_MS")};
     q = wb_eventq_new(loop, pg, &o);
@@ -138,6 +183,8 @@ static int serve(void)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_hup, SIGHUP);
     uv_timer_init(loop, &deadline);
     printf("READY %u %u\n", wb_router_port(router, false), wb_router_port(router, true));
     fflush(stdout);
@@ -153,6 +200,7 @@ int main(int argc, char **argv)
     }
     struct wb_diags diags;
     wb_diags_init(&diags);
+    cfg_path = argv[2];
     cfg = wb_config_load(argv[2], &diags);
     if (!cfg) {
         wb_diags_print(&diags, stderr);

@@ -4,9 +4,9 @@
  * one canonical token for what it decoded to (no second spelling of a
  * token is ever accepted), a hit just marked in the repeat table is seen
  * at that time, and nothing may crash or trip ASan/UBSan.
- * The whole input is also tried as a bare token (VERP bounce tokens
- * included): one that decodes must be the canonical spelling of what it
- * decoded to (base32 bounce tokens up to case).
+ * The whole input is also tried as a bare token (VERP bounce tokens and
+ * version-2 clicks included): one that decodes must be the canonical
+ * spelling of what it decoded to (base32 bounce tokens up to case).
  * Input: byte 0 picks the method and the listener flags, byte 1 splits
  * the rest into a path and a User-Agent. */
 #include "warmbench/dedup.h"
@@ -22,10 +22,20 @@
 static const unsigned char key[] = "fuzz-secret-0123456789abcdef";
 #define KL (sizeof key - 1)
 
+/* The one spelling of a decoded token: a version-2 click by its link id. */
+static size_t remake(const struct wb_token *t, char *tok, size_t sz)
+{
+    if (t->link_id)
+        return t->kind == WB_TOKEN_CLICK && t->link < 0
+                   ? wb_token_make_link(key, KL, t->message_id, t->link_id, tok, sz)
+                   : 0;
+    return wb_token_make(key, KL, t->kind, t->message_id, t->link, tok, sz);
+}
+
 static void check_canonical(const char *path, const struct wb_route *r)
 {
     char tok[WB_TOKEN_MAX];
-    size_t n = wb_token_make(key, KL, r->tok.kind, r->tok.message_id, r->tok.link, tok, sizeof tok);
+    size_t n = remake(&r->tok, tok, sizeof tok);
     if (!n || strncmp(path + 3, tok, n))
         abort();
     const char *rest = path + 3 + n;
@@ -49,18 +59,23 @@ static void repeat_table(const struct wb_route *r, const uint8_t *data, size_t s
         abort();
 }
 
-/* A real token, altered at one place the input picks, must route only
- * when the alteration changed nothing. */
+/* A real token (open, click of both versions, unsubscribe), altered at
+ * one place the input picks, must route only when the alteration changed
+ * nothing. */
 static void altered_token(const uint8_t *data, size_t size)
 {
-    static const char *const prefixes[] = {"/o/", "/c/", "/u/"};
-    static const enum wb_route_kind want[] = {WB_ROUTE_OPEN, WB_ROUTE_CLICK, WB_ROUTE_UNSUB_PAGE};
-    int k = data[0] % 3;
+    static const char *const prefixes[] = {"/o/", "/c/", "/u/", "/c/"};
+    static const enum wb_route_kind want[] = {WB_ROUTE_OPEN, WB_ROUTE_CLICK, WB_ROUTE_UNSUB_PAGE,
+                                              WB_ROUTE_CLICK};
+    int k = data[0] % 4;
     int64_t id = 0;
     for (size_t i = 0; i < size && i < 8; i++)
         id = (int64_t)((uint64_t)id << 8 | data[i]);
     char tok[WB_TOKEN_MAX], path[WB_TOKEN_MAX + 16];
-    size_t n = wb_token_make(key, KL, (enum wb_token_kind)(k + 1), id, data[1], tok, sizeof tok);
+    size_t n = k == 3 ? wb_token_make_link(key, KL, id, (uint64_t)id * 0x9e3779b97f4a7c15u | 1,
+                                           tok, sizeof tok)
+                      : wb_token_make(key, KL, (enum wb_token_kind)(k + 1), id, data[1], tok,
+                                      sizeof tok);
     if (!n)
         abort();
     char orig = tok[data[1] % n], ch = (char)data[size - 1];
@@ -82,7 +97,7 @@ static void bare_token(const uint8_t *data, size_t size)
     if (wb_token_parse(key, KL, (const char *)data, size, &t) != 0)
         return;
     char tok[WB_TOKEN_MAX];
-    size_t n = wb_token_make(key, KL, t.kind, t.message_id, t.link, tok, sizeof tok);
+    size_t n = remake(&t, tok, sizeof tok);
     if (n != size || (t.kind == WB_TOKEN_BOUNCE ? strncasecmp(tok, (const char *)data, n)
                                                 : memcmp(tok, data, n)))
         abort();

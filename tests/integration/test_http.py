@@ -370,17 +370,25 @@ class HttpTest(harness.WbTestCase):
         self.assertEqual(self.request("GET", "/o/%s.gif" % tok)[0], 200)
 
     # ---- queue bound and shutdown ----
-    def test_full_queue_answers_503_and_sigterm_flushes(self):
+    def test_full_queue_answers_and_counts_the_lost_and_sigterm_flushes(self):
+        """A full queue: the person still gets the pixel and the redirect
+        (counted as lost, issue 18 defect 4); an unsubscribe, which must be
+        stored, is a 503."""
         self.start(env={"WB_EVENTQ_MAX": "3", "WB_EVENTQ_DELAY_MS": "600000",
                         "WB_EVENTQ_BATCH": "1000"})
+        self.wait_healthy()
         paths = ["/o/%s.gif" % self.token("open", self.message()[0]) for _ in range(3)]
         self.assertEqual([self.request("GET", p)[0] for p in paths], [200] * 3)
         mid, _, _ = self.message()
-        st, h, _ = self.request("GET", "/o/%s.gif" % self.token("open", mid))
+        st, h, body = self.request("GET", "/o/%s.gif" % self.token("open", mid))
+        self.assertEqual((st, h["Content-Type"], len(body)), (200, "image/gif", 43))
+        st, h, _ = self.request("GET", "/c/%s" % self.token("click", mid, 0))
+        self.assertEqual((st, h["Location"]), (302, "https://example.com/jobs/backend?x=1&y=2"))
+        self.assertEqual(self.metric('warmbench_tracking_lost_total{type="open"}'), 1)
+        self.assertEqual(self.metric('warmbench_tracking_lost_total{type="click"}'), 1)
+        st, h, _ = self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"")
         self.assertEqual(st, 503)
         self.assertIn("Retry-After", h)
-        self.assertEqual(self.request("GET", "/c/%s" % self.token("click", mid, 0))[0], 503)
-        self.assertEqual(self.request("POST", "/u/%s" % self.token("unsub", mid), body=b"")[0], 503)
         # A repeat needs no room in the queue: it is answered as usual.
         self.assertEqual(self.request("GET", paths[0])[0], 200)
         self.assertEqual(self.events(), [])  # still waiting for the batch delay
@@ -572,8 +580,8 @@ class HttpTest(harness.WbTestCase):
         click = "/c/%s" % self.token("click", b, 0)
         self.same_minute(20)
         self.assertEqual(self.request("GET", pa)[0], 200)  # queued: the queue is full
-        self.assertEqual(self.request("GET", pb)[0], 503)
-        self.assertEqual(self.request("GET", click)[0], 503)
+        self.assertEqual(self.request("GET", pb)[0], 200)  # answered, not recorded
+        self.assertEqual(self.request("GET", click)[0], 302)  # the same
         self.assertEqual(self.request("GET", pa)[0], 200)  # a repeat needs no room
         self.wait_events(1)
         self.assertEqual(self.request("GET", pb)[0], 200)  # the retry is recorded

@@ -1,5 +1,6 @@
 #include <check.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include "warmbench/tokens.h"
 
@@ -157,6 +158,80 @@ START_TEST(test_make_refuses_bad_input)
 }
 END_TEST
 
+/* Version-2 clicks carry the link's stable id (tokens.h). */
+START_TEST(test_link_tokens_round_trip_and_are_44_chars)
+{
+    const uint64_t ids[] = {1, 2, 0x8000000000000000u, UINT64_MAX, 0xe4863ba819b4bbbcu};
+    const int64_t mids[] = {0, 42, INT64_MAX, -5};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        for (size_t j = 0; j < sizeof mids / sizeof mids[0]; j++) {
+            char t[WB_TOKEN_MAX];
+            size_t n = wb_token_make_link(key, KL, mids[j], ids[i], t, sizeof t);
+            ck_assert_uint_eq(n, 44);
+            ck_assert_uint_eq(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                        "0123456789-_"), n);
+            struct wb_token o;
+            ck_assert_int_eq(parse(t, n, &o), 0);
+            ck_assert_int_eq(o.kind, WB_TOKEN_CLICK);
+            ck_assert(o.message_id == mids[j]);
+            ck_assert_int_eq(o.link, -1);
+            ck_assert(o.link_id == ids[i]);
+            for (size_t k = 0; k < n; k++) /* truncated: no token */
+                ck_assert_int_eq(parse(t, k, &o), -1);
+        }
+    /* Other kinds and version-1 clicks have no link id. */
+    char t[WB_TOKEN_MAX];
+    struct wb_token o;
+    size_t n = wb_token_make(key, KL, WB_TOKEN_CLICK, 9, 3, t, sizeof t);
+    ck_assert_int_eq(parse(t, n, &o), 0);
+    ck_assert(o.link_id == 0 && o.link == 3);
+}
+END_TEST
+
+START_TEST(test_link_token_alterations_rejected)
+{
+    char t[WB_TOKEN_MAX];
+    size_t n = wb_token_make_link(key, KL, 1234, 0x0123456789abcdefu, t, sizeof t);
+    const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.@ ";
+    for (size_t i = 0; i < n; i++)
+        for (const char *c = alpha; *c; c++) {
+            if (*c == t[i])
+                continue;
+            char m[WB_TOKEN_MAX];
+            memcpy(m, t, n + 1);
+            m[i] = *c;
+            struct wb_token o;
+            ck_assert_msg(parse(m, n, &o) == -1, "altered %zu to %c accepted", i, *c);
+        }
+}
+END_TEST
+
+/* The id is in mail already sent and in the links table: it must never
+ * change. Expected values from Python's hashlib (first 8 bytes of
+ * SHA-256 of the NUL-joined fields). */
+START_TEST(test_link_id_is_fixed)
+{
+    ck_assert(wb_token_link_id("nurture", "apply", "https://example.com/jobs/backend?x=1&y=2")
+              == 0xe4863ba819b4bbbcu);
+    ck_assert(wb_token_link_id("", "", "") == 0x96a296d224f285c6u);
+    /* Each field counts apart: moving a byte across the separator differs. */
+    ck_assert(wb_token_link_id("ab", "c", "u") != wb_token_link_id("a", "bc", "u"));
+    ck_assert(wb_token_link_id("s", "n", "https://a/1") != wb_token_link_id("s", "n", "https://a/2"));
+}
+END_TEST
+
+START_TEST(test_make_link_refuses_bad_input)
+{
+    char t[WB_TOKEN_MAX];
+    ck_assert_uint_eq(wb_token_make_link(key, KL, 1, 0, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make_link(key, 0, 1, 7, t, sizeof t), 0);
+    ck_assert_uint_eq(wb_token_make_link(key, KL, 1, 7, t, 44), 0);
+    ck_assert_uint_eq(wb_token_make_link(key, KL, 1, 7, t, 45), 44);
+    /* The version-2 kind byte is not a kind of its own. */
+    ck_assert_uint_eq(wb_token_make(key, KL, (enum wb_token_kind)5, 1, 0, t, sizeof t), 0);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("tokens");
@@ -167,6 +242,10 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_wrong_key_truncation_garbage_rejected);
     tcase_add_test(tc, test_make_refuses_bad_input);
     tcase_add_test(tc, test_known_answers_across_key_changes);
+    tcase_add_test(tc, test_link_tokens_round_trip_and_are_44_chars);
+    tcase_add_test(tc, test_link_token_alterations_rejected);
+    tcase_add_test(tc, test_link_id_is_fixed);
+    tcase_add_test(tc, test_make_link_refuses_bad_input);
     suite_add_tcase(s, tc);
     return s;
 }
