@@ -22,7 +22,6 @@
 #define POST_WINDOW 5      /* tokens a return word may follow its date */
 #define AMBIG_DAYS 92      /* how far ahead a day/month reading may be to settle an order */
 #define YEARLESS_DAYS 183  /* a date without a year further ahead than this was a past one */
-#define MAX_DATES 64
 
 enum kind { K_WORD, K_NUM, K_MARK };
 enum lang { L_ANY, L_EN, L_DE, L_FR, L_ES, L_N };
@@ -389,9 +388,8 @@ static size_t ooo_numeric(const struct toks *T, size_t i, struct dexp *e)
     }
     if (sep == '-' && !y)
         return 0; /* 3-14: a range of days, not a date */
-    const struct tok *unit = ooo_at(T, end);
-    if (!y && unit && unit->kind == K_WORD && (!strcmp(unit->s, "uhr") || !strcmp(unit->s, "h")))
-        return 0; /* bis 10.30 Uhr: a time */
+    if (!y && ooo_in(TIME_WORDS, ooo_at(T, end)))
+        return 0; /* bis 10.12 Uhr, until 12.10 pm: a time */
     if (ooo_figure(T, i, end))
         return 0;
     /* Read day first; F_AMBIG leaves the order to ooo_ambiguous. */

@@ -110,6 +110,8 @@ START_TEST(test_wordings)
     ck_assert_str_eq(ret(t, "", "until 2027-13-01"), "null");
     ck_assert_str_eq(ret(t, "", "until 02/03/2027"), "null");     /* en: 2 Mar or 3 Feb */
     ck_assert_str_eq(ret(t, "", "Ich bin bis 02/03/2027 weg."), "2027-03-02"); /* de: day first */
+    ck_assert_str_eq(ret(t, "", "In meetings until 12.10 pm."), "null"); /* times */
+    ck_assert_str_eq(ret(t, "", "Ich bin bis 10.12 Uhr im Termin."), "null");
 }
 END_TEST
 
