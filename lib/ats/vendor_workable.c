@@ -371,7 +371,12 @@ static enum wb_ats_in_type wk_type(const char *event, const json_t *c)
  * different for two events even if "id" named the subscription. */
 static int wk_event_id(const json_t *r, struct wb_ats_inbound *ev, char *err, size_t errsz)
 {
-    char *id = wb_ats_json_id(json_object_get(r, "id")), *fired = NULL;
+    json_t *idv = json_object_get(r, "id");
+    char *id = wb_ats_json_id(idv), *fired = NULL;
+    if (idv && !json_is_null(idv) && !id) {
+        snprintf(err, errsz, "id: not an id (a string of 1 to 200 characters or a number)");
+        return -1;
+    }
     if (wk_take(r, "fired_at", "fired_at", &fired, err, errsz) < 0) {
         free(id);
         return -1;
