@@ -246,6 +246,15 @@ bench-track: bench-deps $(BUILD)/warmbench $(BUILD)/tests/drv_http
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="wrk nginx-light"
 
+# Issue 18's HTTP abuse run at full size against warmbenchd on loopback
+# (tests/bench/abuse.sh: slowloris, 10,000 keep-alive connections, hostile
+# shapes, a million requests on one token, an unsubscribe probe throughout);
+# prints latency, RSS and descriptor figures. Not part of `make check`,
+# which runs test_abuse.py at a small size.
+.PHONY: abuse
+abuse: $(BUILD)/warmbench $(BUILD)/warmbenchd $(BUILD)/tests/drv_http
+	@tests/bench/abuse.sh $(BUILD)
+
 # `warmbench report --html` on 100,000 seeded candidates with their
 # messages and events, against the 5 s target; not part of `make check`.
 .PHONY: bench-report
