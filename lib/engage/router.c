@@ -224,6 +224,13 @@ static void rt_on_health(PGresult *res, void *ud)
         wb_req_finish(q, MHD_HTTP_SERVICE_UNAVAILABLE, wb_resp_plain("database unavailable\n"));
 }
 
+/* A health check given up on takes its SELECT 1 back: a stalled server
+ * must not collect one per check. */
+static bool rt_health_give_up(struct wb_router *rt, struct wb_req *q)
+{
+    return wb_pg_forget(rt->pg, rt_on_health, q);
+}
+
 static enum MHD_Result rt_health(struct wb_req *q)
 {
     if (wb_pg_query(q->rt->pg, "SELECT 1", 0, NULL, rt_on_health, q) < 0)
@@ -428,16 +435,39 @@ static uint64_t rt_patience_ms(enum wb_route_kind k)
            : k == WB_ROUTE_UNSUB_POST || k == WB_ROUTE_ATS_EVENTS ? 15000 : 5000;
 }
 
+/* Whoever waits is answered now. When its operation can be taken back
+ * the request no longer waits on it and is freed once answered; else it
+ * stays, marked answered, until the operation calls back. */
 static void rt_give_up(struct wb_router *rt, struct wb_req *q)
 {
     TAILQ_REMOVE(&rt->waiting, q, link);
-    q->answered = true;
-    if (q->info.route.kind == WB_ROUTE_METRICS)
-        wb_req_finish(q, MHD_HTTP_OK, rt_metrics_text(rt));
-    else if (q->info.route.kind == WB_ROUTE_HEALTHZ)
-        wb_req_finish(q, MHD_HTTP_SERVICE_UNAVAILABLE, wb_resp_plain("database not answering\n"));
+    enum wb_route_kind k = q->info.route.kind;
+    int status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    struct MHD_Response *r = NULL;
+    bool token_route = k == WB_ROUTE_OPEN || k == WB_ROUTE_CLICK || k == WB_ROUTE_UNSUB_PAGE ||
+                       k == WB_ROUTE_UNSUB_POST;
+    bool detached = k == WB_ROUTE_HEALTHZ ? rt_health_give_up(rt, q)
+                    : token_route && rt->tokens.give_up
+                        ? rt->tokens.give_up(rt->tokens.cls, q, &status, &r)
+                        : false;
+    if (detached)
+        q->op_pending = false;
     else
-        wb_req_finish(q, MHD_HTTP_SERVICE_UNAVAILABLE, wb_resp_busy());
+        q->answered = true;
+    if (!q->conn) { /* MHD let go already (it does not, while suspended) */
+        if (r)
+            MHD_destroy_response(r);
+        if (detached)
+            rt_req_free(q);
+        return;
+    }
+    if (!r && k == WB_ROUTE_METRICS)
+        status = MHD_HTTP_OK, r = rt_metrics_text(rt);
+    else if (!r && k == WB_ROUTE_HEALTHZ)
+        r = wb_resp_plain("database not answering\n");
+    else if (!r)
+        status = MHD_HTTP_SERVICE_UNAVAILABLE, r = wb_resp_busy();
+    wb_req_finish(q, status, r);
 }
 
 static void rt_on_sweep(uv_timer_t *timer)

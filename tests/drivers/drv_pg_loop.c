@@ -10,6 +10,10 @@
  *   bad T       expects no server: counts on_disconnect calls for T ms
  *   inflight    a long query is killed; it must come back as res == NULL
  *   close       wb_pg_close with queries pending, and from a result callback
+ *   cap         the queue's cap (wb_pg_set_max_pending, wb_pg_full), queries
+ *               taken back (wb_pg_forget: queued and in flight) and the
+ *               age of the one in flight (wb_pg_busy_ms); prints
+ *               "cap answered N"
  * Exit 0 when every check held, 1 otherwise. Progress lines are flushed so
  * the test can act on them. */
 #include "warmbench/pg_loop.h"
@@ -241,6 +245,51 @@ static void on_close_second(PGresult *res, void *ud)
     check(counter[C_NULLS] == 14, "close inside a callback fails the rest");
 }
 
+/* ---- cap ---- */
+static void on_cap_never(PGresult *res, void *ud)
+{
+    (void)res, (void)ud;
+    check(0, "a query taken back called back");
+}
+
+static void on_cap_row(PGresult *res, void *ud)
+{
+    check(res && PQresultStatus(res) == PGRES_TUPLES_OK, "queued query answered");
+    counter[C_OK]++;
+    if ((intptr_t)ud == 99) {
+        check(wb_pg_pending(pg) == 0, "queue empty at the end");
+        check(wb_pg_busy_ms(pg) == 0, "nothing in flight at the end");
+        say("cap answered %ld", counter[C_OK]);
+        finish();
+    }
+}
+
+static void on_cap_tick(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t busy = wb_pg_busy_ms(pg);
+    check(busy >= 250 && busy < 5000, "the statement in flight's age");
+    /* Taken back while in flight: its result will be dropped. */
+    check(wb_pg_forget(pg, on_cap_never, (void *)1), "forget in flight");
+    check(!wb_pg_forget(pg, on_cap_never, (void *)1), "forget twice");
+}
+
+static void cap_connect(struct wb_pg *p)
+{
+    wb_pg_set_max_pending(p, 5);
+    check(wb_pg_query(p, "SELECT pg_sleep(0.6)", 0, NULL, on_cap_never, (void *)1) == 0, "q1");
+    for (intptr_t i = 2; i <= 5; i++)
+        check(wb_pg_query(p, "SELECT 1", 0, NULL, i == 3 ? on_cap_never : on_cap_row,
+                          (void *)i) == 0, "queued under the cap");
+    check(wb_pg_full(p), "full at the cap");
+    check(wb_pg_query(p, "SELECT 1", 0, NULL, on_cap_row, NULL) == -1, "refused at the cap");
+    check(wb_pg_forget(p, on_cap_never, (void *)3), "forget a queued one");
+    check(!wb_pg_forget(p, on_cap_row, (void *)42), "forget an unknown one");
+    check(wb_pg_pending(p) == 4 && !wb_pg_full(p), "room again");
+    check(wb_pg_query(p, "SELECT 1", 0, NULL, on_cap_row, (void *)99) == 0, "queued again");
+    uv_timer_start(&tick, on_cap_tick, 400, 0);
+}
+
 /* ---- common ---- */
 static void on_connect(struct wb_pg *p, void *ud)
 {
@@ -267,6 +316,8 @@ static void on_connect(struct wb_pg *p, void *ud)
         }
     } else if (!strcmp(mode, "close")) {
         close_connect(p);
+    } else if (!strcmp(mode, "cap")) {
+        cap_connect(p);
     }
 }
 

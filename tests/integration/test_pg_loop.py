@@ -178,6 +178,13 @@ class PgLoopTest(WbTestCase):
         out = Driver(self, self.db, "close").finish(self)
         self.assertIn("closed nulls 14 ok 2", out)
 
+    def test_queue_cap_and_taking_queries_back(self):
+        """Issue 18 defect 4: the queue is bounded (a stalled server cannot
+        make it grow), and an owner that stops waiting takes its query back,
+        queued or in flight."""
+        out = Driver(self, self.db, "cap").finish(self)
+        self.assertIn("cap answered 4", out)
+
     def _closed_port(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
