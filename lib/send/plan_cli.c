@@ -38,14 +38,16 @@ static const char paused_sql[] =
 /* Every active enrollment with a step left: its next step's due time and
  * sender; a retry waiting (queued or retry message) goes at its
  * next_attempt_at; a step on the wire is taken as sent now (its next step
- * timed from now). The planned sequence's steps are the file's ($2). */
+ * timed from now); an open task holds its enrollment until it is closed.
+ * The planned sequence's steps are the file's ($2). */
 static const char enr_sql[] =
     "SELECT e.candidate_id, e.sequence_id, e.step, e.paused_at IS NOT NULL,"
     "  extract(epoch FROM coalesce(e.next_due_at, r.at,"
     "   wb_step_due(now(), d.def, e.step, c.timezone, c.attrs->>'country')))::float8,"
     "  r.at IS NOT NULL, coalesce(r.sender, wb_step_sender(d.def, e.step, e.candidate_id)),"
     "  c.email, e.next_due_at IS NULL AND r.at IS NULL,"
-    "  coalesce(extract(epoch FROM e.ooo_until)::float8, 0)"
+    "  coalesce(extract(epoch FROM e.ooo_until)::float8, 0),"
+    "  EXISTS (SELECT 1 FROM tasks t WHERE t.enrollment_id = e.id AND t.state = 'open')"
     " FROM enrollments e JOIN sequences s ON s.id = e.sequence_id"
     " JOIN candidates c ON c.id = e.candidate_id"
     " CROSS JOIN LATERAL (SELECT CASE WHEN e.sequence_id = $1 THEN $2::jsonb"
@@ -284,6 +286,10 @@ static void pc_build(struct pc *x, PGresult *aud, PGresult *enr)
         }
         if (seq < 0)
             continue;
+        if (!strcmp(PQgetvalue(enr, i, 10), "t")) {
+            x->p.after_task += seq == 0;
+            continue;
+        }
         int step = atoi(PQgetvalue(enr, i, 2));
         /* A retry resends the step already started (step counts steps started). */
         if (!strcmp(PQgetvalue(enr, i, 5), "t"))
