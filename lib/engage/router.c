@@ -6,6 +6,7 @@
  * closed connection nor a late callback can touch freed memory. */
 #include "warmbench/router.h"
 #include "warmbench/ats_in.h"
+#include "warmbench/ats_vendor.h"
 #include "warmbench/buf.h"
 #include "warmbench/http_loop.h"
 #include "warmbench/util.h"
@@ -75,7 +76,8 @@ static enum wb_route_kind rt_token_kind(const char *path, bool get, bool post,
         return WB_ROUTE_CLICK;
     if ((get || post) && rt_token_route(path, "/u/", "", WB_TOKEN_UNSUB, key, keylen, tok))
         return post ? WB_ROUTE_UNSUB_POST : WB_ROUTE_UNSUB_PAGE;
-    if (post && !strcmp(path, "/ats/events"))
+    /* /ats/events/KIND: the configured native kind's own web hooks. */
+    if (post && (!strcmp(path, "/ats/events") || wb_has_prefix(path, "/ats/events/")))
         return WB_ROUTE_ATS_EVENTS;
     return WB_ROUTE_NONE;
 }
@@ -283,9 +285,51 @@ static bool rt_ats_enabled(const struct wb_config *cfg)
     return cfg->ats.enabled && cfg->ats.secret && cfg->ats.secret_len;
 }
 
+struct rt_headers {
+    struct wb_ats_header h[64];
+    size_t n;
+};
+
+static enum MHD_Result rt_collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    (void)kind;
+    struct rt_headers *hs = cls;
+    if (hs->n < sizeof hs->h / sizeof hs->h[0])
+        hs->h[hs->n++] = (struct wb_ats_header){key, value ? value : ""};
+    return MHD_YES;
+}
+
+/* A vendor's web hook: its adapter reads every header (ats_in.h). */
+static enum MHD_Result rt_ats_vendor(struct wb_req *q)
+{
+    struct rt_headers hs = {.n = 0};
+    MHD_get_connection_values(q->conn, MHD_HEADER_KIND, rt_collect_header, &hs);
+    wb_buf_putc(&q->body, '\0');
+    const struct wb_ats_vendor_request rq = {
+        .kind = q->info.url + strlen("/ats/events/"), .headers = hs.h, .nheaders = hs.n,
+        .body = q->body.data, .len = q->body.len - 1, .too_big = q->body_seen > WB_ATS_BODY_MAX,
+        .now = (double)time(NULL), .done = rt_on_ats_done, .ud = q};
+    int status;
+    char *out = NULL, *echo = NULL;
+    if (wb_ats_in_vendor_handle(q->rt->cfg, q->rt->pg, &rq, &status, &out, &echo) == 1)
+        return wb_req_wait(q);
+    struct MHD_Response *r = rt_json(out);
+    char *colon = echo ? strchr(echo, ':') : NULL;
+    if (colon) { /* a subscription handshake's echo */
+        *colon = '\0';
+        MHD_add_response_header(r, echo, colon + 1 + strspn(colon + 1, " "));
+    }
+    free(echo);
+    free(out);
+    return wb_req_answer(q, status, r);
+}
+
 static enum MHD_Result rt_ats(struct wb_req *q)
 {
     const struct wb_config *cfg = q->rt->cfg;
+    if (strcmp(q->info.url, "/ats/events"))
+        return rt_ats_vendor(q);
     if (!rt_ats_enabled(cfg))
         return rt_not_found(q->conn);
     const char *sig = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Warmbench-Signature");
