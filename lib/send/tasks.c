@@ -16,6 +16,10 @@
 
 #define PERIOD_MS 30000
 #define KICK_MS 1000    /* NOTIFY comes with every sending transaction: at most a round a second */
+/* The claim walks the due enrollments of the sequences with task steps, a
+ * backlog of their mail steps included: at most once this often (a task
+ * is for a person; seconds do not matter), whatever the kicks. */
+#define CLAIM_EVERY_MS 5000
 #define BATCH 100
 #define LEASE_S 60
 
@@ -35,6 +39,8 @@ struct wb_tasks {
     char *owner;
     bool busy;              /* a statement of the round is in flight */
     double next_s;          /* seconds to the next expiry, from the sweep */
+    uint64_t claimed_at;    /* uv_now of the last claim, 0 = none yet */
+    bool deferred;          /* a round skipped its claim for the pace */
 };
 
 /* --- rendering ------------------------------------------------------------ */
@@ -161,6 +167,10 @@ static void tk_round_end(struct wb_tasks *t)
 {
     t->busy = false;
     double ms = t->next_s * 1000.0;
+    /* A claim skipped for its pace is made when the pace allows. */
+    uint64_t since = uv_now(t->e.loop) - t->claimed_at;
+    if (t->deferred && since < CLAIM_EVERY_MS && ms > (double)(CLAIM_EVERY_MS - since))
+        ms = (double)(CLAIM_EVERY_MS - since);
     /* Rounded up, so an expiry is never swept a millisecond early. */
     wb_engine_round_end(&t->e, ms < PERIOD_MS ? (uint64_t)ceil(ms > 0 ? ms : 0) : PERIOD_MS);
     wb_engine_check(&t->e);
@@ -238,10 +248,17 @@ static void tk_on_swept(PGresult *r, void *ud)
         wb_info("tasks: %ld open task(s) closed: their enrollment ended", ended);
     if (!PQgetisnull(r, 0, 2))
         t->next_s = atof(PQgetvalue(r, 0, 2));
+    uint64_t now = uv_now(t->e.loop);
     if (!wb_tasks_configured(t->cfg) || wb_engine_draining(&t->e)) {
         tk_round_end(t);
         return;
     }
+    t->deferred = t->claimed_at && now - t->claimed_at < CLAIM_EVERY_MS;
+    if (t->deferred) {
+        tk_round_end(t);
+        return;
+    }
+    t->claimed_at = now;
     char batch[16], days[16], lease[16];
     snprintf(batch, sizeof batch, "%d", BATCH);
     snprintf(days, sizeof days, "%d", t->cfg->tasks.expire_days);

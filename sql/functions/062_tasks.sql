@@ -23,15 +23,21 @@ DECLARE
     ids bigint[];
     stale bigint[];
 BEGIN
-    WITH due AS (
-        SELECT e.id, s.definition AS def FROM sequences s
-        JOIN enrollments e ON e.sequence_id = s.id AND e.state = 'active'
-        WHERE s.task_steps AND s.paused_at IS NULL
-          AND e.next_due_at <= now() AND e.paused_at IS NULL
-          AND e.step < jsonb_array_length(s.definition->'steps')
-          AND s.definition->'steps'->e.step ? 'task'
+    -- Each sequence's task steps (0-based) are read from its definition
+    -- once, not per enrollment: a backlog of due mail steps in a task
+    -- sequence then costs a comparison per row, not a JSON read.
+    WITH ts AS MATERIALIZED (
+        SELECT s.id, s.definition AS def,
+               ARRAY(SELECT (x.i - 1)::integer
+                     FROM jsonb_array_elements(s.definition->'steps') WITH ORDINALITY AS x(st, i)
+                     WHERE x.st ? 'task') AS idx
+        FROM sequences s WHERE s.task_steps AND s.paused_at IS NULL
+    ), due AS (
+        SELECT e.id, ts.def FROM ts
+        JOIN enrollments e ON e.sequence_id = ts.id AND e.state = 'active'
+        WHERE e.step = ANY (ts.idx) AND e.next_due_at <= now() AND e.paused_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM sender_guard g
-                          WHERE g.sender = wb_step_sender(s.definition, e.step, e.candidate_id)
+                          WHERE g.sender = wb_step_sender(ts.def, e.step, e.candidate_id)
                             AND g.paused_reason IS NOT NULL)
         ORDER BY e.next_due_at
         LIMIT p_batch
