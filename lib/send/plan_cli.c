@@ -214,18 +214,21 @@ static int pc_read_audience(struct pc *x, PGresult **out)
         " extract(epoch FROM wb_step_due(now(), $14::jsonb, 0, z.zone, z.country))::float8 AS due"
         " FROM (SELECT DISTINCT zone, country FROM target WHERE verdict = 'enrolled') z)"
         " SELECT t.verdict, t.id, c.email, z.due,"
-        "  CASE WHEN t.verdict = 'enrolled' THEN wb_step_sender($14::jsonb, 0, t.id) END,"
-        "  $13::text"
+        "  CASE WHEN t.verdict = 'enrolled' THEN coalesce($15::text,"
+        "   wb_step_sender($14::jsonb, 0, t.id)) END, $13::text"
         " FROM target t JOIN candidates c ON c.id = t.id"
         " LEFT JOIN zones z ON z.zone = t.zone AND z.country IS NOT DISTINCT FROM t.country"
-        " ORDER BY t.verdict, lower(c.email)",
+        " ORDER BY CASE WHEN t.verdict <> 'enrolled' THEN t.verdict || ' ' || lower(c.email) END",
         wb_enroll_target_cte);
     char *def = json_dumps(x->s->definition, JSON_COMPACT);
-    const char *prm[WB_ENROLL_NPARAMS + 1];
+    /* Step 1's sender when it is no owner's: the same for everyone
+     * (wb_step_sender then only reads the definition). */
+    const char *prm[WB_ENROLL_NPARAMS + 2];
     for (int i = 0; i < WB_ENROLL_NPARAMS; i++)
         prm[i] = q.params[i];
     prm[WB_ENROLL_NPARAMS] = def;
-    *out = wb_db_exec(x->c, PGRES_TUPLES_OK, "reading the audience", sql, WB_ENROLL_NPARAMS + 1,
+    prm[WB_ENROLL_NPARAMS + 1] = x->s->n_steps ? wb_step_sender(x->s, 0, NULL) : NULL;
+    *out = wb_db_exec(x->c, PGRES_TUPLES_OK, "reading the audience", sql, WB_ENROLL_NPARAMS + 2,
                       prm);
     free(sql);
     free(def);

@@ -28,7 +28,8 @@ struct sim {
     struct wb_plan *p;
     struct sim_ent *h; size_t nh, caph;
     size_t added;
-    struct wb_plan_item *un; double *un_lb; size_t nun, capun; /* sent, next step not timed */
+    struct wb_plan_item *un; size_t nun, capun; /* sent, next step not timed */
+    double un_min;               /* the earliest any of them can fall due */
     long *used;                  /* [day][sender] claims */
     long day0;
     double end;
@@ -174,16 +175,8 @@ static int sim_resolve(struct sim *s)
     for (size_t i = 0; i < s->nun; i++)
         sim_enqueue(s, &s->un[i]);
     s->nun = 0;
+    s->un_min = INFINITY;
     return 0;
-}
-
-static double sim_min_lb(const struct sim *s)
-{
-    double m = INFINITY;
-    for (size_t i = 0; i < s->nun; i++)
-        if (s->un_lb[i] < m)
-            m = s->un_lb[i];
-    return m;
 }
 
 static void sim_sent(struct sim *s, const struct wb_plan_item *it, double t, long day)
@@ -205,12 +198,13 @@ static void sim_sent(struct sim *s, const struct wb_plan_item *it, double t, lon
     if (s->nun == s->capun) {
         s->capun = s->capun ? 2 * s->capun : 64;
         s->un = wb_xrealloc(s->un, s->capun * sizeof *s->un);
-        s->un_lb = wb_xrealloc(s->un_lb, s->capun * sizeof *s->un_lb);
     }
     /* The next step is timed from this send, as wb_store_outcomes does. */
     s->un[s->nun] = (struct wb_plan_item){t, it->seq, it->step + 1, it->sender, it->person,
                                           it->hold};
-    s->un_lb[s->nun++] = t + q->min_after[it->step + 1];
+    s->nun++;
+    if (t + q->min_after[it->step + 1] < s->un_min)
+        s->un_min = t + q->min_after[it->step + 1];
 }
 
 /* One popped send: goes now, or is put back at when the limit, the
@@ -283,7 +277,7 @@ static void sim_collect_waits(struct wb_plan *p)
 int wb_plan_run(struct wb_plan *p)
 {
     size_t ns = p->n_senders, nk = p->seqs[0].n_steps, nd = (size_t)p->days;
-    struct sim s = {.p = p, .day0 = (long)floor(p->now / DAY_S)};
+    struct sim s = {.p = p, .day0 = (long)floor(p->now / DAY_S), .un_min = INFINITY};
     s.end = (double)(s.day0 + p->days) * DAY_S;
     s.used = wb_xcalloc(nd * ns + 1, sizeof *s.used);
     p->sent = wb_xcalloc(nd * ns * nk + 1, sizeof *p->sent);
@@ -296,7 +290,7 @@ int wb_plan_run(struct wb_plan *p)
         sim_enqueue(&s, &p->items[i]);
     int rc = 0;
     for (;;) {
-        if (s.nun && (!s.nh || sim_min_lb(&s) <= s.h[0].at) && sim_min_lb(&s) < s.end) {
+        if (s.nun && (!s.nh || s.un_min <= s.h[0].at) && s.un_min < s.end) {
             if ((rc = sim_resolve(&s)) < 0)
                 break;
             continue;
@@ -317,7 +311,6 @@ int wb_plan_run(struct wb_plan *p)
     sim_collect_waits(p);
     free(s.h);
     free(s.un);
-    free(s.un_lb);
     free(s.used);
     return rc;
 }
