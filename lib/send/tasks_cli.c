@@ -98,6 +98,11 @@ int wb_cmd_done(PGconn *c, const char *id, bool skip, FILE *out, FILE *err)
                              2, p);
     if (!r)
         return WB_EXIT_UNAVAILABLE;
+    if (PQntuples(r) != 1) { /* wb_task_done always answers one row */
+        fprintf(err, "warmbench: done: the database gave no answer for task %s\n", id);
+        PQclear(r);
+        return WB_EXIT_FAIL;
+    }
     const char *st = PQgetvalue(r, 0, 0), *why = PQgetvalue(r, 0, 1);
     int rc = WB_EXIT_DATAERR;
     if (!strcmp(st, "unknown")) {

@@ -145,6 +145,10 @@ START_TEST(test_tasks_section_and_signing_key)
     put("warmbench.json", CFG_HEAD ",\n \"tasks\": {}}\n");
     c = load();
     ck_assert_ptr_null(wb_tasks_secret(c, &n)); /* unsigned, as the ATS webhook without a key */
+    /* Without "ats", task.due still gets the ATS webhook's retry rules. */
+    ck_assert(!c->ats.enabled);
+    ck_assert_int_eq(c->ats.max_attempts, 12);
+    ck_assert_int_eq(c->ats.retry_base_s, 10);
     wb_config_free(c);
 }
 END_TEST
