@@ -28,6 +28,7 @@ SLOW = {
     "test_intent_e2e": 12,
     "test_stats_summary": 20,
     "test_calendar": 15,
+    "test_tracking_hostile": 25,
     "test_failover": 15,
     "test_plan": 35,
     "test_tasks": 20,
