@@ -113,6 +113,7 @@ struct wb_sched {
     struct wb_outcomes flushing;     /* the batch being staged */
     size_t staged;                  /* staged by us, not yet applied */
     bool applying;
+    unsigned apply_gen;             /* pg's reconnect count at the last apply sent */
     bool pumping;                   /* sched_pump is gathering a batch */
     wb_sched_observe_fn observe;
     void *observe_ud;
@@ -878,8 +879,12 @@ static void sched_on_applied(PGresult *r, void *ud)
  * the marks and the window never wait for them. */
 static void sched_apply(struct wb_sched *s)
 {
-    if (s->applying || !s->staged || !wb_pg_ready(s->pg))
+    /* After a reconnect (a failover) an apply whose commit was lost left
+     * its outcomes staged: one apply looks for them whatever staged says. */
+    bool reconnected = s->apply_gen != wb_pg_reconnects(s->pg);
+    if (s->applying || (!s->staged && !reconnected) || !wb_pg_ready(s->pg))
         return;
+    s->apply_gen = wb_pg_reconnects(s->pg);
     const char *p[] = {s->owner, "1000"};
     if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, sched_on_applied, s) == 0)
         s->applying = true;

@@ -334,10 +334,12 @@ $$;
 
 -- The send window's one round trip: stages the outcomes that came back
 -- (o_*) and marks the next messages `sending` (p_*, as wb_mark_sending),
--- in one transaction. A commit that marks waits for the WAL flush (the
--- mark must survive a crash of PostgreSQL: at most once); one that only
--- stages does not (lost in a crash of PostgreSQL itself, those messages
--- stay `sending` and become `unknown`, never resent). Staging and marking
+-- in one transaction. Its commit waits for the WAL flush, and for the
+-- synchronous standby where there is one: the mark must survive a crash
+-- of PostgreSQL (at most once), and so must the outcomes, or a failover
+-- right after a burst's last ones (staged by a statement that marks
+-- nothing) left them `sending` until their claim's lease ran out, a minute
+-- or more, and then `unknown` (test_failover). Staging and marking
 -- together keep what a kill -9 can leave unknown (marked, not staged)
 -- within the window at every commit. Rows: the ids that may be sent now.
 CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts text[],
@@ -348,9 +350,6 @@ CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts
 RETURNS TABLE (id bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF coalesce(cardinality(p_ids), 0) = 0 THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
     INSERT INTO send_outcomes (message_id, owner, outcome, code, reply, retry_s)
     SELECT r.id, p_owner, r.outcome, r.code, r.reply, r.retry_s
     FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays) AS r(id, outcome, code, reply, retry_s)
