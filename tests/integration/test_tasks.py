@@ -155,6 +155,12 @@ class TasksTest(harness.WbTestCase):
         self.assertIn("no open tasks", self.wb("tasks", check=0).stdout)
         self.assertEqual(self.smtp.count(), 7)
 
+        # Erasure takes the task (its text names the person) and its webhook's payload.
+        self.wb("forget", "p1@corp.example", check=0)
+        self.assertEqual(self.scalar("SELECT count(*) FROM tasks"), "3")
+        self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE target = 'tasks' "
+                                     "AND payload::text LIKE '%P1%'"), "0")
+
     def test_two_daemons_make_each_task_once(self):
         self.setup_pool(60)
         # Each listens on its own tracking port, as two daemons on one host must.
