@@ -684,6 +684,8 @@ static int setup(struct daemon *d)
     if (d->cfg->ats.enabled || d->cfg->tasks.webhook_url) {
         d->handoff = wb_handoff_new(d->loop, d->curl, d->pg, d->cfg, owner);
         wb_pg_listen(d->pg, "wb_handoffs");
+        /* Some vendors' web hooks need a lookup with the same token. */
+        wb_router_set_ats(d->router, wb_handoff_ats(d->handoff));
     }
     free(owner);
     if (setup_mailboxes(d) < 0)

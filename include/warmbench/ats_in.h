@@ -87,7 +87,8 @@ int wb_ats_in_handle(const struct wb_config *cfg, struct wb_pg *pg,
                      const struct wb_ats_request *rq, int *status, char **out);
 
 /* Stores a validated event (ev stays the caller's): 404 at once for a
- * sequence the configuration does not know, else as wb_ats_in_handle
+ * sequence the configuration does not know (cfg NULL: the database's
+ * function checks it, answering 404 too), else as wb_ats_in_handle
  * (1: queued, done is called; 0: answered in *status and *out). */
 int wb_ats_in_store(const struct wb_config *cfg, struct wb_pg *pg, struct wb_ats_event *ev,
                     wb_ats_done_fn done, void *ud, int *status, char **out);
@@ -95,6 +96,7 @@ int wb_ats_in_store(const struct wb_config *cfg, struct wb_pg *pg, struct wb_ats
 /* ---- a vendor's own web hooks: POST /ats/events/KIND ---- */
 
 struct wb_ats_header;
+struct wb_ats_session;
 
 /* One POST to /ats/events/KIND as the HTTP server received it. */
 struct wb_ats_vendor_request {
@@ -107,6 +109,9 @@ struct wb_ats_vendor_request {
     double now;
     wb_ats_done_fn done;
     void *ud;
+    struct wb_ats_session *ats;           /* the daemon's vendor session, for the
+                                           * lookup of an event without an address
+                                           * (NULL: such events get 400) */
 };
 
 /* Checks and stores a vendor's web hook (lib/ats/ats_in_vendor.c), in this
@@ -114,7 +119,9 @@ struct wb_ats_vendor_request {
  * webhook_secret_file, else 404; 413; the vendor's handshake (200, with
  * *echo: one header line to add to the answer); the vendor's signature
  * (401, also outside its replay window); its body (400 naming the field);
- * events warmbench does not use: 200 {"status": "ignored"}. Then the event
+ * events warmbench does not use: 200 {"status": "ignored"}; an event
+ * without an address is completed first by the vendor's lookup (queued: 1;
+ * 503 when it can be tried again, 400 when not). Then the event
  * as candidate.rejected (enrolled into ats.rejected_enroll),
  * candidate.applied or candidate.hired, with "KIND:" + the vendor's event
  * id (a digest of the body when it has none) as the replay id: answered as

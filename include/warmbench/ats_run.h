@@ -55,4 +55,17 @@ struct wb_ats_run *wb_ats_run_start(struct wb_ats_session *s, const struct wb_at
  * stored so far stands). */
 void wb_ats_run_cancel(struct wb_ats_run *r);
 
+/* ---- inbound lookups: an event without an address ---- */
+
+/* rc 0: ev now holds what lookup_parse filled in; -1: try again later
+ * (no answer, 5xx, 429, token trouble); -2: permanent (err says why). */
+typedef void (*wb_ats_lookup_done_fn)(void *ud, int rc, const char *err);
+
+/* Runs the session vendor's lookup_build/lookup_parse for ev (which stays
+ * the caller's and must live until done), with the shared token and pace.
+ * done is called exactly once, from the loop; also when the session is
+ * freed first (rc -1). */
+void wb_ats_lookup_start(struct wb_ats_session *s, struct wb_ats_inbound *ev,
+                         wb_ats_lookup_done_fn done, void *ud);
+
 #endif

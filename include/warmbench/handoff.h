@@ -13,6 +13,7 @@
 #include "warmbench/pg_loop.h"
 
 struct wb_handoff;
+struct wb_ats_session;
 
 struct wb_handoff_figures {
     size_t inflight;        /* POSTs running */
@@ -38,6 +39,9 @@ void wb_handoff_kick(struct wb_handoff *h);
  * pending, same key), store the outcomes, then call done. */
 void wb_handoff_drain(struct wb_handoff *h, void (*done)(void *ud), void *ud);
 void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f);
+/* The native ATS session (vendor, token, pace) the engine's runs share,
+ * for the router's inbound lookups; freed by wb_handoff_stop. */
+struct wb_ats_session *wb_handoff_ats(struct wb_handoff *h);
 /* Frees everything (timers close on the loop: run it once more). After
  * drain's done, or with nothing in flight; before or after wb_curl_loop_free. */
 void wb_handoff_stop(struct wb_handoff *h);

@@ -76,6 +76,11 @@ struct wb_router *wb_router_new(uv_loop_t *loop, const struct wb_config *cfg, st
 /* After SIGHUP: links, secrets and machine_click_s come from the new
  * config; the listen addresses stay as they were until a restart. */
 void wb_router_set_config(struct wb_router *rt, const struct wb_config *cfg);
+/* The daemon's native ATS session (ats_run.h), for the lookups some
+ * vendors' web hooks need; NULL (the default) when there is none. It must
+ * outlive the router or be unset first. */
+struct wb_ats_session;
+void wb_router_set_ats(struct wb_router *rt, struct wb_ats_session *ats);
 /* The bound ports (admin: 0 when there is no admin listener). */
 uint16_t wb_router_port(const struct wb_router *rt, bool admin);
 /* Stops accepting connections; open ones are still answered. */

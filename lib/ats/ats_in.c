@@ -362,7 +362,7 @@ static int ats_precheck(const struct wb_config *cfg, const struct wb_ats_request
 int wb_ats_in_store(const struct wb_config *cfg, struct wb_pg *pg, struct wb_ats_event *ev,
                     wb_ats_done_fn done, void *ud, int *status, char **out)
 {
-    if (ev->sequence && !wb_config_sequence(cfg, ev->sequence)) {
+    if (cfg && ev->sequence && !wb_config_sequence(cfg, ev->sequence)) {
         char *msg = wb_xasprintf("unknown sequence \"%s\"", ev->sequence);
         *status = 404;
         *out = ats_error_body(msg);

@@ -3,6 +3,7 @@
  * same validation and functions as POST /ats/events (ats_in.c). */
 #include "warmbench/ats_config.h"
 #include "warmbench/ats_in.h"
+#include "warmbench/ats_run.h"
 #include "warmbench/util.h"
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -60,39 +61,92 @@ static const char *aiv_type(enum wb_ats_in_type t)
 }
 
 /* The generic event body the vendor's event means. */
-static char *aiv_generic(const struct wb_config *cfg, const struct wb_ats_inbound *in,
-                         const char *id)
+static char *aiv_generic(const char *enroll, const struct wb_ats_inbound *in, const char *id)
 {
     json_t *cand = json_pack("{ss}", "email", in->email);
     aiv_name(cand, "first_name", in->first_name);
     aiv_name(cand, "last_name", in->last_name);
     json_t *o = json_pack("{sssssO}", "type", aiv_type(in->type), "id", id, "candidate", cand);
     json_decref(cand);
-    if (in->type == WB_ATS_IN_REJECTED && cfg->ats.rejected_enroll)
-        json_object_set_new(o, "enroll", json_string(cfg->ats.rejected_enroll));
+    if (in->type == WB_ATS_IN_REJECTED && enroll)
+        json_object_set_new(o, "enroll", json_string(enroll));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
 }
 
-static int aiv_store(const struct wb_config *cfg, struct wb_pg *pg,
-                     const struct wb_ats_vendor_request *rq, const struct wb_ats_inbound *in,
-                     int *status, char **out)
+/* The event as the generic one it means, stored (cfg NULL: the database
+ * checks the sequence). 1: queued, done will be called; 0: answered. */
+static int aiv_store(const struct wb_config *cfg, const char *enroll, struct wb_pg *pg,
+                     const char *id, const struct wb_ats_inbound *in, wb_ats_done_fn done,
+                     void *ud, int *status, char **out)
 {
-    char *id = aiv_replay_id(rq->kind, in->event_id, rq->body, rq->len);
-    char *body = aiv_generic(cfg, in, id);
-    free(id);
+    char *body = aiv_generic(enroll, in, id);
     struct wb_ats_event ev;
     char err[256];
     int rc;
     if (wb_ats_parse(body, strlen(body), &ev, err, sizeof err) < 0) {
         rc = aiv_answer(400, "error", err, status, out);
     } else {
-        rc = wb_ats_in_store(cfg, pg, &ev, rq->done, rq->ud, status, out);
+        rc = wb_ats_in_store(cfg, pg, &ev, done, ud, status, out);
         wb_ats_event_free(&ev);
     }
     free(body);
     return rc;
+}
+
+/* --- an event without an address: the vendor's lookup first ------------- */
+
+struct aiv_lookup {
+    struct wb_ats_inbound in;
+    char *id, *enroll;
+    struct wb_pg *pg;
+    wb_ats_done_fn done;
+    void *ud;
+};
+
+static void aiv_on_lookup(void *ud, int rc, const char *err)
+{
+    struct aiv_lookup *l = ud;
+    int status;
+    char *out = NULL;
+    if (rc < 0) {
+        char *msg = wb_xasprintf("lookup: %s", err);
+        aiv_answer(rc == -1 ? 503 : 400, "error", msg, &status, &out);
+        free(msg);
+    } else if (l->in.type == WB_ATS_IN_IGNORED) {
+        aiv_answer(200, "status", "ignored", &status, &out);
+    } else if (!l->in.email) {
+        aiv_answer(400, "error", "lookup: no email address", &status, &out);
+    } else if (aiv_store(NULL, l->enroll, l->pg, l->id, &l->in, l->done, l->ud, &status,
+                         &out) == 1) {
+        out = NULL; /* queued: done comes from the statement */
+        status = 0;
+    }
+    if (out) {
+        l->done(status, out, l->ud);
+        free(out);
+    }
+    wb_ats_inbound_free(&l->in);
+    free(l->id);
+    free(l->enroll);
+    free(l);
+}
+
+/* Takes in over; the answer comes through rq->done. */
+static int aiv_lookup(const struct wb_config *cfg, struct wb_pg *pg,
+                      const struct wb_ats_vendor_request *rq, struct wb_ats_inbound *in)
+{
+    struct aiv_lookup *l = wb_xcalloc(1, sizeof *l);
+    l->in = *in;
+    memset(in, 0, sizeof *in);
+    l->id = aiv_replay_id(rq->kind, l->in.event_id, rq->body, rq->len);
+    l->enroll = cfg->ats.rejected_enroll ? wb_xstrdup(cfg->ats.rejected_enroll) : NULL;
+    l->pg = pg;
+    l->done = rq->done;
+    l->ud = rq->ud;
+    wb_ats_lookup_start(rq->ats, &l->in, aiv_on_lookup, l);
+    return 1;
 }
 
 int wb_ats_in_vendor_handle(const struct wb_config *cfg, struct wb_pg *pg,
@@ -121,11 +175,16 @@ int wb_ats_in_vendor_handle(const struct wb_config *cfg, struct wb_pg *pg,
     int rc;
     if (in.type == WB_ATS_IN_IGNORED)
         rc = aiv_answer(200, "status", "ignored", status, out);
+    else if (!in.email && v->lookup_build && rq->ats && wb_ats_session_vendor(rq->ats) == v)
+        rc = aiv_lookup(cfg, pg, rq, &in);
     else if (!in.email)
-        /* The lookup an event without an address needs is not wired here. */
         rc = aiv_answer(400, "error", "the event carries no email address", status, out);
-    else
-        rc = aiv_store(cfg, pg, rq, &in, status, out);
+    else {
+        char *id = aiv_replay_id(rq->kind, in.event_id, rq->body, rq->len);
+        rc = aiv_store(cfg, cfg->ats.rejected_enroll, pg, id, &in, rq->done, rq->ud, status,
+                       out);
+        free(id);
+    }
     wb_ats_inbound_free(&in);
     return rc;
 }

@@ -33,7 +33,10 @@ struct wb_ats_run {
     uv_timer_t timer;
     wb_ats_run_done_fn done;
     void *ud;
+    struct wb_ats_inbound *ev;    /* a lookup: the event it completes */
+    wb_ats_lookup_done_fn ldone;
     TAILQ_ENTRY(wb_ats_run) link; /* in s->waiting */
+    LIST_ENTRY(wb_ats_run) lookups; /* a lookup, in s->lookups */
 };
 TAILQ_HEAD(ar_runs, wb_ats_run);
 
@@ -49,10 +52,12 @@ struct wb_ats_session {
     bool token_busy;
     struct wb_ats_http tok;       /* the token request, while token_busy */
     struct ar_runs waiting;       /* runs waiting for the token */
+    LIST_HEAD(, wb_ats_run) lookups; /* lookups under way */
     double not_before;            /* the vendor's pace: no request before this */
 };
 
 static void ar_go(struct wb_ats_run *r);
+static void ar_lookup_answer(struct wb_ats_run *r, struct wb_ats_resp *rs);
 
 static double ar_now(void)
 {
@@ -104,9 +109,17 @@ static void ar_finish(struct wb_ats_run *r, enum wb_ats_verdict v, long status, 
                       double retry_after)
 {
     wb_ats_run_done_fn done = r->done;
+    wb_ats_lookup_done_fn ldone = r->ldone;
     void *ud = r->ud;
+    if (ldone)
+        LIST_REMOVE(r, lookups);
     ar_release(r);
-    done(ud, v, status, error, retry_after);
+    if (!ldone) {
+        done(ud, v, status, error, retry_after);
+        return;
+    }
+    ldone(ud, v == WB_ATS_DONE ? 0 : v == WB_ATS_DEAD ? -2 : -1, error ? error : "");
+    free(error);
 }
 
 static void ar_fail(struct wb_ats_run *r, enum wb_ats_verdict v, const char *what)
@@ -213,12 +226,20 @@ static void ar_on_response(CURL *easy, CURLcode rc, void *ud)
     struct wb_ats_run *r = ud;
     struct wb_ats_session *s = r->s;
     r->http_active = false;
+    if (!s->v) { /* a reload made the kind "webhook" meanwhile */
+        ar_finish(r, WB_ATS_RETRY, 0, wb_xstrdup("ats.kind changed during the attempt"), 0);
+        return;
+    }
     struct wb_ats_resp rs;
     wb_ats_http_resp(&r->http, rc, ar_now(), &rs);
     if (s->v->pace) {
         double t = s->v->pace(&rs);
         if (t > s->not_before)
             s->not_before = t;
+    }
+    if (r->ev) {
+        ar_lookup_answer(r, &rs);
+        return;
     }
     char *token = s->token ? wb_xstrdup(s->token) : NULL;
     const struct wb_ats_handoff ho = {&s->api, r->payload, r->ats_id, r->step, r->state, token};
@@ -242,7 +263,7 @@ static void ar_on_timer(uv_timer_t *t)
 static void ar_on_first(uv_timer_t *t)
 {
     struct wb_ats_run *r = t->data;
-    if (!json_is_object(r->payload))
+    if (!r->ev && !json_is_object(r->payload))
         ar_fail(r, WB_ATS_DEAD, "the handoff's payload is not a JSON object");
     else
         ar_go(r);
@@ -286,6 +307,45 @@ static void ar_send(struct wb_ats_run *r, struct wb_ats_req *rq)
     r->http_active = true;
 }
 
+/* --- an inbound lookup ---------------------------------------------------- */
+
+static void ar_lookup_send(struct wb_ats_run *r)
+{
+    struct wb_ats_session *s = r->s;
+    struct wb_ats_req rq;
+    memset(&rq, 0, sizeof rq);
+    char err[WB_ATS_ERR_MAX] = "";
+    if (s->v->lookup_build(&s->api, s->token, r->ev, &rq, err, sizeof err) < 0) {
+        ar_fail(r, WB_ATS_DEAD, err[0] ? err : "nothing to look up");
+        return;
+    }
+    ar_send(r, &rq);
+}
+
+static void ar_lookup_answer(struct wb_ats_run *r, struct wb_ats_resp *rs)
+{
+    struct wb_ats_session *s = r->s;
+    char err[WB_ATS_ERR_MAX] = "";
+    bool permanent = false;
+    /* A refused token gets one new one, as a handoff's step does. */
+    if (rs->status == 401 && s->v->token_build && !r->reauthed) {
+        r->reauthed = true;
+        free(s->token);
+        s->token = NULL;
+        wb_ats_http_free(&r->http);
+        ar_go(r);
+        return;
+    }
+    int rc = s->v->lookup_parse(rs, r->ev, &permanent, err, sizeof err);
+    long status = rs->status;
+    wb_ats_http_free(&r->http);
+    if (rc == 0)
+        ar_finish(r, WB_ATS_DONE, status, NULL, 0);
+    else
+        ar_finish(r, permanent ? WB_ATS_DEAD : WB_ATS_RETRY, status,
+                  wb_xstrdup(err[0] ? err : "the lookup failed"), 0);
+}
+
 static bool ar_token_ok(const struct wb_ats_session *s)
 {
     return !s->v->token_build || (s->token && ar_now() < s->token_renew);
@@ -296,12 +356,20 @@ static void ar_need_token(struct wb_ats_run *r);
 static void ar_go(struct wb_ats_run *r)
 {
     struct wb_ats_session *s = r->s;
+    if (!s->v) { /* a reload made the kind "webhook" meanwhile */
+        ar_finish(r, WB_ATS_RETRY, 0, wb_xstrdup("ats.kind changed during the attempt"), 0);
+        return;
+    }
     if (!ar_token_ok(s)) {
         ar_need_token(r);
         return;
     }
     if (!ar_paced(r))
         return;
+    if (r->ev) {
+        ar_lookup_send(r);
+        return;
+    }
     for (;;) {
         const struct wb_ats_handoff ho = {&s->api, r->payload, r->ats_id, r->step, r->state,
                                           s->token};
@@ -355,6 +423,11 @@ static void ar_on_token(CURL *easy, CURLcode rc, void *ud)
     (void)easy;
     struct wb_ats_session *s = ud;
     s->token_busy = false;
+    if (!s->v) { /* a reload made the kind "webhook" meanwhile */
+        wb_ats_http_free(&s->tok);
+        ar_token_done(s, 0, "ats.kind changed during the token request");
+        return;
+    }
     struct wb_ats_resp rs;
     wb_ats_http_resp(&s->tok, rc, ar_now(), &rs);
     char err[WB_ATS_ERR_MAX] = "", *tok = NULL;
@@ -421,6 +494,7 @@ struct wb_ats_session *wb_ats_session_new(uv_loop_t *loop, struct wb_curl_loop *
     s->pg = pg;
     s->owner = wb_xstrdup(owner);
     TAILQ_INIT(&s->waiting);
+    LIST_INIT(&s->lookups);
     return s;
 }
 
@@ -445,6 +519,10 @@ void wb_ats_session_free(struct wb_ats_session *s)
 {
     if (!s)
         return;
+    /* Lookups are answered (try again later), so that their requests end. */
+    struct wb_ats_run *l;
+    while ((l = LIST_FIRST(&s->lookups)))
+        ar_finish(l, WB_ATS_RETRY, 0, wb_xstrdup("shutting down"), 0);
     if (s->token_busy)
         wb_curl_loop_cancel(s->cl, s->tok.easy);
     wb_ats_http_free(&s->tok);
@@ -481,4 +559,16 @@ void wb_ats_run_cancel(struct wb_ats_run *r)
 {
     if (r && !r->cancelled)
         ar_release(r);
+}
+
+void wb_ats_lookup_start(struct wb_ats_session *s, struct wb_ats_inbound *ev,
+                         wb_ats_lookup_done_fn done, void *ud)
+{
+    struct wb_ats_run *r = wb_xcalloc(1, sizeof *r);
+    r->s = s;
+    r->ev = ev;
+    r->ldone = done;
+    r->ud = ud;
+    LIST_INSERT_HEAD(&s->lookups, r, lookups);
+    ar_timer(r, 0, ar_on_first);
 }

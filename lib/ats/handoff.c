@@ -649,6 +649,11 @@ void wb_handoff_kick(struct wb_handoff *h)
     wb_engine_kick(&h->e);
 }
 
+struct wb_ats_session *wb_handoff_ats(struct wb_handoff *h)
+{
+    return h->ats;
+}
+
 void wb_handoff_figures(const struct wb_handoff *h, struct wb_handoff_figures *f)
 {
     *f = h->fig;

@@ -43,6 +43,7 @@ struct wb_router {
     uv_loop_t *loop;
     const struct wb_config *cfg;
     struct wb_pg *pg;
+    struct wb_ats_session *ats;     /* native ATS lookups; NULL when none */
     struct wb_metrics *metrics;
     struct wb_route_handlers tokens; /* the token routes' handlers */
     struct rt_listener pub, adm;
@@ -309,7 +310,7 @@ static enum MHD_Result rt_ats_vendor(struct wb_req *q)
     const struct wb_ats_vendor_request rq = {
         .kind = q->info.url + strlen("/ats/events/"), .headers = hs.h, .nheaders = hs.n,
         .body = q->body.data, .len = q->body.len - 1, .too_big = q->body_seen > WB_ATS_BODY_MAX,
-        .now = (double)time(NULL), .done = rt_on_ats_done, .ud = q};
+        .now = (double)time(NULL), .done = rt_on_ats_done, .ud = q, .ats = q->rt->ats};
     int status;
     char *out = NULL, *echo = NULL;
     if (wb_ats_in_vendor_handle(q->rt->cfg, q->rt->pg, &rq, &status, &out, &echo) == 1)
@@ -565,6 +566,11 @@ struct wb_router *wb_router_new(uv_loop_t *loop, const struct wb_config *cfg, st
         return NULL;
     }
     return rt;
+}
+
+void wb_router_set_ats(struct wb_router *rt, struct wb_ats_session *ats)
+{
+    rt->ats = ats;
 }
 
 void wb_router_set_config(struct wb_router *rt, const struct wb_config *cfg)

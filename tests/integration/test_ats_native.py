@@ -92,7 +92,7 @@ def gh_hook(action, email, first="Ana", last="Ruiz", reason=None):
     return json.dumps({"action": action, "payload": {"application": app}}).encode()
 
 
-class NativeCase(WbTestCase):
+class Base(WbTestCase):
     def setUp(self):
         super().setUp()
         self.vendor = Vendor(self.tmp)
@@ -158,6 +158,9 @@ class NativeCase(WbTestCase):
         return {t: self.scalar("SELECT count(*) FROM %s" % t)
                 for t in ("candidates", "enrollments", "events", "ats_inbound")}
 
+
+
+class NativeCase(Base):
     # ---- out --------------------------------------------------------------
 
     def test_created_once_through_429_and_a_lost_answer(self):
@@ -335,3 +338,84 @@ class NativeCase(WbTestCase):
         self.world()
         self.wb("ats", "check", check=69)
         self.wb("ats", "nope", check=64)
+
+
+SR_TOKEN = CLIENT_SECRET  # vendor_ats.py takes --client-secret as the X-SmartToken
+
+
+def sr_sign(body, headers, secret=HOOK_SECRET):
+    """SmartRecruiters' v1 signature as lib/ats/vendor_smartrecruiters.c
+    checks it: timestamp.body.event-id.event-name.event-version.link."""
+    msg = (headers["smartrecruiters-timestamp"].encode() + b"." + body + b"." +
+           ".".join(headers.get(k, "") for k in ("event-id", "event-name", "event-version",
+                                                 "link")).encode())
+    return "v1=" + hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+class LookupCase(Base):
+    """An event without an address (SmartRecruiters sends only ids) is
+    completed by one lookup with the daemon's vendor session before it is
+    stored; a lookup that fails for now answers 503 and stores nothing."""
+
+    def setUp(self):
+        WbTestCase.setUp(self)  # not Base's: another vendor
+        self.vendor = Vendor(self.tmp, kind="smartrecruiters")
+        self.addCleanup(self.vendor.stop)
+        self.daemon = None
+        self.addCleanup(self._stop_daemon)
+
+    def sr_world(self):
+        write(os.path.join(self.tmp, "sr.token"), SR_TOKEN + "\n", 0o600)
+        write(os.path.join(self.tmp, "sr-hook.key"), HOOK_SECRET + "\n", 0o600)
+        self.config(sequences=[harness.DEFAULT_SEQUENCE, SILVER], ats={
+            "kind": "smartrecruiters",
+            "api": {"token_file": "sr.token", "base_url": self.vendor.url()},
+            "webhook_secret_file": "sr-hook.key", "job_id": JOB,
+            "rejected_enroll": "silver", "max_attempts": 3, "retry_base_s": 1})
+        self.wb("migrate", check=0)
+        self.wb("import", write(os.path.join(self.tmp, "pool.csv"),
+                                "email,first_name,tags,consent\ncy@example.org,Cy,x,opt_in\n"),
+                check=0)
+
+    def post_sr(self, body, event_id):
+        h = {"Content-Type": "application/json", "event-id": event_id,
+             "event-name": "application.status.updated", "event-version": "v1",
+             "smartrecruiters-timestamp": str(int(time.time()))}
+        h["smartrecruiters-signature"] = sr_sign(body, h)
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=20)
+        c.request("POST", "/ats/events/smartrecruiters", body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data)
+
+    def seed(self, cand):
+        c = http.client.HTTPConnection("127.0.0.1", self.vendor.port, timeout=10)
+        c.request("POST", "/_seed", body=json.dumps(cand))
+        c.getresponse().read()
+        c.close()
+
+    def test_rejection_completed_by_lookup(self):
+        self.sr_world()
+        self.start()
+        body = json.dumps({"job_id": JOB, "candidate_id": "cand-9"}).encode()
+        before = self.counts()
+        # Not there yet at the vendor: a 404 is permanent (400), nothing stored.
+        st, out = self.post_sr(body, "sr-ev-0")
+        self.assertEqual(st, 400, out)
+        self.assertIn("lookup", out["error"])
+        self.vendor.set(faults=[{"path": "/candidates/", "status": 503, "count": 1}])
+        self.seed({"id": "cand-9", "firstName": "Cy", "lastName": "Lee",
+                   "email": "cy@example.org",
+                   "primaryAssignment": {"job": {"id": JOB}, "status": "REJECTED"}})
+        # The vendor is down for a moment: 503, so SmartRecruiters sends it again.
+        st, out = self.post_sr(body, "sr-ev-1")
+        self.assertEqual(st, 503, out)
+        self.assertEqual(self.counts(), before)
+        st, out = self.post_sr(body, "sr-ev-1")
+        self.assertEqual((st, out), (202, {"status": "stored", "enroll": "enrolled"}))
+        self.assertEqual(self.sql("SELECT id, type FROM ats_inbound"),
+                         [["smartrecruiters:sr-ev-1", "candidate.rejected"]])
+        lookups = [r for r in self.vendor.requests() if r["path"] == "/candidates/cand-9"]
+        self.assertEqual([r["status"] for r in lookups], [404, 503, 200])
+        self.assertTrue(all(r["headers"]["X-SmartToken"] == SR_TOKEN for r in lookups))

@@ -156,7 +156,32 @@ class Greenhouse:
         return 201, {}, a
 
 
-VENDORS = {"greenhouse": Greenhouse}
+class SmartRecruiters:
+    """SmartRecruiters' Customer API, the part the inbound lookup uses:
+    GET /candidates/{id} with X-SmartToken (the web hook body carries no
+    address). Candidates are seeded with POST /_seed (a test-only path)."""
+    LIMIT = 10
+
+    def __init__(self, args):
+        self.args = args
+        self.store = {"candidates": []}
+
+    def handle(self, rq):
+        if rq.path == "/_seed" and rq.method == "POST":
+            self.store["candidates"].append(rq.json())
+            return 201, {}, {}
+        if rq.headers.get("X-SmartToken") != self.args.client_secret:
+            return 401, {}, {"code": "UNAUTHORIZED", "message": "Invalid token"}
+        parts = rq.path.strip("/").split("/")
+        if rq.method == "GET" and len(parts) == 2 and parts[0] == "candidates":
+            c = next((c for c in self.store["candidates"] if c["id"] == parts[1]), None)
+            if c:
+                return 200, {}, c
+            return 404, {}, {"code": "NOT_FOUND", "message": "Candidate not found"}
+        return 404, {}, {"code": "NOT_FOUND", "message": "Not found"}
+
+
+VENDORS = {"greenhouse": Greenhouse, "smartrecruiters": SmartRecruiters}
 
 
 class Limiter:
