@@ -20,6 +20,11 @@
 
 #define HL_BUDGET_FLOOR 16u
 #define HL_SWEEP_MS 500
+/* At the budget, a new connection may push out one that has spent this
+ * long on its request, with at most HL_EVICT_PENDING of those not yet
+ * closed (their descriptors come out of the reserve's slack meanwhile). */
+#define HL_EVICT_GRACE_MS 250
+#define HL_EVICT_PENDING 16u
 
 /* One TCP connection (MHD's socket context). While a request is being
  * received it sits in its listener's `receiving` list, oldest first. */
@@ -27,6 +32,7 @@ struct hl_conn {
     struct MHD_Connection *c;
     uint64_t since;          /* uv_now when its current request began */
     bool receiving, headers; /* in the list; the handler has seen the headers */
+    bool evicted;            /* cut to make room; counted in hl_fds.evicting */
     TAILQ_ENTRY(hl_conn) link;
 };
 TAILQ_HEAD(hl_conns, hl_conn);
@@ -54,8 +60,9 @@ static struct {
     unsigned reserve;
     unsigned fixed;              /* the fixed limits of live listeners */
     unsigned budgeted_open;      /* connections of budgeted listeners */
-    unsigned long long open, refused, timed_out, bad_framing;
-} hl_fds = {WB_HTTP_RESERVE_DEFAULT, 0, 0, 0, 0, 0, 0};
+    unsigned evicting;           /* evicted, not yet closed by MHD */
+    unsigned long long open, refused, timed_out, bad_framing, evicted;
+} hl_fds = {WB_HTTP_RESERVE_DEFAULT, 0, 0, 0, 0, 0, 0, 0, 0};
 
 static unsigned long hl_nofile(void)
 {
@@ -87,6 +94,10 @@ void wb_http_metrics(struct wb_buf *b)
         "descriptor budget was used up.\n"
         "# TYPE warmbench_http_connections_refused_total counter\n"
         "warmbench_http_connections_refused_total %llu\n"
+        "# HELP warmbench_http_connections_evicted_total Connections closed, while still sending "
+        "their request, to make room for a new one at the descriptor budget.\n"
+        "# TYPE warmbench_http_connections_evicted_total counter\n"
+        "warmbench_http_connections_evicted_total %llu\n"
         "# HELP warmbench_http_requests_timed_out_total Connections closed because a request had "
         "not fully arrived within its deadline.\n"
         "# TYPE warmbench_http_requests_timed_out_total counter\n"
@@ -96,7 +107,7 @@ void wb_http_metrics(struct wb_buf *b)
         "other than chunked, a field name with white space.\n"
         "# TYPE warmbench_http_bad_framing_total counter\n"
         "warmbench_http_bad_framing_total %llu\n",
-        hl_fds.open, hl_fds.refused, hl_fds.timed_out, hl_fds.bad_framing);
+        hl_fds.open, hl_fds.refused, hl_fds.evicted, hl_fds.timed_out, hl_fds.bad_framing);
 }
 
 /* ---- the request deadline ---- */
@@ -126,19 +137,39 @@ static void hl_request_begins(struct wb_http *h, struct hl_conn *hc)
 
 /* shutdown(), not close(): MHD owns the descriptor. It sees the end of the
  * stream on its next run and closes the connection itself. */
+static void hl_cut(struct wb_http *h, struct hl_conn *hc)
+{
+    hl_received(h, hc);
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (i)
+        shutdown(i->connect_fd, SHUT_RDWR);
+}
+
 static void hl_on_sweep(uv_timer_t *t)
 {
     struct wb_http *h = t->data;
     uint64_t now = uv_now(h->loop);
     struct hl_conn *hc;
     while ((hc = TAILQ_FIRST(&h->receiving)) && now - hc->since >= h->request_ms) {
-        hl_received(h, hc);
-        const union MHD_ConnectionInfo *i =
-            MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (i)
-            shutdown(i->connect_fd, SHUT_RDWR);
+        hl_cut(h, hc);
         hl_fds.timed_out++;
     }
+}
+
+/* Clients that trickle their requests cannot keep out one that asks
+ * quickly: the oldest of them (or an idle keep-alive connection) goes. */
+static bool hl_evict(struct wb_http *h)
+{
+    struct hl_conn *hc = TAILQ_FIRST(&h->receiving);
+    if (!hc || hl_fds.evicting >= HL_EVICT_PENDING ||
+        uv_now(h->loop) - hc->since < HL_EVICT_GRACE_MS)
+        return false;
+    hl_cut(h, hc);
+    hc->evicted = true;
+    hl_fds.evicting++;
+    hl_fds.evicted++;
+    return true;
 }
 
 /* ---- framing: request smuggling shapes ---- */
@@ -240,19 +271,22 @@ static void hl_notify(void *cls, struct MHD_Connection *c, void **socket_context
     if (!hc)
         return;
     hl_received(h, hc);
+    hl_fds.evicting -= hc->evicted;
     free(hc);
     *socket_context = NULL;
     hl_fds.open--;
     hl_fds.budgeted_open -= !h->fixed_limit;
 }
 
-/* Budgeted listeners: a connection past the budget is closed at accept
- * (MHD's own limit would leave it waiting in the backlog). */
+/* Budgeted listeners: a connection past the budget takes the place of a
+ * slow one, or is closed at accept (MHD's own limit would leave it waiting
+ * in the backlog). */
 static enum MHD_Result hl_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
     struct wb_http *h = cls;
     (void)addr, (void)len;
-    if (h->fixed_limit || hl_fds.budgeted_open < wb_http_conn_budget())
+    if (h->fixed_limit || hl_fds.budgeted_open < wb_http_conn_budget() + hl_fds.evicting ||
+        hl_evict(h))
         return MHD_YES;
     hl_fds.refused++;
     return MHD_NO;
