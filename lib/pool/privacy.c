@@ -64,7 +64,10 @@ static const char export_sql[] =
     "    'sequence', h.sequence_id, 'reason', h.reason, 'state', h.state,"
     "    'attempts', h.attempts, 'payload', h.payload, 'created_at', h.created_at,"
     "    'delivered_at', h.delivered_at) ORDER BY h.id)"
-    "   FROM handoffs h WHERE h.candidate_id = c.id), '[]'))"
+    "   FROM handoffs h WHERE h.candidate_id = c.id), '[]'),"
+    /* The person's own id in each native ATS (candidate_ats, 025). */
+    " 'ats', coalesce((SELECT jsonb_object_agg(a.kind, a.ats_id) FROM candidate_ats a"
+    "   WHERE a.candidate_id = c.id), '{}'))"
     " FROM candidates c WHERE lower(c.email) = lower(btrim($1))";
 
 int wb_cmd_export(PGconn *c, const char *email, FILE *out)

@@ -208,6 +208,11 @@ class NativeCase(Base):
                       self.wb("show", "ana@example.org", check=0).stdout)
         shown = json.loads(self.wb("show", "ana@example.org", "--json", check=0).stdout)
         self.assertEqual(shown["ats"], {"greenhouse": str(c["id"])})
+        exported = json.loads(self.wb("export", "ana@example.org", check=0).stdout)
+        self.assertEqual(exported["ats"], {"greenhouse": str(c["id"])})
+        # Erasure takes the ATS id with the person.
+        self.wb("forget", "ana@example.org", check=0)
+        self.assertEqual(self.scalar("SELECT count(*) FROM candidate_ats"), "0")
 
     def test_existing_person_gets_a_note_not_a_second_record(self):
         """Found by email: no creation. A second handoff of the same person

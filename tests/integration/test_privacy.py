@@ -143,7 +143,7 @@ class ExportTest(PrivacyBase):
         p = self.drv("export", ADDR.lower(), check=0)
         doc = json.loads(p.stdout)
         self.assertEqual(set(doc), {"exported_at", "candidate", "suppression", "enrollments",
-                                    "messages", "events", "handoffs"})
+                                    "messages", "events", "handoffs", "ats"})
         c = doc["candidate"]
         self.assertEqual((c["email"], c["first_name"], c["last_name"], c["company"]),
                          (ADDR, "Marta", "Ozolinsh", "Quintanilla GmbH"))
