@@ -344,6 +344,29 @@ class NativeCase(Base):
         self.wb("ats", "check", check=69)
         self.wb("ats", "nope", check=64)
 
+    def test_check_config_per_kind(self):
+        self.world()
+        cfg = json.load(open(self.cfg_path))
+        cases = [
+            ({"kind": "greenhouse", "api": {"client_id": "x"}},
+             ['missing key "token_url"', 'missing key "client_secret_file"',
+              'missing key "user_id"']),
+            ({"kind": "greenhouse"}, ['missing key "api" with "token_url"']),
+            ({"kind": "bamboo"}, ['unknown ats kind "bamboo"']),
+            ({"max_attempts": 3}, ['missing key "webhook_url" (kind "webhook" needs it)']),
+            ({"kind": "workable", "api": {"token_file": "gh.secret"},
+              "rejected_enroll": "nope"},
+             ['missing key "base_url"', 'unknown sequence "nope"']),
+            ({"kind": "greenhouse", "api": {"token_url": "http://example.com/token"}},
+             ['"token_url" must be an https:// URL']),
+        ]
+        for ats, wants in cases:
+            cfg["ats"] = ats
+            write(self.cfg_path, json.dumps(cfg))
+            p = self.wb("check-config", check=78)
+            for w in wants:
+                self.assertIn(w, p.stdout + p.stderr, ats)
+
 
 SR_TOKEN = CLIENT_SECRET  # vendor_ats.py takes --client-secret as the X-SmartToken
 
