@@ -9,7 +9,12 @@
  * MHD's own timeout only measures silence. Listeners made with conn_limit
  * 0 share the process's descriptor budget: RLIMIT_NOFILE less a reserve
  * for outbound work (wb_http_reserve_fds), so they can never take the
- * descriptors SMTP, IMAP, webhooks, PostgreSQL and DNS need. */
+ * descriptors SMTP, IMAP, webhooks, PostgreSQL and DNS need. At that
+ * budget a new connection replaces the oldest one still sending its
+ * request (if 250 ms old), so slow clients cannot keep out quick ones.
+ * Requests with ambiguous framing (Content-Length beside
+ * Transfer-Encoding, two of either, a coding other than chunked, white
+ * space before a colon) get 400 and a closed connection. */
 #ifndef WB_HTTP_LOOP_H
 #define WB_HTTP_LOOP_H
 #include <stddef.h>
