@@ -409,6 +409,9 @@ class Soak:
         # Flat: the second half's trend.
         half = [s for s in self.samples if s[0] >= SOAK_S / 2]
         rss_slope = slope([(t, v) for t, v, _ in half]) * 60
+        # For the eye: a heap still warming up slows down, a leak does not.
+        quarter = [s for s in self.samples if s[0] >= SOAK_S * 3 / 4]
+        rss_slope_q4 = slope([(t, v) for t, v, _ in quarter]) * 60
         fd_slope = slope([(t, v) for t, _, v in half]) * 60
         if rss_slope > RSS_SLOPE_KB_MIN:
             f.append("RSS grows %.1f KB/min over the second half (threshold %.0f)"
@@ -434,8 +437,8 @@ class Soak:
               % (self.hups, self.restarted_at or -1, len(re.findall(r"(?m)^\S+ warn ", log)),
                  len(re.findall(r"(?m)^\S+ error ", log))))
         print("  RSS KB: first %d, min %d, max %d, last %d; second-half slope %.1f KB/min "
-              "(threshold %.0f)" % (rss[0], min(rss), max(rss), rss[-1], rss_slope,
-                                    RSS_SLOPE_KB_MIN))
+              "(threshold %.0f), last quarter's %.1f" % (rss[0], min(rss), max(rss), rss[-1],
+                                                       rss_slope, RSS_SLOPE_KB_MIN, rss_slope_q4))
         print("  fds: first %d, min %d, max %d, last %d; second-half slope %.3f/min "
               "(threshold %.2f)" % (fds[0], min(fds), max(fds), fds[-1], fd_slope, FD_SLOPE_MIN))
         print("  samples (s, RSS KB, fds): %s" % " ".join(
