@@ -33,7 +33,7 @@ SLOW = {
     "test_plan": 35,
     "test_tasks": 20,
     "test_ooo": 30,
-    "test_ats_native": 20,
+    "test_ats_native": 28,
     "test_abuse": 55,
     "test_ats_vendors": 50,
 }

@@ -214,6 +214,20 @@ class NativeCase(Base):
         self.wb("forget", "ana@example.org", check=0)
         self.assertEqual(self.scalar("SELECT count(*) FROM candidate_ats"), "0")
 
+    def test_rate_limit_headers_pace_the_calls(self):
+        """X-RateLimit-Remaining: 0 with X-RateLimit-Reset: no call goes to
+        Greenhouse before the reset."""
+        self.world()
+        self.vendor.set(remaining=0, reset_in=2)
+        self.handoff()
+        self.start()
+        self.wait_delivered()
+        reqs = [r for r in self.vendor.requests() if r["path"] != "/token"]
+        self.assertEqual(len(reqs), 4, self.vendor.calls())
+        gaps = [b["t"] - a["t"] for a, b in zip(reqs, reqs[1:])]
+        self.assertTrue(all(g >= 0.9 for g in gaps), gaps)
+        self.assertEqual(self.scalar("SELECT attempts FROM handoffs"), "1")
+
     def test_existing_person_gets_a_note_not_a_second_record(self):
         """Found by email: no creation. A second handoff of the same person
         adds a second note to the same record."""

@@ -20,7 +20,7 @@ A fault matching method and path (prefix; "*" for any) answers its status
 (all times when absent). "apply": true does the real work first and then
 answers the fault: an answer lost after the vendor acted. "remaining" sets
 X-RateLimit-Remaining on every answer (default: the limit minus requests in
-the last 10 s).
+the last 10 s); "reset_in": N adds X-RateLimit-Reset, N seconds from now.
 
 One class per vendor (VENDORS below); each takes the parsed request and
 returns (status, headers, body). Greenhouse is Harvest v3: an OAuth client-
@@ -194,7 +194,10 @@ class Limiter:
         now = time.time()
         self.hits = [t for t in self.hits if t > now - 10] + [now]
         rem = mode.get("remaining", max(self.limit - len(self.hits), 0))
-        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(rem)}
+        h = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(rem)}
+        if "reset_in" in mode:
+            h["X-RateLimit-Reset"] = str(int(now + mode["reset_in"]))
+        return h
 
 
 def make_handler(args, vendor, limiter):
