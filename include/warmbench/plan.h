@@ -9,9 +9,12 @@
  * simulation (plan_sim.c) then plays the claim (wb_claim) forward: per
  * sender, due steps in due order, held to the day's limit (daily_limit
  * and warm-up, wb_warmup_limit, per UTC day) and min_interval_s, the
- * contact policy deferring a person as the claim does; each send's next
- * step is timed by the daemon's own SQL (wb_step_due, wb_step_sender
- * through wb_plan_next, sql/functions/069_plan.sql). */
+ * contact policy deferring a person as the claim does, and a step found
+ * outside its window (what a limit or the policy left over) moved to the
+ * window's next opening, as the claim re-times it; each send's next step
+ * is timed by the daemon's own SQL (wb_step_due, wb_step_sender through
+ * wb_plan_next), and the windows' open spans come from it too
+ * (wb_plan_windows, sql/functions/069_plan.sql). */
 #ifndef WB_PLAN_H
 #define WB_PLAN_H
 #include <stdbool.h>
@@ -41,12 +44,22 @@ struct wb_plan_seq {
     bool paused;
 };
 
+/* When a window is open for one sequence and one kind of person (zone,
+ * country), over the plan's days: spans [open[i], close[i]) in epoch
+ * seconds, sorted, as the daemon's SQL works them out (wb_plan_windows). */
+struct wb_plan_window {
+    double *open, *close;
+    size_t n;
+};
+
 /* One pending send: step (0-based) of sequence seq to person. */
 struct wb_plan_item {
     double due;                  /* epoch seconds */
     int seq, step, sender;       /* sender: index, -1 none configured */
     size_t person;
     double hold;                 /* an out-of-office hold: no step before it (0: none) */
+    const struct wb_plan_window *win; /* its window; NULL: none (always open) */
+    bool retry;                  /* a message to send again: the claim takes it when due */
 };
 
 /* A person and the mail they got (the contact policy counts it). */
@@ -80,6 +93,7 @@ struct wb_plan {
     struct wb_plan_seq *seqs; size_t n_seqs;     /* seqs[0]: the planned one */
     struct wb_plan_person *persons; size_t n_persons;
     struct wb_plan_item *items; size_t n_items, cap_items; /* pending at the start */
+    struct wb_plan_window *windows; size_t n_windows; /* the items' (freed with the plan) */
     wb_plan_next_fn next; void *next_ud;
     /* out */
     long *sent;                  /* [day][sender][step] of seqs[0] */
@@ -101,6 +115,9 @@ void wb_plan_person_add(struct wb_plan_person *pp, double t, int seq);
  * holds them. */
 double wb_plan_contact_ok_at(const struct wb_plan *p, const struct wb_plan_person *pp, int seq,
                              int step, double now);
+/* The first moment at or after t when w is open (t itself without a
+ * window); INFINITY when it does not open again within its spans. */
+double wb_plan_window_next(const struct wb_plan_window *w, double t);
 /* Runs the days; 0, or -1 when p->next failed. */
 int wb_plan_run(struct wb_plan *p);
 /* Frees the out arrays and everything added. */

@@ -38,8 +38,9 @@ static const char paused_sql[] =
 /* Every active enrollment with a step left: its next step's due time and
  * sender; a retry waiting (queued or retry message) goes at its
  * next_attempt_at; a step on the wire is taken as sent now (its next step
- * timed from now); an open task holds its enrollment until it is closed.
- * The planned sequence's steps are the file's ($2). */
+ * timed from now); an open task holds its enrollment until it is closed;
+ * the window's zone and calendar country (pc_read_windows). The planned
+ * sequence's steps are the file's ($2). */
 static const char enr_sql[] =
     "SELECT e.candidate_id, e.sequence_id, e.step, e.paused_at IS NOT NULL,"
     "  extract(epoch FROM coalesce(e.next_due_at, r.at,"
@@ -47,7 +48,9 @@ static const char enr_sql[] =
     "  r.at IS NOT NULL, coalesce(r.sender, wb_step_sender(d.def, e.step, e.candidate_id)),"
     "  c.email, e.next_due_at IS NULL AND r.at IS NULL,"
     "  coalesce(extract(epoch FROM e.ooo_until)::float8, 0),"
-    "  EXISTS (SELECT 1 FROM tasks t WHERE t.enrollment_id = e.id AND t.state = 'open')"
+    "  EXISTS (SELECT 1 FROM tasks t WHERE t.enrollment_id = e.id AND t.state = 'open'),"
+    "  CASE WHEN d.def ? 'window' THEN wb_window_zone(d.def, c.timezone) END,"
+    "  wb_plan_window_country(d.def, c.attrs->>'country')"
     " FROM enrollments e JOIN sequences s ON s.id = e.sequence_id"
     " JOIN candidates c ON c.id = e.candidate_id"
     " CROSS JOIN LATERAL (SELECT CASE WHEN e.sequence_id = $1 THEN $2::jsonb"
@@ -65,6 +68,11 @@ static const char history_sql[] =
     " WHERE m.state NOT IN ('cancelled', 'failed')"
     "  AND coalesce(m.sent_at, m.created_at) > now() - make_interval(days => $1::integer)";
 
+/* The open spans of each (sequence, zone, country) group's window. */
+static const char windows_sql[] =
+    "SELECT grp, open_at, close_at FROM wb_plan_windows($1::jsonb, $2::integer[], $3::text[],"
+    " $4::text[], $5::float8, $6::float8) ORDER BY grp, open_at";
+
 static const char next_sql[] =
     "SELECT ord, due, sender FROM wb_plan_next($1::jsonb, $2::float8[], $3::integer[],"
     " $4::integer[], $5::bigint[])";
@@ -76,6 +84,8 @@ struct pc {
     struct wb_plan p;
     struct wb_plan_facts f;
     char **seq_ids;              /* [n_seqs] */
+    const char **zone, **country; /* [n_items]: its window's, in the results read (or NULL) */
+    size_t cap_zone;
     char *defs;                  /* JSON array of the definitions, by index */
     long long *cands;            /* sorted candidate ids, index = person */
     size_t n_cands, cap_cands;
@@ -215,7 +225,9 @@ static int pc_read_audience(struct pc *x, PGresult **out)
         " FROM (SELECT DISTINCT zone, country FROM target WHERE verdict = 'enrolled') z)"
         " SELECT t.verdict, t.id, c.email, z.due,"
         "  CASE WHEN t.verdict = 'enrolled' THEN coalesce($15::text,"
-        "   wb_step_sender($14::jsonb, 0, t.id)) END, $13::text"
+        "   wb_step_sender($14::jsonb, 0, t.id)) END, $13::text,"
+        "  CASE WHEN $14::jsonb ? 'window' THEN wb_window_zone($14::jsonb, c.timezone) END,"
+        "  wb_plan_window_country($14::jsonb, c.attrs->>'country')"
         " FROM target t JOIN candidates c ON c.id = t.id"
         " LEFT JOIN zones z ON z.zone = t.zone AND z.country IS NOT DISTINCT FROM t.country"
         " ORDER BY CASE WHEN t.verdict <> 'enrolled' THEN t.verdict || ' ' || lower(c.email) END",
@@ -236,14 +248,25 @@ static int pc_read_audience(struct pc *x, PGresult **out)
     return *out ? 0 : -1;
 }
 
+/* A pending send; zone and country (its window's, or NULL) are row r's
+ * columns zc and zc + 1. */
 static void pc_item(struct pc *x, long long cand, int seq, int step, double due,
-                    const char *sender, double hold)
+                    const char *sender, double hold, bool retry, const PGresult *r, int row,
+                    int zc)
 {
     struct wb_plan_item it = {due, seq, step, pc_sender(x, sender), (size_t)pc_person(x, cand),
-                              hold};
+                              hold, NULL, retry};
     if (seq == 0 && it.sender < 0)
         x->f.no_sender++;
     wb_plan_add_item(&x->p, &it);
+    size_t n = x->p.n_items;
+    if (n > x->cap_zone) {
+        x->cap_zone = x->cap_zone ? 2 * x->cap_zone : 256;
+        x->zone = wb_xrealloc(x->zone, x->cap_zone * sizeof *x->zone);
+        x->country = wb_xrealloc(x->country, x->cap_zone * sizeof *x->country);
+    }
+    x->zone[n - 1] = PQgetisnull(r, row, zc) ? NULL : PQgetvalue(r, row, zc);
+    x->country[n - 1] = PQgetvalue(r, row, zc + 1);
 }
 
 /* Persons (sorted ids), then the pending sends of both results. */
@@ -273,7 +296,7 @@ static void pc_build(struct pc *x, PGresult *aud, PGresult *enr)
         long long cand = atoll(PQgetvalue(aud, i, 1));
         x->f.emails[pc_person(x, cand)] = wb_xstrdup(PQgetvalue(aud, i, 2));
         pc_item(x, cand, 0, 0, PQgetisnull(aud, i, 3) ? NAN : atof(PQgetvalue(aud, i, 3)),
-                PQgetisnull(aud, i, 4) ? NULL : PQgetvalue(aud, i, 4), 0);
+                PQgetisnull(aud, i, 4) ? NULL : PQgetvalue(aud, i, 4), 0, false, aud, i, 6);
     }
     for (int i = 0; i < PQntuples(enr); i++) {
         long long cand = atoll(PQgetvalue(enr, i, 0));
@@ -295,12 +318,13 @@ static void pc_build(struct pc *x, PGresult *aud, PGresult *enr)
         }
         int step = atoi(PQgetvalue(enr, i, 2));
         /* A retry resends the step already started (step counts steps started). */
-        if (!strcmp(PQgetvalue(enr, i, 5), "t"))
+        bool retry = !strcmp(PQgetvalue(enr, i, 5), "t");
+        if (retry)
             step--;
         x->f.in_flight += seq == 0 && !strcmp(PQgetvalue(enr, i, 8), "t");
         pc_item(x, cand, seq, step, PQgetisnull(enr, i, 4) ? NAN : atof(PQgetvalue(enr, i, 4)),
                 PQgetisnull(enr, i, 6) ? NULL : PQgetvalue(enr, i, 6),
-                atof(PQgetvalue(enr, i, 9)));
+                atof(PQgetvalue(enr, i, 9)), retry, enr, i, 11);
     }
 }
 
@@ -324,6 +348,103 @@ static int pc_read_history(struct pc *x)
     }
     PQclear(r);
     return 0;
+}
+
+/* ---- the windows: where a step picked outside its window goes ---- */
+
+struct pc_key {
+    int seq;
+    const char *zone, *country;
+    size_t item;
+};
+
+static int pc_key_cmp(const void *a, const void *b)
+{
+    const struct pc_key *x = a, *y = b;
+    int c = (x->seq > y->seq) - (x->seq < y->seq);
+    if (!c)
+        c = strcmp(x->zone, y->zone);
+    return c ? c : strcmp(x->country, y->country);
+}
+
+/* Sorts the windowed items by (sequence, zone, country); groups[] gets
+ * each group's first key. Returns the number of groups. */
+static size_t pc_window_groups(struct pc *x, struct pc_key *k, size_t *nk, size_t **groups)
+{
+    size_t n = 0, ng = 0;
+    for (size_t i = 0; i < x->p.n_items; i++)
+        if (x->zone[i])
+            k[n++] = (struct pc_key){x->p.items[i].seq, x->zone[i], x->country[i], i};
+    qsort(k, n, sizeof *k, pc_key_cmp);
+    *groups = wb_xcalloc(n + 1, sizeof **groups);
+    for (size_t i = 0; i < n; i++)
+        if (!i || pc_key_cmp(&k[i - 1], &k[i]))
+            (*groups)[ng++] = i;
+    *nk = n;
+    return ng;
+}
+
+/* wb_plan_windows's rows (group, open, close; in order) into ng windows. */
+static struct wb_plan_window *pc_window_spans(const PGresult *r, size_t ng)
+{
+    struct wb_plan_window *v = wb_xcalloc(ng + 1, sizeof *v);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        long gi = atol(PQgetvalue(r, i, 0)) - 1;
+        if (gi < 0 || (size_t)gi >= ng)
+            continue;
+        struct wb_plan_window *w = &v[gi];
+        w->open = wb_xrealloc(w->open, (w->n + 1) * sizeof *w->open);
+        w->close = wb_xrealloc(w->close, (w->n + 1) * sizeof *w->close);
+        w->open[w->n] = atof(PQgetvalue(r, i, 1));
+        w->close[w->n++] = atof(PQgetvalue(r, i, 2));
+    }
+    return v;
+}
+
+/* The spans of each group's window (wb_plan_windows) from now to the
+ * plan's last day's end, into p.windows; each item points at its own. */
+static int pc_read_windows(struct pc *x)
+{
+    struct wb_plan *p = &x->p;
+    struct pc_key *k = wb_xcalloc(p->n_items + 1, sizeof *k);
+    size_t nk, *g;
+    size_t ng = pc_window_groups(x, k, &nk, &g);
+    char **zones = wb_xcalloc(ng + 1, sizeof *zones), **countries = wb_xcalloc(ng + 1,
+                                                                              sizeof *countries);
+    struct wb_buf seqs;
+    wb_buf_init(&seqs);
+    wb_buf_putc(&seqs, '{');
+    for (size_t i = 0; i < ng; i++) {
+        wb_buf_printf(&seqs, "%s%d", i ? "," : "", k[g[i]].seq);
+        zones[i] = (char *)k[g[i]].zone;
+        countries[i] = (char *)k[g[i]].country;
+    }
+    wb_buf_putc(&seqs, '}');
+    char *za = wb_pg_array_str(zones, ng, 0), *ca = wb_pg_array_str(countries, ng, 0);
+    char from[32], to[32];
+    snprintf(from, sizeof from, "%.6f", p->now);
+    snprintf(to, sizeof to, "%.0f", (floor(p->now / 86400.0) + p->days) * 86400.0);
+    const char *prm[] = {x->defs, seqs.data, za, ca, from, to};
+    PGresult *r = ng ? wb_db_exec(x->c, PGRES_TUPLES_OK, "reading the windows", windows_sql, 6,
+                                  prm) : NULL;
+    int rc = ng && !r ? -1 : 0;
+    p->windows = pc_window_spans(r, ng);
+    p->n_windows = ng;
+    /* Every item of a group is in it; a group without spans never opens. */
+    for (size_t i = 0, gi = 0; i < nk; i++) {
+        if (gi + 1 < ng && g[gi + 1] == i)
+            gi++;
+        p->items[k[i].item].win = &p->windows[gi];
+    }
+    PQclear(r);
+    free(za);
+    free(ca);
+    free(zones);
+    free(countries);
+    wb_buf_free(&seqs);
+    free(g);
+    free(k);
+    return rc;
 }
 
 /* ---- the daemon's timing, asked in batches (wb_plan_next) ---- */
@@ -377,7 +498,7 @@ static int pc_run(struct pc *x)
     free(def);
     if (!rc) {
         pc_build(x, aud, enr);
-        rc = pc_read_history(x);
+        rc = pc_read_windows(x) < 0 || pc_read_history(x) < 0 ? -1 : 0;
     }
     PQclear(aud);
     PQclear(enr);
@@ -391,6 +512,8 @@ static void pc_free(struct pc *x)
     free(x->seq_ids);
     free(x->defs);
     free(x->cands);
+    free(x->zone);
+    free(x->country);
     wb_plan_facts_free(&x->f, x->p.n_persons, x->p.n_senders);
     wb_plan_free(&x->p);
 }

@@ -1,12 +1,14 @@
 /* The plan's simulation: see plan.h. It plays the claim (wb_claim,
  * sql/functions/060_send.sql) forward in time order: a sender sends its
  * due steps in due order while the day's limit lasts; what the limit
- * leaves goes at the next UTC day's start (next_due_at stays in the past,
- * and the first claim of the new day takes it, as the daemon does); the
- * contact policy moves a held person's step to when it lets them. The
- * next step's time is asked of the daemon's SQL (p->next), in batches:
- * only when the earliest pending send could come after a step not yet
- * timed. */
+ * leaves is looked at again at the next UTC day's start (next_due_at
+ * stays in the past, and the first claim of the new day picks it, as the
+ * daemon does); a step picked outside its window goes at the window's
+ * next opening, due then (the claim re-times next_due_at, and so the
+ * order it is claimed in); the contact policy moves a held person's step
+ * to the window's first opening once it lets them. The next step's time
+ * is asked of the daemon's SQL (p->next), in batches: only when the
+ * earliest pending send could come after a step not yet timed. */
 #include "warmbench/plan.h"
 #include "warmbench/guard.h"
 #include "warmbench/util.h"
@@ -17,9 +19,15 @@
 #define DAY_S 86400.0
 
 /* A pending send in the heap: `at` when it may go, `ord` the due time the
- * claim orders by (next_due_at), `n` the order it was added (ties). */
+ * claim orders by (next_due_at), `late` whether ord was timed from a
+ * simulated send, `n` the order it was added (ties). A real send comes a
+ * little after the moment the simulation sends at (a window's opening,
+ * often), and so does the next step timed from it: on equal due times,
+ * a step re-timed to that opening, or timed from outside the simulation,
+ * goes first, as the claim takes them. */
 struct sim_ent {
     double at, ord;
+    bool late;
     size_t n;
     struct wb_plan_item it;
 };
@@ -41,17 +49,20 @@ static bool sim_before(const struct sim_ent *a, const struct sim_ent *b)
         return a->at < b->at;
     if (a->ord != b->ord)
         return a->ord < b->ord;
+    if (a->late != b->late)
+        return b->late;
     return a->n < b->n;
 }
 
-static void sim_push(struct sim *s, const struct wb_plan_item *it, double at, double ord)
+static void sim_push(struct sim *s, const struct wb_plan_item *it, double at, double ord,
+                     bool late)
 {
     if (s->nh == s->caph) {
         s->caph = s->caph ? 2 * s->caph : 64;
         s->h = wb_xrealloc(s->h, s->caph * sizeof *s->h);
     }
     size_t i = s->nh++;
-    s->h[i] = (struct sim_ent){at, ord, s->added++, *it};
+    s->h[i] = (struct sim_ent){at, ord, late, s->added++, *it};
     while (i && sim_before(&s->h[i], &s->h[(i - 1) / 2])) {
         struct sim_ent t = s->h[i];
         s->h[i] = s->h[(i - 1) / 2];
@@ -150,7 +161,8 @@ static bool sim_held(const struct wb_plan *p, const struct wb_plan_item *it)
     return it->sender < 0 || p->senders[it->sender].paused || p->seqs[it->seq].paused;
 }
 
-static void sim_enqueue(struct sim *s, const struct wb_plan_item *it)
+/* late: its due time was timed from a simulated send. */
+static void sim_enqueue(struct sim *s, const struct wb_plan_item *it, bool late)
 {
     struct wb_plan *p = s->p;
     if (isnan(it->due)) {
@@ -163,7 +175,7 @@ static void sim_enqueue(struct sim *s, const struct wb_plan_item *it)
     /* An out-of-office hold keeps next_due_at from coming before it
      * (wb_ooo_hold, sql/functions/051_ooo.sql). */
     double due = it->due < it->hold ? it->hold : it->due;
-    sim_push(s, it, due < p->now ? p->now : due, due);
+    sim_push(s, it, due < p->now ? p->now : due, due, late);
 }
 
 /* Times every sent step's successor (one call of p->next) and queues them. */
@@ -173,7 +185,7 @@ static int sim_resolve(struct sim *s)
     if (rc < 0)
         return -1;
     for (size_t i = 0; i < s->nun; i++)
-        sim_enqueue(s, &s->un[i]);
+        sim_enqueue(s, &s->un[i], true);
     s->nun = 0;
     s->un_min = INFINITY;
     return 0;
@@ -201,14 +213,12 @@ static void sim_sent(struct sim *s, const struct wb_plan_item *it, double t, lon
     }
     /* The next step is timed from this send, as wb_store_outcomes does. */
     s->un[s->nun] = (struct wb_plan_item){t, it->seq, it->step + 1, it->sender, it->person,
-                                          it->hold};
+                                          it->hold, it->win, false};
     s->nun++;
     if (t + q->min_after[it->step + 1] < s->un_min)
         s->un_min = t + q->min_after[it->step + 1];
 }
 
-/* One popped send: goes now, or is put back at when the limit, the
- * interval or the contact policy lets it. */
 /* A manual step makes a task (wb_task_claim): no mail, no limit, no
  * contact policy; the next step waits for someone to close it. */
 static void sim_task(struct sim *s, const struct sim_ent *e)
@@ -221,12 +231,47 @@ static void sim_task(struct sim *s, const struct sim_ent *e)
         p->after_task++;
 }
 
+double wb_plan_window_next(const struct wb_plan_window *w, double t)
+{
+    if (!w)
+        return t;
+    /* The first span that closes after t. */
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (w->close[m] <= t)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    if (lo == w->n)
+        return INFINITY;
+    return w->open[lo] > t ? w->open[lo] : t;
+}
+
+/* One popped send: goes now, or is put back at when the limit, the
+ * interval, the window or the contact policy lets it, in that order, as
+ * the claim looks at them (the limit and the interval before it picks;
+ * the window, then the policy, on what it picked). A retry is claimed
+ * whenever due, without either. */
 static void sim_try(struct sim *s, const struct sim_ent *e)
 {
     struct wb_plan *p = s->p;
     if (p->seqs[e->it.seq].task && p->seqs[e->it.seq].task[e->it.step]) {
         sim_task(s, e);
         return;
+    }
+    /* Whom the policy holds and until when is listed whatever else holds
+     * them too (the limit, the window): it does not depend on the order
+     * the claim happens to reach them in. */
+    double ok = -INFINITY;
+    if (!e->it.retry && (p->cooldown_days > 0 || p->max_per_30_days > 0)) {
+        struct wb_plan_person *pp = &p->persons[e->it.person];
+        ok = wb_plan_contact_ok_at(p, pp, e->it.seq, e->it.step, e->at);
+        if (e->it.seq == 0 && ok > e->at && ok > pp->wait_until) {
+            pp->wait_until = ok;
+            pp->wait_step = e->it.step;
+        }
     }
     const struct wb_plan_sender *snd = &p->senders[e->it.sender];
     double t = e->at;
@@ -238,21 +283,22 @@ static void sim_try(struct sim *s, const struct sim_ent *e)
     if (t < s->end && lim > 0 && *sim_used(s, day, e->it.sender) >= lim)
         t = (double)(day + 1) * DAY_S;
     if (t > e->at) {
-        sim_push(s, &e->it, t, e->ord);
+        sim_push(s, &e->it, t, e->ord, e->late);
         return;
     }
-    if (p->cooldown_days > 0 || p->max_per_30_days > 0) {
-        struct wb_plan_person *pp = &p->persons[e->it.person];
-        double ok = wb_plan_contact_ok_at(p, pp, e->it.seq, e->it.step, t);
-        if (ok > t) {
-            /* The claim sets next_due_at to ok_at: not re-timed into the window. */
-            if (e->it.seq == 0 && ok > pp->wait_until) {
-                pp->wait_until = ok;
-                pp->wait_step = e->it.step;
-            }
-            sim_push(s, &e->it, ok, ok);
-            return;
-        }
+    if (e->it.retry) {
+        sim_sent(s, &e->it, t, day);
+        return;
+    }
+    double open = wb_plan_window_next(e->it.win, t);
+    if (open > t) {
+        sim_push(s, &e->it, open, open, false);
+        return;
+    }
+    if (ok > t) {
+        open = wb_plan_window_next(e->it.win, ok);
+        sim_push(s, &e->it, open, open, false);
+        return;
     }
     sim_sent(s, &e->it, t, day);
 }
@@ -287,7 +333,7 @@ int wb_plan_run(struct wb_plan *p)
     for (size_t k = 0; k < ns; k++)
         *sim_used(&s, s.day0, (int)k) = p->senders[k].used_today;
     for (size_t i = 0; i < p->n_items; i++)
-        sim_enqueue(&s, &p->items[i]);
+        sim_enqueue(&s, &p->items[i], false);
     int rc = 0;
     for (;;) {
         if (s.nun && (!s.nh || s.un_min <= s.h[0].at) && s.un_min < s.end) {
@@ -325,6 +371,11 @@ void wb_plan_free(struct wb_plan *p)
         free(p->seqs[i].min_after);
         free(p->seqs[i].task);
     }
+    for (size_t i = 0; i < p->n_windows; i++) {
+        free(p->windows[i].open);
+        free(p->windows[i].close);
+    }
+    free(p->windows);
     free(p->persons);
     free(p->seqs);
     free(p->senders);

@@ -26,7 +26,9 @@
 -- retries and requeued messages first, then due enrollment steps, which
 -- become claimed messages directly, honouring the sender's daily_limit
 -- (0 = none; counted per UTC day, as SMTP transactions started) and
--- min_interval_s (least gap between two sends). The sender_usage row lock
+-- min_interval_s (least gap between two sends); a due step picked outside
+-- its sequence's window, or held by the contact policy, is re-timed to the
+-- window's next opening instead (retries are not). The sender_usage row lock
 -- serialises concurrent claimers of one sender, so the limits hold across
 -- several daemons; SKIP LOCKED keeps them from waiting on each other's
 -- messages. Each message is born with its Message-ID
@@ -49,6 +51,10 @@ DECLARE
     n integer := p_batch;
     ids bigint[];
     due bigint[];
+    due_cand bigint[];
+    due_seq text[];
+    later bigint[];
+    later_at timestamptz[];
     pol send_policy;
     policy boolean;
 BEGIN
@@ -112,8 +118,9 @@ BEGIN
         -- and so seeing every claim committed before it, cannot race.
         SELECT * INTO pol FROM send_policy;
         policy := coalesce(pol.cooldown_days, 0) > 0 OR coalesce(pol.max_per_30_days, 0) > 0;
-        SELECT array_agg(d.id) INTO due FROM (
-            SELECT e.id FROM enrollments e
+        SELECT array_agg(d.id), array_agg(d.candidate_id), array_agg(d.sequence_id)
+        INTO due, due_cand, due_seq FROM (
+            SELECT e.id, e.candidate_id, e.sequence_id FROM enrollments e
             JOIN sequences s ON s.id = e.sequence_id
             WHERE e.state = 'active' AND e.next_due_at <= now() AND s.paused_at IS NULL
               AND e.step < jsonb_array_length(s.definition->'steps')
@@ -125,14 +132,52 @@ BEGIN
             ORDER BY e.next_due_at
             LIMIT n - coalesce(cardinality(ids), 0)
             FOR UPDATE OF e SKIP LOCKED) d;
+        IF due IS NOT NULL THEN
+            -- Outside its window now (a day's limit left it over, a daemon
+            -- was down): due again at the window's next opening (SPEC: "A
+            -- step that falls due outside the window is sent at the
+            -- window's next opening"), not claimed now. Only the rows picked
+            -- above are looked at, and the window is worked out once per
+            -- sequence, zone and country among them. A window that never
+            -- opens (NULL) leaves the step never due, as wb_step_due does.
+            WITH pk AS MATERIALIZED (
+                SELECT u.id, u.seq, c.timezone AS tz, c.attrs->>'country' AS country
+                FROM unnest(due, due_cand, due_seq) AS u(id, cand, seq)
+                JOIN candidates c ON c.id = u.cand
+            ), win AS MATERIALIZED (
+                SELECT k.seq, k.tz, k.country,
+                       wb_seq_next_due(now(), s.definition, k.tz, k.country) AS open_at
+                FROM (SELECT DISTINCT seq, tz, country FROM pk) k
+                JOIN sequences s ON s.id = k.seq AND s.definition ? 'window'
+            )
+            SELECT array_agg(pk.id), array_agg(w.open_at) INTO later, later_at
+            FROM pk JOIN win w ON w.seq = pk.seq AND w.tz IS NOT DISTINCT FROM pk.tz
+                AND w.country IS NOT DISTINCT FROM pk.country
+            WHERE w.open_at IS NULL OR w.open_at > now();
+            -- Usually none is outside: then nothing is written.
+            IF later IS NOT NULL THEN
+                UPDATE enrollments e SET next_due_at = l.at, updated_at = now()
+                FROM unnest(later, later_at) AS l(id, at) WHERE e.id = l.id;
+                due := ARRAY(SELECT x FROM unnest(due) AS x WHERE x NOT IN (SELECT unnest(later)));
+                IF cardinality(due) = 0 THEN
+                    due := NULL;
+                END IF;
+            END IF;
+        END IF;
         IF policy AND due IS NOT NULL THEN
-            -- Held by the policy: due again when it lets them, not claimed now.
+            -- Held by the policy: due again at the window's first opening
+            -- once it lets them, not claimed now.
             WITH held AS (
-                SELECT e.id, wb_contact_ok_at(e.candidate_id, e.sequence_id, e.step,
-                                              pol.cooldown_days, pol.max_per_30_days) AS ok_at
+                SELECT e.id, e.sequence_id, e.candidate_id,
+                       wb_contact_ok_at(e.candidate_id, e.sequence_id, e.step,
+                                        pol.cooldown_days, pol.max_per_30_days) AS ok_at
                 FROM enrollments e WHERE e.id = ANY (due)
             ), deferred AS (
-                UPDATE enrollments e SET next_due_at = h.ok_at, updated_at = now()
+                UPDATE enrollments e SET updated_at = now(),
+                    next_due_at = (SELECT wb_seq_next_due(h.ok_at, s.definition, c.timezone,
+                                                          c.attrs->>'country')
+                                   FROM sequences s, candidates c
+                                   WHERE s.id = h.sequence_id AND c.id = h.candidate_id)
                 FROM held h WHERE e.id = h.id AND h.ok_at > now()
                 RETURNING e.id
             )

@@ -246,16 +246,39 @@ class PlanTest(harness.WbTestCase):
             print(sorted(got.items()))
         self.assertEqual(got, want, "plan:\n%s" % text)
         # What made it a test: warm-up then the daily limit bound (60, 90,
-        # then 100 a day), the holiday and the German one moved step 2
+        # then 100 a day), what each day's limit left waited for the
+        # window's next opening (none on Wednesday, the company holiday, nor
+        # at the weekend), the holiday and the German one moved step 2
         # (business days), and both steps went out on at least three days.
         totals = {}
         for (date, _, _), n in got.items():
             totals[date] = totals.get(date, 0) + n
-        self.assertEqual([totals.get(day(i), 0) for i in range(3)], [60, 90, 100], text)
+        self.assertEqual([totals.get(day(i), 0) for i in range(DAYS)],
+                         [60, 90, 0, 100, 100, 0, 0], text)
         self.assertGreaterEqual(len({k[0] for k in got}), 3)
         self.assertGreaterEqual(len({k[0] for k in got if k[2] == 2}), 2)
         self.assertEqual(smtp.count(), sum(got.values()) + 30)
-        self.assertEqual(sum(v for k, v in got.items() if k[2] == 1), 300)
+        # Who is still due after the week is who plan said.
+        left = self.sql("SELECT step, count(*) FROM enrollments WHERE sequence_id = 'nurture'"
+                        " AND state = 'active' GROUP BY step")
+        self.assertEqual({int(k): int(n) for k, n in left},
+                         {k: n for k, n in enumerate(plan["still_due_after"]) if n}, text)
+        self.assertEqual(sum(v for k, v in got.items() if k[2] == 1)
+                         + plan["still_due_after"][0], 300)
+        self.assertGreater(plan["still_due_after"][0], 0)
+        # Every mail went out inside the window in the candidate's own zone
+        # (UTC when they have none): a weekday, 09:00-17:00, not the company
+        # holiday nor, for a German, Thursday.
+        outside = self.sql(
+            "SELECT c.email, l.at FROM messages m JOIN candidates c ON c.id = m.candidate_id"
+            " CROSS JOIN LATERAL (SELECT m.sent_at AT TIME ZONE"
+            "  coalesce(nullif(c.timezone, ''), 'UTC') AS at) l"
+            " WHERE m.sequence_id = 'nurture' AND m.state = 'sent'"
+            "  AND (extract(isodow FROM l.at) > 5 OR l.at::time < '09:00'"
+            "   OR l.at::time >= '17:00' OR l.at::date = '%s'"
+            "   OR (l.at::date = '%s' AND c.attrs->>'country' = 'DE'))"
+            % (WED.isoformat(), THU.isoformat()))
+        self.assertEqual(outside, [], text)
         # The 30 intro2 people waited two days after Bo's mail (sent at the
         # start), and plan said so.
         waits = plan["waits"]
@@ -265,10 +288,11 @@ class PlanTest(harness.WbTestCase):
                             for w in waits), waits)
         self.assertIn("30 wait for the contact policy (cooldown_days 2, max_per_30_days 0):",
                       text)
+        # Their wait ended on the holiday: they got it at Thursday's opening.
         first = self.sql("SELECT min(m.sent_at) FROM messages m WHERE m.sequence_id = 'nurture'"
                          " AND m.step = 1 AND m.candidate_id IN (SELECT candidate_id FROM"
                          " enrollments WHERE sequence_id = 'intro2')")[0][0]
-        self.assertGreaterEqual(first, day(2) + " 06:00", first)
+        self.assertGreaterEqual(first, day(3) + " 09:00", first)
 
     def footprint(self):
         """What a write would move: every user table's rows, the tables'

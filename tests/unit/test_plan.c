@@ -1,7 +1,8 @@
 /* The plan's simulation (lib/send/plan_sim.c) with a stand-in for the
  * daemon's step timing: limits per UTC day with warm-up, min_interval_s,
  * steps chained from each send, the contact policy, pauses, manual
- * steps and out-of-office holds. */
+ * steps, out-of-office holds and windows (what the claim finds outside
+ * its window goes at the next opening). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static void setup(struct wb_plan *p, int days, size_t steps, size_t people)
     p->persons = calloc(people, sizeof *p->persons);
     for (size_t i = 0; i < people; i++) {
         p->persons[i].cand = (long long)i + 1;
-        struct wb_plan_item it = {NOW + 3 * 3600, 0, 0, 0, i, 0};
+        struct wb_plan_item it = {NOW + 3 * 3600, 0, 0, 0, i, 0, NULL, false};
         wb_plan_add_item(p, &it);
     }
     p->next = next_after;
@@ -185,7 +186,7 @@ START_TEST(test_paused_and_never)
     setup(&p, 3, 10, 1);
     p.items[0].step = 8; /* its next step, 9, never falls due */
     p.seqs[1].paused = true;
-    struct wb_plan_item other = {NOW, 1, 0, 0, 0, 0};
+    struct wb_plan_item other = {NOW, 1, 0, 0, 0, 0, NULL, false};
     wb_plan_add_item(&p, &other);
     ck_assert_int_eq(wb_plan_run(&p), 0);
     ck_assert_int_eq(p.sent[WB_PLAN_AT(&p, 0, 0, 8)], 1);
@@ -221,6 +222,98 @@ START_TEST(test_task_steps_and_ooo_hold)
 }
 END_TEST
 
+/* A window open 09:00-17:00 UTC on `days` days from NOW's, shut on day
+ * `shut` (a holiday; -1 none). */
+static void window(struct wb_plan *p, int days, int shut)
+{
+    p->n_windows = 1;
+    p->windows = calloc(1, sizeof *p->windows);
+    struct wb_plan_window *w = p->windows;
+    w->open = calloc((size_t)days, sizeof(double));
+    w->close = calloc((size_t)days, sizeof(double));
+    double day0 = floor(NOW / DAY) * DAY;
+    for (int d = 0; d < days; d++)
+        if (d != shut) {
+            w->open[w->n] = day0 + d * DAY + 9 * 3600;
+            w->close[w->n++] = day0 + d * DAY + 17 * 3600;
+        }
+    for (size_t i = 0; i < p->n_items; i++)
+        p->items[i].win = w;
+}
+
+/* Every mail a person got was sent while the window was open. */
+static void assert_in_window(const struct wb_plan *p)
+{
+    for (size_t i = 0; i < p->n_persons; i++)
+        for (size_t k = 0; k < p->persons[i].n; k++)
+            ck_assert(wb_plan_window_next(&p->windows[0], p->persons[i].t[k]) ==
+                      p->persons[i].t[k]);
+}
+
+START_TEST(test_window_next)
+{
+    double o[] = {10, 30}, c[] = {20, 40};
+    struct wb_plan_window w = {o, c, 2};
+    ck_assert(wb_plan_window_next(NULL, 5) == 5);
+    ck_assert(wb_plan_window_next(&w, 5) == 10);
+    ck_assert(wb_plan_window_next(&w, 10) == 10);
+    ck_assert(wb_plan_window_next(&w, 19.5) == 19.5);
+    ck_assert(wb_plan_window_next(&w, 20) == 30);
+    ck_assert(isinf(wb_plan_window_next(&w, 40)));
+    w.n = 0;
+    ck_assert(isinf(wb_plan_window_next(&w, 5)));
+}
+END_TEST
+
+START_TEST(test_limit_leftover_waits_for_the_window)
+{
+    snd = (struct wb_sender){.id = "ana", .daily_limit = 2};
+    after_s = 0;
+    struct wb_plan p;
+    setup(&p, 5, 1, 6);
+    /* One is a retry due at 06:00: the claim takes it then, window or not. */
+    p.items[5].due = NOW;
+    p.items[5].retry = true;
+    window(&p, 5, 2);
+    ck_assert_int_eq(wb_plan_run(&p), 0);
+    /* Not at 00:00 UTC the next day: at 09:00, and none on the holiday. */
+    ck_assert_int_eq(day_total(&p, 0), 2);
+    ck_assert_int_eq(day_total(&p, 1), 2);
+    ck_assert_int_eq(day_total(&p, 2), 0);
+    ck_assert_int_eq(day_total(&p, 3), 2);
+    ck_assert(p.persons[5].t[0] == NOW);
+    p.persons[5].n = 0;
+    assert_in_window(&p);
+    wb_plan_free(&p);
+    /* Without the window, the leftovers go at 00:00 UTC, the holiday too. */
+    setup(&p, 5, 1, 6);
+    ck_assert_int_eq(wb_plan_run(&p), 0);
+    ck_assert_int_eq(day_total(&p, 2), 2);
+    ck_assert(p.persons[2].t[0] == floor(NOW / DAY) * DAY + DAY);
+    wb_plan_free(&p);
+}
+END_TEST
+
+START_TEST(test_policy_deferral_lands_in_the_window)
+{
+    snd = (struct wb_sender){.id = "ana"};
+    after_s = 0;
+    struct wb_plan p;
+    setup(&p, 5, 1, 2);
+    window(&p, 5, 1);
+    p.cooldown_days = 2;
+    wb_plan_person_add(&p.persons[1], NOW - DAY, 1); /* ok at NOW + DAY: a holiday */
+    ck_assert_int_eq(wb_plan_run(&p), 0);
+    ck_assert_int_eq(day_total(&p, 0), 1);
+    ck_assert_int_eq(day_total(&p, 1), 0);
+    ck_assert_int_eq(day_total(&p, 2), 1);
+    ck_assert(p.persons[1].t[1] == NOW + 2 * DAY + 3 * 3600);
+    /* The wait listed is the policy's. */
+    ck_assert(p.waits[0].until == NOW + DAY);
+    wb_plan_free(&p);
+}
+END_TEST
+
 Suite *wb_test_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -232,6 +325,9 @@ Suite *wb_test_suite(void)
     tcase_add_test(tc, test_policy_defers_and_lists_the_wait);
     tcase_add_test(tc, test_paused_and_never);
     tcase_add_test(tc, test_task_steps_and_ooo_hold);
+    tcase_add_test(tc, test_window_next);
+    tcase_add_test(tc, test_limit_leftover_waits_for_the_window);
+    tcase_add_test(tc, test_policy_deferral_lands_in_the_window);
     suite_add_tcase(s, tc);
     return s;
 }
