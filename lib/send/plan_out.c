@@ -13,8 +13,8 @@
 static const char *const ASSUMPTIONS[] = {
     "no replies, bounces, unsubscribes or other stops: every step goes out",
     "every send succeeds at once (no retries) and nothing new is enrolled but the audience now",
-    "days are UTC days, as daily_limit counts them; mail a day's limit leaves goes at the "
-    "window's next opening from the next UTC day's start, as the daemon's claim re-times it",
+    ("days are UTC days, as daily_limit counts them; mail a day's limit leaves goes at the "
+     "window's next opening from the next UTC day's start, as the daemon's claim re-times it"),
     "other sequences' mail shares each sender's limit, in due order as the claim takes it",
 };
 
