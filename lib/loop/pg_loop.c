@@ -6,6 +6,7 @@
 #include "warmbench/db.h"
 #include "warmbench/log.h"
 #include "warmbench/pg_dns.h"
+#include "warmbench/pg_sync_check.h"
 #include "warmbench/util.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
+/* With several hosts a lost connection is most likely a failover: a
+ * standby promoted a few seconds later is found within this much. */
+#define BACKOFF_MAX_MULTI_MS 2000
 /* libpq leaves connect_timeout to the caller in non-blocking mode; this
  * applies when conninfo sets none. */
 #define CONNECT_TIMEOUT_MS 10000
@@ -56,7 +60,7 @@ struct wb_pg {
     int poll_events;
     bool want_write; /* PQflush returned 1 */
     uv_timer_t timer;
-    uint64_t backoff_ms;
+    uint64_t backoff_ms, backoff_max_ms;
     unsigned connects;
     uint64_t rng; /* xorshift state for backoff jitter */
     char *why; /* reason for the loss PG_BROKEN will report */
@@ -246,7 +250,7 @@ static void pgl_conn_lost(struct wb_pg *pg)
     if (pg->state == PG_CLOSED)
         return;
     uint64_t base = pg->backoff_ms;
-    pg->backoff_ms = base * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base * 2;
+    pg->backoff_ms = base * 2 > pg->backoff_max_ms ? pg->backoff_max_ms : base * 2;
     /* +-20% jitter: daemons cut off together do not all come back at once. */
     pg->rng ^= pg->rng << 13;
     pg->rng ^= pg->rng >> 7;
@@ -624,6 +628,7 @@ struct wb_pg *wb_pg_new(uv_loop_t *loop, const char *conninfo, const struct wb_p
         pg->cb = *cb;
     pg->ud = ud;
     pg->backoff_ms = BACKOFF_MIN_MS;
+    pg->backoff_max_ms = wb_db_host_count(pg->conninfo) > 1 ? BACKOFF_MAX_MULTI_MS : BACKOFF_MAX_MS;
     pg->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pg ^ 0x9e3779b97f4a7c15u;
     pg->poll_fd = -1;
     pg->max_pending = WB_PG_MAX_PENDING;

@@ -29,7 +29,7 @@ SLOW = {
     "test_stats_summary": 20,
     "test_calendar": 15,
     "test_tracking_hostile": 25,
-    "test_failover": 25,
+    "test_failover": 45,
     "test_plan": 35,
     "test_tasks": 20,
     "test_ooo": 30,
