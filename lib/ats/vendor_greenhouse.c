@@ -64,6 +64,57 @@ static int gh_token_build(const struct wb_ats_api *api, struct wb_ats_req *rq, c
     return 0;
 }
 
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
+static long gh_days_from_civil(long y, long m, long d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* "2099-12-31T23:59:59[.fff](Z|+hh:mm|-hh:mm)" as Unix time; -1 when not. */
+static double gh_iso8601(const char *s)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19 ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    const char *p = s + n;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            ;
+    long off = 0;
+    if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6 || oh > 23 || om > 59)
+            return -1;
+        off = (*p == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
+    } else if (strcmp(p, "Z") != 0) {
+        return -1;
+    }
+    return (double)gh_days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + sec - off;
+}
+
+/* When the token expires: expires_in (RFC 6749 seconds) when given, else
+ * expires_at (what Greenhouse's own Harvest v3 client reads: an ISO 8601
+ * time, or Unix seconds), else the documented hour. A time in the past or
+ * more than a day ahead is not believed. */
+static double gh_token_expiry(json_t *o, double now)
+{
+    json_t *in = json_object_get(o, "expires_in");
+    if (json_is_number(in) && json_number_value(in) > 0 && json_number_value(in) <= 86400)
+        return now + json_number_value(in);
+    json_t *at = json_object_get(o, "expires_at");
+    double t = json_is_number(at)   ? json_number_value(at)
+               : json_is_string(at) ? gh_iso8601(json_string_value(at))
+                                    : -1;
+    if (t > now && t <= now + 86400)
+        return t;
+    return now + GH_TOKEN_TTL_S;
+}
+
 static int gh_token_parse(const struct wb_ats_resp *rs, char **token, double *expires_at,
                           char *err, size_t errsz)
 {
@@ -76,9 +127,7 @@ static int gh_token_parse(const struct wb_ats_resp *rs, char **token, double *ex
         return -1;
     }
     *token = wb_xstrdup(tok);
-    json_t *in = json_object_get(o, "expires_in");
-    double ttl = json_is_number(in) ? json_number_value(in) : GH_TOKEN_TTL_S;
-    *expires_at = rs->now + (ttl > 0 ? ttl : GH_TOKEN_TTL_S);
+    *expires_at = gh_token_expiry(o, rs->now);
     json_decref(o);
     return 0;
 }

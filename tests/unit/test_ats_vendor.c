@@ -156,6 +156,25 @@ START_TEST(test_gh_token)
     ck_assert_str_eq(tok, "jwt.x.y");
     ck_assert(exp == 1003600.0);
     free(tok);
+    /* Greenhouse's own v3 client reads expires_at (ISO 8601) instead. */
+    const char *at[][2] = {
+        {"\"1970-01-12T14:16:40Z\"", "1001800"},
+        {"\"1970-01-12T16:16:40.250+02:00\"", "1001800"},
+        {"1001800", "1001800"},
+        {"\"1970-01-12T12:00:00Z\"", "1003600"}, /* past: the documented hour */
+        {"\"2099-12-31T23:59:59Z\"", "1003600"}, /* beyond a day: not believed */
+        {"\"1970-01-12T14:16:40\"", "1003600"},  /* no zone */
+        {"\"tomorrow\"", "1003600"},
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"access_token\":\"t\",\"token_type\":\"Bearer\","
+                                    "\"expires_at\":%s}", at[i][0]);
+        r = resp(200, body, NULL, 0);
+        ck_assert_int_eq(gh()->token_parse(&r, &tok, &exp, err, sizeof err), 0);
+        ck_assert_msg(exp == atof(at[i][1]), "%s -> %f", at[i][0], exp);
+        free(tok);
+    }
     r = resp(401, "{\"error\":\"invalid_client\"}", NULL, 0);
     ck_assert_int_eq(gh()->token_parse(&r, &tok, &exp, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "401"));
