@@ -83,7 +83,10 @@ class Greenhouse:
             return 400, {}, {"error": "invalid_request"}
         tok = f"gh-{len(self.tokens) + 1}-{time.time_ns()}"
         self.tokens.add(tok)
-        return 200, {}, {"access_token": tok, "token_type": "Bearer", "expires_in": 3600}
+        # token_type, access_token and expires_at (ISO 8601), the fields
+        # Greenhouse's own v3 client (grnhse/greenhouse-tools-php) requires.
+        exp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 3600))
+        return 200, {}, {"access_token": tok, "token_type": "Bearer", "expires_at": exp}
 
     def find(self, cid):
         return next((c for c in self.store["candidates"] if str(c["id"]) == str(cid)), None)
@@ -96,9 +99,7 @@ class Greenhouse:
             return err(401, "Unauthorized")
         parts = rq.path.strip("/").split("/")
         if rq.method == "GET" and rq.path == "/v3/candidates":
-            email = (rq.query.get("email") or [""])[0].lower()
-            return 200, {}, [c for c in self.store["candidates"]
-                             if any(e["value"].lower() == email for e in c["email_addresses"])]
+            return self.lookup(rq)
         if rq.method == "POST" and rq.path == "/v3/candidates":
             return self.create(rq.json() or {})
         if rq.method == "POST" and rq.path == "/v3/applications":
@@ -124,6 +125,26 @@ class Greenhouse:
                 return 200, {}, {"id": int(parts[2]), "first_name": "Lee", "last_name": "Ho"}
             return err(404, "Resource not found")
         return err(404, "Resource not found")
+
+    def lookup(self, rq):
+        """A bare array of at most per_page; a further page is announced
+        only by a Link rel="next" with an opaque cursor (harvestdocs
+        "Pagination")."""
+        email = (rq.query.get("email") or [""])[0].lower()
+        hits = [c for c in self.store["candidates"]
+                if any(e["value"].lower() == email for e in c["email_addresses"])]
+        try:
+            per_page = max(1, min(500, int((rq.query.get("per_page") or ["100"])[0])))
+        except ValueError:
+            return err(422, "Validation error", errors=[{"field": "per_page",
+                                                         "message": "must be an integer"}])
+        headers = {}
+        if len(hits) > per_page:
+            cursor = base64.urlsafe_b64encode(json.dumps(
+                {"email": email, "after": hits[per_page - 1]["id"]}).encode()).decode()
+            host = rq.headers.get("Host", "localhost")
+            headers["Link"] = f'<http://{host}/v3/candidates?cursor={cursor}>; rel="next"'
+        return 200, headers, hits[:per_page]
 
     def create(self, b):
         missing = [f for f in ("first_name", "last_name") if not b.get(f)]
