@@ -30,6 +30,7 @@ SLOW = {
     "test_calendar": 15,
     "test_tracking_hostile": 25,
     "test_failover": 45,
+    "test_window_drain": 8,
     "test_plan": 35,
     "test_tasks": 20,
     "test_ooo": 30,
