@@ -4,6 +4,7 @@
  *   CREATE POST /v3/candidates                (only when FIND found nobody)
  *   ATTACH POST /v3/applications              (prospect on ats.job_id, when set)
  *   NOTE   POST /v3/notes                     (reason + engagement timeline)
+ * and `ats check` reads GET /v3/jobs?ids=J and GET /v3/users?ids=U.
  * Inbound web hooks are signed "Signature: sha256 HEX" (HMAC-SHA256 of the
  * raw body, no timestamp) and carry Greenhouse-Event-ID. Pure functions. */
 #include "warmbench/ats_vendor.h"
@@ -196,9 +197,12 @@ static int gh_build(const struct wb_ats_handoff *ho, struct wb_ats_req *rq, int 
     case GH_NOTE: {
         wb_ats_req_init(rq, "POST", wb_xasprintf("%s/v3/notes", base));
         char *text = wb_ats_note_text(ho->payload);
-        json_t *b = json_pack("{s:o,s:s,s:s}", "candidate_id", gh_id_json(ho->ats_id), "body",
-                              text, "visibility", "public");
+        json_t *b = json_pack("{s:o,s:s,s:s,s:s}", "candidate_id", gh_id_json(ho->ats_id),
+                              "body", text, "visibility", "public", "note_type", "NOTE");
         free(text);
+        /* The author, as v1 required; the token's sub names the same user. */
+        if (ho->api->user_id)
+            json_object_set_new(b, "user_id", gh_id_json(ho->api->user_id));
         wb_ats_req_json(rq, b);
         break;
     }
@@ -278,8 +282,11 @@ static void gh_decide(const struct wb_ats_handoff *ho, const struct wb_ats_resp 
         break;
     }
     case GH_CREATE:
-        /* No id: the next attempt finds the person by email. */
-        if (!(out->ats_id = wb_ats_json_id(json_object_get(o, "id"))))
+        /* v3 answers {"candidate": {...}, "application": ...}; a bare
+         * candidate is read too. No id: the next attempt finds the person
+         * by email. */
+        if (!(out->ats_id = wb_ats_json_id(json_object_get(o, "id"))) &&
+            !(out->ats_id = wb_ats_json_id(json_object_get(json_object_get(o, "candidate"), "id"))))
             gh_unreadable(out, "the creation");
         else
             gh_next(out, GH_ATTACH);
@@ -445,8 +452,10 @@ static int gh_check_build(const struct wb_ats_api *api, const char *token,
                      : what == WB_ATS_CHECK_USER ? api->user_id : NULL;
     if (!id) /* AUTH: the token was the proof */
         return 1;
+    /* The list with its ids filter, which every v3 resource takes
+     * (harvestdocs "List endpoints"), under the :list scope. */
     char *e = wb_ats_url_escape(id);
-    wb_ats_req_init(rq, "GET", wb_xasprintf("%s/v3/%s/%s", api->base_url,
+    wb_ats_req_init(rq, "GET", wb_xasprintf("%s/v3/%s?ids=%s&per_page=1", api->base_url,
                                            what == WB_ATS_CHECK_JOB ? "jobs" : "users", e));
     free(e);
     if (!token || wb_ats_req_header(rq, "Authorization: Bearer %s", token) < 0) {
@@ -464,10 +473,24 @@ static enum wb_ats_check_result gh_check_parse(enum wb_ats_check_what what,
     const char *noun = what == WB_ATS_CHECK_JOB ? "job" : "user";
     if (rs->status >= 200 && rs->status < 300) {
         json_t *o = json_loadb(rs->body ? rs->body : "", rs->len, 0, NULL);
-        const char *name = wb_ats_json_str(o, what == WB_ATS_CHECK_JOB ? "name" : "first_name");
-        snprintf(msg, msgsz, "%s found%s%s", noun, name ? ": " : "", name ? name : "");
+        /* A list (what ?ids= answers); a single object is read too. */
+        json_t *one = json_is_array(o) ? json_array_get(o, 0) : o;
+        enum wb_ats_check_result r = WB_ATS_CHECK_OK;
+        if (json_is_array(o) && !one) {
+            snprintf(msg, msgsz, "%s not found (an empty list)", noun);
+            r = WB_ATS_CHECK_NOT_FOUND;
+        } else if (!json_is_object(one)) {
+            snprintf(msg, msgsz, "%s: unreadable answer (HTTP %ld)", noun, rs->status);
+            r = WB_ATS_CHECK_FAILED;
+        } else {
+            const char *name =
+                wb_ats_json_str(one, what == WB_ATS_CHECK_JOB ? "name" : "first_name");
+            if (name && gh_has_control(name))
+                name = NULL;
+            snprintf(msg, msgsz, "%s found%s%s", noun, name ? ": " : "", name ? name : "");
+        }
         json_decref(o);
-        return WB_ATS_CHECK_OK;
+        return r;
     }
     if (rs->status == 404) {
         snprintf(msg, msgsz, "%s not found (HTTP 404)", noun);

@@ -240,7 +240,7 @@ class NativeCase(Base):
             {"first_name": "Ana", "last_name": "Ruiz",
              "email_addresses": [{"value": "ANA@example.org", "type": "work"}]}),
             headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
-        gid = json.loads(c.getresponse().read())["id"]
+        gid = json.loads(c.getresponse().read())["candidate"]["id"]
         c.close()
         self.handoff()
         self.start()

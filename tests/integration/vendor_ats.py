@@ -55,10 +55,13 @@ def err(status, message, **extra):
 
 class Greenhouse:
     """Harvest v3 as its documentation shows it: candidates are looked up by
-    email (GET /v3/candidates?email=), created (POST /v3/candidates), given a
-    prospect application (POST /v3/applications) and notes (POST /v3/notes);
-    lists are bare arrays; errors are {"message", "errors": [...]} with 401,
-    403, 404, 422 and 429."""
+    email (GET /v3/candidates?email=), created (POST /v3/candidates, answered
+    {"candidate", "application"}), given a prospect application (POST
+    /v3/applications) and notes (POST /v3/notes); jobs and users are read
+    with the ids filter (GET /v3/jobs?ids=, /v3/users?ids=); lists are bare
+    arrays; errors are {"message", "errors": [...]} with 401, 403, 404, 422
+    and 429. docs/ats/greenhouse.md says which shapes Greenhouse's own pages
+    confirm."""
     LIMIT = 50
 
     def __init__(self, args):
@@ -112,19 +115,23 @@ class Greenhouse:
                 return err(422, "Validation error", errors=[{"field": "body",
                                                              "message": "can't be blank"}])
             note = {"id": self.new_id(), "candidate_id": b["candidate_id"], "body": b["body"],
-                    "visibility": b.get("visibility", "admin_only")}
+                    "visibility": b.get("visibility", "admin_only"),
+                    "user_id": b.get("user_id"), "type": b.get("note_type", "NOTE")}
             self.store["notes"].append(note)
             return 201, {}, note
-        if rq.method == "GET" and len(parts) == 3 and parts[:2] == ["v3", "jobs"]:
-            if parts[2] in self.args.job:
-                return 200, {}, {"id": int(parts[2]), "name": "Site Reliability Engineer",
-                                 "status": "open"}
-            return err(404, "Resource not found")
-        if rq.method == "GET" and len(parts) == 3 and parts[:2] == ["v3", "users"]:
-            if parts[2] in self.args.user:
-                return 200, {}, {"id": int(parts[2]), "first_name": "Lee", "last_name": "Ho"}
-            return err(404, "Resource not found")
+        if rq.method == "GET" and rq.path in ("/v3/jobs", "/v3/users"):
+            return self.by_ids(rq)
         return err(404, "Resource not found")
+
+    def by_ids(self, rq):
+        """A list endpoint filtered by ids (harvestdocs "List endpoints"):
+        the ones that exist, as a bare array."""
+        ids = [i for i in (rq.query.get("ids") or [""])[0].split(",") if i]
+        if rq.path == "/v3/jobs":
+            return 200, {}, [{"id": int(i), "name": "Site Reliability Engineer", "status": "open"}
+                             for i in ids if i in self.args.job]
+        return 200, {}, [{"id": int(i), "first_name": "Lee", "last_name": "Ho"}
+                         for i in ids if i in self.args.user]
 
     def lookup(self, rq):
         """A bare array of at most per_page; a further page is announced
@@ -156,7 +163,8 @@ class Greenhouse:
              "email_addresses": b.get("email_addresses", []), "tags": b.get("tags", []),
              "application_ids": []}
         self.store["candidates"].append(c)
-        return 201, {}, c
+        # v3 answers the candidate and the application made with it (none here).
+        return 201, {}, {"candidate": c, "application": None}
 
     def apply(self, b):
         c = self.find(b.get("candidate_id"))

@@ -213,10 +213,25 @@ START_TEST(test_gh_new_person)
                      "ana@example.com");
     json_decref(b);
     wb_ats_req_free(&rq);
+    /* A bare candidate, then v3's {"candidate", "application"}; neither id: retry. */
     r = resp(201, "{\"id\":53883394,\"first_name\":\"Ana\"}", NULL, 0);
     gh()->decide(&f.ho, &r, &o);
     ck_assert_int_eq(o.verdict, WB_ATS_NEXT);
     ck_assert_str_eq(o.ats_id, "53883394");
+    wb_ats_outcome_free(&o);
+    r = resp(201, "{\"candidate\":{\"id\":53883394,\"first_name\":\"Ana\"},\"application\":null}",
+             NULL, 0);
+    gh()->decide(&f.ho, &r, &o);
+    ck_assert_int_eq(o.verdict, WB_ATS_NEXT);
+    ck_assert_str_eq(o.ats_id, "53883394");
+    wb_ats_outcome_free(&o);
+    r = resp(201, "{\"candidate\":{\"first_name\":\"Ana\"}}", NULL, 0);
+    gh()->decide(&f.ho, &r, &o);
+    ck_assert_int_eq(o.verdict, WB_ATS_RETRY);
+    ck_assert_ptr_null(o.ats_id);
+    wb_ats_outcome_free(&o);
+    r = resp(201, "{\"candidate\":{\"id\":53883394}}", NULL, 0);
+    gh()->decide(&f.ho, &r, &o);
     f.ho.step = o.next_step;
     f.ho.ats_id = "53883394";
     wb_ats_outcome_free(&o);
@@ -240,6 +255,10 @@ START_TEST(test_gh_new_person)
     ck_assert_str_eq(rq.url, "http://gh.test/v3/notes");
     b = json_loads(rq.body, 0, NULL);
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(b, "body")), "replied"));
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "candidate_id")), 53883394);
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "user_id")), 4080);
+    ck_assert_str_eq(json_string_value(json_object_get(b, "visibility")), "public");
+    ck_assert_str_eq(json_string_value(json_object_get(b, "note_type")), "NOTE");
     json_decref(b);
     wb_ats_req_free(&rq);
     r = resp(201, "{\"id\":1}", NULL, 0);
@@ -365,9 +384,26 @@ START_TEST(test_gh_check)
     char err[256], msg[256];
     ck_assert_int_eq(gh()->check_build(&api, "tok", WB_ATS_CHECK_AUTH, &rq, err, sizeof err), 1);
     ck_assert_int_eq(gh()->check_build(&api, "tok", WB_ATS_CHECK_JOB, &rq, err, sizeof err), 0);
-    ck_assert_str_eq(rq.url, "http://gh.test/v3/jobs/4012345");
+    ck_assert_str_eq(rq.url, "http://gh.test/v3/jobs?ids=4012345&per_page=1");
+    ck_assert(has_header(&rq, "Authorization: Bearer tok"));
     wb_ats_req_free(&rq);
-    struct wb_ats_resp r = resp(404, "{\"message\":\"Resource not found\"}", NULL, 0);
+    ck_assert_int_eq(gh()->check_build(&api, "tok", WB_ATS_CHECK_USER, &rq, err, sizeof err), 0);
+    ck_assert_str_eq(rq.url, "http://gh.test/v3/users?ids=4080&per_page=1");
+    wb_ats_req_free(&rq);
+    struct wb_ats_resp r = resp(200, "[]", NULL, 0);
+    ck_assert_int_eq(gh()->check_parse(WB_ATS_CHECK_JOB, &r, msg, sizeof msg),
+                     WB_ATS_CHECK_NOT_FOUND);
+    ck_assert_str_eq(msg, "job not found (an empty list)");
+    r = resp(200, "[{\"id\":4012345,\"name\":\"Site Reliability Engineer\"}]", NULL, 0);
+    ck_assert_int_eq(gh()->check_parse(WB_ATS_CHECK_JOB, &r, msg, sizeof msg), WB_ATS_CHECK_OK);
+    ck_assert_str_eq(msg, "job found: Site Reliability Engineer");
+    r = resp(200, "[{\"id\":1,\"name\":\"x\\u001b[2J\"}]", NULL, 0);
+    ck_assert_int_eq(gh()->check_parse(WB_ATS_CHECK_JOB, &r, msg, sizeof msg), WB_ATS_CHECK_OK);
+    ck_assert_str_eq(msg, "job found");
+    r = resp(200, "[7]", NULL, 0);
+    ck_assert_int_eq(gh()->check_parse(WB_ATS_CHECK_JOB, &r, msg, sizeof msg),
+                     WB_ATS_CHECK_FAILED);
+    r = resp(404, "{\"message\":\"Resource not found\"}", NULL, 0);
     ck_assert_int_eq(gh()->check_parse(WB_ATS_CHECK_JOB, &r, msg, sizeof msg),
                      WB_ATS_CHECK_NOT_FOUND);
     r = resp(403, "", NULL, 0);
