@@ -280,5 +280,17 @@ const char *wb_ats_json_str(const json_t *obj, const char *key);
 /* Copies a JSON string (1..200 characters, no control character) or
  * integer id as text (malloc'd), NULL otherwise. */
 char *wb_ats_json_id(const json_t *v);
+/* An optional string member of a web hook, copied to *out (malloc'd):
+ * absent or null leaves NULL; a string without control characters of at
+ * most max characters is taken; anything else is an error at path. */
+int wb_ats_json_take(const json_t *obj, const char *key, const char *path, size_t max,
+                     char **out, char *err, size_t errsz);
+/* A request whose credential is the vendor's token in one header
+ * ("X-SmartToken: ", "Authorization: Bearer "), asking for JSON, with
+ * body (taken; may be NULL). On a token that cannot go in a header, says
+ * so for vendor, frees what it took and returns -1. */
+int wb_ats_req_token(const struct wb_ats_api *api, const char *method, char *url, json_t *body,
+                     const char *vendor, const char *header, struct wb_ats_req *rq, char *err,
+                     size_t errsz);
 
 #endif

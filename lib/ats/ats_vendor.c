@@ -214,6 +214,58 @@ const char *wb_ats_cand_str(const json_t *payload, const char *key)
     return wb_ats_json_str(json_object_get(payload, "candidate"), key);
 }
 
+static size_t av_nchars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+int wb_ats_json_take(const json_t *obj, const char *key, const char *path, size_t max,
+                     char **out, char *err, size_t errsz)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        snprintf(err, errsz, "%s: must be a string", path);
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(err, errsz, "%s: control characters are not allowed", path);
+            return -1;
+        }
+    if (av_nchars(s) > max) {
+        snprintf(err, errsz, "%s: longer than %zu characters", path, max);
+        return -1;
+    }
+    *out = wb_xstrdup(s);
+    return 0;
+}
+
+int wb_ats_req_token(const struct wb_ats_api *api, const char *method, char *url, json_t *body,
+                     const char *vendor, const char *header, struct wb_ats_req *rq, char *err,
+                     size_t errsz)
+{
+    wb_ats_req_init(rq, method, url);
+    bool ok = api->secret && api->secret_len && !memchr(api->secret, '\0', api->secret_len);
+    if (!ok ||
+        wb_ats_req_header(rq, "%s%.*s", header, (int)api->secret_len, api->secret) < 0 ||
+        wb_ats_req_header(rq, "Accept: application/json") < 0) {
+        snprintf(err, errsz, "%s: the token is empty or cannot go in a header", vendor);
+        json_decref(body);
+        wb_ats_req_free(rq);
+        return -1;
+    }
+    if (body)
+        wb_ats_req_json(rq, body);
+    return 0;
+}
+
 char *wb_ats_json_id(const json_t *v)
 {
     if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 200) {

@@ -5,6 +5,7 @@
  * the payload in SQL and stores it, so every retry sends the same body
  * under the same Idempotency-Key. */
 #include "warmbench/handoff.h"
+#include "warmbench/json_order.h"
 #include "warmbench/ats_run.h"
 #include "warmbench/buf.h"
 #include "warmbench/engine.h"
@@ -187,23 +188,6 @@ static double ho_retry_delay(const struct wb_handoff *h, int attempts, double re
 
 /* --- the body: SPEC's key order for people reading it ------------------ */
 
-static json_t *ho_ordered(json_t *in, const char *const *first, size_t n)
-{
-    json_t *out = json_object();
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(in, first[i]);
-        if (v)
-            json_object_set(out, first[i], v);
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(in, k, v) {
-        if (!json_object_get(out, k))
-            json_object_set(out, k, v);
-    }
-    return out;
-}
-
 /* jsonb sorts keys by length; the ATS gets them in SPEC.md's order. When
  * Jansson cannot read the payload (an integer beyond 64 bits in attrs),
  * the stored text goes as it is: still the same bytes on every retry. */
@@ -219,14 +203,14 @@ static char *ho_make_body(const char *payload)
         json_decref(in);
         return wb_xstrdup(payload);
     }
-    json_t *out = ho_ordered(in, top, 7);
+    json_t *out = wb_json_ordered(in, top, 7);
     json_t *c = json_object_get(in, "candidate");
     if (json_is_object(c))
-        json_object_set_new(out, "candidate", ho_ordered(c, cand, 7));
+        json_object_set_new(out, "candidate", wb_json_ordered(c, cand, 7));
     json_t *eng = json_object_get(in, "engagement"), *arr = json_array(), *e;
     size_t i;
     json_array_foreach(eng, i, e) {
-        json_array_append_new(arr, json_is_object(e) ? ho_ordered(e, ev, 3) : json_incref(e));
+        json_array_append_new(arr, json_is_object(e) ? wb_json_ordered(e, ev, 3) : json_incref(e));
     }
     json_object_set_new(out, "engagement", arr);
     char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);

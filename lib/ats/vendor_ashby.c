@@ -261,41 +261,6 @@ static enum wb_ats_sig as_verify(const struct wb_ats_header *h, size_t nh, const
     return wb_ats_hex_equal(sig, n, want) ? WB_ATS_SIG_OK : WB_ATS_SIG_FORGED;
 }
 
-static size_t as_nchars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-/* A copy of an optional string member: absent or null → NULL; a string
- * without controls up to AS_STR_MAX characters; anything else an error. */
-static int as_take(const json_t *obj, const char *key, const char *path, char **out, char *err,
-                   size_t errsz)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v)) {
-        snprintf(err, errsz, "%s: must be a string", path);
-        return -1;
-    }
-    const char *s = json_string_value(v);
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            snprintf(err, errsz, "%s: control characters are not allowed", path);
-            return -1;
-        }
-    if (as_nchars(s) > AS_STR_MAX) {
-        snprintf(err, errsz, "%s: longer than %d characters", path, AS_STR_MAX);
-        return -1;
-    }
-    *out = wb_xstrdup(s);
-    return 0;
-}
-
 static enum wb_ats_in_type as_type(const char *action, const char *status)
 {
     if (!strcmp(action, "applicationSubmit"))
@@ -319,6 +284,13 @@ static void as_split_name(char *name, struct wb_ats_inbound *ev)
         *sp = '\0';
     }
     ev->first_name = name;
+}
+
+/* A string member of a web hook, at most AS_STR_MAX characters (ats_vendor.h). */
+static int as_take(const json_t *obj, const char *key, const char *path, char **out, char *err,
+                   size_t errsz)
+{
+    return wb_ats_json_take(obj, key, path, AS_STR_MAX, out, err, errsz);
 }
 
 /* The candidate's address: primaryEmailAddress.value, else the first of

@@ -8,6 +8,7 @@
  * Inbound web hooks are signed "Signature: sha256 HEX" (HMAC-SHA256 of the
  * raw body, no timestamp) and carry Greenhouse-Event-ID. Pure functions. */
 #include "warmbench/ats_vendor.h"
+#include "warmbench/ical.h"
 #include "warmbench/util.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -65,16 +66,6 @@ static int gh_token_build(const struct wb_ats_api *api, struct wb_ats_req *rq, c
     return 0;
 }
 
-/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
-static long gh_days_from_civil(long y, long m, long d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
 /* "2099-12-31T23:59:59[.fff](Z|+hh:mm|-hh:mm)" as Unix time; -1 when not. */
 static double gh_iso8601(const char *s)
 {
@@ -95,7 +86,7 @@ static double gh_iso8601(const char *s)
     } else if (strcmp(p, "Z") != 0) {
         return -1;
     }
-    return (double)gh_days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + sec - off;
+    return (double)wb_day_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + sec - off;
 }
 
 /* When the token expires: expires_in (RFC 6749 seconds) when given, else

@@ -36,18 +36,8 @@ enum { SR_FIND, SR_CREATE, SR_NOTE };
 static int sr_request(const struct wb_ats_api *api, const char *method, char *url, json_t *body,
                       struct wb_ats_req *rq, char *err, size_t errsz)
 {
-    wb_ats_req_init(rq, method, url);
-    bool ok = api->secret && api->secret_len && !memchr(api->secret, '\0', api->secret_len);
-    if (!ok || wb_ats_req_header(rq, "X-SmartToken: %.*s", (int)api->secret_len, api->secret) < 0 ||
-        wb_ats_req_header(rq, "Accept: application/json") < 0) {
-        snprintf(err, errsz, "smartrecruiters: the token is empty or cannot go in a header");
-        json_decref(body);
-        wb_ats_req_free(rq);
-        return -1;
-    }
-    if (body)
-        wb_ats_req_json(rq, body);
-    return 0;
+    return wb_ats_req_token(api, method, url, body, "smartrecruiters", "X-SmartToken: ", rq, err,
+                            errsz);
 }
 
 static char *sr_url(const struct wb_ats_api *api, const char *fmt, const char *arg)

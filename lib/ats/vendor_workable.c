@@ -49,19 +49,8 @@ static char *wk_url(const struct wb_ats_api *api, const char *fmt, const char *a
 static int wk_request(const struct wb_ats_api *api, const char *method, char *url, json_t *body,
                       struct wb_ats_req *rq, char *err, size_t errsz)
 {
-    wb_ats_req_init(rq, method, url);
-    bool ok = api->secret && api->secret_len && memchr(api->secret, '\0', api->secret_len) == NULL;
-    if (!ok || wb_ats_req_header(rq, "Authorization: Bearer %.*s", (int)api->secret_len,
-                                 api->secret) < 0 ||
-        wb_ats_req_header(rq, "Accept: application/json") < 0) {
-        snprintf(err, errsz, "workable: the token is empty or cannot go in a header");
-        json_decref(body);
-        wb_ats_req_free(rq);
-        return -1;
-    }
-    if (body)
-        wb_ats_req_json(rq, body);
-    return 0;
+    return wb_ats_req_token(api, method, url, body, "workable", "Authorization: Bearer ", rq, err,
+                            errsz);
 }
 
 static bool wk_has_job(const struct wb_ats_api *api)
@@ -311,41 +300,6 @@ static enum wb_ats_sig wk_verify(const struct wb_ats_header *h, size_t nh, const
     return CRYPTO_memcmp(b64, sig, 44) == 0 ? WB_ATS_SIG_OK : WB_ATS_SIG_FORGED;
 }
 
-static size_t wk_nchars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-/* A copy of an optional string member (absent or null → NULL), without
- * controls, up to WK_STR_MAX characters; anything else an error. */
-static int wk_take(const json_t *obj, const char *key, const char *path, char **out, char *err,
-                   size_t errsz)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v)) {
-        snprintf(err, errsz, "%s: must be a string", path);
-        return -1;
-    }
-    const char *s = json_string_value(v);
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            snprintf(err, errsz, "%s: control characters are not allowed", path);
-            return -1;
-        }
-    if (wk_nchars(s) > WK_STR_MAX) {
-        snprintf(err, errsz, "%s: longer than %d characters", path, WK_STR_MAX);
-        return -1;
-    }
-    *out = wb_xstrdup(s);
-    return 0;
-}
-
 static bool wk_hired(const json_t *c)
 {
     const char *stage = wb_ats_json_str(c, "stage");
@@ -365,6 +319,13 @@ static enum wb_ats_in_type wk_type(const char *event, const json_t *c)
     if (created && !json_is_true(json_object_get(c, "sourced")))
         return WB_ATS_IN_APPLIED;
     return WB_ATS_IN_IGNORED;
+}
+
+/* A string member of a web hook, at most WK_STR_MAX characters (ats_vendor.h). */
+static int wk_take(const json_t *obj, const char *key, const char *path, char **out, char *err,
+                   size_t errsz)
+{
+    return wb_ats_json_take(obj, key, path, WK_STR_MAX, out, err, errsz);
 }
 
 /* The delivery's id with the time it fired: the same on every redelivery,

@@ -3,6 +3,7 @@
  * two transactions: a daemon that stops between them leaves tasks without
  * text under a lease, which the next claim (any daemon's) takes over. */
 #include "warmbench/tasks.h"
+#include "warmbench/json_order.h"
 #include "warmbench/buf.h"
 #include "warmbench/engine.h"
 #include "warmbench/log.h"
@@ -120,23 +121,6 @@ const unsigned char *wb_tasks_secret(const struct wb_config *cfg, size_t *len)
 
 /* --- the webhook body ------------------------------------------------------- */
 
-static json_t *tk_ordered(json_t *in, const char *const *first, size_t n)
-{
-    json_t *out = json_object();
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(in, first[i]);
-        if (v)
-            json_object_set(out, first[i], v);
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(in, k, v) {
-        if (!json_object_get(out, k))
-            json_object_set(out, k, v);
-    }
-    return out;
-}
-
 char *wb_task_body(const char *payload)
 {
     static const char *const top[] = {"type", "id", "occurred_at", "task", "candidate",
@@ -149,12 +133,12 @@ char *wb_task_body(const char *payload)
         json_decref(in);
         return wb_xstrdup(payload);
     }
-    json_t *out = tk_ordered(in, top, 8);
+    json_t *out = wb_json_ordered(in, top, 8);
     json_t *t = json_object_get(in, "task"), *c = json_object_get(in, "candidate");
     if (json_is_object(t))
-        json_object_set_new(out, "task", tk_ordered(t, task, 4));
+        json_object_set_new(out, "task", wb_json_ordered(t, task, 4));
     if (json_is_object(c))
-        json_object_set_new(out, "candidate", tk_ordered(c, cand, 7));
+        json_object_set_new(out, "candidate", wb_json_ordered(c, cand, 7));
     char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(out);
     json_decref(in);
