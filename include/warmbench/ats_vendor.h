@@ -280,6 +280,9 @@ const char *wb_ats_json_str(const json_t *obj, const char *key);
 /* Copies a JSON string (1..200 characters, no control character) or
  * integer id as text (malloc'd), NULL otherwise. */
 char *wb_ats_json_id(const json_t *v);
+/* A web hook's body as a JSON object (duplicate keys refused), or NULL
+ * with why in err. */
+json_t *wb_ats_load_object(const char *body, size_t len, char *err, size_t errsz);
 /* An optional string member of a web hook, copied to *out (malloc'd):
  * absent or null leaves NULL; a string without control characters of at
  * most max characters is taken; anything else is an error at path. */

@@ -214,6 +214,17 @@ const char *wb_ats_cand_str(const json_t *payload, const char *key)
     return wb_ats_json_str(json_object_get(payload, "candidate"), key);
 }
 
+json_t *wb_ats_load_object(const char *body, size_t len, char *err, size_t errsz)
+{
+    json_error_t je;
+    json_t *r = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (json_is_object(r))
+        return r;
+    snprintf(err, errsz, r ? "the body must be a JSON object" : "invalid JSON: %s", je.text);
+    json_decref(r);
+    return NULL;
+}
+
 static size_t av_nchars(const char *s)
 {
     size_t n = 0;

@@ -296,13 +296,10 @@ static int sr_parse(const struct wb_ats_header *h, size_t nh, const char *body, 
         ev->type = WB_ATS_IN_REJECTED; /* provisional: the lookup reads the status */
     else
         return 0; /* WB_ATS_IN_IGNORED */
-    json_error_t je;
-    json_t *r = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *r = wb_ats_load_object(body, len, err, errsz);
     int rc = -1;
-    if (!json_is_object(r)) {
-        snprintf(err, errsz, r ? "the body must be a JSON object" : "invalid JSON: %s", je.text);
-    } else if (sr_id(r, "candidate_id", "candidateId", &ev->candidate_id, err, errsz) == 0 &&
-               sr_id(r, "job_id", "jobId", &ev->job_id, err, errsz) == 0) {
+    if (r && sr_id(r, "candidate_id", "candidateId", &ev->candidate_id, err, errsz) == 0 &&
+        sr_id(r, "job_id", "jobId", &ev->job_id, err, errsz) == 0) {
         if (!ev->candidate_id) {
             snprintf(err, errsz, "candidate_id: required");
         } else {

@@ -360,13 +360,9 @@ static int wk_parse(const struct wb_ats_header *h, size_t nh, const char *body, 
     (void)h;
     (void)nh;
     memset(ev, 0, sizeof *ev);
-    json_error_t je;
-    json_t *r = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(r)) {
-        snprintf(err, errsz, r ? "the body must be a JSON object" : "invalid JSON: %s", je.text);
-        json_decref(r);
+    json_t *r = wb_ats_load_object(body, len, err, errsz);
+    if (!r)
         return -1;
-    }
     int rc = -1;
     const char *event = wb_ats_json_str(r, "event_type");
     json_t *c = json_object_get(r, "data");
