@@ -93,15 +93,20 @@ BEGIN
         LIMIT n
         FOR UPDATE OF m SKIP LOCKED
     ), upd AS (
-        -- A row queued by a daemon older than migration 009 (released
-        -- at SIGTERM, or recovered) has no Message-ID yet: it gets one as
-        -- new rows do below.
+        -- A queued row (released, or recovered from a claim: never marked,
+        -- so never sent) gets a new Message-ID, and so does one queued by a
+        -- daemon older than migration 009, which has none. The mark takes
+        -- only the Message-ID of the latest claim, so a daemon that still
+        -- holds the row from before it was recovered (another daemon took
+        -- it for dead during a failover) cannot mark and send that stale
+        -- copy beside the new one. A retry keeps its Message-ID.
         UPDATE messages m SET state = 'claimed', lease_owner = p_owner,
             lease_until = now() + make_interval(secs => p_lease_s), next_attempt_at = NULL,
             attempts = m.attempts + 1, updated_at = now(),
-            message_id = coalesce(m.message_id, 'wb.' || m.id || '.'
+            message_id = CASE WHEN m.state = 'retry' AND m.message_id IS NOT NULL
+                THEN m.message_id ELSE 'wb.' || m.id || '.'
                 || lpad(to_hex((random() * 4294967296)::bigint), 8, '0')
-                || lpad(to_hex((random() * 4294967296)::bigint), 8, '0') || '@' || p_domain)
+                || lpad(to_hex((random() * 4294967296)::bigint), 8, '0') || '@' || p_domain END
         WHERE m.id = ANY (ARRAY(SELECT id FROM pick))
         RETURNING m.id
     )

@@ -29,7 +29,7 @@ SLOW = {
     "test_privacy": 11, "test_stats_summary": 11, "test_migrate_enroll": 10,
     "test_attribution": 8, "test_owners": 8, "test_calendar": 6, "test_check_config": 5,
     "test_import": 5, "test_preview": 3, "test_window_drain": 3, "test_pool": 2,
-    "test_senders": 1, "test_smtp": 1,
+    "test_senders": 1, "test_smtp": 1, "test_claim_fence": 3,
 }
 
 
