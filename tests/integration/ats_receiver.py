@@ -89,6 +89,13 @@ def make_handler(args, secret):
     return Handler
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: the daemon opens up to 32
+    # connections at once, and a connection the full queue left half-open
+    # waited out the daemon's 30 s transfer timeout (test_tasks, 4 of 60).
+    request_queue_size = 128
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -99,7 +106,7 @@ def main():
     args = ap.parse_args()
     with open(args.secret_file, "rb") as f:
         secret = f.read().rstrip(b"\r\n")
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args, secret))
+    srv = Server(("127.0.0.1", args.port), make_handler(args, secret))
     srv.daemon_threads = True
     print("READY", flush=True)
     srv.serve_forever()

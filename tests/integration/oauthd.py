@@ -287,6 +287,8 @@ class OAuthServer:
                     server._record(rec)
                 self.answer(status, obj)
 
+        # A listen backlog for parallel token requests (ats_receiver.py says why).
+        http.server.ThreadingHTTPServer.request_queue_size = 128
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]

@@ -327,6 +327,8 @@ def main():
     args = p.parse_args()
     vendor = VENDORS[args.kind](args)
     limiter = Limiter(getattr(vendor, "LIMIT", 50))
+    # A listen backlog for the daemon's parallel connections (ats_receiver.py).
+    http.server.ThreadingHTTPServer.request_queue_size = 128
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port),
                                           make_handler(args, vendor, limiter))
     print("READY", flush=True)
@@ -700,6 +702,7 @@ def av_serve(vendor):
 
         do_GET = do_POST = do_PUT = do_PATCH = _any
 
+    _av_http.ThreadingHTTPServer.request_queue_size = 128  # as in ats_receiver.py
     srv = _av_http.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     _av_threading.Thread(target=srv.serve_forever, daemon=True).start()
