@@ -20,7 +20,7 @@ import harness  # noqa: E402
 SLOW = {
     # Measured in the clean-clone CI run of session 6 (3 shards, ASan build).
     "test_daemon": 75, "test_oauth": 74, "test_failover": 63, "test_dormant": 62,
-    "test_http": 59, "test_install": 58, "test_abuse": 54, "test_slow": 49,
+    "test_http": 59, "test_install": 58, "test_abuse": 54, "test_slow": 57,
     "test_mailbox": 42, "test_demo": 41, "test_handoff": 37, "test_oauth_send": 37,
     "test_ats_vendors": 36, "test_plan": 32, "test_intent_e2e": 29, "test_tasks": 26,
     "test_guard": 25, "test_scoring": 24, "test_ats_native": 22, "test_ooo": 21,

@@ -255,6 +255,46 @@ class SlowCase(WbTestCase):
         self.assertEqual(emails, ["p%03d@example.org" % i for i in range(n)])
         self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE attempts <> 1"), "0")
 
+    def test_slow_native_ats(self):
+        """4 handoffs through the Greenhouse adapter to a vendor behind a link
+        that holds each answer 500 ms (token, lookup, create, application,
+        note: five calls each): all are delivered, each person created once,
+        and /healthz answers at once meanwhile, as for the generic webhook."""
+        import test_ats_native as tan
+        n = 4
+        s = self.smtpd()
+        vendor = tan.Vendor(self.tmp)
+        self.addCleanup(vendor.stop)
+        proxy_port = harness.free_port()
+        proxy = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "slowproxy.py"), "--port", str(proxy_port),
+             "--target", "127.0.0.1:%d" % vendor.port, "--delay-ms", "500"],
+            stdout=subprocess.PIPE, text=True)
+        self.procs.append(proxy)
+        self.assertEqual(proxy.stdout.readline().strip(), "READY", "slowproxy did not start")
+        base = "http://127.0.0.1:%d" % proxy_port
+        write(os.path.join(self.tmp, "gh.secret"), tan.CLIENT_SECRET + "\n", 0o600)
+        self.configure(s.url, after="7d", ats={
+            "kind": "greenhouse",
+            "api": {"token_url": base + "/token", "client_id": tan.CLIENT_ID,
+                    "client_secret_file": "gh.secret", "user_id": tan.USER, "base_url": base},
+            "job_id": tan.JOB, "max_attempts": 3, "retry_base_s": 30})
+        self.world(n)
+        self.daemon()
+        p = self.prober()
+        t0 = time.monotonic()
+        for i in range(n):
+            self.wb("handoff", "p%03d@example.org" % i, "--sequence", "nurture", check=0)
+        wait_until(lambda: self.scalar("SELECT count(*) FROM handoffs "
+                                       "WHERE state = 'delivered'") == str(n), 90,
+                   "%d native handoffs delivered (%s)"
+                   % (n, self.sql("SELECT state, count(*) FROM handoffs GROUP BY state")),
+                   interval=0.1)
+        t1 = time.monotonic()
+        self.assert_fast(p, t0, t1, "slow Greenhouse (%.1f s for %d handoffs)" % (t1 - t0, n))
+        self.assertEqual(self.scalar("SELECT count(*) FROM handoffs WHERE attempts <> 1"), "0")
+        self.assertEqual(self.scalar("SELECT count(DISTINCT ats_id) FROM candidate_ats"), str(n))
+
     def test_slow_imap(self):
         """Dovecot behind a proxy holding each answer 500 ms: polls go on, a
         reply is recorded, and /healthz answers at once throughout."""
