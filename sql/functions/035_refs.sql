@@ -1,18 +1,20 @@
--- References of enrollments and events, kept by statement-level triggers
--- instead of foreign keys (migration 014 dropped these five: enrollments to
--- candidates and sequences, events to candidates, enrollments and
--- messages). A foreign key checks each inserted row with its own query;
+-- References of enrollments, events and messages, kept by statement-level
+-- triggers instead of foreign keys (migration 014 dropped these five:
+-- enrollments to candidates and sequences, events to candidates,
+-- enrollments and messages; 033 these two: messages to enrollments and
+-- candidates). A foreign key checks each inserted row with its own query;
 -- `warmbench enroll` of a million candidates spent more than half its time
--- in those four million checks. Here each statement checks its rows in one
--- join per referenced table (README "Scale"). The rules are the foreign
--- keys' own:
+-- in those four million checks, and the claim two queries per message it
+-- makes. Here each statement checks its rows in one join per referenced
+-- table (README "Scale"). The rules are the foreign keys' own:
 --   * a reference names an existing row, or is NULL (error 23503, the
 --     foreign key's message);
 --   * the referenced row is locked FOR KEY SHARE until commit, so that no
 --     one deletes it under a row that is being stored; rows this
 --     transaction made (xmin) or already locked (xmax) need no lock: nobody
 --     else can see the first, and the second stays locked until commit;
---   * deleting a candidate deletes their enrollments and events (CASCADE);
+--   * deleting a candidate deletes their enrollments, messages and events,
+--     deleting an enrollment its messages (CASCADE);
 --     deleting an enrollment or a message clears events' reference to it
 --     (SET NULL); a sequence with enrollments cannot be deleted;
 --   * a referenced id is never changed (it never is: they are serial).
@@ -35,6 +37,31 @@ BEGIN
 END
 $$;
 
+-- Locks the rows of p_table (candidates, enrollments or messages) whose
+-- ids are in p_ids FOR KEY SHARE, as a foreign key's check does; returns
+-- one of p_ids that names no row, or NULL when all exist. A row deleted
+-- by a transaction this one waited for is not locked, and is then found
+-- missing by the second look (a new snapshot under READ COMMITTED).
+CREATE OR REPLACE FUNCTION wb_ref_lock(p_table text, p_ids bigint[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n_locked bigint;
+    bad bigint;
+BEGIN
+    IF p_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I t WHERE t.id = ANY ($1) '
+                   'FOR KEY SHARE) x', p_table) INTO n_locked USING p_ids;
+    IF n_locked < cardinality(p_ids) THEN
+        EXECUTE format('SELECT i FROM unnest($1) i '
+                       'WHERE NOT EXISTS (SELECT 1 FROM %I t WHERE t.id = i) LIMIT 1', p_table)
+            INTO bad USING p_ids;
+    END IF;
+    RETURN bad;
+END
+$$;
+
 -- Checks and locks what new events name, in one pass over them per table:
 -- the join finds the missing references and the rows to lock; rows are
 -- then locked by id. An event whose candidate is its enrollment's needs no
@@ -50,7 +77,6 @@ DECLARE
     bad bigint;
     lock_ids bigint[];
     check_ids bigint[];
-    n_locked bigint;
 BEGIN
     SELECT min(n.enrollment_id) FILTER (WHERE n.enrollment_id IS NOT NULL AND e.id IS NULL),
            array_agg(DISTINCT e.id) FILTER (WHERE e.xmin <> me AND e.xmax <> me),
@@ -59,25 +85,13 @@ BEGIN
                          AND n.candidate_id IS NOT NULL)
     INTO bad, lock_ids, check_ids
     FROM new n LEFT JOIN enrollments e ON e.id = n.enrollment_id;
-    IF bad IS NULL AND lock_ids IS NOT NULL THEN
-        SELECT count(*) INTO n_locked
-        FROM (SELECT 1 FROM enrollments e WHERE e.id = ANY (lock_ids) FOR KEY SHARE) x;
-        IF n_locked < cardinality(lock_ids) THEN
-            SELECT i INTO bad FROM unnest(lock_ids) i
-            WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = i) LIMIT 1;
-        END IF;
-    END IF;
+    bad := coalesce(bad, wb_ref_lock('enrollments', lock_ids));
     IF bad IS NOT NULL THEN
         PERFORM wb_ref_missing('events', 'enrollment_id', 'enrollments', bad::text);
     END IF;
-    IF check_ids IS NOT NULL THEN
-        SELECT count(*) INTO n_locked
-        FROM (SELECT 1 FROM candidates c WHERE c.id = ANY (check_ids) FOR KEY SHARE) x;
-        IF n_locked < cardinality(check_ids) THEN
-            SELECT i INTO bad FROM unnest(check_ids) i
-            WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = i) LIMIT 1;
-            PERFORM wb_ref_missing('events', 'candidate_id', 'candidates', bad::text);
-        END IF;
+    bad := wb_ref_lock('candidates', check_ids);
+    IF bad IS NOT NULL THEN
+        PERFORM wb_ref_missing('events', 'candidate_id', 'candidates', bad::text);
     END IF;
     IF EXISTS (SELECT 1 FROM new n WHERE n.message_id IS NOT NULL) THEN
         SELECT min(n.message_id) FILTER (WHERE m.id IS NULL),
@@ -85,14 +99,7 @@ BEGIN
         INTO bad, lock_ids
         FROM new n LEFT JOIN messages m ON m.id = n.message_id
         WHERE n.message_id IS NOT NULL;
-        IF bad IS NULL AND lock_ids IS NOT NULL THEN
-            SELECT count(*) INTO n_locked
-            FROM (SELECT 1 FROM messages m WHERE m.id = ANY (lock_ids) FOR KEY SHARE) x;
-            IF n_locked < cardinality(lock_ids) THEN
-                SELECT i INTO bad FROM unnest(lock_ids) i
-                WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = i) LIMIT 1;
-            END IF;
-        END IF;
+        bad := coalesce(bad, wb_ref_lock('messages', lock_ids));
         IF bad IS NOT NULL THEN
             PERFORM wb_ref_missing('events', 'message_id', 'messages', bad::text);
         END IF;
@@ -203,13 +210,77 @@ CREATE TRIGGER enrollments_refs_update BEFORE UPDATE OF candidate_id, sequence_i
        OR NEW.sequence_id IS DISTINCT FROM OLD.sequence_id)
     EXECUTE FUNCTION wb_enrollments_refs_row();
 
--- ON DELETE CASCADE from candidates, for enrollments and events. Under
--- READ COMMITTED each statement here sees what committed before it, so
--- an event stored by a transaction this delete waited for goes too.
+-- The same for messages: their enrollment and their candidate, with the
+-- events' argument for the candidate. The claim makes messages of the
+-- enrollments it has just updated (xmin is this transaction): one join,
+-- no lock, no look at candidates.
+CREATE OR REPLACE FUNCTION wb_messages_refs() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    me xid := wb_own_xid();
+    bad bigint;
+    lock_ids bigint[];
+    check_ids bigint[];
+BEGIN
+    SELECT min(n.enrollment_id) FILTER (WHERE e.id IS NULL),
+           array_agg(DISTINCT e.id) FILTER (WHERE e.xmin <> me AND e.xmax <> me),
+           array_agg(DISTINCT n.candidate_id) FILTER (WHERE n.candidate_id <> e.candidate_id)
+    INTO bad, lock_ids, check_ids
+    FROM new n LEFT JOIN enrollments e ON e.id = n.enrollment_id;
+    bad := coalesce(bad, wb_ref_lock('enrollments', lock_ids));
+    IF bad IS NOT NULL THEN
+        PERFORM wb_ref_missing('messages', 'enrollment_id', 'enrollments', bad::text);
+    END IF;
+    bad := wb_ref_lock('candidates', check_ids);
+    IF bad IS NOT NULL THEN
+        PERFORM wb_ref_missing('messages', 'candidate_id', 'candidates', bad::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS messages_refs ON messages;
+CREATE TRIGGER messages_refs AFTER INSERT ON messages
+    REFERENCING NEW TABLE AS new
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_messages_refs();
+
+-- An update that points a message elsewhere (warmbench never does), row
+-- by row as a foreign key would.
+CREATE OR REPLACE FUNCTION wb_messages_refs_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.enrollment_id IS DISTINCT FROM OLD.enrollment_id
+       AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = NEW.enrollment_id FOR KEY SHARE)
+    THEN
+        PERFORM wb_ref_missing('messages', 'enrollment_id', 'enrollments',
+                               NEW.enrollment_id::text);
+    END IF;
+    IF NEW.candidate_id IS DISTINCT FROM OLD.candidate_id
+       AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = NEW.candidate_id FOR KEY SHARE) THEN
+        PERFORM wb_ref_missing('messages', 'candidate_id', 'candidates', NEW.candidate_id::text);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS messages_refs_update ON messages;
+CREATE TRIGGER messages_refs_update BEFORE UPDATE OF enrollment_id, candidate_id
+    ON messages FOR EACH ROW
+    WHEN (NEW.enrollment_id IS DISTINCT FROM OLD.enrollment_id
+       OR NEW.candidate_id IS DISTINCT FROM OLD.candidate_id)
+    EXECUTE FUNCTION wb_messages_refs_row();
+
+-- ON DELETE CASCADE from candidates, for enrollments, messages and events.
+-- Under READ COMMITTED each statement here sees what committed before it,
+-- so a row stored by a transaction this delete waited for goes too. The
+-- enrollments take their messages with them (wb_enrollments_cascade); the
+-- second delete finds the messages of the person under someone else's
+-- enrollment (warmbench makes none; it is one probe of an index).
 CREATE OR REPLACE FUNCTION wb_candidates_cascade() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM enrollments e WHERE e.candidate_id IN (SELECT o.id FROM old o);
+    DELETE FROM messages m WHERE m.candidate_id IN (SELECT o.id FROM old o);
     DELETE FROM events v WHERE v.candidate_id IN (SELECT o.id FROM old o);
     RETURN NULL;
 END
@@ -219,6 +290,22 @@ DROP TRIGGER IF EXISTS candidates_cascade ON candidates;
 CREATE TRIGGER candidates_cascade AFTER DELETE ON candidates
     REFERENCING OLD TABLE AS old
     FOR EACH STATEMENT EXECUTE FUNCTION wb_candidates_cascade();
+
+-- ON DELETE CASCADE from enrollments, for messages. Their mail_seen rows
+-- go by mail_seen's own foreign key, and events' references to them are
+-- cleared by wb_messages_unref.
+CREATE OR REPLACE FUNCTION wb_enrollments_cascade() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM messages m WHERE m.enrollment_id IN (SELECT o.id FROM old o);
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS enrollments_cascade ON enrollments;
+CREATE TRIGGER enrollments_cascade AFTER DELETE ON enrollments
+    REFERENCING OLD TABLE AS old
+    FOR EACH STATEMENT EXECUTE FUNCTION wb_enrollments_cascade();
 
 -- ON DELETE SET NULL of events' enrollment and message.
 CREATE OR REPLACE FUNCTION wb_enrollments_unref() RETURNS trigger

@@ -4,9 +4,9 @@
   inserts, updates, erasure, concurrent writers and an upgrade; and
   `stats` prints the same counts the distinct counts over events give;
 * the statement-level reference checks that replaced the foreign keys of
-  enrollments and events (sql/functions/035_refs.sql) keep the foreign
-  keys' rules: missing references refused (23503), CASCADE and SET NULL on
-  delete, and a delete waits for a writer that names the row."""
+  enrollments, events and messages (sql/functions/035_refs.sql) keep the
+  foreign keys' rules: missing references refused (23503), CASCADE and SET
+  NULL on delete, and a delete waits for a writer that names the row."""
 import json
 import subprocess
 import threading
@@ -264,6 +264,17 @@ class RefsTest(WbTestCase):
             ("DELETE FROM sequences WHERE id = 'nurture'",
              "is still referenced", "(id)=(nurture)"),
             ("UPDATE candidates SET id = 99999 WHERE id = 1", "cannot change", ""),
+            ("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+             "VALUES (99999, 1, 'nurture', 5, 'ana')",
+             '"messages_enrollment_id_fkey"', "(enrollment_id)=(99999)"),
+            # A message of someone else's enrollment: its own candidate is checked.
+            ("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+             "VALUES (1, 99999, 'nurture', 5, 'ana')",
+             '"messages_candidate_id_fkey"', "(candidate_id)=(99999)"),
+            ("UPDATE messages SET enrollment_id = 99999 WHERE id = (SELECT min(id) FROM messages)",
+             '"messages_enrollment_id_fkey"', "(enrollment_id)=(99999)"),
+            ("UPDATE messages SET candidate_id = 99999 WHERE id = (SELECT min(id) FROM messages)",
+             '"messages_candidate_id_fkey"', "(candidate_id)=(99999)"),
         ]
         self.sql(EVENTS.replace("%MOD%", "1"))
         for sql, msg, detail in cases:
@@ -282,12 +293,40 @@ class RefsTest(WbTestCase):
         self.psql_err("INSERT INTO events (candidate_id, type) VALUES (1, 'open'), (2, 'open'), "
                       "(99999, 'open')")
         self.assertEqual(self.scalar("SELECT count(*) FROM events"), n)
+        n = self.scalar("SELECT count(*) FROM messages")
+        for bad in ("(99999, 3)", "(3, 99999)"):
+            err = self.psql_err("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, "
+                                "step, sender) VALUES (1, 1, 'nurture', 5, 'ana'), "
+                                f"(2, 2, 'nurture', 5, 'ana'), {bad[:-1]}, 'nurture', 5, 'ana')")
+            self.assertIn("23503", err)
+            self.assertEqual(self.scalar("SELECT count(*) FROM messages"), n)
+        # A message naming another person's enrollment and an existing
+        # candidate is stored (warmbench makes none, a foreign key allows it).
+        self.sql("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+                 "VALUES (1, 2, 'nurture', 5, 'ana')")
 
     def test_delete_cascades_and_clears(self):
         self.sql(EVENTS.replace("%MOD%", "1"))
+        # Candidate 3: mail seen about their messages, an event without a
+        # candidate naming one of them, and a message under candidate 4's
+        # enrollment; all go (or lose the reference) with candidate 3.
+        self.sql("INSERT INTO mail_seen (mail_id, message_id) "
+                 "SELECT 'r' || id, id FROM messages WHERE candidate_id IN (3, 4); "
+                 "INSERT INTO events (message_id, type) "
+                 "SELECT min(id), 'bounce' FROM messages WHERE candidate_id = 3; "
+                 "INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+                 "VALUES (4, 3, 'nurture', 7, 'ana')")
         self.sql("DELETE FROM candidates WHERE id = 3")
         self.assertEqual(self.scalar("SELECT count(*) FROM enrollments WHERE candidate_id = 3"), "0")
         self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE candidate_id = 3"), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE candidate_id = 3 "
+                                     "OR enrollment_id = 3"), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM mail_seen s WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM messages m WHERE m.id = s.message_id)"), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'bounce' "
+                                     "AND candidate_id IS NULL AND message_id IS NULL"), "1")
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE candidate_id = 4"), "2")
+        self.assertEqual(self.scalar("SELECT count(*) FROM mail_seen"), "2")
         mid = self.scalar("SELECT min(message_id) FROM events WHERE candidate_id = 4")
         eid = self.scalar("SELECT enrollment_id FROM messages WHERE id = %s" % mid)
         n = self.scalar("SELECT count(*) FROM events WHERE message_id = %s" % mid)
@@ -298,6 +337,13 @@ class RefsTest(WbTestCase):
         self.sql("DELETE FROM enrollments WHERE id = %s" % eid)
         self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE enrollment_id = %s" % eid),
                          "0")
+        # The enrollment's messages went with it, and what named them.
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE enrollment_id = %s"
+                                     % eid), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM mail_seen"), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE candidate_id = 4 "
+                                     "AND step IS NOT NULL AND message_id IS NOT NULL"), "0")
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE candidate_id = 5"), "2")
         self.assertGreater(int(self.scalar("SELECT count(*) FROM events WHERE candidate_id = 4")), 0)
         self.sql("DELETE FROM enrollments WHERE sequence_id = 'nurture'; "
                  "DELETE FROM sequences WHERE id = 'nurture'")
@@ -324,6 +370,47 @@ class RefsTest(WbTestCase):
                              capture_output=True, text=True)
         self.assertNotEqual(err.returncode, 0)
         self.assertIn("events_candidate_id_fkey", err.stderr)
+
+
+    def test_message_writer_holds_its_enrollment(self):
+        """A transaction storing a message of enrollment 5 holds the
+        enrollment (KEY SHARE): deleting it waits, then takes the message
+        too; once it is gone, a message naming it is refused."""
+        url = self.pg.url(self.dbname)
+        writer = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c",
+             "BEGIN; INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+             "VALUES (5, 5, 'nurture', 3, 'ana'); SELECT pg_sleep(2); COMMIT;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.7)
+        t0 = time.monotonic()
+        self.sql("DELETE FROM enrollments WHERE id = 5")
+        waited = time.monotonic() - t0
+        self.assertEqual(writer.wait(timeout=30), 0, writer.stderr.read())
+        self.assertGreater(waited, 0.5)
+        self.assertEqual(self.scalar("SELECT count(*) FROM messages WHERE enrollment_id = 5"), "0")
+        err = self.psql_err("INSERT INTO messages (enrollment_id, candidate_id, sequence_id, "
+                            "step, sender) VALUES (5, 5, 'nurture', 3, 'ana')")
+        self.assertIn("messages_enrollment_id_fkey", err)
+
+    def test_own_enrollment_is_not_locked_again(self):
+        """A message of an enrollment this transaction made (or updated, as
+        the claim does) takes no lock: its xmax stays 0. One of an
+        enrollment it has not touched locks it: xmax is set."""
+        got = self.sql(
+            "BEGIN; "
+            "INSERT INTO candidates (email) VALUES ('new@example.com'); "
+            "INSERT INTO enrollments (candidate_id, sequence_id) "
+            "SELECT id, 'nurture' FROM candidates WHERE email = 'new@example.com'; "
+            "INSERT INTO messages (enrollment_id, candidate_id, sequence_id, step, sender) "
+            "SELECT e.id, e.candidate_id, 'nurture', 3, 'ana' FROM enrollments e "
+            "JOIN candidates c ON c.id = e.candidate_id "
+            "WHERE c.email IN ('new@example.com', 'p8@example.com'); "
+            "SELECT c.email, e.xmax::text <> '0' FROM enrollments e "
+            "JOIN candidates c ON c.id = e.candidate_id "
+            "WHERE c.email IN ('new@example.com', 'p8@example.com') ORDER BY c.email; "
+            "COMMIT;")
+        self.assertEqual(got, [["new@example.com", "f"], ["p8@example.com", "t"]])
 
 
 class ImportHashTest(WbTestCase):
