@@ -17,18 +17,18 @@ enum {
 /* The window's one statement (wb_send_window): marks claimed messages
  * `sending` (wb_mark_sending: a compare-and-set on our own claim and the
  * claim's Message-ID, only while the enrollment is active; repeatable) and
- * stages outcomes (send_outcomes), in one transaction. $1 ids, $2
+ * stages outcomes (into the rows themselves, migration 032), in one transaction. $1 ids, $2
  * Message-IDs, $3 recipients, $4 subjects, $5 variants, $6 owner, $7 lease
  * seconds; $8 outcome ids, $9 outcomes (sent|retry|failed|bounce|unknown;
  * unknown: the connection broke after the data, the sequence goes on as if
  * sent), $10 SMTP codes, $11 reply lines, $12 retry delays (s). Rows: the
  * ids that may be sent now. */
 extern const char *const wb_q_send_window;
-/* Applies up to $2 of owner $1's staged outcomes to messages, events and
- * enrollments (wb_apply_outcomes → wb_store_outcomes; a claimed row of
- * ours may fail before SMTP, e.g. when it cannot be rendered). Row: count
- * taken, seconds until the earliest next step or retry it scheduled (NULL
- * when none). */
+/* Applies the staged outcomes of the messages $3 (up to $2 of them) to
+ * messages, events and enrollments (wb_apply_outcomes → wb_store_outcomes;
+ * $1 our owner: a claimed row of ours may fail before SMTP, e.g. when it
+ * cannot be rendered). Row: count taken, seconds until the earliest next
+ * step or retry it scheduled (NULL when none). */
 extern const char *const wb_q_apply_outcomes;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */
 extern const char *const wb_q_release;

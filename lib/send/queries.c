@@ -14,7 +14,8 @@ const char *const wb_q_send_window =
     " $5::integer[], $6, $7::integer, $8::bigint[], $9::text[], $10::integer[], $11::text[],"
     " $12::float8[])";
 
-const char *const wb_q_apply_outcomes = "SELECT * FROM wb_apply_outcomes($1, $2::integer)";
+const char *const wb_q_apply_outcomes =
+    "SELECT * FROM wb_apply_outcomes($1, $2::integer, $3::bigint[])";
 
 /* A claim counted against its sender's daily_limit (wb_claim); a claim that
  * goes back unsent gives its count back, to the day it was taken (a claimed
@@ -31,7 +32,8 @@ const char *const wb_q_release =
     " WHERE id = ANY ($1::bigint[]) AND state = 'claimed' AND lease_owner = $2 FOR UPDATE"
     "), rel AS ("
     " UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
-    "  next_attempt_at = now(), attempts = greatest(m.attempts - 1, 0), updated_at = now()"
+    "  next_attempt_at = now(), attempts = greatest(m.attempts - 1, 0), out_outcome = NULL,"
+    "  out_code = NULL, out_retry_s = NULL, updated_at = now()"
     " FROM claimed WHERE m.id = claimed.id"
     " RETURNING m.id, m.sender, claimed.claimed_at"
     "), usage AS ("

@@ -29,7 +29,8 @@
 #include <sys/queue.h>
 
 #define FLUSH_RETRY_MS 1000
-#define APPLY_BATCH 128
+#define APPLY_BATCH 256
+#define APPLY_MAX 1000              /* ids named by one apply statement */
 #define APPLY_DELAY_MS 50
 #define WAKE_MAX_MS 30000           /* lease recovery runs at least this often */
 #define RECOVER_EVERY_MS 5000
@@ -58,6 +59,12 @@ struct batch {
     STAILQ_ENTRY(batch) link;
 };
 STAILQ_HEAD(batches, batch);
+
+/* Message ids, oldest first. */
+struct sched_ids {
+    int64_t *v;
+    size_t n, cap;
+};
 
 struct sendctx {
     struct wb_sched *s;
@@ -111,9 +118,9 @@ struct wb_sched {
     int releasing;                  /* release queries in flight */
     struct wb_outcomes res;          /* sent, retry, failed, bounce, unknown */
     struct wb_outcomes flushing;     /* the batch being staged */
-    size_t staged;                  /* staged by us, not yet applied */
+    struct sched_ids staged;        /* messages whose outcome we staged, not yet applied */
+    size_t applying_n;              /* the first of them, named by the apply in flight */
     bool applying;
-    unsigned apply_gen;             /* pg's reconnect count at the last apply sent */
     bool pumping;                   /* sched_pump is gathering a batch */
     wb_sched_observe_fn observe;
     void *observe_ud;
@@ -211,6 +218,22 @@ static void sched_free_item(struct item *it)
     wb_claimed_free(&it->c);
     wb_rendered_free(&it->r);
     free(it);
+}
+
+static void sched_ids_push(struct sched_ids *a, int64_t id)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 256;
+        a->v = wb_xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = id;
+}
+
+static void sched_ids_drop(struct sched_ids *a, size_t k)
+{
+    k = k < a->n ? k : a->n;
+    memmove(a->v, a->v + k, (a->n - k) * sizeof *a->v);
+    a->n -= k;
 }
 
 /* An outcome waits for the next window statement, which its caller
@@ -731,7 +754,8 @@ static void sched_on_window(PGresult *r, void *ud)
         wb_engine_check(&s->e);
         return;
     }
-    s->staged += s->flushing.n;
+    for (size_t i = 0; i < s->flushing.n; i++)
+        sched_ids_push(&s->staged, s->flushing.v[i].id);
     wb_outcomes_clear(&s->flushing);
     sched_send_marked(s, b, r);
     sched_free_batch(b, false);
@@ -849,9 +873,9 @@ static void sched_flush(void *ud)
 
 static void sched_apply_soon(struct wb_sched *s)
 {
-    if (s->staged >= APPLY_BATCH || (s->staged && wb_engine_draining(&s->e)))
+    if (s->staged.n >= APPLY_BATCH || (s->staged.n && wb_engine_draining(&s->e)))
         sched_apply(s);
-    else if (s->staged)
+    else if (s->staged.n)
         wb_engine_flush_in(&s->e, APPLY_DELAY_MS);
 }
 
@@ -865,8 +889,10 @@ static void sched_on_applied(PGresult *r, void *ud)
             wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
         return;
     }
+    /* Every row named is applied now, or was not ours to apply (another
+     * daemon's recovery has it, or it was never staged). */
     size_t taken = (size_t)atoll(PQgetvalue(r, 0, 0));
-    s->staged = taken < s->staged ? s->staged - taken : 0;
+    sched_ids_drop(&s->staged, s->applying_n);
     if (taken)
         sched_guard(s, false);
     if (!PQgetisnull(r, 0, 1))
@@ -879,15 +905,24 @@ static void sched_on_applied(PGresult *r, void *ud)
  * the marks and the window never wait for them. */
 static void sched_apply(struct wb_sched *s)
 {
-    /* After a reconnect (a failover) an apply whose commit was lost left
-     * its outcomes staged: one apply looks for them whatever staged says. */
-    bool reconnected = s->apply_gen != wb_pg_reconnects(s->pg);
-    if (s->applying || (!s->staged && !reconnected) || !wb_pg_ready(s->pg))
+    /* An apply whose answer was lost (a failover) keeps its ids: it is
+     * repeatable, and they go only when an answer says they are done. */
+    if (s->applying || !s->staged.n || !wb_pg_ready(s->pg))
         return;
-    s->apply_gen = wb_pg_reconnects(s->pg);
-    const char *p[] = {s->owner, "1000"};
-    if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 2, p, sched_on_applied, s) == 0)
+    size_t n = s->staged.n < APPLY_MAX ? s->staged.n : APPLY_MAX;
+    struct wb_buf ids;
+    wb_buf_init(&ids);
+    for (size_t i = 0; i < n; i++)
+        wb_buf_printf(&ids, "%c%lld", i ? ',' : '{', (long long)s->staged.v[i]);
+    wb_buf_putc(&ids, '}');
+    char limit[24];
+    snprintf(limit, sizeof limit, "%zu", n);
+    const char *p[] = {s->owner, limit, ids.data};
+    if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 3, p, sched_on_applied, s) == 0) {
         s->applying = true;
+        s->applying_n = n;
+    }
+    wb_buf_free(&ids);
 }
 
 /* --- drain -------------------------------------------------------------- */
@@ -895,7 +930,7 @@ static void sched_apply(struct wb_sched *s)
 static bool sched_idle(void *ud)
 {
     struct wb_sched *s = ud;
-    return !(s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged ||
+    return !(s->n_marking || s->inflight || s->res.n || s->flushing.n || s->staged.n ||
              s->applying || s->releasing || s->guarding);
 }
 
@@ -904,9 +939,9 @@ static uint64_t sched_give_up(void *ud)
     struct wb_sched *s = ud;
     wb_warn("shutdown: gave up waiting; %zu transaction(s) in flight and %zu outcome(s) not "
             "stored will show as unknown (never resent)", s->inflight, s->res.n + s->flushing.n);
-    if (s->staged)
+    if (s->staged.n)
         wb_warn("shutdown: %zu staged outcome(s) not applied yet; the next recovery applies them",
-                s->staged);
+                s->staged.n);
     return 0;
 }
 
@@ -1060,7 +1095,7 @@ void wb_sched_figures(const struct wb_sched *s, struct wb_sched_figures *f)
     *f = s->fig;
     f->ready = s->n_ready;
     f->inflight = s->inflight;
-    f->unwritten = s->res.n + s->flushing.n + s->staged;
+    f->unwritten = s->res.n + s->flushing.n + s->staged.n;
 }
 
 static void sched_closed(void *ud)
@@ -1087,6 +1122,7 @@ void wb_sched_stop(struct wb_sched *s)
         sched_free_batch(sched_pop_batch(s), true);
     wb_outcomes_free(&s->res);
     wb_outcomes_free(&s->flushing);
+    free(s->staged.v);
     wb_tasks_stop(s->tasks);
     wb_engine_stop(&s->e, sched_closed, s);
 }

@@ -241,44 +241,6 @@ BEGIN
 END
 $$;
 
--- claimed -> sending for the rows still claimed by p_owner whose enrollment
--- is active, with the Message-ID the claim made: a row whose Message-ID
--- differs is not marked (one claimed before migration 009 has none yet
--- and takes the daemon's). Repeating it for rows already marked with the
--- same Message-ID is harmless (a mark whose answer was lost with the
--- connection is sent again). Returns the ids that may be sent now.
-CREATE OR REPLACE FUNCTION wb_mark_sending(p_ids bigint[], p_mids text[], p_rcpts text[],
-                                           p_subjects text[], p_variants integer[], p_owner text,
-                                           p_lease_s integer)
-RETURNS TABLE (id bigint)
-LANGUAGE plpgsql
-SET random_page_cost = 1.1 AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    WITH marked AS (
-        UPDATE messages m SET state = 'sending', rcpt = v.rcpt, subject = v.subj,
-            variant = v.variant, sending_at = now(), message_id = v.mid,
-            lease_until = now() + make_interval(secs => p_lease_s), updated_at = now()
-        FROM unnest(p_ids, p_mids, p_rcpts, p_subjects, p_variants)
-            AS v(id, mid, rcpt, subj, variant), enrollments e
-        WHERE m.id = v.id AND coalesce(m.message_id, v.mid) = v.mid
-          AND CASE m.state WHEN 'claimed' THEN m.lease_owner = p_owner
-              WHEN 'sending' THEN m.lease_owner = p_owner
-              ELSE false END
-          AND e.id = m.enrollment_id AND e.state = 'active' AND e.paused_at IS NULL
-          -- A pause (the sequence's, the person's, the sender's) holds what
-          -- was claimed before it: not marked, so not sent.
-          AND NOT EXISTS (SELECT 1 FROM sequences sq
-                          WHERE sq.id = m.sequence_id AND sq.paused_at IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM sender_guard g
-                          WHERE g.sender = m.sender AND g.paused_reason IS NOT NULL)
-        RETURNING m.id
-    )
-    SELECT marked.id FROM marked;
-END
-$$;
-
 -- SMTP outcomes of a batch in one transaction: the messages, their events,
 -- the next step of each enrollment (inside its window), and for hard
 -- bounces the suppression and the end of the person's other enrollments.
@@ -315,6 +277,7 @@ BEGIN
                 now() + make_interval(secs => r.retry_s), s.definition, c.timezone,
                 c.attrs->>'country') FROM candidates c WHERE c.id = m.candidate_id)
                 ELSE m.next_attempt_at END,
+            out_outcome = NULL, out_code = NULL, out_retry_s = NULL,
             lease_owner = NULL, lease_until = NULL, updated_at = now()
         FROM r, sequences s
         WHERE m.id = r.id AND s.id = m.sequence_id
@@ -386,56 +349,102 @@ BEGIN
 END
 $$;
 
--- The send window's one round trip: stages the outcomes that came back
--- (o_*) and marks the next messages `sending` (p_*, as wb_mark_sending),
--- in one transaction. Its commit waits for the WAL flush, and for the
--- synchronous standby where there is one: the mark must survive a crash
--- of PostgreSQL (at most once), and so must the outcomes, or a failover
--- right after a burst's last ones (staged by a statement that marks
--- nothing) left them `sending` until their claim's lease ran out, a minute
--- or more, and then `unknown` (test_failover). Staging and marking
--- together keep what a kill -9 can leave unknown (marked, not staged)
--- within the window at every commit. Rows: the ids that may be sent now.
+-- The send window's one round trip, one statement: stages the outcomes
+-- that came back (o_*) and marks the next messages `sending` (p_*), in one
+-- transaction. Its commit waits for the WAL flush, and for the synchronous
+-- standby where there is one: the mark must survive a crash of PostgreSQL
+-- (at most once), and so must the outcomes, or a failover right after a
+-- burst's last ones (staged by a statement that marks nothing) left them
+-- `sending` until their claim's lease ran out, a minute or more, and then
+-- `unknown` (test_failover). Staging and marking together keep what a
+-- kill -9 can leave unknown (marked, not staged) within the window at
+-- every commit.
+--
+-- Staging writes the outcome into the row (migration 032): only a row of
+-- p_owner's own claim or mark, not staged yet. The mark is claimed ->
+-- sending for the rows still claimed by p_owner whose enrollment is
+-- active, with the Message-ID the claim made: a row whose Message-ID
+-- differs is not marked (one claimed before migration 009 has none yet and
+-- takes the daemon's). Repeating it for rows already marked with the same
+-- Message-ID is harmless (a mark whose answer was lost with the connection
+-- is sent again). A pause (the sequence's, the person's, the sender's)
+-- holds what was claimed before it: not marked, so not sent. Both are
+-- in-place rewrites of rows the claim made (no indexed column changes).
+-- Returns the ids that may be sent now.
 CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts text[],
                                           p_subjects text[], p_variants integer[], p_owner text,
                                           p_lease_s integer, o_ids bigint[], o_outcomes text[],
                                           o_codes integer[], o_replies text[],
                                           o_delays double precision[])
 RETURNS TABLE (id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET random_page_cost = 1.1 AS $$
+#variable_conflict use_column
 BEGIN
-    INSERT INTO send_outcomes (message_id, owner, outcome, code, reply, retry_s)
-    SELECT r.id, p_owner, r.outcome, r.code, r.reply, r.retry_s
-    FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays) AS r(id, outcome, code, reply, retry_s)
-    ON CONFLICT (message_id) DO NOTHING;
-    IF coalesce(cardinality(p_ids), 0) > 0 THEN
-        RETURN QUERY SELECT w.id FROM wb_mark_sending(p_ids, p_mids, p_rcpts, p_subjects,
-                                                       p_variants, p_owner, p_lease_s) w;
-    END IF;
+    RETURN QUERY
+    WITH staged AS (
+        UPDATE messages m SET out_outcome = CASE WHEN r.outcome IN ('sent', 'retry', 'bounce',
+                'unknown') THEN r.outcome ELSE 'failed' END,
+            out_code = r.code, out_retry_s = r.retry_s, last_reply = r.reply
+        FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays)
+            AS r(id, outcome, code, reply, retry_s)
+        WHERE m.id = r.id AND m.out_outcome IS NULL AND m.lease_owner = p_owner
+          AND m.state IN ('claimed', 'sending')
+    ), marked AS (
+        UPDATE messages m SET state = 'sending', rcpt = v.rcpt, subject = v.subj,
+            variant = v.variant, sending_at = now(), message_id = v.mid,
+            lease_until = now() + make_interval(secs => p_lease_s), updated_at = now()
+        FROM unnest(p_ids, p_mids, p_rcpts, p_subjects, p_variants)
+            AS v(id, mid, rcpt, subj, variant), enrollments e
+        WHERE m.id = v.id AND coalesce(m.message_id, v.mid) = v.mid
+          AND m.state IN ('claimed', 'sending') AND m.lease_owner = p_owner
+          AND m.out_outcome IS NULL
+          AND e.id = m.enrollment_id AND e.state = 'active' AND e.paused_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM sequences sq
+                          WHERE sq.id = m.sequence_id AND sq.paused_at IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM sender_guard g
+                          WHERE g.sender = m.sender AND g.paused_reason IS NOT NULL)
+        RETURNING m.id
+    )
+    SELECT marked.id FROM marked;
 END
 $$;
 
--- Applies staged outcomes (wb_store_outcomes) and removes them, in
--- one transaction: p_ids NULL takes up to p_limit of p_owner's, else those
--- of the messages named (recovery). Returns how many staged rows were taken
+-- claimed -> sending for the rows still claimed by p_owner: the window
+-- statement without outcomes (wb_send_window says what it checks).
+CREATE OR REPLACE FUNCTION wb_mark_sending(p_ids bigint[], p_mids text[], p_rcpts text[],
+                                           p_subjects text[], p_variants integer[], p_owner text,
+                                           p_lease_s integer)
+RETURNS TABLE (id bigint)
+LANGUAGE sql AS $$
+    SELECT w.id FROM wb_send_window(p_ids, p_mids, p_rcpts, p_subjects, p_variants, p_owner,
+                                    p_lease_s, '{}', '{}', '{}', '{}', '{}') w
+$$;
+
+-- Applies staged outcomes (wb_store_outcomes) and clears them, in one
+-- transaction: those of the messages named in p_ids (the daemon passes
+-- what it staged; recovery what a stopped daemon had), at most p_limit.
+-- p_ids NULL, from a daemon older than migration 032, takes p_owner's
+-- staged rows through its claims. Returns how many staged rows were taken
 -- and the seconds until the earliest next step or retry (NULL when none).
 CREATE OR REPLACE FUNCTION wb_apply_outcomes(p_owner text, p_limit integer, p_ids bigint[] DEFAULT NULL,
                                              OUT taken bigint, OUT wake_s double precision)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET random_page_cost = 1.1 AS $$
 DECLARE
     ids bigint[]; outs text[]; codes integer[]; replies text[]; delays double precision[];
 BEGIN
-    WITH pick AS (
-        SELECT o.message_id FROM send_outcomes o
-        WHERE CASE WHEN p_ids IS NULL THEN o.owner = p_owner ELSE o.message_id = ANY (p_ids) END
-        ORDER BY o.message_id LIMIT p_limit FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM send_outcomes o USING pick WHERE o.message_id = pick.message_id
-        RETURNING o.*
-    )
-    SELECT array_agg(g.message_id), array_agg(g.outcome), array_agg(g.code),
-           array_agg(g.reply), array_agg(g.retry_s), count(*)
-    INTO ids, outs, codes, replies, delays, taken FROM gone g;
+    IF p_ids IS NULL THEN
+        p_ids := ARRAY(SELECT x FROM send_claims c, unnest(c.ids) x WHERE c.owner = p_owner);
+    END IF;
+    SELECT array_agg(s.id), array_agg(s.out_outcome), array_agg(s.out_code),
+           array_agg(coalesce(s.last_reply, '')), array_agg(coalesce(s.out_retry_s, 0)), count(*)
+    INTO ids, outs, codes, replies, delays, taken
+    FROM (SELECT m.id, m.out_outcome, m.out_code, m.last_reply, m.out_retry_s
+          FROM messages m
+          WHERE m.id = ANY (p_ids) AND m.out_outcome IS NOT NULL
+            AND m.state IN ('claimed', 'sending')
+          ORDER BY m.id LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
     IF taken = 0 THEN
         RETURN;
     END IF;
@@ -486,9 +495,9 @@ BEGIN
         ORDER BY c.check_at LIMIT 1000 FOR UPDATE SKIP LOCKED) c;
     -- What the stopped daemon had learnt and staged is applied first: only
     -- what it never heard back about becomes unknown.
-    SELECT array_agg(o.message_id) INTO staged
-    FROM send_claims c, unnest(c.ids) x(mid), send_outcomes o
-    WHERE c.id = ANY (claims) AND o.message_id = x.mid;
+    SELECT array_agg(m.id) INTO staged FROM messages m
+    WHERE m.id = ANY (ARRAY(SELECT unnest(c.ids) FROM send_claims c WHERE c.id = ANY (claims)))
+      AND m.out_outcome IS NOT NULL;
     IF staged IS NOT NULL THEN
         PERFORM wb_apply_outcomes(NULL, cardinality(staged), staged);
     END IF;
@@ -499,10 +508,14 @@ BEGIN
                                 WHERE c.id = ANY (claims)))
           AND m.state IN ('claimed', 'sending')
           AND (m.lease_until < now() OR m.lease_owner = ANY (dead))
+          -- A staged `sending` row was applied above (or is being applied
+          -- by another daemon's recovery): its outcome is known.
+          AND (m.state = 'claimed' OR m.out_outcome IS NULL)
         FOR UPDATE SKIP LOCKED
     ), back AS (
         UPDATE messages m SET state = 'queued', lease_owner = NULL, lease_until = NULL,
-            next_attempt_at = now(), updated_at = now()
+            next_attempt_at = now(), out_outcome = NULL, out_code = NULL, out_retry_s = NULL,
+            updated_at = now()
         FROM inflight i WHERE m.id = i.id AND i.state = 'claimed'
         RETURNING m.id, m.sender, i.claimed_at
     ), usage AS (

@@ -390,10 +390,10 @@ class CrashTest(DaemonCase):
         d = self.daemon()
         wait_until(lambda: s.count() >= 40, 30, "40 messages at smtpd")
         d.kill9()
-        # A staged outcome (sql/010) is known: recovery applies it.
+        # A staged outcome (sql/032) is known: recovery applies it.
         at_kill = {r[0]: r[1] for r in self.sql(
-            "SELECT id, CASE WHEN state = 'sending' AND id IN"
-            " (SELECT message_id FROM send_outcomes) THEN 'staged' ELSE state END FROM messages")}
+            "SELECT id, CASE WHEN state = 'sending' AND out_outcome IS NOT NULL"
+            " THEN 'staged' ELSE state END FROM messages")}
         in_flight = {i for i, st in at_kill.items() if st == "sending"}
         self.assertGreater(len(in_flight), 0, "nothing was in flight at the kill")
         # At most two per connection (4): one on the wire, one behind it.
@@ -507,8 +507,8 @@ class RecoveryTest(DaemonCase):
         self.assertEqual(self.scalar(
             "SELECT count(*) FROM wb_send_window('{}', '{}', '{}', '{}', '{}', 'dead', 600,"
             " '{%s}', '{sent}', '{250}', '{250 ok}', '{0}')" % rows[0][0]), "0")
-        self.assertEqual(self.scalar("SELECT outcome FROM send_outcomes WHERE message_id = %s"
-                                     % rows[0][0]), "sent")
+        self.assertEqual(self.sql("SELECT state, out_outcome, last_reply FROM messages"
+                                  " WHERE id = %s" % rows[0][0]), [["sending", "sent", "250 ok"]])
         self.hold_lock("dead")
         self.assertEqual(self.sql("SELECT * FROM wb_recover('tester')"), [["0", "0", "0"]])
         self.release_lock("dead")
@@ -520,7 +520,8 @@ class RecoveryTest(DaemonCase):
                          "sent")
         self.assertEqual(self.scalar("SELECT count(*) FROM events WHERE type = 'sent'"), "1")
         self.assertEqual(self.sql("SELECT count(*) FROM send_claims"), [["0"]])
-        self.assertEqual(self.sql("SELECT count(*) FROM send_outcomes"), [["0"]])
+        self.assertEqual(self.sql("SELECT count(*) FROM messages WHERE out_outcome IS NOT NULL"),
+                         [["0"]])
 
     def test_send_path_columns_are_not_indexed(self):
         """The rows of a message are rewritten in place (HOT) only while no
@@ -528,7 +529,8 @@ class RecoveryTest(DaemonCase):
         s = self.smtpd()
         self.setup_world(s, 0)
         changed = {"state", "lease_owner", "lease_until", "rcpt", "subject", "variant",
-                   "sending_at", "sent_at", "last_reply", "updated_at", "attempts"}
+                   "sending_at", "sent_at", "last_reply", "updated_at", "attempts",
+                   "out_outcome", "out_code", "out_retry_s"}
         rows = self.sql("""SELECT i.indexrelid::regclass, a.attname FROM pg_index i
                            JOIN pg_attribute a ON a.attrelid = i.indrelid
                            WHERE i.indrelid = 'messages'::regclass AND a.attnum > 0
