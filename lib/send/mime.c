@@ -21,6 +21,25 @@ char *wb_mime_sanitize(const char *s)
     return o;
 }
 
+/* A C0 control or DEL: what wb_mime_sanitize replaces. */
+static int mime_has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* s itself when it holds nothing to replace (no copy made: most names and
+ * subjects), else a sanitised copy to free through *own. */
+static const char *mime_clean(const char *s, char **own)
+{
+    *own = NULL;
+    if (s && !mime_has_control(s))
+        return s;
+    return *own = wb_mime_sanitize(s);
+}
+
 static int mime_plain_ascii(const char *s)
 {
     size_t n = 0;
@@ -49,7 +68,7 @@ static void mime_encoded_words(struct wb_buf *out, const char *s)
         size_t n = mime_word_cut(s, len);
         unsigned char b64[4 * (WORD_BYTES / 3) + 1];
         EVP_EncodeBlock(b64, (const unsigned char *)s, (int)n);
-        wb_buf_printf(out, "%s=?UTF-8?B?%s?=", first ? "" : "\r\n ", (char *)b64);
+        wb_buf_cat(out, first ? "" : "\r\n ", "=?UTF-8?B?", (char *)b64, "?=", (char *)NULL);
         s += n;
         len -= n;
         first = 0;
@@ -58,12 +77,13 @@ static void mime_encoded_words(struct wb_buf *out, const char *s)
 
 void wb_mime_header_text(struct wb_buf *out, size_t used, const char *s)
 {
-    char *clean = wb_mime_sanitize(s);
+    char *own;
+    const char *clean = mime_clean(s, &own);
     if (mime_plain_ascii(clean) && used + strlen(clean) <= RAW_HEADER_MAX)
         wb_buf_puts(out, clean);
     else
         mime_encoded_words(out, clean);
-    free(clean);
+    free(own);
 }
 
 static int mime_atom_phrase(const char *s)
@@ -79,7 +99,8 @@ static int mime_atom_phrase(const char *s)
 
 void wb_mime_phrase(struct wb_buf *out, size_t used, const char *name)
 {
-    char *clean = wb_mime_sanitize(name);
+    char *own;
+    const char *clean = mime_clean(name, &own);
     if (!mime_plain_ascii(clean) || used + strlen(clean) > RAW_HEADER_MAX) {
         mime_encoded_words(out, clean);
     } else if (mime_atom_phrase(clean)) {
@@ -93,7 +114,14 @@ void wb_mime_phrase(struct wb_buf *out, size_t used, const char *name)
         }
         wb_buf_putc(out, '"');
     }
-    free(clean);
+    free(own);
+}
+
+static char *mime_2digits(char *o, int v)
+{
+    *o++ = (char)('0' + v / 10 % 10);
+    *o++ = (char)('0' + v % 10);
+    return o;
 }
 
 void wb_mime_date(time_t t, char out[32])
@@ -103,10 +131,34 @@ void wb_mime_date(time_t t, char out[32])
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     gmtime_r(&t, &tm);
-    /* Names by hand: strftime's %a and %b follow the locale. */
-    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour,
-             tm.tm_min, tm.tm_sec);
+    /* Names by hand: strftime's %a and %b follow the locale. Digits by
+     * hand too: snprintf showed in the send path's profile. The fields
+     * are in range (gmtime_r), so each fits its two (or four) digits. */
+    int year = (tm.tm_year + 1900) % 10000;
+    if (year < 0) { /* before year 0: as printf writes it */
+        snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], year, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return;
+    }
+    char *o = out;
+    memcpy(o, days[tm.tm_wday % 7], 3);
+    o += 3;
+    *o++ = ',';
+    *o++ = ' ';
+    o = mime_2digits(o, tm.tm_mday);
+    *o++ = ' ';
+    memcpy(o, months[tm.tm_mon % 12], 3);
+    o += 3;
+    *o++ = ' ';
+    o = mime_2digits(o, year / 100);
+    o = mime_2digits(o, year % 100);
+    *o++ = ' ';
+    o = mime_2digits(o, tm.tm_hour);
+    *o++ = ':';
+    o = mime_2digits(o, tm.tm_min);
+    *o++ = ':';
+    o = mime_2digits(o, tm.tm_sec);
+    memcpy(o, " +0000", 7);
 }
 
 static int mime_at_break(const char *p)
@@ -114,17 +166,42 @@ static int mime_at_break(const char *p)
     return *p == '\0' || *p == '\r' || *p == '\n';
 }
 
+/* A byte that stands for itself anywhere but at a line's start: printable
+ * ASCII but "=", or a space or tab with more of the line after it. */
+static inline int mime_qp_plain(const char *p)
+{
+    unsigned char c = (unsigned char)*p;
+    if ((unsigned char)(c - 33) < 94)
+        return c != '=';
+    return (c == ' ' || c == '\t') && !mime_at_break(p + 1);
+}
+
+/* Worst case of wb_mime_qp for len bytes: every byte escaped (3 bytes),
+ * plus a soft break after every 73 output bytes or more. */
+static size_t mime_qp_worst(size_t len)
+{
+    return len * 3 + (len / 20 + 2) * 3;
+}
+
 void wb_mime_qp(struct wb_buf *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    /* Worst case: every byte escaped (3 bytes), plus a soft break after
-     * every 73 output bytes or more. Written in place: per-byte appends were
-     * a visible share of a send. */
+    /* Written in place: per-byte appends were a visible share of a send. */
     size_t len = strlen(s);
-    wb_buf_reserve(out, len * 3 + (len / 20 + 2) * 3);
+    wb_buf_reserve(out, mime_qp_worst(len));
     char *o = out->data + out->len;
     size_t col = 0;
     for (const char *p = s; *p; p++) {
+        /* Mid-line, most bytes are copied as they are while the line has
+         * room: one test each. The rest take the full rules below. */
+        if (col) {
+            while (col < 75 && mime_qp_plain(p)) {
+                *o++ = *p++;
+                col++;
+            }
+            if (!*p)
+                break;
+        }
         if (*p == '\r' || *p == '\n') {
             if (*p == '\r' && p[1] == '\n')
                 p++;
@@ -160,17 +237,36 @@ void wb_mime_qp(struct wb_buf *out, const char *s)
     out->len = (size_t)(o - out->data);
 }
 
+/* One of <>()[],;:\" (a switch, not strchr: every address byte asks). */
+static int mime_addr_special(unsigned char c)
+{
+    switch (c) {
+    case '<': case '>': case '(': case ')': case '[': case ']':
+    case ',': case ';': case ':': case '\\': case '"':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int wb_mime_addr_ok(const char *s)
 {
-    if (!s || !*s || strlen(s) > 254)
+    if (!s || !*s)
         return 0;
-    const char *at = strchr(s, '@');
-    if (!at || at == s || !at[1] || strchr(at + 1, '@'))
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || strchr("<>()[],;:\\\"", *p))
+    /* One pass: the length, the "@"s and every byte. */
+    const unsigned char *at = NULL, *p = (const unsigned char *)s;
+    for (; *p; p++) {
+        if (p - (const unsigned char *)s >= 254)
+            return 0; /* longer than 254 */
+        if (*p == '@') {
+            if (at)
+                return 0;
+            at = p;
+        } else if (*p <= 0x20 || *p >= 0x7f || mime_addr_special(*p)) {
             return 0;
-    return 1;
+        }
+    }
+    return at && at != (const unsigned char *)s && at[1];
 }
 
 static int mime_url_ok(const char *s)
@@ -186,12 +282,12 @@ static int mime_url_ok(const char *s)
 static void mime_mailbox(struct wb_buf *b, const char *field, const char *name, const char *email)
 {
     size_t line = b->len;
-    wb_buf_printf(b, "%s: ", field);
+    wb_buf_cat(b, field, ": ", (char *)NULL);
     if (name && *name) {
         wb_mime_phrase(b, b->len - line, name);
-        wb_buf_printf(b, " <%s>\r\n", email);
+        wb_buf_cat(b, " <", email, ">\r\n", (char *)NULL);
     } else {
-        wb_buf_printf(b, "%s\r\n", email);
+        wb_buf_cat(b, email, "\r\n", (char *)NULL);
     }
 }
 
@@ -231,9 +327,10 @@ static const char *mime_check(const struct wb_mail *m)
 
 static void mime_headers(struct wb_buf *b, const struct wb_mail *m)
 {
+    /* Fixed strings appended, not printf'd: vfprintf showed in the profile. */
     char date[32];
     wb_mime_date(m->date, date);
-    wb_buf_printf(b, "Date: %s\r\n", date);
+    wb_buf_cat(b, "Date: ", date, "\r\n", (char *)NULL);
     mime_mailbox(b, "From", m->from_name, m->from_email);
     if (m->reply_to)
         mime_mailbox(b, "Reply-To", m->reply_to_name, m->reply_to);
@@ -241,23 +338,22 @@ static void mime_headers(struct wb_buf *b, const struct wb_mail *m)
     size_t line = b->len;
     wb_buf_puts(b, "Subject: ");
     wb_mime_header_text(b, b->len - line, m->subject);
-    wb_buf_printf(b, "\r\nMessage-ID: <%s>\r\n", m->message_id);
+    wb_buf_cat(b, "\r\nMessage-ID: <", m->message_id, ">\r\n", (char *)NULL);
     if (m->in_reply_to)
-        wb_buf_printf(b, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", m->in_reply_to,
-                      m->in_reply_to);
+        wb_buf_cat(b, "In-Reply-To: <", m->in_reply_to, ">\r\nReferences: <", m->in_reply_to,
+                   ">\r\n", (char *)NULL);
     if (m->list_unsubscribe_url)
-        wb_buf_printf(b, "List-Unsubscribe: <%s>\r\n"
-                         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-                      m->list_unsubscribe_url);
+        wb_buf_cat(b, "List-Unsubscribe: <", m->list_unsubscribe_url,
+                   ">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", (char *)NULL);
     if (m->feedback_id)
-        wb_buf_printf(b, "Feedback-ID: %s\r\n", m->feedback_id);
+        wb_buf_cat(b, "Feedback-ID: ", m->feedback_id, "\r\n", (char *)NULL);
     wb_buf_puts(b, "MIME-Version: 1.0\r\n");
 }
 
 static void mime_part_head(struct wb_buf *b, const char *type)
 {
-    wb_buf_printf(b, "Content-Type: %s; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
+    wb_buf_cat(b, "Content-Type: ", type, "; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: quoted-printable\r\n\r\n", (char *)NULL);
 }
 
 /* "=_" never occurs in quoted-printable text (a "=" there always starts an
@@ -268,21 +364,25 @@ static void mime_boundary(const char *message_id, char out[32])
     uint64_t h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)message_id; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
-    snprintf(out, 32, "=_wb_%016llx", (unsigned long long)h);
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "=_wb_", 5);
+    for (int i = 0; i < 16; i++)
+        out[5 + i] = hex[(h >> (60 - 4 * i)) & 15];
+    out[21] = '\0';
 }
 
 static void mime_multipart(struct wb_buf *b, const struct wb_mail *m)
 {
     char bnd[32];
     mime_boundary(m->message_id, bnd);
-    wb_buf_printf(b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n",
-                  bnd, bnd);
+    wb_buf_cat(b, "Content-Type: multipart/alternative; boundary=\"", bnd, "\"\r\n\r\n--", bnd,
+               "\r\n", (char *)NULL);
     mime_part_head(b, "text/plain");
     wb_mime_qp(b, m->text);
-    wb_buf_printf(b, "\r\n--%s\r\n", bnd);
+    wb_buf_cat(b, "\r\n--", bnd, "\r\n", (char *)NULL);
     mime_part_head(b, "text/html");
     wb_mime_qp(b, m->html);
-    wb_buf_printf(b, "\r\n--%s--\r\n", bnd);
+    wb_buf_cat(b, "\r\n--", bnd, "--\r\n", (char *)NULL);
 }
 
 static size_t mime_read_raw(char *buf, size_t size, size_t n, void *ud)
@@ -298,8 +398,14 @@ static size_t mime_read_raw(char *buf, size_t size, size_t n, void *ud)
 
 void wb_mail_build(const struct wb_mail *m, struct wb_buf *b)
 {
-    wb_buf_reserve(b, 1024 + (m->text ? strlen(m->text) * 2 : 0) +
-                          (m->html ? strlen(m->html) * 2 : 0));
+    /* Room for the worst case at once, so the buffer never moves: headers
+     * are short or folded, and each part gets its quoted-printable bound. */
+    const char *texts[] = {m->subject, m->from_name, m->to_name, m->reply_to_name};
+    size_t head = 2048;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        head += texts[i] ? strlen(texts[i]) * 2 : 0;
+    wb_buf_reserve(b, head + (m->text ? mime_qp_worst(strlen(m->text)) : 0) +
+                          (m->html ? mime_qp_worst(strlen(m->html)) : 0));
     mime_headers(b, m);
     if (m->text && m->html) {
         mime_multipart(b, m);
@@ -324,7 +430,8 @@ int wb_mail_prepare(const struct wb_mail *m, struct wb_mail_handles *h, char *er
     wb_buf_init(&b);
     wb_mail_build(m, &b);
     h->raw_len = b.len;
-    h->raw = wb_buf_steal(&b);
+    /* Back to its size: the worst-case room is not kept while it waits. */
+    h->raw = wb_xrealloc(wb_buf_steal(&b), h->raw_len + 1);
     return 0;
 }
 

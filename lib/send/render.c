@@ -6,6 +6,7 @@
 #include "warmbench/tokens.h"
 #include "warmbench/util.h"
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,35 @@ struct ctx {
     const struct wb_claimed *c;
     const char *unsub_url;
     char **links;           /* tracked URL per link index, made on first use */
+    char *links_few[8];     /* links' room when a sequence has this few */
+    struct wb_buf pbuf;     /* each part is rendered here, then copied to its size */
     char scratch[64];       /* a number or the retention phrase */
     wb_field_empty_fn warn; /* preview: a field that renders empty, no fallback */
     void *warn_ud;
 };
+
+/* The strings up to the NULL, joined in one exact malloc: most of a
+ * message's small strings (no format to parse, no buffer to shrink). */
+static char *rnd_join(const char *s, ...) __attribute__((sentinel));
+static char *rnd_join(const char *s, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, s);
+    for (const char *p = s; p; p = va_arg(ap, const char *))
+        n += strlen(p);
+    va_end(ap);
+    char *out = wb_xmalloc(n + 1), *o = out;
+    va_start(ap, s);
+    for (const char *p = s; p; p = va_arg(ap, const char *)) {
+        size_t k = strlen(p);
+        memcpy(o, p, k);
+        o += k;
+    }
+    va_end(ap);
+    *o = '\0';
+    return out;
+}
 
 static char *rnd_tracked(const struct wb_config *cfg, enum wb_token_kind kind, int64_t id, int link,
                      const char *suffix)
@@ -30,8 +56,8 @@ static char *rnd_tracked(const struct wb_config *cfg, enum wb_token_kind kind, i
     char tok[WB_TOKEN_MAX];
     if (!wb_token_make(cfg->secret, cfg->secret_len, kind, id, link, tok, sizeof tok))
         return wb_xstrdup("");
-    const char *prefix = kind == WB_TOKEN_OPEN ? "o" : kind == WB_TOKEN_CLICK ? "c" : "u";
-    return wb_xasprintf("%s/%s/%s%s", cfg->http.public_url, prefix, tok, suffix);
+    const char *prefix = kind == WB_TOKEN_OPEN ? "/o/" : kind == WB_TOKEN_CLICK ? "/c/" : "/u/";
+    return rnd_join(cfg->http.public_url, prefix, tok, suffix, (char *)NULL);
 }
 
 /* A click token names the link by its stable id (tokens.h), so mail
@@ -42,7 +68,7 @@ static char *rnd_tracked_link(const struct ctx *x, const struct wb_link *l)
     uint64_t id = wb_token_link_id(x->seq->id, l->name, l->url);
     if (!wb_token_make_link(x->cfg->secret, x->cfg->secret_len, x->c->id, id, tok, sizeof tok))
         return wb_xstrdup("");
-    return wb_xasprintf("%s/c/%s", x->cfg->http.public_url, tok);
+    return rnd_join(x->cfg->http.public_url, "/c/", tok, (char *)NULL);
 }
 
 static const char *rnd_link_value(struct ctx *x, const char *name)
@@ -51,7 +77,9 @@ static const char *rnd_link_value(struct ctx *x, const char *name)
         if (strcmp(x->seq->links[i].name, name))
             continue;
         if (!x->links)
-            x->links = wb_xcalloc(x->seq->n_links, sizeof *x->links);
+            x->links = x->seq->n_links <= sizeof x->links_few / sizeof x->links_few[0]
+                           ? x->links_few
+                           : wb_xcalloc(x->seq->n_links, sizeof *x->links);
         if (!x->links[i])
             x->links[i] = rnd_tracked_link(x, &x->seq->links[i]);
         return x->links[i];
@@ -120,53 +148,82 @@ static void rnd_on_empty(const char *name, const char *file, int line, int col, 
     x->warn(name, file, line, col, x->warn_ud);
 }
 
+/* Appends template t rendered to b. */
+static void rnd_render_into(const struct wb_template *t, struct ctx *x, bool html,
+                            struct wb_buf *b)
+{
+    wb_template_render_checked(t, rnd_field_value, x, html, b, x->warn ? rnd_on_empty : NULL);
+}
+
+/* t rendered in the scratch buffer and copied out at its size; NULL for
+ * no template. */
 static char *rnd_render_part(const struct wb_template *t, struct ctx *x, bool html)
 {
     if (!t)
         return NULL;
-    struct wb_buf b;
-    wb_buf_init(&b);
-    wb_template_render_checked(t, rnd_field_value, x, html, &b, x->warn ? rnd_on_empty : NULL);
-    return wb_buf_steal(&b);
+    wb_buf_reset(&x->pbuf);
+    rnd_render_into(t, x, html, &x->pbuf);
+    return wb_buf_dup(&x->pbuf);
+}
+
+/* Where "</body>" first starts, in any case (as strcasestr finds it: "<"
+ * and "/" have no case), else the end. */
+static size_t rnd_body_end(const struct wb_buf *b)
+{
+    for (const char *p = b->data; (p = strchr(p, '<')); p++)
+        if (p[1] == '/' && !strncasecmp(p + 2, "body>", 5))
+            return (size_t)(p - b->data);
+    return b->len;
 }
 
 /* The open pixel goes just before </body> when there is one. */
-static char *rnd_add_pixel(char *html, const struct wb_config *cfg, int64_t id)
+static void rnd_add_pixel(struct wb_buf *html, const struct wb_config *cfg, int64_t id)
 {
-    char *url = rnd_tracked(cfg, WB_TOKEN_OPEN, id, 0, ".gif");
-    char *img = wb_xasprintf("<img src=\"%s\" width=\"1\" height=\"1\" alt=\"\" "
-                             "style=\"display:none\">", url);
-    free(url);
-    char *body = strcasestr(html, "</body>");
-    size_t at = body ? (size_t)(body - html) : strlen(html);
-    char *out = wb_xasprintf("%.*s%s%s", (int)at, html, img, html + at);
+    char tok[WB_TOKEN_MAX];
+    if (!wb_token_make(cfg->secret, cfg->secret_len, WB_TOKEN_OPEN, id, 0, tok, sizeof tok))
+        tok[0] = '\0';
+    char *img = rnd_join("<img src=\"", tok[0] ? cfg->http.public_url : "", tok[0] ? "/o/" : "",
+                         tok, tok[0] ? ".gif" : "",
+                         "\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">",
+                         (char *)NULL);
+    wb_buf_insert(html, rnd_body_end(html), img, strlen(img));
     free(img);
-    free(html);
-    return out;
 }
 
-/* Article 14: the notice goes at the end of the text part and before
- * </body> in the HTML part (before the pixel). */
-static void rnd_add_notice(const struct wb_config *cfg, struct ctx *x, struct wb_rendered *out)
+/* The text and HTML parts, each in its own buffer, then copied to their
+ * size. Article 14: the notice goes at the end of the text part and before
+ * </body> in the HTML part, then the pixel. The order of rendering is the
+ * one preview reports empty fields in: text, HTML, the notice's text, its
+ * HTML. */
+static void rnd_parts(const struct wb_template *text, const struct wb_template *html,
+                      bool notice, struct ctx *x, struct wb_rendered *out)
 {
-    if (out->text && cfg->notice.text) {
-        char *n = rnd_render_part(cfg->notice.text, x, false);
-        size_t len = strlen(out->text);
-        const char *sep = len && out->text[len - 1] == '\n' ? "\n" : "\n\n";
-        char *t = wb_xasprintf("%s%s%s", out->text, sep, n);
-        free(n);
-        free(out->text);
-        out->text = t;
+    const struct wb_config *cfg = x->cfg;
+    struct wb_buf *tb = &x->pbuf, hb;
+    wb_buf_init(&hb);
+    if (html)
+        wb_buf_reserve(&hb, 4096);
+    wb_buf_reset(tb);
+    if (text)
+        rnd_render_into(text, x, false, tb);
+    if (html)
+        rnd_render_into(html, x, true, &hb);
+    if (notice && text && cfg->notice.text) {
+        wb_buf_puts(tb, tb->len && tb->data[tb->len - 1] == '\n' ? "\n" : "\n\n");
+        rnd_render_into(cfg->notice.text, x, false, tb);
     }
-    if (out->html && cfg->notice.html) {
-        char *n = rnd_render_part(cfg->notice.html, x, true);
-        char *body = strcasestr(out->html, "</body>");
-        size_t at = body ? (size_t)(body - out->html) : strlen(out->html);
-        char *h = wb_xasprintf("%.*s%s%s", (int)at, out->html, n, out->html + at);
-        free(n);
-        free(out->html);
-        out->html = h;
+    if (notice && html && cfg->notice.html) {
+        struct wb_buf n;
+        wb_buf_init(&n);
+        rnd_render_into(cfg->notice.html, x, true, &n);
+        wb_buf_insert(&hb, rnd_body_end(&hb), n.data ? n.data : "", n.len);
+        wb_buf_free(&n);
     }
+    if (html)
+        rnd_add_pixel(&hb, cfg, x->c->id);
+    out->text = text ? wb_buf_dup(tb) : NULL;
+    out->html = html ? wb_buf_dup(&hb) : NULL;
+    wb_buf_free(&hb);
 }
 
 int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
@@ -196,7 +253,9 @@ int wb_variant_pick(int64_t candidate_id, int step, size_t n_variants)
  * identifier may not hold becomes '_'. */
 static char *rnd_feedback_id(int step, const char *seq, const char *sender)
 {
-    char *s = wb_xasprintf("%d:%s:%s:warmbench", step, seq, sender);
+    char num[24];
+    snprintf(num, sizeof num, "%d", step);
+    char *s = rnd_join(num, ":", seq, ":", sender, ":warmbench", (char *)NULL);
     for (char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr(":._-", *p))
             *p = '_';
@@ -211,13 +270,13 @@ static char *rnd_envelope(const struct wb_config *cfg, const struct wb_sender *s
     if (!cfg->bounce_domain ||
         !wb_token_make(cfg->secret, cfg->secret_len, WB_TOKEN_BOUNCE, id, 0, tok, sizeof tok))
         return wb_xstrdup(s->from_email);
-    return wb_xasprintf("b+%s@%s", tok, cfg->bounce_domain);
+    return rnd_join("b+", tok, "@", cfg->bounce_domain, (char *)NULL);
 }
 
 static char *rnd_full_name(const struct wb_claimed *c)
 {
     if (*c->first_name && *c->last_name)
-        return wb_xasprintf("%s %s", c->first_name, c->last_name);
+        return rnd_join(c->first_name, " ", c->last_name, (char *)NULL);
     return wb_xstrdup(*c->first_name ? c->first_name : c->last_name);
 }
 
@@ -270,16 +329,16 @@ int wb_render_checked(const struct wb_config *cfg, const struct wb_claimed *c,
     x.unsub_url = out->unsub_url;
     out->id = c->id;
     out->attempts = c->attempts;
+    wb_buf_reserve(&x.pbuf, 4096); /* a whole part, mostly: no regrowth */
     out->subject = rnd_render_part(subj, &x, false);
-    out->text = rnd_render_part(text, &x, false);
-    out->html = rnd_render_part(html, &x, true);
-    if (c->step == 1 && c->consent && !strcmp(c->consent, "legitimate_interest"))
-        rnd_add_notice(cfg, &x, out);
-    if (out->html)
-        out->html = rnd_add_pixel(out->html, cfg, c->id);
+    rnd_parts(text, html,
+              c->step == 1 && c->consent && !strcmp(c->consent, "legitimate_interest"), &x,
+              out);
+    wb_buf_free(&x.pbuf);
     for (size_t i = 0; x.links && i < x.seq->n_links; i++)
         free(x.links[i]);
-    free(x.links);
+    if (x.links != x.links_few)
+        free(x.links);
     out->message_id = wb_xstrdup(c->message_id);
     out->rcpt = wb_xstrdup(c->email);
     out->envelope_from = rnd_envelope(cfg, x.sender, c->id);

@@ -8,6 +8,7 @@
 #include "warmbench/oauth_parse.h"
 #include "warmbench/log.h"
 #include "warmbench/util.h"
+#include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -204,22 +205,44 @@ long wb_smtp_use_ssl(enum wb_tls t)
     }
 }
 
-/* curl_easy_reset keeps the handle's live connection, so the next message
- * goes over the same SMTP session (RSET, not a new TCP and TLS handshake). */
-static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
+/* 1 when the environment names a proxy curl would look at for this URL's
+ * scheme (no_proxy, <scheme>_proxy and all_proxy, in either case), or the
+ * URL has no scheme for us to tell. */
+static int smtp_env_proxy(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    size_t n = sep ? (size_t)(sep - url) : 0;
+    char lower[32], upper[32];
+    if (!n || n > 16)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)tolower((unsigned char)url[i]);
+    memcpy(lower + n, "_proxy", 7);
+    for (size_t i = 0; i < n + 7; i++)
+        upper[i] = (char)toupper((unsigned char)lower[i]);
+    const char *names[] = {"no_proxy", "NO_PROXY", lower, upper, "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getenv(names[i]))
+            return 1;
+    return 0;
+}
+
+/* What stays the same from message to message is set once per worker:
+ * curl_easy_reset and a dozen setopts per message showed in the profile.
+ * curl keeps options across transfers, and the handle its live connection,
+ * so the next message goes over the same SMTP session (no new TCP or TLS
+ * handshake). */
+static void smtp_set_fixed(struct smtp_worker *w)
 {
     const struct wb_smtp_opts *o = &w->s->o;
     CURL *e = w->easy;
-    curl_easy_reset(e);
-    wb_mail_attach(e, &j->h);
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USE_SSL, wb_smtp_use_ssl(o->tls));
     if (o->timeout_s > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)o->timeout_s);
-    wb_curl_login(e, o->auth, o->username, o->password, j->bearer);
-    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
-    curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
+    if (o->auth == WB_AUTH_PASSWORD)
+        wb_curl_login(e, o->auth, o->username, o->password, NULL);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->errbuf);
     /* The debug callback is where curl shows SMTP reply text. */
     curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
@@ -228,6 +251,25 @@ static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, smtp_on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, w);
+    /* curl reads six proxy variables from the environment for every
+     * transfer. When none is set, saying "no proxy" up front is the same
+     * answer without the lookups; when one is, curl goes on reading them. */
+    if (!smtp_env_proxy(o->url)) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
+}
+
+/* This message's options: its body, envelope and (OAuth) token. */
+static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
+{
+    const struct wb_smtp_opts *o = &w->s->o;
+    CURL *e = w->easy;
+    wb_mail_attach(e, &j->h);
+    if (o->auth != WB_AUTH_PASSWORD)
+        wb_curl_login(e, o->auth, o->username, o->password, j->bearer);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
 }
 
 static void smtp_run(struct smtp_worker *w, struct smtp_job *j)
@@ -246,6 +288,7 @@ static void *smtp_worker_main(void *arg)
 {
     struct smtp_worker *w = arg;
     struct wb_smtp *s = w->s;
+    smtp_set_fixed(w);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         struct smtp_job *j = TAILQ_FIRST(&s->todo);

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,7 +206,78 @@ size_t wb_token_make_link(const unsigned char *key, size_t keylen, int64_t messa
     return tok_seal(key, keylen, raw, 17, out, outsz);
 }
 
+/* Link ids already computed: each rendered message asks again for the same
+ * few links, and a SHA-256 through EVP (a fetch under a lock, a context,
+ * the digest) cost more than the HMAC of the click token. The key is the
+ * three strings with their NULs, compared in full, so a hit is always the
+ * id hashing would give. Fixed size, entries replaced in turn; a mutex,
+ * since links.c may ask from another thread than the renderer. */
+#define LINK_MEMO 32
+static struct {
+    pthread_mutex_t mu;
+    struct { char *key; size_t len; uint64_t id; } e[LINK_MEMO];
+    size_t next;
+} link_memo = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t tok_link_id_hash(const char *sequence, const char *name, const char *url);
+
+static char *tok_link_key(const char *const parts[3], size_t *len)
+{
+    size_t l[3], n = 0;
+    for (int i = 0; i < 3; i++)
+        n += (l[i] = strlen(parts[i]) + 1);
+    char *k = malloc(n), *o = k;
+    if (!k)
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        memcpy(o, parts[i], l[i]);
+        o += l[i];
+    }
+    *len = n;
+    return k;
+}
+
+/* 1 when key (len bytes) is the three parts, each with its NUL. */
+static int tok_link_key_is(const char *key, size_t len, const char *const parts[3])
+{
+    const char *k = key, *end = key + len;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(parts[i]) + 1;
+        if ((size_t)(end - k) < n || memcmp(k, parts[i], n))
+            return 0;
+        k += n;
+    }
+    return k == end;
+}
+
 uint64_t wb_token_link_id(const char *sequence, const char *name, const char *url)
+{
+    const char *parts[] = {sequence, name, url};
+    pthread_mutex_lock(&link_memo.mu);
+    for (size_t i = 0; i < LINK_MEMO; i++) {
+        if (link_memo.e[i].key && tok_link_key_is(link_memo.e[i].key, link_memo.e[i].len, parts)) {
+            uint64_t id = link_memo.e[i].id;
+            pthread_mutex_unlock(&link_memo.mu);
+            return id;
+        }
+    }
+    pthread_mutex_unlock(&link_memo.mu);
+    uint64_t id = tok_link_id_hash(sequence, name, url);
+    size_t len = 0;
+    char *key = tok_link_key(parts, &len);
+    if (!key)
+        return id;
+    pthread_mutex_lock(&link_memo.mu);
+    size_t at = link_memo.next++ % LINK_MEMO;
+    free(link_memo.e[at].key);
+    link_memo.e[at].key = key;
+    link_memo.e[at].len = len;
+    link_memo.e[at].id = id;
+    pthread_mutex_unlock(&link_memo.mu);
+    return id;
+}
+
+static uint64_t tok_link_id_hash(const char *sequence, const char *name, const char *url)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int ml = 0;
