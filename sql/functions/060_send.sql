@@ -370,7 +370,13 @@ $$;
 -- is sent again). A pause (the sequence's, the person's, the sender's)
 -- holds what was claimed before it: not marked, so not sent. Both are
 -- in-place rewrites of rows the claim made (no indexed column changes).
--- Returns the ids that may be sent now.
+-- Returns the ids that may be sent now. Its plan is the generic one: with
+-- a custom plan per call (which PL/pgSQL kept choosing once a statement
+-- had come with an empty array, as a window that only stages or only
+-- marks does) each call planned the statement again, 0.8 ms against
+-- 0.1 ms for the whole call (pgbench, a window of 8 and 8: 0.14 -> 0.11
+-- ms). Each array is looked up row by row through the primary key, which
+-- is the generic plan whatever their size.
 CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts text[],
                                           p_subjects text[], p_variants integer[], p_owner text,
                                           p_lease_s integer, o_ids bigint[], o_outcomes text[],
@@ -378,7 +384,8 @@ CREATE OR REPLACE FUNCTION wb_send_window(p_ids bigint[], p_mids text[], p_rcpts
                                           o_delays double precision[])
 RETURNS TABLE (id bigint)
 LANGUAGE plpgsql
-SET random_page_cost = 1.1 AS $$
+SET random_page_cost = 1.1
+SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
