@@ -26,7 +26,7 @@ SLOW = {
     "test_guard": 25, "test_scoring": 24, "test_ats_native": 22, "test_ooo": 21,
     "test_crash": 19, "test_tracking_hostile": 19, "test_pause": 18, "test_pg_loop": 16,
     "test_report": 15, "test_ats_in": 13, "test_variants": 12, "test_e2e": 11,
-    "test_privacy": 11, "test_stats_summary": 11, "test_migrate_enroll": 10,
+    "test_privacy": 11, "test_stats_summary": 16, "test_migrate_enroll": 10,
     "test_attribution": 8, "test_owners": 8, "test_calendar": 6, "test_check_config": 5,
     "test_import": 5, "test_preview": 3, "test_window_drain": 3, "test_pool": 2,
     "test_senders": 1, "test_smtp": 1, "test_claim_fence": 3,
