@@ -635,12 +635,21 @@ done:
     wb_engine_check(&s->e);
 }
 
+/* A marked message counts as at SMTP from its mark's answer on
+ * (sched_keep_marked), before it reaches a worker. */
+static void sched_unreserve(struct wb_sched *s, struct sched_lane *l)
+{
+    s->inflight--;
+    l->inflight--;
+}
+
 static void sched_send_item(struct wb_sched *s, struct item *it)
 {
     struct wb_mail m;
     wb_rendered_mail(&it->r, &m);
     const char *bearer = sched_lane_bearer(s, it->lane);
     if (!bearer) {
+        sched_unreserve(s, it->lane);
         /* The token went between the mark and now: nothing left, so a
          * plain retry once the sender can log in again. */
         sched_add_result(s, it->r.id, WB_MSG_SENDING, WB_OUT_RETRY, 0,
@@ -652,10 +661,8 @@ static void sched_send_item(struct wb_sched *s, struct item *it)
     struct sendctx *x = wb_xmalloc(sizeof *x);
     *x = (struct sendctx){s, it->lane, it->r.id, it->r.attempts};
     if (wb_smtp_send(it->lane->pool->smtp, it->r.envelope_from, it->r.rcpt, &m, bearer,
-                     sched_on_sent, x) == 0) {
-        s->inflight++;
-        it->lane->inflight++;
-    } else {
+                     sched_on_sent, x) != 0) {
+        sched_unreserve(s, it->lane);
         free(x);
         sched_add_result(s, it->r.id, WB_MSG_SENDING, WB_OUT_FAILED, 0,
                    "message could not be built (bad address or id)", 0);
@@ -701,17 +708,20 @@ static void sched_unmark(struct wb_sched *s, struct batch *b)
 
 static void sched_on_released(PGresult *r, void *ud);
 
-/* Sends what the window statement marked; each id once, even were it
- * twice in the batch. What it did not mark (the enrollment ended or was
- * paused, its sequence or sender paused, the claim lost) goes back to the
- * queue at once with its count off the day's limit, rather than waiting
- * out its claim lease; a lost claim is not ours and stays as it is. */
-static void sched_send_marked(struct wb_sched *s, struct batch *b, PGresult *r)
+/* Keeps in the batch what the window statement marked, each id once even
+ * were it twice, and counts them at SMTP already, so that the next window
+ * statement can leave before they are handed over. What it did not mark
+ * (the enrollment ended or was paused, its sequence or sender paused, the
+ * claim lost) goes back to the queue at once with its count off the day's
+ * limit, rather than waiting out its claim lease; a lost claim is not ours
+ * and stays as it is. */
+static void sched_keep_marked(struct wb_sched *s, struct batch *b, PGresult *r)
 {
     int n = PQntuples(r);
     bool *used = wb_xcalloc((size_t)n + 1, sizeof *used);
     struct wb_buf back;
     wb_buf_init(&back);
+    size_t kept = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = b->v[i];
         int k = 0;
@@ -719,13 +729,16 @@ static void sched_send_marked(struct wb_sched *s, struct batch *b, PGresult *r)
             k++;
         if (k < n) {
             used[k] = true;
-            sched_send_item(s, it);
+            b->v[kept++] = it;
+            s->inflight++;
+            it->lane->inflight++;
         } else {
             wb_buf_printf(&back, "%s%lld", back.len ? "," : "{", (long long)it->c.id);
             sched_free_item(it);
         }
     }
     free(used);
+    b->n = kept;
     if (back.len) {
         wb_buf_putc(&back, '}');
         const char *p[] = {back.data, s->owner};
@@ -757,7 +770,12 @@ static void sched_on_window(PGresult *r, void *ud)
     for (size_t i = 0; i < s->flushing.n; i++)
         sched_ids_push(&s->staged, s->flushing.v[i].id);
     wb_outcomes_clear(&s->flushing);
-    sched_send_marked(s, b, r);
+    sched_keep_marked(s, b, r);
+    /* The next statement leaves first: handing messages over wakes
+     * workers, which may take the CPU from the loop for a while. */
+    sched_pump(s);
+    for (size_t i = 0; i < b->n; i++)
+        sched_send_item(s, b->v[i]);
     sched_free_batch(b, false);
     sched_apply_soon(s);
     sched_pump(s);
