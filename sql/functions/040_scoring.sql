@@ -53,11 +53,24 @@ $$;
 -- the result is the same; `enroll` writes one `enrolled` event per
 -- candidate, and at a million they cost two seconds of sorting for no
 -- update.
+-- A batch with no such event (every `sent` the daemon stores) returns at
+-- once: a query over a transition table is planned again at every call,
+-- and planning the one below cost 0.6 ms per batch of sends, which
+-- update nothing.
 CREATE OR REPLACE FUNCTION wb_events_score() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    hl float8 := wb_score_half_life();
+    hl float8;
 BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM (SELECT DISTINCT n.type FROM new n
+                       WHERE NOT n.machine AND n.candidate_id IS NOT NULL) t
+        WHERE t.type IN ('open', 'click', 'reply')
+           OR EXISTS (SELECT 1 FROM score_weights w
+                      WHERE w.weight <> 0 AND split_part(w.key, ':', 1) = t.type)) THEN
+        RETURN NULL;
+    END IF;
+    hl := wb_score_half_life();
     WITH ev AS (
         SELECT n.candidate_id, n.at, n.type, coalesce(q.weight, t.weight, 0) AS w
         FROM new n
