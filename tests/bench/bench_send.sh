@@ -86,8 +86,8 @@ say "PostgreSQL (throwaway cluster in $tmp/pg)"
 # PGSTAT=1: pg_stat_statements (nested statements and planning included)
 # over run 1, printed at the end: where PostgreSQL's time goes.
 if [ -n "${PGSTAT:-}" ]; then
-    WB_PG_OPTS="${WB_PG_OPTS:-} -c shared_preload_libraries=pg_stat_statements
-        -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
+    # One line: pg_ctl hands -o to /bin/sh, which drops what follows a line break.
+    WB_PG_OPTS="${WB_PG_OPTS:-} -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
 fi
 wb_pg_start "$tmp/pg"
 psql -X -q -d "$WB_PG_URL" -c "CREATE DATABASE warmbench"
@@ -265,10 +265,10 @@ states=$(q "SELECT string_agg(state || '=' || n, ' ' ORDER BY state) FROM
 echo "messages by state: $states"
 if [ -n "${PGSTAT:-}" ]; then
     psql -X -q -d "$db" -c "SELECT calls, round(total_exec_time::numeric, 0) AS exec_ms,
-            round(total_plan_time::numeric, 0) AS plan_ms, rows,
+            round(total_plan_time::numeric, 0) AS plan_ms, rows, toplevel AS top,
             round((1000 * total_exec_time / $COUNT)::numeric, 1) AS us_per_msg,
             wal_records, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
-        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" > "$tmp/pgstat.txt"
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30" > "$tmp/pgstat.txt"
 fi
 wbd_sink_s=$(awk -v a="$t0" -v b="$t_sink" 'BEGIN {print b - a}')
 wbd_db_s=$(awk -v a="$t0" -v b="$t_db" 'BEGIN {print b - a}')
