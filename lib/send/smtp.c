@@ -57,6 +57,7 @@ struct wb_smtp {
     struct smtp_worker *w;
     int nw;
     size_t inflight;                /* loop only: handed over, done not yet run */
+    struct wb_buf build;            /* loop only: each message is built here */
     int dispatching, free_pending;  /* loop only */
 };
 
@@ -305,7 +306,12 @@ static void *smtp_worker_main(void *arg)
         pthread_mutex_lock(&s->mu);
         s->busy--;
         TAILQ_INSERT_TAIL(&s->done, j, link);
+        /* The wake-up (a write to an eventfd) outside the lock, so neither
+         * the loop nor another worker waits on the mutex behind a syscall.
+         * The async handle outlives the workers (closed after the join). */
+        pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     /* QUIT happens here, off the loop; the loop joins this thread at
@@ -412,7 +418,7 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
     j->ud = ud;
     j->from = wb_xasprintf("<%s>", envelope_from);
     j->bearer = bearer && *bearer ? wb_xstrdup(bearer) : NULL;
-    if (wb_mail_prepare(m, &j->h, err, sizeof err) < 0) {
+    if (wb_mail_prepare_in(m, &j->h, &s->build, err, sizeof err) < 0) {
         wb_warn("smtp: not sending %s: %s", m->message_id, err);
         smtp_job_free(j);
         return -1;
@@ -428,8 +434,12 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
     smtp_ref(s);
     pthread_mutex_lock(&s->mu);
     TAILQ_INSERT_TAIL(&s->todo, j, link);
-    pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    /* Signalled after the unlock: a worker woken under the lock only
+     * blocked again on the mutex (a futex wake and two more switches per
+     * message in the profile). No wake-up is lost: a worker looks at the
+     * queue under the mutex before it waits. */
+    pthread_cond_signal(&s->cv);
     return 0;
 }
 
@@ -444,6 +454,7 @@ static void smtp_on_closed(uv_handle_t *h)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->w);
+    wb_buf_free(&s->build);
     free((char *)s->o.url);
     free((char *)s->o.username);
     free((char *)s->o.password);
