@@ -49,11 +49,11 @@ int wb_mail_setup(CURL *easy, const struct wb_mail *m, struct wb_mail_handles *h
  * easy handle needed yet), then points easy at it. */
 int wb_mail_prepare(const struct wb_mail *m, struct wb_mail_handles *h, char *err, size_t errsz);
 void wb_mail_attach(CURL *easy, struct wb_mail_handles *h);
-/* wb_mail_prepare building in scratch, which the caller keeps from message
- * to message (the worst-case room is allocated once, not per message); h
- * gets a copy of the message at its size. */
-int wb_mail_prepare_in(const struct wb_mail *m, struct wb_mail_handles *h,
-                       struct wb_buf *scratch, char *err, size_t errsz);
+/* wb_mail_prepare's checks, then the message built into b (emptied first):
+ * for a caller that reuses its buffers from message to message, so the
+ * worst-case room is allocated once, not per message. -1 with a reason in
+ * err, b untouched, as wb_mail_prepare. */
+int wb_mail_check_build(const struct wb_mail *m, struct wb_buf *b, char *err, size_t errsz);
 /* Appends the whole message (headers, blank line, body) to b; m must have
  * passed wb_mail_setup's checks. */
 void wb_mail_build(const struct wb_mail *m, struct wb_buf *b);

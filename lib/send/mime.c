@@ -442,24 +442,15 @@ int wb_mail_prepare(const struct wb_mail *m, struct wb_mail_handles *h, char *er
     return 0;
 }
 
-/* Past this, a scratch buffer gives its room back after the message. */
-#define SCRATCH_KEEP (1u << 20)
-
-int wb_mail_prepare_in(const struct wb_mail *m, struct wb_mail_handles *h,
-                       struct wb_buf *scratch, char *err, size_t errsz)
+int wb_mail_check_build(const struct wb_mail *m, struct wb_buf *b, char *err, size_t errsz)
 {
-    memset(h, 0, sizeof *h);
     const char *why = mime_check(m);
     if (why) {
         snprintf(err, errsz, "%s", why);
         return -1;
     }
-    wb_buf_reset(scratch);
-    wb_mail_build(m, scratch);
-    h->raw_len = scratch->len;
-    h->raw = wb_buf_dup(scratch);
-    if (scratch->cap > SCRATCH_KEEP)
-        wb_buf_free(scratch);
+    wb_buf_reset(b);
+    wb_mail_build(m, b);
     return 0;
 }
 

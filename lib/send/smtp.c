@@ -24,7 +24,8 @@ enum smtp_stage { SMTP_ST_SESSION, SMTP_ST_MAIL, SMTP_ST_RCPT, SMTP_ST_DATA };
 
 struct smtp_job {
     struct wb_mail_handles h;
-    struct curl_slist *rcpts;
+    size_t raw_cap;                 /* h.raw's room, for the buffer pool */
+    struct curl_slist rcpt;         /* the one recipient: a list curl only reads */
     char *from;
     char *bearer;                   /* the access token, wiped when freed */
     wb_smtp_done_fn done;
@@ -45,6 +46,9 @@ struct smtp_worker {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+#define SMTP_POOL 64
+#define SMTP_POOL_BYTES (4u << 20)
+
 struct wb_smtp {
     struct wb_smtp_opts o;
     uv_async_t async;
@@ -57,14 +61,18 @@ struct wb_smtp {
     struct smtp_worker *w;
     int nw;
     size_t inflight;                /* loop only: handed over, done not yet run */
-    struct wb_buf build;            /* loop only: each message is built here */
+    /* Loop only: the buffers of sent messages, each built into again with
+     * its room (a message's worst case) kept, so a message costs no malloc
+     * of its size, no copy and no free. */
+    struct wb_buf pool[SMTP_POOL];
+    size_t npool, pooled_bytes;
     int dispatching, free_pending;  /* loop only */
 };
 
 static void smtp_job_free(struct smtp_job *j)
 {
     wb_mail_handles_free(&j->h);
-    curl_slist_free_all(j->rcpts);
+    free(j->rcpt.data);
     free(j->from);
     wb_oauth_wipe(j->bearer);
     free(j);
@@ -141,6 +149,14 @@ static int smtp_recipient_gone(const char *line)
 
 static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r);
 
+/* s into r->reply, cut to fit (as snprintf "%s" would, without the format). */
+static void smtp_set_reply(struct wb_smtp_result *r, const char *s)
+{
+    size_t n = strnlen(s, sizeof r->reply - 1);
+    memcpy(r->reply, s, n);
+    r->reply[n] = '\0';
+}
+
 /* The reply is the server's bytes, stored as text: made valid UTF-8. */
 static void smtp_classify(struct smtp_worker *w, CURLcode rc, struct wb_smtp_result *r)
 {
@@ -157,12 +173,12 @@ static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_resul
     if (rc == CURLE_OK) {
         r->outcome = WB_SMTP_SENT;
         r->code = (int)code;
-        snprintf(r->reply, sizeof r->reply, "%s", w->last);
+        smtp_set_reply(r, w->last);
         return;
     }
     if (w->fail[0]) {
         r->code = smtp_reply_code(w->fail);
-        snprintf(r->reply, sizeof r->reply, "%s", w->fail);
+        smtp_set_reply(r, w->fail);
         /* A refusal before MAIL (greeting, TLS, AUTH) is the server's or our
          * configuration's problem, not this message's: try again later. */
         if (r->code < 500 || w->err_stage == SMTP_ST_SESSION)
@@ -177,7 +193,7 @@ static void smtp_decide(struct smtp_worker *w, CURLcode rc, struct wb_smtp_resul
     r->outcome = WB_SMTP_TEMPFAIL;
     r->uncertain = w->stage == SMTP_ST_DATA;
     r->code = code >= 400 ? (int)code : 0;
-    snprintf(r->reply, sizeof r->reply, "%s", w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
+    smtp_set_reply(r, w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
 }
 
 /* --- worker ------------------------------------------------------------- */
@@ -269,7 +285,7 @@ static void smtp_set_options(struct smtp_worker *w, struct smtp_job *j)
     wb_mail_attach(e, &j->h);
     if (o->auth != WB_AUTH_PASSWORD)
         wb_curl_login(e, o->auth, o->username, o->password, j->bearer);
-    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, j->rcpts);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, &j->rcpt);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
 }
 
@@ -335,6 +351,37 @@ static void smtp_ref(struct wb_smtp *s)
         uv_unref((uv_handle_t *)&s->async);
 }
 
+/* A buffer for the next message: a pooled one, else a new one. */
+static struct wb_buf smtp_take_buf(struct wb_smtp *s)
+{
+    struct wb_buf b;
+    wb_buf_init(&b);
+    if (s->npool) {
+        b = s->pool[--s->npool];
+        s->pooled_bytes -= b.cap;
+    }
+    return b;
+}
+
+static void smtp_give_buf(struct wb_smtp *s, struct wb_buf *b)
+{
+    if (b->data && s->npool < SMTP_POOL && s->pooled_bytes + b->cap <= SMTP_POOL_BYTES) {
+        s->pooled_bytes += b->cap;
+        s->pool[s->npool++] = *b;
+    } else {
+        wb_buf_free(b);
+    }
+    wb_buf_init(b);
+}
+
+/* A finished job's message buffer goes back to the pool. */
+static void smtp_recycle(struct wb_smtp *s, struct smtp_job *j)
+{
+    struct wb_buf b = {.data = j->h.raw, .len = 0, .cap = j->raw_cap};
+    j->h.raw = NULL;
+    smtp_give_buf(s, &b);
+}
+
 static void smtp_on_async(uv_async_t *a)
 {
     struct wb_smtp *s = a->data;
@@ -349,8 +396,10 @@ static void smtp_on_async(uv_async_t *a)
         s->inflight--;
         j->r.more = !TAILQ_EMPTY(&got);
         j->r.bearer = j->bearer ? j->bearer : "";
-        if (!s->free_pending)
+        if (!s->free_pending) {
             j->done(&j->r, j->ud);
+            smtp_recycle(s, j);
+        }
         smtp_job_free(j);
     }
     s->dispatching--;
@@ -405,6 +454,17 @@ struct wb_smtp *wb_smtp_new(uv_loop_t *loop, const struct wb_smtp_opts *o)
     return s;
 }
 
+/* "<addr>" in one exact malloc. */
+static char *smtp_angle(const char *addr)
+{
+    size_t n = strlen(addr);
+    char *o = wb_xmalloc(n + 3);
+    o[0] = '<';
+    memcpy(o + 1, addr, n);
+    memcpy(o + 1 + n, ">", 2);
+    return o;
+}
+
 int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
                  const struct wb_mail *m, const char *bearer, wb_smtp_done_fn done, void *ud)
 {
@@ -416,20 +476,20 @@ int wb_smtp_send(struct wb_smtp *s, const char *envelope_from, const char *rcpt,
     struct smtp_job *j = wb_xcalloc(1, sizeof *j);
     j->done = done;
     j->ud = ud;
-    j->from = wb_xasprintf("<%s>", envelope_from);
+    j->from = smtp_angle(envelope_from);
+    j->rcpt.data = smtp_angle(rcpt);
     j->bearer = bearer && *bearer ? wb_xstrdup(bearer) : NULL;
-    if (wb_mail_prepare_in(m, &j->h, &s->build, err, sizeof err) < 0) {
-        wb_warn("smtp: not sending %s: %s", m->message_id, err);
+    struct wb_buf b = smtp_take_buf(s);
+    if (s->free_pending || wb_mail_check_build(m, &b, err, sizeof err) < 0) {
+        if (!s->free_pending)
+            wb_warn("smtp: not sending %s: %s", m->message_id, err);
+        smtp_give_buf(s, &b);
         smtp_job_free(j);
         return -1;
     }
-    char *angle = wb_xasprintf("<%s>", rcpt);
-    j->rcpts = curl_slist_append(NULL, angle);
-    free(angle);
-    if (!j->rcpts || s->free_pending) {
-        smtp_job_free(j);
-        return -1;
-    }
+    j->h.raw = b.data;
+    j->h.raw_len = b.len;
+    j->raw_cap = b.cap;
     s->inflight++;
     smtp_ref(s);
     pthread_mutex_lock(&s->mu);
@@ -454,7 +514,8 @@ static void smtp_on_closed(uv_handle_t *h)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->w);
-    wb_buf_free(&s->build);
+    while (s->npool)
+        wb_buf_free(&s->pool[--s->npool]);
     free((char *)s->o.url);
     free((char *)s->o.username);
     free((char *)s->o.password);
