@@ -27,7 +27,8 @@ extern const char *const wb_q_send_window;
 /* Applies the staged outcomes of the messages $3 (up to $2 of them) to
  * messages, events and enrollments (wb_apply_outcomes → wb_store_outcomes;
  * $1 our owner: a claimed row of ours may fail before SMTP, e.g. when it
- * cannot be rendered). Row: count taken, seconds until the earliest next
+ * cannot be rendered; $3 NULL: every row $1 staged, found through its
+ * claims). Row: count taken, seconds until the earliest next
  * step or retry it scheduled (NULL when none). */
 extern const char *const wb_q_apply_outcomes;
 /* claimed → queued for rows we will not send (shutdown). $1 ids, $2 owner. */

@@ -121,6 +121,7 @@ struct wb_sched {
     struct sched_ids staged;        /* messages whose outcome we staged, not yet applied */
     size_t applying_n;              /* the first of them, named by the apply in flight */
     bool applying;
+    unsigned apply_gen;             /* pg's reconnect count at the last apply sent */
     bool pumping;                   /* sched_pump is gathering a batch */
     wb_sched_observe_fn observe;
     void *observe_ud;
@@ -923,10 +924,31 @@ static void sched_on_applied(PGresult *r, void *ud)
  * the marks and the window never wait for them. */
 static void sched_apply(struct wb_sched *s)
 {
-    /* An apply whose answer was lost (a failover) keeps its ids: it is
-     * repeatable, and they go only when an answer says they are done. */
-    if (s->applying || !s->staged.n || !wb_pg_ready(s->pg))
+    /* An apply whose answer was lost keeps its ids: it is repeatable, and
+     * they go only when an answer says they are done. An apply commits
+     * without waiting for the standby, so one answered just before a
+     * failover can be lost with the old primary: after a reconnect, one
+     * apply takes every row this daemon has staged (through its claims). */
+    bool reconnected = s->apply_gen != wb_pg_reconnects(s->pg);
+    if (s->applying || (!s->staged.n && !reconnected))
         return;
+    if (!wb_pg_ready(s->pg)) {
+        /* Asked again until the connection is back: the reconnect's kick
+         * can come before it takes queries, and once the last outcomes of
+         * a burst are staged nothing else asks (test_failover). */
+        wb_engine_flush_in(&s->e, FLUSH_RETRY_MS);
+        return;
+    }
+    s->apply_gen = wb_pg_reconnects(s->pg);
+    if (reconnected) {
+        const char *p[] = {s->owner, "1000000", NULL};
+        if (wb_pg_query_prepared(s->pg, "wb_apply", wb_q_apply_outcomes, 3, p, sched_on_applied,
+                                 s) == 0) {
+            s->applying = true;
+            s->applying_n = s->staged.n;
+        }
+        return;
+    }
     size_t n = s->staged.n < APPLY_MAX ? s->staged.n : APPLY_MAX;
     struct wb_buf ids;
     wb_buf_init(&ids);
