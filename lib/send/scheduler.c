@@ -233,6 +233,8 @@ static void sched_ids_push(struct sched_ids *a, int64_t id)
 static void sched_ids_drop(struct sched_ids *a, size_t k)
 {
     k = k < a->n ? k : a->n;
+    if (!k) /* also an empty list, whose v may be NULL */
+        return;
     memmove(a->v, a->v + k, (a->n - k) * sizeof *a->v);
     a->n -= k;
 }
