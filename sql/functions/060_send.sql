@@ -401,31 +401,46 @@ SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH staged AS (
-        UPDATE messages m SET out_outcome = CASE WHEN r.outcome IN ('sent', 'retry', 'bounce',
-                'unknown') THEN r.outcome ELSE 'failed' END,
-            out_code = r.code, out_retry_s = r.retry_s, last_reply = r.reply
-        FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays)
-            AS r(id, outcome, code, reply, retry_s)
-        WHERE m.id = r.id AND m.out_outcome IS NULL AND m.lease_owner = p_owner
-          AND m.state IN ('claimed', 'sending')
-    ), marked AS (
-        UPDATE messages m SET state = 'sending', rcpt = v.rcpt, subject = v.subj,
-            variant = v.variant, sending_at = now(), message_id = v.mid,
-            lease_until = now() + make_interval(secs => p_lease_s), updated_at = now()
-        FROM unnest(p_ids, p_mids, p_rcpts, p_subjects, p_variants)
-            AS v(id, mid, rcpt, subj, variant), enrollments e
-        WHERE m.id = v.id AND coalesce(m.message_id, v.mid) = v.mid
-          AND m.state IN ('claimed', 'sending') AND m.lease_owner = p_owner
+    -- One UPDATE for both (a statement's set-up opens the table and its
+    -- indexes once): the marks (mark true) and the outcomes, each row by
+    -- its primary key; the mark's checks only for the marks.
+    WITH upd AS (
+        UPDATE messages m SET
+            state = CASE WHEN v.mark THEN 'sending' ELSE m.state END,
+            rcpt = CASE WHEN v.mark THEN v.rcpt ELSE m.rcpt END,
+            subject = CASE WHEN v.mark THEN v.subj ELSE m.subject END,
+            variant = CASE WHEN v.mark THEN v.variant ELSE m.variant END,
+            message_id = CASE WHEN v.mark THEN v.mid ELSE m.message_id END,
+            sending_at = CASE WHEN v.mark THEN now() ELSE m.sending_at END,
+            lease_until = CASE WHEN v.mark THEN now() + make_interval(secs => p_lease_s)
+                ELSE m.lease_until END,
+            updated_at = CASE WHEN v.mark THEN now() ELSE m.updated_at END,
+            out_outcome = CASE WHEN v.mark THEN m.out_outcome
+                WHEN v.outcome IN ('sent', 'retry', 'bounce', 'unknown') THEN v.outcome
+                ELSE 'failed' END,
+            out_code = CASE WHEN v.mark THEN m.out_code ELSE v.code END,
+            out_retry_s = CASE WHEN v.mark THEN m.out_retry_s ELSE v.retry_s END,
+            last_reply = CASE WHEN v.mark THEN m.last_reply ELSE v.reply END
+        FROM (SELECT u.id, true AS mark, u.mid, u.rcpt, u.subj, u.variant, NULL::text AS outcome,
+                     NULL::integer AS code, NULL::text AS reply, NULL::float8 AS retry_s
+              FROM unnest(p_ids, p_mids, p_rcpts, p_subjects, p_variants)
+                  AS u(id, mid, rcpt, subj, variant)
+              UNION ALL
+              SELECT r.id, false, NULL, NULL, NULL, NULL, r.outcome, r.code, r.reply, r.retry_s
+              FROM unnest(o_ids, o_outcomes, o_codes, o_replies, o_delays)
+                  AS r(id, outcome, code, reply, retry_s)) v
+        WHERE m.id = v.id AND m.lease_owner = p_owner AND m.state IN ('claimed', 'sending')
           AND m.out_outcome IS NULL
-          AND e.id = m.enrollment_id AND e.state = 'active' AND e.paused_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM sequences sq
-                          WHERE sq.id = m.sequence_id AND sq.paused_at IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM sender_guard g
-                          WHERE g.sender = m.sender AND g.paused_reason IS NOT NULL)
-        RETURNING m.id
+          AND (NOT v.mark OR (coalesce(m.message_id, v.mid) = v.mid
+               AND EXISTS (SELECT 1 FROM enrollments e WHERE e.id = m.enrollment_id
+                           AND e.state = 'active' AND e.paused_at IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM sequences sq
+                               WHERE sq.id = m.sequence_id AND sq.paused_at IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM sender_guard g
+                               WHERE g.sender = m.sender AND g.paused_reason IS NOT NULL)))
+        RETURNING m.id, v.mark
     )
-    SELECT marked.id FROM marked;
+    SELECT upd.id FROM upd WHERE upd.mark;
 END
 $$;
 
