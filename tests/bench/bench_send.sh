@@ -267,7 +267,7 @@ if [ -n "${PGSTAT:-}" ]; then
     psql -X -q -d "$db" -c "SELECT calls, round(total_exec_time::numeric, 0) AS exec_ms,
             round(total_plan_time::numeric, 0) AS plan_ms, rows, toplevel AS top,
             round((1000 * total_exec_time / $COUNT)::numeric, 1) AS us_per_msg,
-            wal_records, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+            wal_records, round(wal_bytes / $COUNT) AS wal_b_per_msg, wal_fpi, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30" > "$tmp/pgstat.txt"
 fi
 wbd_sink_s=$(awk -v a="$t0" -v b="$t_sink" 'BEGIN {print b - a}')
