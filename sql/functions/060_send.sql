@@ -458,8 +458,9 @@ $$;
 -- Applies staged outcomes (wb_store_outcomes) and clears them, in one
 -- transaction: those of the messages named in p_ids (the daemon passes
 -- what it staged; recovery what a stopped daemon had), at most p_limit.
--- p_ids NULL, from a daemon older than migration 032, takes p_owner's
--- staged rows through its claims. Returns how many staged rows were taken
+-- p_ids NULL takes every row p_owner staged, through its claims: a
+-- daemon after a reconnect (an apply it had an answer for can be lost with
+-- a failed primary), or one older than migration 032. Returns how many staged rows were taken
 -- and the seconds until the earliest next step or retry (NULL when none).
 CREATE OR REPLACE FUNCTION wb_apply_outcomes(p_owner text, p_limit integer, p_ids bigint[] DEFAULT NULL,
                                              OUT taken bigint, OUT wake_s double precision)
