@@ -62,6 +62,20 @@ BEGIN
 END
 $$;
 
+-- A row trigger's check of one reference an update points somewhere new:
+-- the row it names exists and is locked FOR KEY SHARE until commit, or
+-- 23503 as the foreign key would say it.
+CREATE OR REPLACE FUNCTION wb_ref_row(p_table text, p_column text, p_target text, p_new bigint,
+                                      p_old bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_new IS NOT NULL AND p_new IS DISTINCT FROM p_old
+       AND wb_ref_lock(p_target, ARRAY[p_new]) IS NOT NULL THEN
+        PERFORM wb_ref_missing(p_table, p_column, p_target, p_new::text);
+    END IF;
+END
+$$;
+
 -- Checks and locks what new events name, in one pass over them per table:
 -- the join finds the missing references and the rows to lock; rows are
 -- then locked by id. An event whose candidate is its enrollment's needs no
@@ -119,19 +133,10 @@ CREATE TRIGGER events_refs AFTER INSERT ON events
 CREATE OR REPLACE FUNCTION wb_events_refs_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.candidate_id IS NOT NULL AND NEW.candidate_id IS DISTINCT FROM OLD.candidate_id
-       AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = NEW.candidate_id FOR KEY SHARE) THEN
-        PERFORM wb_ref_missing('events', 'candidate_id', 'candidates', NEW.candidate_id::text);
-    END IF;
-    IF NEW.enrollment_id IS NOT NULL AND NEW.enrollment_id IS DISTINCT FROM OLD.enrollment_id
-       AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = NEW.enrollment_id FOR KEY SHARE)
-    THEN
-        PERFORM wb_ref_missing('events', 'enrollment_id', 'enrollments', NEW.enrollment_id::text);
-    END IF;
-    IF NEW.message_id IS NOT NULL AND NEW.message_id IS DISTINCT FROM OLD.message_id
-       AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = NEW.message_id FOR KEY SHARE) THEN
-        PERFORM wb_ref_missing('events', 'message_id', 'messages', NEW.message_id::text);
-    END IF;
+    PERFORM wb_ref_row('events', 'candidate_id', 'candidates', NEW.candidate_id, OLD.candidate_id);
+    PERFORM wb_ref_row('events', 'enrollment_id', 'enrollments', NEW.enrollment_id,
+                       OLD.enrollment_id);
+    PERFORM wb_ref_row('events', 'message_id', 'messages', NEW.message_id, OLD.message_id);
     RETURN NEW;
 END
 $$;
@@ -191,10 +196,8 @@ CREATE TRIGGER enrollments_refs AFTER INSERT ON enrollments
 CREATE OR REPLACE FUNCTION wb_enrollments_refs_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.candidate_id IS DISTINCT FROM OLD.candidate_id
-       AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = NEW.candidate_id FOR KEY SHARE) THEN
-        PERFORM wb_ref_missing('enrollments', 'candidate_id', 'candidates', NEW.candidate_id::text);
-    END IF;
+    PERFORM wb_ref_row('enrollments', 'candidate_id', 'candidates', NEW.candidate_id,
+                       OLD.candidate_id);
     IF NEW.sequence_id IS DISTINCT FROM OLD.sequence_id
        AND NOT EXISTS (SELECT 1 FROM sequences s WHERE s.id = NEW.sequence_id FOR KEY SHARE) THEN
         PERFORM wb_ref_missing('enrollments', 'sequence_id', 'sequences', NEW.sequence_id);
@@ -249,16 +252,10 @@ CREATE TRIGGER messages_refs AFTER INSERT ON messages
 CREATE OR REPLACE FUNCTION wb_messages_refs_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.enrollment_id IS DISTINCT FROM OLD.enrollment_id
-       AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = NEW.enrollment_id FOR KEY SHARE)
-    THEN
-        PERFORM wb_ref_missing('messages', 'enrollment_id', 'enrollments',
-                               NEW.enrollment_id::text);
-    END IF;
-    IF NEW.candidate_id IS DISTINCT FROM OLD.candidate_id
-       AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = NEW.candidate_id FOR KEY SHARE) THEN
-        PERFORM wb_ref_missing('messages', 'candidate_id', 'candidates', NEW.candidate_id::text);
-    END IF;
+    PERFORM wb_ref_row('messages', 'enrollment_id', 'enrollments', NEW.enrollment_id,
+                       OLD.enrollment_id);
+    PERFORM wb_ref_row('messages', 'candidate_id', 'candidates', NEW.candidate_id,
+                       OLD.candidate_id);
     RETURN NEW;
 END
 $$;
