@@ -57,6 +57,9 @@ void wb_ats_event_free(struct wb_ats_event *ev);
 
 /* The address check the import applies (pure). */
 bool wb_ats_email_ok(const char *s, size_t n);
+/* 0 when s (valid UTF-8) holds no control character and at most max
+ * characters; else -1 with why, at path, in err. */
+int wb_ats_text_ok(const char *s, size_t max, const char *path, char *err, size_t errsz);
 
 /* The JSON sent to the event's function as p_candidate: the candidate's
  * fields with email trimmed (malloc'd). */

@@ -92,6 +92,19 @@ bool wb_ats_email_ok(const char *s, size_t n)
     return labels >= 2;
 }
 
+int wb_ats_text_ok(const char *s, size_t max, const char *path, char *err, size_t errsz)
+{
+    if (ats_has_control(s)) {
+        ats_fail(err, errsz, "%s: control characters are not allowed", path);
+        return -1;
+    }
+    if (ats_nchars(s) > max) {
+        ats_fail(err, errsz, "%s: longer than %zu characters", path, max);
+        return -1;
+    }
+    return 0;
+}
+
 /* A string field: present (or not when optional), a string, no control
  * characters, at most max characters. */
 static int ats_str_field(json_t *obj, const char *key, const char *path, bool required, size_t max,
@@ -111,14 +124,8 @@ static int ats_str_field(json_t *obj, const char *key, const char *path, bool re
         return -1;
     }
     const char *s = json_string_value(v);
-    if (ats_has_control(s)) {
-        ats_fail(err, errsz, "%s: control characters are not allowed", path);
+    if (wb_ats_text_ok(s, max, path, err, errsz) < 0)
         return -1;
-    }
-    if (ats_nchars(s) > max) {
-        ats_fail(err, errsz, "%s: longer than %zu characters", path, max);
-        return -1;
-    }
     *out = s;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* The vendor table and the helpers every vendor file shares (see
  * ats_vendor.h). All pure: no I/O, no clock. */
 #include "warmbench/ats_vendor.h"
+#include "warmbench/ats_in.h"
 #include "warmbench/buf.h"
 #include "warmbench/util.h"
 #include <ctype.h>
@@ -225,14 +226,6 @@ json_t *wb_ats_load_object(const char *body, size_t len, char *err, size_t errsz
     return NULL;
 }
 
-static size_t av_nchars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 int wb_ats_json_take(const json_t *obj, const char *key, const char *path, size_t max,
                      char **out, char *err, size_t errsz)
 {
@@ -245,15 +238,8 @@ int wb_ats_json_take(const json_t *obj, const char *key, const char *path, size_
         return -1;
     }
     const char *s = json_string_value(v);
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            snprintf(err, errsz, "%s: control characters are not allowed", path);
-            return -1;
-        }
-    if (av_nchars(s) > max) {
-        snprintf(err, errsz, "%s: longer than %zu characters", path, max);
+    if (wb_ats_text_ok(s, max, path, err, errsz) < 0)
         return -1;
-    }
     *out = wb_xstrdup(s);
     return 0;
 }
